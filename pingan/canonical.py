@@ -1,0 +1,138 @@
+"""The canonical entities of the raw zone: the only shapes the warehouse reads.
+
+Every feed maps its source columns onto one of these. Timestamps are instants stored as
+``timestamp[us, tz=Asia/Shanghai]`` (Parquet keeps them UTC-adjusted; DuckDB reads TIMESTAMPTZ).
+Harmonised categories are not here: the raw zone keeps the source's own code and dbt maps it
+through seeds, so a new mapping never requires reloading the lake.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+TZ = "Asia/Shanghai"
+TS = pa.timestamp("us", tz=TZ)
+
+# Lineage columns every canonical row carries, added by the loader, never mapped from a source.
+LINEAGE = pa.schema(
+    [
+        ("record_id", pa.string()),  # <jurisdiction_code>:<source id>, stable across reloads
+        ("source_record_id", pa.string()),
+        ("jurisdiction_code", pa.string()),
+        ("source_feed", pa.string()),
+        ("source_file", pa.string()),  # file, object key or request that delivered the row
+        ("source_row", pa.int64()),  # 1-based row (line, sheet row, page position) within source_file
+        ("batch_id", pa.string()),
+        ("load_date", pa.date32()),
+        ("ingested_at", TS),
+        ("extra_columns", pa.string()),  # JSON of unexpected source columns (schema drift), else null
+    ]
+)
+
+ENTITY_FIELDS: dict[str, list[tuple[str, pa.DataType]]] = {
+    "incident": [
+        ("source_category_code", pa.string()),
+        ("reported_at", TS),
+        ("dispatched_at", TS),
+        ("arrived_at", TS),
+        ("closed_at", TS),
+        ("town", pa.string()),
+        ("grid_id", pa.string()),
+        ("latitude", pa.float64()),
+        ("longitude", pa.float64()),
+        ("address", pa.string()),
+        ("handling_unit", pa.string()),
+        ("disposition", pa.string()),
+        ("caller_phone", pa.string()),  # PII
+        ("involved_id_numbers", pa.string()),  # PII, ';'-separated resident ID numbers
+    ],
+    # One row per stage change of a grid event (a dispute or hazard); the warehouse pivots stages.
+    "grid_event_stage": [
+        ("event_id", pa.string()),  # <jurisdiction_code>:<source event id>
+        ("stage", pa.string()),  # discovered|dispatched|verified|handled|closed|feedback|follow_up
+        ("stage_at", TS),
+        ("source_event_type", pa.string()),
+        ("grid_id", pa.string()),
+        ("town", pa.string()),
+        ("is_cross_border", pa.bool_()),
+        ("parties", pa.string()),  # PII, ';'-separated personal names
+        ("address", pa.string()),
+        ("handling_unit", pa.string()),
+    ],
+    # One row per registry change; history is kept by (uscc, updated_at).
+    "enterprise": [
+        ("uscc", pa.string()),
+        ("name", pa.string()),
+        ("legal_rep_name", pa.string()),  # PII
+        ("legal_rep_id_number", pa.string()),  # PII
+        ("industry_code", pa.string()),  # GB/T 4754
+        ("address", pa.string()),
+        ("town", pa.string()),
+        ("registration_status", pa.string()),
+        ("tax_credit_rating", pa.string()),  # A/B/M/C/D
+        ("updated_at", TS),
+    ],
+    "fire_inspection": [
+        ("uscc", pa.string()),
+        ("unit_name", pa.string()),
+        ("inspected_on", pa.date32()),
+        ("hazards_found", pa.int32()),
+        ("hazards_rectified", pa.int32()),
+        ("rectification_deadline", pa.date32()),
+        ("town", pa.string()),
+        ("inspector_unit", pa.string()),
+        ("updated_at", TS),
+    ],
+    "fire_alarm": [
+        ("device_id", pa.string()),
+        ("uscc", pa.string()),
+        ("source_alarm_type", pa.string()),
+        ("raised_at", TS),
+        ("confirmed_at", TS),
+        ("handled_at", TS),
+        ("is_true_alarm", pa.bool_()),
+        ("town", pa.string()),
+        ("updated_at", TS),
+    ],
+    "joint_operation": [
+        ("source_mechanism", pa.string()),  # 联查/联管/联调/联防/联宣 as the platform writes it
+        ("operation_date", pa.date32()),
+        ("jurisdiction_a", pa.string()),
+        ("jurisdiction_b", pa.string()),
+        ("town_a", pa.string()),
+        ("town_b", pa.string()),
+        ("location", pa.string()),
+        ("units_a", pa.string()),
+        ("units_b", pa.string()),
+        ("outcome", pa.string()),
+        ("linked_record_ids", pa.string()),  # ';'-separated <jurisdiction_code>:<source id>
+    ],
+}
+
+ENTITIES = tuple(ENTITY_FIELDS)
+
+
+def entity_schema(entity: str) -> pa.Schema:
+    """Lineage columns followed by the entity's own columns: the schema of every raw-zone file."""
+    if entity not in ENTITY_FIELDS:
+        raise KeyError(f"unknown canonical entity {entity!r}; known: {', '.join(ENTITIES)}")
+    return pa.schema(list(LINEAGE) + [pa.field(n, t) for n, t in ENTITY_FIELDS[entity]])
+
+
+def quarantine_schema() -> pa.Schema:
+    """Quarantined rows keep the source values as text, with the rule that rejected them."""
+    return pa.schema(
+        [
+            ("source_record_id", pa.string()),
+            ("jurisdiction_code", pa.string()),
+            ("source_feed", pa.string()),
+            ("source_file", pa.string()),
+            ("source_row", pa.int64()),
+            ("batch_id", pa.string()),
+            ("load_date", pa.date32()),
+            ("rule", pa.string()),
+            ("column", pa.string()),
+            ("value", pa.string()),
+            ("record", pa.string()),  # the whole source row as JSON (or raw text when it did not parse)
+        ]
+    )

@@ -1,0 +1,195 @@
+"""CSV in any encoding, read in blocks so memory stays flat however large the file.
+
+Decoding happens here in Python, not in DuckDB or pyarrow's transcoder: DuckDB 1.5.5's GB18030 decoder
+corrupts characters at buffer boundaries, and a transcoder stops at the first undecodable byte where we
+want to quarantine that one line and go on. Each block ends on a line boundary, is decoded (strictly;
+per line only when the block fails), re-encoded as UTF-8 when needed and parsed by pyarrow with every
+column as text. Rows with the wrong number of fields (e.g. a truncated file) become rejects.
+
+Assumes no newline inside quoted fields, which holds for every CSV source we take.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from collections import Counter
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from pingan.source_chunk import Reject, SourceChunk
+
+# Two or more UTF-8 encoded CJK characters in a row: cheap pre-filter for UTF-8 lines inside a
+# GB18030 file (each candidate is then confirmed by a strict UTF-8 decode of the whole line).
+_UTF8_CJK_RUN = re.compile(rb"(?:[\xe4-\xe9][\x80-\xbf]{2}){2,}")
+
+
+def _is_utf8(encoding: str) -> bool:
+    return codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+
+
+def _decode_lines_individually(data: bytes, encoding: str) -> tuple[str, list[int]]:
+    """Decode line by line; undecodable lines become empty lines (kept so numbering holds)."""
+    out, bad = [], []
+    for i, line in enumerate(data.split(b"\n")):
+        try:
+            out.append(line.decode(encoding))
+        except UnicodeDecodeError:
+            out.append("")
+            bad.append(i)
+    return "\n".join(out), bad
+
+
+def _utf8_lines_in_legacy(data: bytes) -> list[int]:
+    """Indexes of lines of a legacy-encoded (e.g. GB18030) block that are really UTF-8 text."""
+    hits: list[int] = []
+    for m in _UTF8_CJK_RUN.finditer(data):
+        start = data.rfind(b"\n", 0, m.start()) + 1
+        end = data.find(b"\n", m.end())
+        end = len(data) if end < 0 else end
+        line_no = data.count(b"\n", 0, start)
+        if hits and hits[-1] == line_no:
+            continue
+        try:
+            data[start:end].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        hits.append(line_no)
+    return hits
+
+
+def read_csv(
+    stream: BinaryIO,
+    source_file: str,
+    *,
+    encoding: str = "utf-8",
+    delimiter: str = ",",
+    block_bytes: int = 32 * 1024 * 1024,
+) -> Iterator[SourceChunk]:
+    utf8 = _is_utf8(encoding)
+    carry = b""
+    header: list[str] | None = None
+    next_line = 1  # 1-based number of the first line in the current block
+    eof = False
+    while not eof:
+        block = stream.read(block_bytes)
+        eof = not block
+        data = carry + (block or b"")
+        if not data:
+            break
+        if eof:
+            cut, carry = len(data), b""
+        else:
+            nl = data.rfind(b"\n")
+            if nl < 0:  # a line longer than the block: read on
+                carry = data
+                continue
+            cut, carry = nl + 1, data[nl + 1 :]
+        raw = data[:cut]
+        if header is None:
+            first_nl = raw.find(b"\n")
+            head_bytes = raw if first_nl < 0 else raw[:first_nl]
+            header = _parse_header(head_bytes, encoding, delimiter, source_file)
+            raw = b"" if first_nl < 0 else raw[first_nl + 1 :]
+            next_line = 2
+        chunk = _parse_block(raw, header, source_file, next_line, encoding, utf8, delimiter)
+        next_line += raw.count(b"\n") + (0 if raw.endswith(b"\n") or not raw else 1)
+        if chunk.rows_read:
+            yield chunk
+    if header is None:
+        raise ValueError(f"{source_file}: empty file, no header row")
+
+
+def _parse_header(head: bytes, encoding: str, delimiter: str, source_file: str) -> list[str]:
+    try:
+        text = head.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{source_file}: line 1 (header) is not valid {encoding}: {exc.reason}") from None
+    text = text.lstrip("\ufeff").rstrip("\r")
+    names = next(csv.reader([text], delimiter=delimiter), [])
+    names = [str(n).strip() for n in names]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{source_file}: header has duplicate column names: {names}")
+    return names
+
+
+def _parse_block(
+    raw: bytes, header: list[str], source_file: str, first_line: int, encoding: str, utf8: bool, delimiter: str
+) -> SourceChunk:
+    rejects: list[Reject] = []
+    bad_lines: list[int] = []
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError:
+        text, bad_lines = _decode_lines_individually(raw, encoding)
+        raw_lines = raw.split(b"\n")
+        for i in bad_lines:
+            rule = "encoding"
+            if not utf8:  # a UTF-8 line in a legacy-encoded file is the usual cause: say so
+                try:
+                    raw_lines[i].decode("utf-8")
+                    rule = "wrong_encoding"
+                except UnicodeDecodeError:
+                    pass
+            rejects.append(Reject(source_file, first_line + i, rule, raw_lines[i].decode(encoding, "replace")))
+    if not utf8:
+        wrong = [i for i in _utf8_lines_in_legacy(raw) if i not in set(bad_lines)]
+        if wrong:
+            lines = text.split("\n")
+            for i in wrong:
+                rejects.append(Reject(source_file, first_line + i, "wrong_encoding",
+                                      raw.split(b"\n")[i].decode("utf-8")))
+                lines[i] = ""
+            text = "\n".join(lines)
+    body = raw if (utf8 and not bad_lines) else text.encode("utf-8")
+    if utf8 and body.startswith(codecs.BOM_UTF8):
+        body = body[len(codecs.BOM_UTF8):]
+
+    invalid: list[str] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        invalid.append(row.text)
+        return "skip"
+
+    if not body.strip():
+        empty = pa.table({name: pa.array([], pa.string()) for name in header})
+        return SourceChunk(source_file, empty, pa.array([], pa.int64()), sorted(rejects, key=lambda r: r.row or 0))
+    table = pacsv.read_csv(
+        io.BytesIO(body),
+        read_options=pacsv.ReadOptions(column_names=header, use_threads=True),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in header},
+            strings_can_be_null=True,
+            null_values=[""],
+            quoted_strings_can_be_null=True,
+        ),
+    )
+    # Line numbers of parsed rows: the non-empty lines, minus those pyarrow rejected.
+    lines = text.split("\n")
+    lengths = np.fromiter((len(s.rstrip("\r")) for s in lines), dtype=np.int64, count=len(lines))
+    candidates = np.flatnonzero(lengths > 0)
+    if invalid:
+        # the handler may be called out of order when parsing in threads: match by text, not position
+        pending = Counter(t.rstrip("\r") for t in invalid)
+        drop = []
+        for idx in candidates:
+            line = lines[idx].rstrip("\r")
+            if pending[line] > 0:
+                pending[line] -= 1
+                drop.append(idx)
+                rejects.append(Reject(source_file, first_line + int(idx), "malformed_row", line))
+        candidates = np.setdiff1d(candidates, np.array(drop, dtype=np.int64))
+    if len(candidates) != table.num_rows:  # never guess row numbers: say what did not add up
+        raise ValueError(
+            f"{source_file}: lines {first_line}..: parsed {table.num_rows} rows but found {len(candidates)} "
+            "non-empty lines (is there a newline inside a quoted field?)"
+        )
+    rejects.sort(key=lambda r: r.row or 0)
+    return SourceChunk(source_file, table, pa.array(candidates + first_line, pa.int64()), rejects)

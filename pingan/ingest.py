@@ -1,0 +1,211 @@
+"""Load one feed for one logical date into the raw zone: extract, normalise, gate, write, commit.
+
+Every record read ends in the raw zone or in quarantine with a reason; the manifest says how many of
+each and the commit refuses if they do not add up. A batch whose quality gate reports a critical failure
+is not committed: its rows go to quarantine and the day's previous commit (if any) stays the truth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+import signal
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pingan import __version__, raw_zone
+from pingan.canonical import entity_schema, quarantine_schema
+from pingan.feed_spec import FeedSpec
+from pingan.normalise import BatchInfo, normalise, quarantine_rows
+from pingan.settings import Settings
+from pingan.storage import Store
+from pingan.transports import ExtractContext, extract
+
+log = logging.getLogger(__name__)
+PART = "part-00000.parquet"
+
+
+@dataclass
+class BatchResult:
+    feed: str
+    load_date: date
+    batch_id: str
+    status: str  # committed | blocked
+    rows_read: int
+    rows_written: int
+    rows_quarantined: int
+    quarantine_by_rule: dict[str, int] = field(default_factory=dict)
+    new_columns: list[str] = field(default_factory=list)
+    critical_failures: list[str] = field(default_factory=list)
+    manifest: dict = field(default_factory=dict)
+
+
+def new_batch_id(day: date) -> str:
+    return f"{day:%Y%m%d}-{datetime.now(UTC):%H%M%S}-{secrets.token_hex(3)}"
+
+
+def _fault_point(name: str) -> None:
+    """Crash on purpose where PINGAN_FAULT says (used by tests to kill a load at a precise step)."""
+    if os.environ.get("PINGAN_FAULT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _schema_fingerprint(schema: pa.Schema) -> str:
+    return hashlib.sha256(schema.to_string(show_schema_metadata=False).encode()).hexdigest()[:16]
+
+
+def _dedupe(good: pa.Table, seen: set[str], spec: FeedSpec, info: BatchInfo) -> tuple[pa.Table, pa.Table]:
+    """A record delivered twice in one batch is loaded once; the repeat goes to quarantine."""
+    ids = good.column("record_id").to_pylist()
+    keep = []
+    for rid in ids:
+        keep.append(rid not in seen)
+        seen.add(rid)
+    mask = pa.array(keep)
+    if all(keep):
+        return good, quarantine_schema().empty_table()
+    dup = good.filter(pc.invert(mask))
+    q = quarantine_rows(spec, info, "", source_record_id=dup["source_record_id"].combine_chunks(),
+                        rows=dup["source_row"].combine_chunks(), rules=pa.array(["duplicate_record"] * dup.num_rows),
+                        columns=pa.array(["record_id"] * dup.num_rows), values=dup["record_id"].combine_chunks(),
+                        records=dup.to_pylist())
+    q = q.set_column(q.schema.get_field_index("source_file"), "source_file", dup["source_file"])
+    return good.filter(mask), q
+
+
+def ingest_feed(
+    spec: FeedSpec,
+    day: date,
+    settings: Settings,
+    lake: Store,
+    *,
+    gate: Callable | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> BatchResult:
+    """Load `spec` for logical date `day`. `gate(entity, table, overrides) -> GateResult` validates chunks."""
+    started = datetime.now(UTC)
+    batch_id = new_batch_id(day)
+    info = BatchInfo(batch_id, day, started)
+    ctx = ExtractContext(spec, day, settings, cursor_before=raw_zone.cursor_before(lake, spec.feed, day))
+    raw_key = raw_zone.batch_prefix("raw", spec.entity, spec.jurisdiction_code, day, spec.feed, batch_id) + PART
+    q_key = raw_zone.batch_prefix("quarantine", spec.entity, spec.jurisdiction_code, day, spec.feed, batch_id) + PART
+    schema = entity_schema(spec.entity)
+
+    counts = Counter()
+    by_rule: Counter[str] = Counter()
+    new_columns: set[str] = set()
+    critical: set[str] = set()
+    warnings: Counter[str] = Counter()
+    cursor_after = ctx.cursor_before
+    cursor_source = spec.incremental.cursor_column if spec.incremental else None
+    seen: set[str] = set()
+
+    with lake.parquet_writer(raw_key, schema) as raw_out, lake.parquet_writer(q_key, quarantine_schema()) as q_out:
+        for chunk in extract(ctx):
+            if cursor_source and cursor_source in chunk.table.column_names and chunk.table.num_rows:
+                top = pc.max(chunk.table[cursor_source]).as_py()
+                cursor_after = max(filter(None, [cursor_after, top]), default=None)
+            result = normalise(chunk, spec, info)
+            good, quarantined = _dedupe(result.good, seen, spec, info)
+            parts = [result.quarantine, quarantined]
+            if gate is not None and good.num_rows:
+                verdict = gate(spec.entity, good, {k: v.model_dump() for k, v in spec.quality_overrides.items()})
+                critical.update(verdict.critical_failures)
+                warnings.update(verdict.warnings)
+                if verdict.row_failures:
+                    good, gated = _split_row_failures(good, verdict.row_failures, spec, info)
+                    parts.append(gated)
+            q_table = pa.concat_tables(parts)
+            raw_out.write_table(good)
+            q_out.write_table(q_table)
+            counts["read"] += result.records_in
+            counts["written"] += good.num_rows
+            counts["quarantined"] += q_table.num_rows
+            by_rule.update(q_table["rule"].to_pylist())
+            new_columns.update(result.new_columns)
+            if progress:
+                progress(f"{spec.feed} {day}: {counts['read']:,} read, {counts['quarantined']:,} quarantined")
+
+    status = "blocked" if critical else "committed"
+    if status == "blocked":
+        moved = _block(lake, raw_key, q_key, sorted(critical), spec, info)
+        by_rule["batch_blocked"] += moved
+        counts["quarantined"] += moved
+        counts["written"] -= moved
+
+    manifest = {
+        "manifest_version": raw_zone.MANIFEST_VERSION,
+        "feed": spec.feed,
+        "entity": spec.entity,
+        "jurisdiction_code": spec.jurisdiction_code,
+        "load_date": day.isoformat(),
+        "batch_id": batch_id,
+        "status": status,
+        "sources": ctx.sources,
+        "rows_read": counts["read"],
+        "rows_written": counts["written"],
+        "rows_quarantined": counts["quarantined"],
+        "quarantine_by_rule": dict(sorted(by_rule.items())),
+        "files": {"raw": [raw_key] if status == "committed" else [], "quarantine": [q_key]},
+        "schema_fingerprint": _schema_fingerprint(schema),
+        "schema_drift": {"new_columns": sorted(new_columns)},
+        "cursor_before": ctx.cursor_before,
+        "cursor_after": cursor_after,
+        "quality": {"critical_failures": sorted(critical), "warnings": dict(warnings)},
+        "code_version": {"pingan": __version__, "spec_fingerprint": spec.fingerprint},
+        "started_at": started.isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
+    }
+    if new_columns:
+        log.warning("%s %s: new source columns kept in extra_columns: %s", spec.feed, day, sorted(new_columns))
+    if status == "committed":
+        _fault_point("before_commit")
+        raw_zone.commit(lake, manifest)
+        raw_zone.collect_garbage(lake, spec.entity, spec.jurisdiction_code, day, spec.feed, keep=batch_id)
+    else:
+        raw_zone.write_batch_record(lake, manifest)
+    return BatchResult(spec.feed, day, batch_id, status, counts["read"], counts["written"], counts["quarantined"],
+                       dict(by_rule), sorted(new_columns), sorted(critical), manifest)
+
+
+def _split_row_failures(good: pa.Table, failures, spec: FeedSpec, info: BatchInfo) -> tuple[pa.Table, pa.Table]:
+    """Rows a row-level expectation rejected leave the batch for quarantine, with the rule that caught them."""
+    first: dict[int, tuple] = {}
+    for idx, rule, column, value in failures:
+        first.setdefault(int(idx), (rule, column, value))
+    idx = sorted(first)
+    mask = pc.is_in(pa.array(range(good.num_rows)), pa.array(idx))
+    bad = good.take(pa.array(idx, pa.int64()))
+    q = quarantine_rows(
+        spec, info, "", source_record_id=bad["source_record_id"].combine_chunks(),
+        rows=bad["source_row"].combine_chunks(), rules=pa.array([f"quality:{first[i][0]}" for i in idx]),
+        columns=pa.array([first[i][1] for i in idx], pa.string()),
+        values=pa.array([None if first[i][2] is None else str(first[i][2]) for i in idx], pa.string()),
+        records=bad.to_pylist(),
+    )
+    q = q.set_column(q.schema.get_field_index("source_file"), "source_file", bad["source_file"])
+    return good.filter(pc.invert(mask)), q
+
+
+def _block(lake: Store, raw_key: str, q_key: str, critical: list[str], spec: FeedSpec, info: BatchInfo) -> int:
+    """A blocked batch is never visible: its rows move to quarantine, tagged with the failed expectations."""
+    good = lake.read_parquet(raw_key)
+    rule = "batch_blocked:" + ",".join(critical)
+    moved = quarantine_rows(
+        spec, info, "", source_record_id=good["source_record_id"].combine_chunks(),
+        rows=good["source_row"].combine_chunks(), rules=pa.array([rule] * good.num_rows),
+        columns=pa.nulls(good.num_rows, pa.string()), values=pa.nulls(good.num_rows, pa.string()),
+        records=good.to_pylist(),
+    )
+    moved = moved.set_column(moved.schema.get_field_index("source_file"), "source_file", good["source_file"])
+    existing = lake.read_parquet(q_key)
+    lake.write_parquet(q_key, pa.concat_tables([existing, moved]))
+    lake.delete(raw_key)
+    return good.num_rows

@@ -1,0 +1,120 @@
+"""The raw zone: canonical Parquet per feed and load date, visible only once its manifest is committed.
+
+Layout (identical on local disk and S3):
+
+    raw/<entity>/jurisdiction=<code>/load_date=<YYYY-MM-DD>/feed=<feed>/batch=<batch_id>/part-00000.parquet
+    quarantine/<entity>/jurisdiction=<code>/load_date=<YYYY-MM-DD>/feed=<feed>/batch=<batch_id>/part-00000.parquet
+    _batches/<feed>/<batch_id>.json              every attempt: committed, blocked or failed
+    _manifests/<feed>/load_date=<YYYY-MM-DD>.json  the commit: which batch is the truth for that day
+
+A load writes its batch files, then its batch record, then the manifest, last. Readers (dbt sources,
+status, sharing) follow manifests only, so files of a crashed or superseded batch are never read; the
+next load of that feed and day deletes them. Cursors of incremental feeds live in the manifests
+(cursor_before/cursor_after), so any worker can resume and a rerun of a day reuses that day's window.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from pingan.storage import Store
+
+MANIFEST_VERSION = 1
+
+
+def partition_prefix(zone: str, entity: str, jurisdiction: str, load_date: date, feed: str) -> str:
+    return f"{zone}/{entity}/jurisdiction={jurisdiction}/load_date={load_date.isoformat()}/feed={feed}/"
+
+
+def batch_prefix(zone: str, entity: str, jurisdiction: str, load_date: date, feed: str, batch_id: str) -> str:
+    return partition_prefix(zone, entity, jurisdiction, load_date, feed) + f"batch={batch_id}/"
+
+
+def manifest_key(feed: str, load_date: date) -> str:
+    return f"_manifests/{feed}/load_date={load_date.isoformat()}.json"
+
+
+def batch_record_key(feed: str, batch_id: str) -> str:
+    return f"_batches/{feed}/{batch_id}.json"
+
+
+def _dump(obj: dict) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True, default=str).encode("utf-8")
+
+
+def read_json(store: Store, key: str) -> dict | None:
+    data = store.get_bytes(key)
+    return json.loads(data) if data is not None else None
+
+
+def write_batch_record(lake: Store, record: dict) -> None:
+    lake.put_bytes(batch_record_key(record["feed"], record["batch_id"]), _dump(record), "application/json")
+
+
+def commit(lake: Store, manifest: dict) -> None:
+    """Make a batch the truth for its feed and day: one object write, so it is atomic for readers."""
+    if manifest["rows_read"] != manifest["rows_written"] + manifest["rows_quarantined"]:
+        raise AssertionError(
+            f"{manifest['feed']} {manifest['load_date']}: rows read {manifest['rows_read']} != written "
+            f"{manifest['rows_written']} + quarantined {manifest['rows_quarantined']}; refusing to commit"
+        )
+    write_batch_record(lake, manifest)
+    lake.put_bytes(manifest_key(manifest["feed"], date.fromisoformat(manifest["load_date"])), _dump(manifest),
+                   "application/json")
+
+
+def committed_manifest(lake: Store, feed: str, load_date: date) -> dict | None:
+    return read_json(lake, manifest_key(feed, load_date))
+
+
+def committed_manifests(lake: Store, feed: str | None = None) -> list[dict]:
+    prefix = f"_manifests/{feed}/" if feed else "_manifests/"
+    out = []
+    for key in lake.list(prefix):
+        if key.endswith(".json"):
+            m = read_json(lake, key)
+            if m is not None:
+                out.append(m)
+    return sorted(out, key=lambda m: (m["feed"], m["load_date"]))
+
+
+def batch_records(lake: Store, feed: str | None = None) -> list[dict]:
+    prefix = f"_batches/{feed}/" if feed else "_batches/"
+    records = [read_json(lake, k) for k in lake.list(prefix) if k.endswith(".json")]
+    return sorted((r for r in records if r), key=lambda r: (r["feed"], r["load_date"], r.get("started_at", "")))
+
+
+def cursor_before(lake: Store, feed: str, load_date: date) -> str | None:
+    """The window start for an incremental load of `load_date`.
+
+    A rerun reuses the cursor its day was first loaded with (same window, same content); a new day starts
+    where the latest committed earlier day ended, which also makes backfills of old days load their own slice.
+    """
+    existing = committed_manifest(lake, feed, load_date)
+    if existing is not None:
+        return existing.get("cursor_before")
+    earlier = [m for m in committed_manifests(lake, feed) if m["load_date"] < load_date.isoformat()]
+    return earlier[-1].get("cursor_after") if earlier else None
+
+
+def committed_files(lake: Store, entity: str | None = None, zone: str = "raw") -> dict[str, list[str]]:
+    """URIs of committed Parquet files per entity: what dbt sources and sharing may read."""
+    out: dict[str, list[str]] = {}
+    for m in committed_manifests(lake):
+        if entity and m["entity"] != entity:
+            continue
+        out.setdefault(m["entity"], []).extend(lake.uri(k) for k in m["files"][zone])
+    return out
+
+
+def collect_garbage(lake: Store, entity: str, jurisdiction: str, load_date: date, feed: str, keep: str | None) -> int:
+    """Delete batch directories of this feed and day other than `keep` (superseded or crashed loads)."""
+    removed = 0
+    for zone in ("raw", "quarantine"):
+        prefix = partition_prefix(zone, entity, jurisdiction, load_date, feed)
+        batches = {k[len(prefix):].split("/", 1)[0] for k in lake.list(prefix)}
+        for b in sorted(batches):
+            if b != f"batch={keep}":
+                removed += lake.delete_prefix(prefix + b + "/")
+    return removed
