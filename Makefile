@@ -1,0 +1,52 @@
+# Two commands on a fresh machine: `make demo` runs the nightly job on the embedded default,
+# `make test` runs the test suite. Each creates .venv and installs what it needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test test-fast lint format bench docs airflow up down clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## simulate 7 days and run every stage on each (lake in var/lake, warehouse var/warehouse.duckdb)
+	$(BIN)/pingan demo $(DEMO_ARGS)
+
+test: $(STAMP)  ## the whole suite, slow end-to-end tests included
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)  ## benchmarks print their numbers; they are not tests
+	$(BIN)/python bench/bench_raw_zone.py
+	$(BIN)/python bench/bench_quality.py
+	$(BIN)/python bench/bench_simulate.py
+
+docs: $(STAMP)  ## dbt docs with lineage, under var/dbt/target
+	$(BIN)/pingan docs
+
+airflow: $(STAMP)  ## airflow standalone on 127.0.0.1 with the project's DAGs
+	AIRFLOW_HOME=$(CURDIR)/var/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__API__HOST=127.0.0.1 $(BIN)/airflow standalone
+
+up:  ## MinIO, Postgres and Airflow in Docker (needs a Docker engine)
+	docker compose up -d
+
+down:
+	docker compose down
+
+clean:
+	rm -rf var

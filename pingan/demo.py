@@ -1,0 +1,79 @@
+"""`pingan demo`: simulate a date range, run every day of it, and say what happened and what to run next."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from rich.console import Console
+from rich.table import Table
+
+from pingan.pipeline import DayResult, lake_store, run_day
+from pingan.settings import Settings
+from pingan.storage import Store
+
+ANALYST_QUERY = (
+    "select jurisdiction_code, count(*) as incidents from fct_incidents group by all order by incidents desc"
+)
+
+
+@dataclass
+class DemoSummary:
+    start: date
+    end: date
+    simulated: dict[str, int]
+    days: list[DayResult] = field(default_factory=list)
+
+
+def run_demo(settings: Settings, start: date, end: date, *, seed: int, scale: float, defect_rate: float,
+             progress=None) -> DemoSummary:
+    from pingan.simulate import simulate
+
+    landing = Store(settings.landing_url, settings.s3)
+    landing.ensure()
+    lake_store(settings)
+    if progress:
+        progress(f"simulating {start} .. {end} (seed {seed}, scale {scale}) into {settings.sim_dir}")
+    simulated = simulate(settings.home, landing, start, end, seed=seed, scale=scale, defect_rate=defect_rate,
+                         progress=progress)
+    summary = DemoSummary(start, end, simulated)
+    day = start
+    while day <= end:
+        if progress:
+            progress(f"running {day}")
+        summary.days.append(run_day(settings, day, progress=progress))
+        day += timedelta(days=1)
+    return summary
+
+
+def analyst_command(settings: Settings) -> str:
+    return f'.venv/bin/duckdb -readonly {settings.warehouse_path} "{ANALYST_QUERY}"'
+
+
+def print_summary(out: Console, settings: Settings, summary: DemoSummary) -> None:
+    loaded: Counter[str] = Counter()
+    quarantined: Counter[str] = Counter()
+    problems = []
+    for day in summary.days:
+        for f in day.feeds:
+            if f.result and f.status == "committed":
+                loaded[f.feed] += f.result.rows_written
+                quarantined[f.feed] += f.result.rows_quarantined
+            else:
+                problems.append(f"{day.day} {f.feed}: {f.status} {f.error or ''}".strip())
+    table = Table("feed", "rows loaded", "rows quarantined", title=f"demo {summary.start} .. {summary.end}")
+    for feed in sorted(set(loaded) | set(quarantined) | {f.feed for d in summary.days for f in d.feeds}):
+        table.add_row(feed, f"{loaded[feed]:,}", f"{quarantined[feed]:,}")
+    out.print(table)
+    for p in problems:
+        out.print(f"[yellow]{p}[/]")
+    last = summary.days[-1] if summary.days else None
+    if last and last.build is not None:
+        marts = getattr(last.build, "mart_rows", None) or {}
+        out.print("marts built: " + ", ".join(f"{k} ({v:,} rows)" for k, v in sorted(marts.items())))
+    shares = [s for d in summary.days for s in d.shares]
+    out.print(f"shares published: {len(shares)} snapshot(s)"
+              + (": " + ", ".join(sorted({getattr(s, 'path', str(s)) for s in shares})) if shares else ""))
+    out.print("\nNext, as an analyst (read-only, never blocked by the nightly build):")
+    out.print(f"  {analyst_command(settings)}", highlight=False, soft_wrap=True)

@@ -1,0 +1,54 @@
+"""The block-wise CSV reader: encodings, line numbers across blocks, and rows it cannot read."""
+
+from __future__ import annotations
+
+import io
+
+from pingan.formats.csv_reader import read_csv
+
+HEADER = "接警编号,报警时间,所属镇街\n"
+
+
+def _read(data: bytes, **kw):
+    chunks = list(read_csv(io.BytesIO(data), "f.csv", **kw))
+    rows = [r for c in chunks for r in c.table.to_pylist()]
+    numbers = [n for c in chunks for n in c.rows.to_pylist()]
+    rejects = [r for c in chunks for r in c.rejects]
+    return rows, numbers, rejects
+
+
+def test_gb18030_across_many_small_blocks_keeps_every_character():
+    lines = [f"A{i},2025-01-01 00:00:{i % 60:02d},{'朱家角镇' if i % 2 else '金泽镇'}\n" for i in range(500)]
+    data = (HEADER + "".join(lines)).encode("gb18030")
+    rows, numbers, rejects = _read(data, encoding="gb18030", block_bytes=37)  # splits characters mid-block
+    assert not rejects
+    assert [r["所属镇街"] for r in rows] == [("朱家角镇" if i % 2 else "金泽镇") for i in range(500)]
+    assert numbers == list(range(2, 502))
+
+
+def test_bom_is_stripped_from_the_header():
+    rows, _, _ = _read(("\ufeff" + HEADER + "J1,2025/01/01 08:00,西塘镇\n").encode("utf-8"), encoding="utf-8-sig")
+    assert list(rows[0]) == ["接警编号", "报警时间", "所属镇街"]
+
+
+def test_utf8_line_in_gb18030_file_is_rejected_with_its_line_number():
+    data = HEADER.encode("gb18030") + "A1,t,金泽镇\n".encode("gb18030") + "A2,t,练塘镇镇\n".encode("utf-8") \
+        + "A3,t,赵巷镇\n".encode("gb18030")
+    rows, numbers, rejects = _read(data, encoding="gb18030")
+    assert [r["接警编号"] for r in rows] == ["A1", "A3"]
+    assert numbers == [2, 4]
+    assert [(r.row, r.rule) for r in rejects] == [(3, "wrong_encoding")]
+    assert "A2" in rejects[0].text
+
+
+def test_truncated_last_row_and_wrong_field_count_are_rejects():
+    data = (HEADER + "A1,t,金泽镇\nA2,t\nA3,t,x,extra\nA4,2025-01").encode("utf-8")
+    rows, numbers, rejects = _read(data)
+    assert [r["接警编号"] for r in rows] == ["A1"]
+    assert sorted((r.row, r.rule) for r in rejects) == [(3, "malformed_row"), (4, "malformed_row"),
+                                                         (5, "malformed_row")]
+
+
+def test_empty_values_are_null():
+    rows, _, _ = _read((HEADER + "A1,,金泽镇\n").encode())
+    assert rows[0]["报警时间"] is None
