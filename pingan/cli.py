@@ -127,9 +127,8 @@ def validate(feed: str, day: date) -> None:
     if manifest is None:
         raise click.ClickException(f"no committed batch for {feed} on {day} (see `pingan status`)")
     table = lake.read_parquet(manifest["files"]["raw"])
-    overrides = {k: v.model_dump() for k, v in spec.quality_overrides.items()}
-    verdict = quality_gate(settings)(spec.entity, table, overrides)
-    out.print_json(json.dumps(verdict.to_json(), ensure_ascii=False, default=str))
+    verdict = quality_gate(settings)(spec, table)
+    out.print_json(verdict.to_json())
     if not verdict.success:
         sys.exit(1)
 

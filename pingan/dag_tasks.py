@@ -16,7 +16,9 @@ TZ = ZoneInfo("Asia/Shanghai")
 
 def load_date_for(run_time: datetime) -> date:
     """The day a nightly run loads: the local calendar day before the run's logical time."""
-    return (run_time.astimezone(TZ) - timedelta(days=1)).date()
+    # via the epoch: pendulum's astimezone() with a ZoneInfo returned the wrong local day here
+    local = datetime.fromtimestamp(run_time.timestamp(), TZ)
+    return (local - timedelta(days=1)).date()
 
 
 def ingest_task(feed: str, run_time: datetime) -> dict:

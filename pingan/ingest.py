@@ -90,7 +90,7 @@ def ingest_feed(
     gate: Callable | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> BatchResult:
-    """Load `spec` for logical date `day`. `gate(entity, table, overrides) -> GateResult` validates chunks."""
+    """Load `spec` for logical date `day`. `gate(spec, table) -> GateResult` validates the rows before writing."""
     started = datetime.now(UTC)
     batch_id = new_batch_id(day)
     info = BatchInfo(batch_id, day, started)
@@ -117,7 +117,7 @@ def ingest_feed(
         good = pa.concat_tables(buffered)
         buffered.clear()
         if gate is not None and good.num_rows:
-            verdict = gate(spec.entity, good, {k: v.model_dump() for k, v in spec.quality_overrides.items()})
+            verdict = gate(spec, good)
             critical.update(verdict.critical_failures)
             warnings.update(verdict.warnings)
             if verdict.row_failures:

@@ -115,7 +115,6 @@ def normalise(chunk: SourceChunk, spec: FeedSpec, info: BatchInfo) -> Normalised
         )
     known = set(spec.columns) | set(spec.ignore_columns) | set(spec.melt.columns if spec.melt else ())
     new_columns = [c for c in table.column_names if c not in known]
-    source_columns = [c for c in table.column_names if c not in new_columns]
 
     columns = dict(spec.columns)
     if spec.melt:
@@ -124,6 +123,7 @@ def normalise(chunk: SourceChunk, spec: FeedSpec, info: BatchInfo) -> Normalised
         columns[MELT_VALUE] = Column(name=spec.melt.value_column, type=spec.melt.type,
                                      format=spec.melt.format, required=True)
     n = table.num_rows
+    record_columns = table.column_names  # after melt: what quarantine keeps of each row
     text = {c: _strings(table[c]) for c in columns if c in table.column_names}
 
     # first failing column per row decides the rule
@@ -188,7 +188,7 @@ def normalise(chunk: SourceChunk, spec: FeedSpec, info: BatchInfo) -> Normalised
         spec, info, chunk.source_file,
         source_record_id=source_record_id.take(bad_idx), rows=rows.take(bad_idx),
         rules=rule.take(bad_idx), columns=fail_col.take(bad_idx), values=fail_val.take(bad_idx),
-        records=table.select(source_columns + new_columns).take(bad_idx).to_pylist(),
+        records=table.select(record_columns).take(bad_idx).to_pylist(),
     )
     for r in chunk.rejects:
         quarantine = pa.concat_tables([quarantine, quarantine_rows(

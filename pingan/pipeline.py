@@ -59,9 +59,13 @@ def lake_store(settings: Settings) -> Store:
 def quality_gate(settings: Settings) -> Callable:
     """The Great Expectations gate, bound to this deployment's suites (GX is imported on first use)."""
     from pingan.quality.gate import validate_batch
+    from pingan.quality.parameters import suite_parameters
 
-    def gate(entity, table, overrides):
-        return validate_batch(entity, table, overrides=overrides, suites_dir=settings.expectations_dir)
+    def gate(spec: FeedSpec, table):
+        # the feed's code mapping tells the suite which source codes are known (unmapped = quality failure)
+        params = suite_parameters(spec.code_mapping, settings.dbt_dir) if spec.code_mapping else None
+        return validate_batch(spec.entity, table, overrides=spec.quality_overrides,
+                              suites_dir=settings.expectations_dir, parameters=params)
 
     return gate
 

@@ -1,0 +1,56 @@
+-- 嘉善县 incidents: CSV with BOM, minute-precision local times.
+with
+
+source as (
+
+    select * from {{ source('raw', 'incident') }}
+    where source_feed = 'jiashan_incidents'
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        record_id,
+        source_record_id,
+        jurisdiction_code,
+        source_feed,
+
+        -- category: the source's own code, harmonised in int_incidents__unioned
+        source_category_code,
+
+        -- timestamps
+        -- minute precision in the source (YYYY/MM/DD HH:MM)
+        reported_at,
+        dispatched_at,
+        arrived_at,
+        closed_at,
+
+        -- place
+        nullif(trim(town), '') as town,
+        nullif(trim(grid_id), '') as grid_id,
+        latitude,
+        longitude,
+        address,
+
+        -- handling
+        handling_unit,
+        disposition,
+
+        -- pii
+        caller_phone,
+        involved_id_numbers,
+
+        -- lineage
+        source_file,
+        source_row,
+        batch_id,
+        load_date,
+        ingested_at
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,46 @@
+-- 平湖–金山 五联: the pair's shared platform; side a is Pinghu (330482), side b Jinshan (310116).
+with
+
+source as (
+
+    select * from {{ source('raw', 'joint_operation') }}
+    where source_feed = 'pinghu_jinshan_joint_operations'
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        record_id,
+        source_record_id as operation_id,
+        jurisdiction_code,
+        source_feed,
+
+        -- operation: the mechanism as the platform writes it (联查/联管/联调/联防/联宣)
+        trim(source_mechanism) as source_mechanism,
+        operation_date,
+        location,
+        outcome,
+        linked_record_ids,
+
+        -- the two sides
+        jurisdiction_a,
+        nullif(trim(town_a), '') as town_a,
+        units_a,
+        jurisdiction_b,
+        nullif(trim(town_b), '') as town_b,
+        units_b,
+
+        -- lineage
+        source_file,
+        source_row,
+        batch_id,
+        load_date,
+        ingested_at
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,1 @@
+"""Partner shares: agreements as data, pseudonymised immutable snapshots, signed manifests."""

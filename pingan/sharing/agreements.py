@@ -1,0 +1,146 @@
+"""Sharing agreements: one YAML per partner under agreements/, validated into frozen pydantic models.
+
+An agreement says which datasets a partner receives, built from which warehouse table, which rows (a
+filter), and what happens to each column: `keep`, `drop` (named so the decision is on record),
+`pseudonymise` (keyed HMAC per partnership) or `coarsen_location` (coordinates rounded to ~1 km).
+Columns the agreement does not name are never shared. Unknown keys are errors naming the file and key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pingan.settings import PROJECT_ROOT
+
+IDENTIFIER = r"^[a-z][a-z0-9_]*$"
+Treatment = Literal["keep", "drop", "pseudonymise", "coarsen_location"]
+Scalar = str | bool | int | float
+
+
+class AgreementError(ValueError):
+    """An agreement that cannot be used; the message names the file and the key."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Condition(Strict):
+    """`column = equals`, or `column in [...]`."""
+
+    column: str = Field(pattern=IDENTIFIER)
+    equals: Scalar | None = None
+    in_: list[Scalar] | None = Field(None, alias="in", min_length=1)
+
+    @model_validator(mode="after")
+    def _one_test(self) -> Condition:
+        if (self.equals is None) == (self.in_ is None):
+            raise ValueError("a condition needs exactly one of `equals` or `in`")
+        return self
+
+
+class AnyOf(Strict):
+    any_of: list[Condition] = Field(min_length=2)
+
+
+class DatasetGrant(Strict):
+    source: str = Field(pattern=IDENTIFIER)  # a table of the published warehouse (marts)
+    description: str
+    row_filter: list[Annotated[Condition | AnyOf, Field(union_mode="left_to_right")]] = []  # all must hold
+    # rows after the as-of date are left out, so a rerun or backfill for a past date shares the same rows
+    as_of_column: str | None = Field(None, pattern=IDENTIFIER)
+    columns: dict[str, Treatment] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _shares_something(self) -> DatasetGrant:
+        if all(t == "drop" for t in self.columns.values()):
+            raise ValueError("every column is dropped: the dataset would share nothing")
+        bad = [c for c in self.columns if not c.isidentifier() or c.lower() != c]
+        if bad:
+            raise ValueError(f"column names must be lower-case identifiers: {bad}")
+        return self
+
+    @property
+    def shared_columns(self) -> list[str]:
+        return [c for c, t in self.columns.items() if t != "drop"]
+
+    def columns_treated(self, treatment: Treatment) -> list[str]:
+        return [c for c, t in self.columns.items() if t == treatment]
+
+
+class Agreement(Strict):
+    partner: str = Field(pattern=IDENTIFIER)
+    partner_name: str
+    jurisdiction_code: str = Field(pattern=r"^\d{6}$")
+    framework: str
+    version: int = Field(ge=1)
+    purpose: str = Field(min_length=10)
+    retention_days: int = Field(gt=0)
+    expires_on: date
+    datasets: dict[str, DatasetGrant] = Field(min_length=1)
+    path: str = Field("", exclude=True)
+    text_sha256: str = Field("", exclude=True)  # of the file as committed, recorded in every manifest
+
+    @model_validator(mode="after")
+    def _dataset_names(self) -> Agreement:
+        bad = [d for d in self.datasets if not d.isidentifier() or d.lower() != d]
+        if bad:
+            raise ValueError(f"dataset names must be lower-case identifiers: {bad}")
+        return self
+
+    def is_expired(self, on: date) -> bool:
+        return on > self.expires_on
+
+
+def default_agreements_dir() -> Path:
+    return Path(os.environ.get("PINGAN_AGREEMENTS_DIR", PROJECT_ROOT / "agreements"))
+
+
+def _format_error(path: Path, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = (
+            "unknown key (not part of the agreement schema)"
+            if err["type"] == "extra_forbidden"
+            else err["msg"]
+        )
+        lines.append(f"{path}: {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def load_agreement(path: Path) -> Agreement:
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise AgreementError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise AgreementError(f"{path}: expected a mapping at the top level")
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    try:
+        agreement = Agreement.model_validate({**raw, "path": str(path), "text_sha256": digest})
+    except ValidationError as exc:
+        raise AgreementError(_format_error(path, exc)) from None
+    if agreement.partner != path.stem:
+        raise AgreementError(
+            f"{path}: partner: {agreement.partner!r} does not match the file name {path.stem!r}"
+        )
+    return agreement
+
+
+def load_agreements(directory: Path | None = None) -> dict[str, Agreement]:
+    """Every agreement under the directory, keyed by partner."""
+    directory = Path(directory or default_agreements_dir())
+    agreements = {a.partner: a for a in map(load_agreement, sorted(directory.glob("*.yaml")))}
+    if not agreements:
+        raise AgreementError(f"{directory}: no agreements found (*.yaml)")
+    return agreements

@@ -1,0 +1,98 @@
+"""A small published warehouse with the marts partner shares read (fct_incidents, fct_joint_operations),
+holding realistic PII."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+from stdnum.cn import ric
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+AS_OF = date(2025, 3, 2)
+
+# jurisdiction, town, is_border_town
+PLACES = [
+    ("310118", "金泽镇", True),
+    ("310118", "赵巷镇", False),
+    ("320509", "黎里镇", True),
+    ("320509", "松陵街道", False),
+    ("330421", "西塘镇", True),
+    ("330421", "魏塘街道", False),
+]
+
+
+def resident_id(n: int) -> str:
+    body = f"330421{date(1970, 1, 1) + timedelta(days=97 * n):%Y%m%d}{n % 1000:03d}"
+    return body + ric.calc_check_digit(body + "0")  # stdnum wants a placeholder check digit
+
+
+def mobile(n: int) -> str:
+    return f"1{3 + n % 7}{n * 7919 % 1_000_000_000:09d}"
+
+
+def incident_rows() -> list[tuple]:
+    rows = []
+    for i in range(30):
+        jurisdiction, town, border = PLACES[i % len(PLACES)]
+        reported = datetime(2025, 3, 1, 6, 0, tzinfo=SHANGHAI) + timedelta(
+            hours=2 * i
+        )  # 1 Mar 06:00 .. 3 Mar 16:00
+        rows.append(
+            (
+                f"{jurisdiction}:INC{i:04d}",
+                jurisdiction,
+                "feed",
+                f"INC{i:04d}",
+                "C01",
+                "dispute",
+                reported,
+                reported + timedelta(minutes=1),
+                reported + timedelta(minutes=6),
+                None,
+                300,
+                town,
+                border,
+                "G-001",
+                31.04123 + i / 1000,
+                120.92345,
+                f"{town}人民路{i}号",
+                "派出所",
+                "已调解",
+                mobile(i % 5),
+                f"{resident_id(i)};{resident_id(i + 100)}",
+                f"src/{i}.csv",
+                f"batch-{i % 3}",
+                reported,
+            )
+        )
+    return rows
+
+
+INCIDENT_COLUMNS = """record_id varchar, jurisdiction_code varchar, source_feed varchar, source_record_id varchar,
+    source_category_code varchar, category varchar, reported_at timestamptz, dispatched_at timestamptz,
+    arrived_at timestamptz, closed_at timestamptz, dispatch_to_arrival_seconds bigint, town varchar,
+    is_border_town boolean, grid_id varchar, latitude double, longitude double, address varchar,
+    handling_unit varchar, disposition varchar, caller_phone varchar, involved_id_numbers varchar,
+    source_file varchar, batch_id varchar, ingested_at timestamptz"""
+
+JOINT_COLUMNS = """record_id varchar, jurisdiction_code varchar, source_feed varchar, operation_id varchar,
+    source_mechanism varchar, mechanism varchar, operation_date date, location varchar, outcome varchar,
+    linked_record_ids varchar, jurisdiction_a varchar, town_a varchar, units_a varchar, jurisdiction_b varchar,
+    town_b varchar, units_b varchar, source_file varchar, batch_id varchar, ingested_at timestamptz"""
+
+
+def write_warehouse(path: Path, incidents: list[tuple]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    with duckdb.connect(str(path)) as con:
+        con.execute("SET TimeZone = 'Asia/Shanghai'")
+        con.execute(f"CREATE TABLE fct_incidents ({INCIDENT_COLUMNS})")
+        con.executemany(f"INSERT INTO fct_incidents VALUES ({', '.join('?' * 24)})", incidents)
+        con.execute(f"CREATE TABLE fct_joint_operations ({JOINT_COLUMNS})")
+        con.execute("""INSERT INTO fct_joint_operations VALUES
+            ('330482:OP1', '330482', 'pinghu_jinshan_joint_operations', 'OP1', '联调', 'joint_mediation',
+             DATE '2025-03-01', '广陈镇—廊下镇交界', '调解成功', '330482:J1;310116:J2', '330482', '广陈镇',
+             '广陈派出所', '310116', '廊下镇', '廊下派出所', 'op.csv', 'b-op', TIMESTAMPTZ '2025-03-02 02:00:00+08')""")

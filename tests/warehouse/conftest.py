@@ -1,0 +1,225 @@
+"""Fixtures for warehouse builds: a private copy of the dbt project with small reference seeds, and
+canonical raw-zone Parquet files written the way the raw zone writes them (pingan.canonical schemas)."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pyarrow as pa
+import pytest
+from stdnum.cn import ric
+
+from pingan.canonical import entity_schema
+from pingan.settings import PROJECT_ROOT, load_settings
+from pingan.storage import Store
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+FEED_JURISDICTION = {
+    "qingpu_110_incidents": "310118",
+    "wujiang_incidents": "320509",
+    "jiashan_incidents": "330421",
+}
+
+# Stand-ins for the simulator's seeds, used only when dbt/seeds/ has not been generated: same columns,
+# a few rows. With the real seeds present, tests take codes and towns from them (see Reference).
+FALLBACK_SEEDS = {
+    "ref_jurisdictions.csv": """jurisdiction_code,name_zh,name_en,province,role,framework
+310118,青浦区,Qingpu,上海市,hub,qingwujia
+320509,吴江区,Wujiang,江苏省,partner,qingwujia
+330421,嘉善县,Jiashan,浙江省,partner,qingwujia
+330482,平湖市,Pinghu,浙江省,partner,pinghu_jinshan
+310116,金山区,Jinshan,上海市,partner,pinghu_jinshan
+""",
+    "ref_towns.csv": """town_code,jurisdiction_code,town_name,is_border_town,centre_lat,centre_lon,is_synthetic_code
+310118103,310118,金泽镇,true,31.0390,120.9220,true
+310118104,310118,赵巷镇,false,31.1560,121.1960,true
+320509107,320509,黎里镇,true,30.9330,120.7350,true
+320509001,320509,松陵街道,false,31.1600,120.6420,true
+330421101,330421,西塘镇,true,30.9460,120.8900,true
+330421002,330421,魏塘街道,false,30.8420,120.9110,true
+330482101,330482,广陈镇,true,30.8010,121.0900,true
+310116103,310116,廊下镇,true,30.8110,121.1580,true
+""",
+    "ref_grids.csv": """grid_id,jurisdiction_code,town_name
+310118103-001,310118,金泽镇
+""",
+    "ref_checkpoints.csv": """checkpoint_id,kind,name,jurisdiction_code,town_name,lat,lon,is_synthetic_name
+CK-L-01,land_crossing,金泽镇—黎里镇省界道口01,310118,金泽镇,31.11200,120.88211,true
+""",
+    "category_mappings.csv": """mapping_table,source_code,source_label,category
+qingpu_110,010100,盗窃,criminal
+qingpu_110,030100,交通事故,traffic
+qingpu_110,050100,家庭纠纷,dispute
+wujiang_incident,WJ-XS-01,盗窃,criminal
+wujiang_incident,WJ-JT-01,交通事故,traffic
+wujiang_incident,WJ-JF-01,家庭纠纷,dispute
+jiashan_incident,JQ1001,盗窃,criminal
+jiashan_incident,JQ3001,交通事故,traffic
+jiashan_incident,JQ5001,家庭纠纷,dispute
+joint_mechanism,联查,联合查处违法犯罪,joint_check
+joint_mechanism,联调,矛盾纠纷联合调处,joint_mediation
+""",
+}
+MAPPING_TABLE = {
+    "qingpu_110_incidents": "qingpu_110",
+    "wujiang_incidents": "wujiang_incident",
+    "jiashan_incidents": "jiashan_incident",
+}
+
+
+@pytest.fixture
+def dbt_dir(tmp_path) -> Path:
+    """A private copy of the repository's dbt project (its dbt runs cannot touch the repository)."""
+    target = tmp_path / "dbt"
+    shutil.copytree(PROJECT_ROOT / "dbt", target, ignore=shutil.ignore_patterns("target", "logs"))
+    seeds = target / "seeds"
+    seeds.mkdir(exist_ok=True)
+    for name, text in FALLBACK_SEEDS.items():
+        if not (seeds / name).exists():
+            (seeds / name).write_text(text, encoding="utf-8")
+    return target
+
+
+@pytest.fixture
+def wh_settings(home, dbt_dir, monkeypatch):
+    monkeypatch.setenv("PINGAN_DBT_DIR", str(dbt_dir))
+    return load_settings()
+
+
+class Reference:
+    """Codes and towns read from the seeds the build will load."""
+
+    def __init__(self, seeds: Path):
+        with open(seeds / "category_mappings.csv", encoding="utf-8") as fh:
+            self.mappings = list(csv.DictReader(fh))
+        with open(seeds / "ref_towns.csv", encoding="utf-8") as fh:
+            self.towns = list(csv.DictReader(fh))
+
+    def code(self, feed: str, category: str) -> str:
+        table = MAPPING_TABLE[feed]
+        return next(
+            m["source_code"]
+            for m in self.mappings
+            if m["mapping_table"] == table and m["category"] == category
+        )
+
+    def town(self, jurisdiction: str, *, border: bool) -> str:
+        flag = "true" if border else "false"
+        return next(
+            t["town_name"]
+            for t in self.towns
+            if t["jurisdiction_code"] == jurisdiction and t["is_border_town"] == flag
+        )
+
+
+@pytest.fixture
+def reference(dbt_dir) -> Reference:
+    return Reference(dbt_dir / "seeds")
+
+
+def resident_id(n: int, birth: date = date(1985, 6, 15)) -> str:
+    """A valid GB 11643 number (division 310118), distinct per n."""
+    body = f"310118{birth:%Y%m%d}{n % 1000:03d}"
+    return body + ric.calc_check_digit(body + "0")  # stdnum wants a placeholder check digit
+
+
+def mobile(n: int) -> str:
+    return f"139{n % 100_000_000:08d}"
+
+
+class RawZone:
+    """Writes canonical incident files into a lake (local or S3) and remembers their URIs per entity."""
+
+    def __init__(self, lake: Store):
+        self.lake = lake
+        self.files: dict[str, list[str]] = {}
+
+    def incidents(
+        self,
+        feed: str,
+        rows: list[dict],
+        *,
+        batch_id: str,
+        ingested_at: datetime,
+        load_date: date | None = None,
+    ) -> str:
+        jurisdiction = FEED_JURISDICTION[feed]
+        schema = entity_schema("incident")
+        records = []
+        for i, row in enumerate(rows):
+            source_id = row["source_record_id"]
+            reported = row.get("reported_at", datetime(2025, 3, 1, 8, 0, tzinfo=SHANGHAI))
+            record = {
+                "record_id": f"{jurisdiction}:{source_id}",
+                "source_record_id": source_id,
+                "jurisdiction_code": jurisdiction,
+                "source_feed": feed,
+                "source_file": f"{feed}/{batch_id}.src",
+                "source_row": i + 1,
+                "batch_id": batch_id,
+                "load_date": load_date or ingested_at.date(),
+                "ingested_at": ingested_at,
+                "extra_columns": None,
+                "source_category_code": row.get("source_category_code"),
+                "reported_at": reported,
+                "dispatched_at": reported + timedelta(minutes=1),
+                "arrived_at": reported + timedelta(minutes=5, seconds=30),
+                "closed_at": row.get("closed_at"),
+                "town": row.get("town"),
+                "grid_id": "QP-JZ-001",
+                "latitude": 31.0412,
+                "longitude": 120.9234,
+                "address": f"{row.get('town')}某路{i + 1}号",
+                "handling_unit": "金泽派出所",
+                "disposition": row.get("disposition", "已处置"),
+                "caller_phone": mobile(i),
+                "involved_id_numbers": f"{resident_id(i)};{resident_id(i + 500)}",
+            }
+            records.append(record)
+        key = f"raw/incident/source_feed={feed}/{batch_id}.parquet"
+        self.lake.write_parquet(key, pa.Table.from_pylist(records, schema=schema))
+        self.files.setdefault("incident", []).append(self.lake.uri(key))
+        return self.lake.uri(key)
+
+    def joint_operations(self, rows: list[dict], *, batch_id: str, ingested_at: datetime) -> str:
+        feed = "pinghu_jinshan_joint_operations"
+        records = [
+            {
+                "record_id": f"330482:{row['op_id']}",
+                "source_record_id": row["op_id"],
+                "jurisdiction_code": "330482",
+                "source_feed": feed,
+                "source_file": f"{feed}/{batch_id}.csv",
+                "source_row": i + 1,
+                "batch_id": batch_id,
+                "load_date": ingested_at.date(),
+                "ingested_at": ingested_at,
+                "source_mechanism": row["mechanism"],
+                "operation_date": row["operation_date"],
+                "jurisdiction_a": "330482",
+                "jurisdiction_b": "310116",
+                "town_a": "广陈镇",
+                "town_b": "廊下镇",
+                "location": "广陈镇—廊下镇交界",
+                "units_a": "广陈派出所",
+                "units_b": "廊下派出所",
+                "outcome": "联合调处纠纷1起",
+                "linked_record_ids": "330482:J1;310116:J2",
+            }
+            for i, row in enumerate(rows)
+        ]
+        key = f"raw/joint_operation/feed={feed}/{batch_id}.parquet"
+        self.lake.write_parquet(key, pa.Table.from_pylist(records, schema=entity_schema("joint_operation")))
+        self.files.setdefault("joint_operation", []).append(self.lake.uri(key))
+        return self.lake.uri(key)
+
+
+@pytest.fixture
+def raw_zone(wh_settings) -> RawZone:
+    lake = Store(wh_settings.lake_url, wh_settings.s3)
+    lake.ensure()
+    return RawZone(lake)

@@ -1,0 +1,327 @@
+"""Warehouse builds end to end: dbt over canonical Parquet, incremental history, atomic publication."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import subprocess
+import sys
+import textwrap
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import duckdb
+import pytest
+
+from pingan.sharing.publish import publish
+from pingan.warehouse import WarehouseError, build, working_path
+
+pytestmark = pytest.mark.slow
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+DAY1 = datetime(2025, 3, 2, 2, 0, tzinfo=SHANGHAI)
+DAY2 = datetime(2025, 3, 3, 2, 0, tzinfo=SHANGHAI)
+
+
+def query(path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        con.execute("SET TimeZone = 'Asia/Shanghai'")
+        return con.execute(sql).fetchall()
+
+
+def day1_batches(raw_zone, reference) -> None:
+    qp, wj, js = "qingpu_110_incidents", "wujiang_incidents", "jiashan_incidents"
+    border_qp, inland_qp = reference.town("310118", border=True), reference.town("310118", border=False)
+    raw_zone.incidents(
+        qp,
+        [
+            {
+                "source_record_id": f"QP110202503010000{i:02d}",
+                "source_category_code": reference.code(qp, "criminal"),
+                "town": border_qp if i < 3 else inland_qp,
+            }
+            for i in range(5)
+        ],
+        batch_id="qp-d1",
+        ingested_at=DAY1,
+    )
+    raw_zone.incidents(
+        wj,
+        [
+            {
+                "source_record_id": "WJ0001",
+                "source_category_code": reference.code(wj, "traffic"),
+                "town": reference.town("320509", border=True),
+                "disposition": "处置中",
+            },
+            {
+                "source_record_id": "WJ0002",
+                "source_category_code": "WJ-NOT-MAPPED",
+                "town": reference.town("320509", border=False),
+            },
+        ],
+        batch_id="wj-d1",
+        ingested_at=DAY1,
+    )
+    raw_zone.incidents(
+        js,
+        [
+            {
+                "source_record_id": f"JS{i:06d}",
+                "source_category_code": reference.code(js, "dispute"),
+                "town": reference.town("330421", border=True),
+            }
+            for i in range(3)
+        ],
+        batch_id="js-d1",
+        ingested_at=DAY1,
+    )
+
+
+def test_build_harmonises_categories_dedupes_and_publishes(wh_settings, raw_zone, reference):
+    day1_batches(raw_zone, reference)
+    # Wujiang re-sends WJ0001 later the same night, now closed: the later delivery wins
+    raw_zone.incidents(
+        "wujiang_incidents",
+        [
+            {
+                "source_record_id": "WJ0001",
+                "source_category_code": reference.code("wujiang_incidents", "traffic"),
+                "town": reference.town("320509", border=True),
+                "disposition": "已办结",
+            },
+        ],
+        batch_id="wj-d1-resend",
+        ingested_at=DAY1.replace(hour=3),
+    )
+
+    result = build(wh_settings, raw_zone.files)
+
+    wh = wh_settings.warehouse_path
+    assert result.warehouse_path == wh and wh.exists() and not working_path(wh).exists()
+    assert result.mart_rows["fct_incidents"] == 10
+    assert result.mart_rows["dim_jurisdiction"] == 5
+    assert {"fct_incidents", "mart_incident_trends", "dim_town", "stg_qingpu__incidents"} <= set(
+        result.models_built
+    )
+    by_id = {
+        r[0]: r[1:] for r in query(wh, "select record_id, category, disposition, batch_id from fct_incidents")
+    }
+    assert by_id["320509:WJ0001"] == ("traffic", "已办结", "wj-d1-resend")
+    assert by_id["310118:QP11020250301000000"][0] == "criminal"
+    assert by_id["330421:JS000000"][0] == "dispute"
+    # an unmapped code stays null and is reported, never turned into 'other'
+    assert by_id["320509:WJ0002"][0] is None
+    assert any("assert_incident_categories_mapped" in w and "WJ-NOT-MAPPED" in w for w in result.warnings)
+    assert query(wh, "select source_category_code from quality.assert_incident_categories_mapped") == [
+        ("WJ-NOT-MAPPED",)
+    ]
+
+    border = query(wh, "select count(*) filter (where is_border_town), count(*) from fct_incidents")[0]
+    assert border == (3 + 1 + 3, 10)
+    # instants survive; the build's session renders them in Asia/Shanghai
+    types = dict(
+        query(
+            wh,
+            "select column_name, data_type from information_schema.columns "
+            "where table_name = 'fct_incidents'",
+        )
+    )
+    assert types["reported_at"] == "TIMESTAMP WITH TIME ZONE"
+    first = query(
+        wh,
+        "select reported_at, dispatch_to_arrival_seconds from fct_incidents "
+        "where record_id = '330421:JS000000'",
+    )[0]
+    assert first[0] == datetime(2025, 3, 1, 8, 0, tzinfo=SHANGHAI)
+    assert first[1] == 270
+    trends = query(
+        wh,
+        "select incident_month, jurisdiction_code, category, incidents from mart_incident_trends "
+        "where jurisdiction_code = '310118'",
+    )
+    assert [(str(m), j, c, n) for m, j, c, n in trends] == [("2025-03-01", "310118", "criminal", 5)]
+
+
+def test_incremental_build_keeps_history_and_merges_redeliveries(wh_settings, raw_zone, reference):
+    day1_batches(raw_zone, reference)
+    build(wh_settings, raw_zone.files)
+    day1_files = raw_zone.files["incident"]
+
+    raw_zone.files = {}
+    raw_zone.incidents(
+        "jiashan_incidents",
+        [
+            {
+                "source_record_id": "JS000001",
+                "source_category_code": reference.code("jiashan_incidents", "criminal"),
+                "town": reference.town("330421", border=True),
+                "disposition": "已立案",
+            },
+            {
+                "source_record_id": "JS000100",
+                "source_category_code": reference.code("jiashan_incidents", "traffic"),
+                "town": reference.town("330421", border=False),
+            },
+        ],
+        batch_id="js-d2",
+        ingested_at=DAY2,
+    )
+    # Only day 2's files: whatever day 1 contributed must come from the published warehouse's history.
+    result = build(wh_settings, raw_zone.files)
+
+    wh = wh_settings.warehouse_path
+    assert result.mart_rows["fct_incidents"] == 11
+    assert query(
+        wh, "select category, disposition from fct_incidents where record_id = '330421:JS000001'"
+    ) == [("criminal", "已立案")]
+    assert query(wh, "select count(*) from fct_incidents where batch_id in ('qp-d1', 'wj-d1')") == [(7,)]
+
+    # a full refresh rebuilds from the lake: with all files given, the same 11 rows
+    result = build(wh_settings, {"incident": day1_files + raw_zone.files["incident"]}, full_refresh=True)
+    assert result.mart_rows["fct_incidents"] == 11
+
+
+def test_adding_a_missing_mapping_fixes_stored_rows_at_the_next_build(
+    wh_settings, raw_zone, reference, dbt_dir
+):
+    day1_batches(raw_zone, reference)
+    first = build(wh_settings, raw_zone.files)
+    assert any("WJ-NOT-MAPPED" in w for w in first.warnings)
+
+    with open(dbt_dir / "seeds" / "category_mappings.csv", "a", encoding="utf-8") as fh:
+        fh.write("wujiang_incident,WJ-NOT-MAPPED,新增代码,other\n")
+    second = build(wh_settings, raw_zone.files)  # incremental, nothing new in the lake
+
+    wh = wh_settings.warehouse_path
+    assert query(wh, "select category from fct_incidents where record_id = '320509:WJ0002'") == [("other",)]
+    assert second.mart_rows["fct_incidents"] == 10 and second.warnings == []
+
+
+def test_failed_build_leaves_the_published_warehouse_untouched(wh_settings, raw_zone, reference, dbt_dir):
+    day1_batches(raw_zone, reference)
+    build(wh_settings, raw_zone.files)
+    wh = wh_settings.warehouse_path
+    before = hashlib.sha256(wh.read_bytes()).hexdigest()
+
+    (dbt_dir / "models" / "marts" / "fct_broken.sql").write_text(
+        "select record_id, no_such_column from {{ ref('fct_incidents') }}\n"
+    )
+    with pytest.raises(WarehouseError, match="fct_broken"):
+        build(wh_settings, raw_zone.files)
+    assert hashlib.sha256(wh.read_bytes()).hexdigest() == before
+
+    (dbt_dir / "models" / "marts" / "fct_broken.sql").unlink()
+    (dbt_dir / "tests" / "assert_no_incidents_in_2025.sql").write_text(
+        "select record_id from {{ ref('fct_incidents') }} where year(reported_at) = 2025\n"
+    )
+    with pytest.raises(WarehouseError, match="assert_no_incidents_in_2025"):
+        build(wh_settings, raw_zone.files)
+    assert hashlib.sha256(wh.read_bytes()).hexdigest() == before
+
+
+READER = textwrap.dedent("""
+    import sys, duckdb
+    con = duckdb.connect(sys.argv[1], read_only=True)
+    count = lambda c: c.execute("select count(*) from fct_incidents").fetchone()[0]
+    print(count(con), flush=True)
+    sys.stdin.readline()  # the build runs now
+    print(count(con), flush=True)
+    con.close()
+    print(count(duckdb.connect(sys.argv[1], read_only=True)), flush=True)
+""")
+
+
+def test_reader_keeps_working_while_a_build_publishes(wh_settings, raw_zone, reference):
+    day1_batches(raw_zone, reference)
+    build(wh_settings, raw_zone.files)
+    wh = wh_settings.warehouse_path
+
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(wh)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert reader.stdout.readline().strip() == "10"
+        raw_zone.incidents(
+            "jiashan_incidents",
+            [
+                {
+                    "source_record_id": "JS000200",
+                    "source_category_code": reference.code("jiashan_incidents", "traffic"),
+                    "town": reference.town("330421", border=False),
+                },
+            ],
+            batch_id="js-d2",
+            ingested_at=DAY2,
+        )
+        result = build(wh_settings, raw_zone.files)
+        assert result.mart_rows["fct_incidents"] == 11
+        out, err = reader.communicate("go\n", timeout=60)
+    finally:
+        reader.kill()
+    assert reader.returncode == 0, err
+    # the open connection still reads its snapshot; a new one sees the published build
+    assert out.split() == ["10", "11"]
+
+
+def test_published_file_is_released_after_a_build(wh_settings, raw_zone, reference):
+    day1_batches(raw_zone, reference)
+    build(wh_settings, raw_zone.files)
+    # another process can take the write lock: nothing in this process holds the file open
+    code = "import duckdb, sys; duckdb.connect(sys.argv[1]).execute('select 1').fetchall()"
+    subprocess.run([sys.executable, "-c", code, str(wh_settings.warehouse_path)], check=True, timeout=60)
+
+
+def test_a_second_concurrent_build_is_refused(wh_settings, raw_zone):
+    wh = wh_settings.warehouse_path
+    wh.parent.mkdir(parents=True, exist_ok=True)
+    with open(wh.with_name(f"{wh.name}.build.lock"), "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        with pytest.raises(WarehouseError, match="another build"):
+            build(wh_settings, raw_zone.files)
+
+
+def test_unknown_entity_is_refused(wh_settings):
+    with pytest.raises(WarehouseError, match="unknown entities"):
+        build(wh_settings, {"incidents": ["x.parquet"]})
+
+
+def test_partner_shares_publish_from_a_built_warehouse(wh_settings, raw_zone, reference, monkeypatch):
+    """The repository's agreements fit the marts dbt builds (columns, filters, PII treatments)."""
+    monkeypatch.delenv("PINGAN_SHARE_SIGNING_KEY", raising=False)
+    day1_batches(raw_zone, reference)
+    raw_zone.joint_operations(
+        [{"op_id": "OP1", "mechanism": "联调", "operation_date": date(2025, 3, 1)}],
+        batch_id="op-d1",
+        ingested_at=DAY1,
+    )
+    build(wh_settings, raw_zone.files)
+
+    shares = {s.partner: s for s in publish(wh_settings, raw_zone.lake, as_of=date(2025, 3, 2))}
+    assert set(shares) == {"wujiang", "jiashan", "pinghu", "jinshan"}
+    assert shares["wujiang"].rows == 3 + 1  # Qingpu's and Wujiang's border-town incidents
+    assert shares["jiashan"].rows == 3 + 3
+    assert shares["pinghu"].rows == shares["jinshan"].rows == 1
+
+
+@pytest.fixture
+def s3_lake_env(home, s3_server, monkeypatch):
+    monkeypatch.setenv("PINGAN_LAKE_URL", "s3://warehouse-test/lake")
+    for k, v in s3_server.env().items():
+        monkeypatch.setenv(k, v)
+
+
+def test_build_over_an_s3_lake(s3_lake_env, wh_settings, raw_zone, reference):
+    day1_batches(raw_zone, reference)
+    assert raw_zone.files["incident"][0].startswith("s3://warehouse-test/lake/raw/")
+
+    result = build(wh_settings, raw_zone.files, lake=raw_zone.lake)
+
+    assert result.mart_rows["fct_incidents"] == 10
+    # marts are tables: reading them needs no S3 secret (raw and staging views would)
+    assert query(wh_settings.warehouse_path, "select count(*) from fct_incidents") == [(10,)]
