@@ -73,7 +73,14 @@ def print_summary(out: Console, settings: Settings, summary: DemoSummary) -> Non
         marts = getattr(last.build, "mart_rows", None) or {}
         out.print("marts built: " + ", ".join(f"{k} ({v:,} rows)" for k, v in sorted(marts.items())))
     shares = [s for d in summary.days for s in d.shares]
-    out.print(f"shares published: {len(shares)} snapshot(s)"
-              + (": " + ", ".join(sorted({getattr(s, 'path', str(s)) for s in shares})) if shares else ""))
+    latest: dict[tuple[str, str], object] = {}
+    per_share: Counter[tuple[str, str]] = Counter()
+    for s in shares:
+        per_share[(s.partner, s.dataset)] += 1
+        latest[(s.partner, s.dataset)] = s
+    out.print(f"shares published: {len(shares)} snapshot(s)")
+    for key, n in sorted(per_share.items()):
+        s = latest[key]
+        out.print(f"  {key[0]}/{key[1]}: {n} snapshot(s), latest {s.snapshot_id} ({s.rows:,} rows)", highlight=False)
     out.print("\nNext, as an analyst (read-only, never blocked by the nightly build):")
     out.print(f"  {analyst_command(settings)}", highlight=False, soft_wrap=True)

@@ -32,7 +32,7 @@ def test_bom_is_stripped_from_the_header():
 
 
 def test_utf8_line_in_gb18030_file_is_rejected_with_its_line_number():
-    data = HEADER.encode("gb18030") + "A1,t,金泽镇\n".encode("gb18030") + "A2,t,练塘镇镇\n".encode("utf-8") \
+    data = HEADER.encode("gb18030") + "A1,t,金泽镇\n".encode("gb18030") + "A2,t,练塘镇镇\n".encode() \
         + "A3,t,赵巷镇\n".encode("gb18030")
     rows, numbers, rejects = _read(data, encoding="gb18030")
     assert [r["接警编号"] for r in rows] == ["A1", "A3"]
