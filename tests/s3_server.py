@@ -6,6 +6,7 @@ that runs against MinIO in production.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -66,10 +67,8 @@ class S3Server:
 
     def stop(self) -> None:
         # SeaweedFS ignores SIGTERM in some states: kill the whole process group
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait(timeout=10)
 
 

@@ -7,7 +7,7 @@ import sqlite3
 from datetime import date
 from pathlib import Path
 
-from conftest import END, START, run_simulation
+from sim_runs import END, START, run_simulation
 
 REGISTRY = "sim/qingpu/tax_registry.sqlite"
 

@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import openpyxl
 import pytest
-from conftest import START
+from sim_runs import START
 from sim_native import in_delta, ledger, read_feed
 from stdnum.cn import uscc
 

@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import date
 
 import pytest
-from conftest import END, START
+from sim_runs import END, START
 from sim_native import (
     LAYOUTS,
     feed_file,
@@ -110,7 +110,7 @@ def test_identifiers_validate_unless_ledgered_as_bad(sim):
 
 def test_ledger_matches_the_files_at_a_high_defect_rate(tmp_path, codes):
     """A dirtier run (a third of the records broken) still matches the ledger one to one."""
-    from conftest import run_simulation
+    from sim_runs import run_simulation
 
     dirty = run_simulation(tmp_path / "dirty", start=date(2024, 3, 6), end=date(2024, 3, 7), defect_rate=0.3,
                            seed=11)
