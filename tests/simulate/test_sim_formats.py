@@ -11,8 +11,8 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import openpyxl
 import pytest
-from sim_runs import START
 from sim_native import in_delta, ledger, read_feed
+from sim_runs import START
 from stdnum.cn import uscc
 
 from pingan.simulate import FEEDS, incidents

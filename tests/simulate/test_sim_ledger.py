@@ -8,7 +8,6 @@ from collections import Counter
 from datetime import date
 
 import pytest
-from sim_runs import END, START
 from sim_native import (
     LAYOUTS,
     feed_file,
@@ -19,6 +18,7 @@ from sim_native import (
     read_feed,
     split_ids,
 )
+from sim_runs import END, START
 from stdnum.cn import ric, uscc
 
 from pingan.simulate import FEEDS
