@@ -37,6 +37,7 @@ class Settings:
     warehouse_path: Path
     connectors_dir: Path
     expectations_dir: Path
+    agreements_dir: Path
     dbt_dir: Path
     s3: S3Settings | None
 
@@ -64,6 +65,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         warehouse_path=Path(env.get("PINGAN_WAREHOUSE", home / "warehouse.duckdb")).resolve(),
         connectors_dir=Path(env.get("PINGAN_CONNECTORS_DIR", PROJECT_ROOT / "connectors")),
         expectations_dir=Path(env.get("PINGAN_EXPECTATIONS_DIR", PROJECT_ROOT / "expectations")),
+        agreements_dir=Path(env.get("PINGAN_AGREEMENTS_DIR", PROJECT_ROOT / "agreements")),
         dbt_dir=Path(env.get("PINGAN_DBT_DIR", PROJECT_ROOT / "dbt")),
         s3=s3,
     )

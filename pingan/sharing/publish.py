@@ -80,7 +80,7 @@ def publish(
     as_of: date,
     agreements_dir: Path | None = None,
 ) -> list[PublishedShare]:
-    agreements = load_agreements(agreements_dir)
+    agreements = load_agreements(agreements_dir or settings.agreements_dir)
     unknown = sorted(set(partners or []) - set(agreements))
     if unknown:
         raise ShareError(f"no agreement for partner(s) {unknown}; known: {', '.join(sorted(agreements))}")
