@@ -99,13 +99,15 @@ def simulate(start: date, end: date | None, seed: int, scale: float, defect_rate
 @click.option("--date", "day", callback=_date, required=True, help="Logical date to load (YYYY-MM-DD).")
 @click.option("--feed", "feeds", multiple=True, help="Only this feed (repeatable). Default: all feeds.")
 @click.option("--no-gate", is_flag=True, help="Skip the Great Expectations gate (not for production).")
-def ingest(day: date, feeds: tuple[str, ...], no_gate: bool) -> None:
+@click.option("--force", is_flag=True, help="Reload an incremental feed's day even when later days are loaded.")
+def ingest(day: date, feeds: tuple[str, ...], no_gate: bool, force: bool) -> None:
     """Load feeds for one logical date into the raw zone (idempotent: a rerun replaces that day)."""
     from pingan.pipeline import ingest_day, simulated_sources
 
     settings = load_settings()
     with simulated_sources(settings, list(feeds) or None):
-        outcomes = ingest_day(settings, day, feeds=list(feeds) or None, gate=not no_gate, progress=_progress)
+        outcomes = ingest_day(settings, day, feeds=list(feeds) or None, gate=not no_gate, progress=_progress,
+                              force=force)
     _print_outcomes(day, outcomes)
     if any(o.status in ("failed", "blocked") for o in outcomes):
         sys.exit(1)

@@ -48,6 +48,23 @@ class BatchResult:
     manifest: dict = field(default_factory=dict)
 
 
+class RerunRefused(RuntimeError):
+    """Rerunning this day would drop source states that only the lake still holds."""
+
+
+def _check_incremental_rerun(spec: FeedSpec, day: date, lake: Store) -> None:
+    """A source updated in place (SQL table, API with `since`) no longer holds the states a past day read;
+    once a later day is committed, reloading the earlier one would replace those states with nothing."""
+    if not spec.incremental or raw_zone.committed_manifest(lake, spec.feed, day) is None:
+        return
+    later = [m["load_date"] for m in raw_zone.committed_manifests(lake, spec.feed) if m["load_date"] > day.isoformat()]
+    if later:
+        raise RerunRefused(
+            f"{spec.feed} {day}: already committed and followed by {later[0]}; the source has moved on, so a rerun "
+            "would drop the states that day read. Use --force to reload it anyway (those states are lost)."
+        )
+
+
 def new_batch_id(day: date) -> str:
     return f"{day:%Y%m%d}-{datetime.now(UTC):%H%M%S}-{secrets.token_hex(3)}"
 
@@ -89,8 +106,11 @@ def ingest_feed(
     *,
     gate: Callable | None = None,
     progress: Callable[[str], None] | None = None,
+    force: bool = False,
 ) -> BatchResult:
     """Load `spec` for logical date `day`. `gate(spec, table) -> GateResult` validates the rows before writing."""
+    if not force:
+        _check_incremental_rerun(spec, day, lake)
     started = datetime.now(UTC)
     batch_id = new_batch_id(day)
     info = BatchInfo(batch_id, day, started)

@@ -111,7 +111,7 @@ def select_specs(settings: Settings, feeds: list[str] | None) -> list[FeedSpec]:
 
 
 def ingest_day(settings: Settings, day: date, *, feeds: list[str] | None = None, gate: bool = True,
-               progress: Callable[[str], None] | None = None) -> list[FeedOutcome]:
+               progress: Callable[[str], None] | None = None, force: bool = False) -> list[FeedOutcome]:
     from pingan.transports import SourceMissing
 
     lake = lake_store(settings)
@@ -119,7 +119,7 @@ def ingest_day(settings: Settings, day: date, *, feeds: list[str] | None = None,
     outcomes = []
     for spec in select_specs(settings, feeds):
         try:
-            result = ingest_feed(spec, day, settings, lake, gate=check, progress=progress)
+            result = ingest_feed(spec, day, settings, lake, gate=check, progress=progress, force=force)
             outcomes.append(FeedOutcome(spec.feed, result.status, result))
         except SourceMissing as exc:
             log.warning("%s", exc)

@@ -84,7 +84,7 @@ def start_s3_server(data_dir: Path, identities: list[dict] | None = None, timeou
         [weed_binary(), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data_dir}",
          f"-master.port={master}", f"-volume.port={volume}", "-volume.max=50",
          "-master.volumeSizeLimitMB=256", "-filer", f"-filer.port={filer}", "-s3", f"-s3.port={s3}",
-         f"-s3.config={config}"],
+         f"-s3.config={config}", "-s3.port.iceberg=0", "-s3.port.lance=0"],  # unused; fixed default ports clash
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     server = S3Server(f"127.0.0.1:{s3}", "pingan-admin", "pingan-admin-secret", proc, data_dir)
