@@ -24,6 +24,7 @@ from pingan import __version__, raw_zone
 from pingan.canonical import entity_schema, quarantine_schema
 from pingan.feed_spec import FeedSpec
 from pingan.normalise import BatchInfo, normalise, quarantine_rows
+from pingan.prefetch import prefetch
 from pingan.settings import Settings
 from pingan.storage import Store
 from pingan.transports import ExtractContext, extract
@@ -80,22 +81,28 @@ def _schema_fingerprint(schema: pa.Schema) -> str:
 
 
 def _dedupe(good: pa.Table, seen: set[str], spec: FeedSpec, info: BatchInfo) -> tuple[pa.Table, pa.Table]:
-    """A record delivered twice in one batch is loaded once; the repeat goes to quarantine."""
+    """A record delivered twice in one batch is loaded once (the first); repeats go to quarantine.
+
+    `seen` holds the record ids of earlier chunks; the usual case (no repeat) costs two C-level set passes.
+    """
     ids = good.column("record_id").to_pylist()
-    keep = []
-    for rid in ids:
-        keep.append(rid not in seen)
-        seen.add(rid)
-    mask = pa.array(keep)
-    if all(keep):
+    chunk_ids = set(ids)
+    if len(chunk_ids) == len(ids) and seen.isdisjoint(chunk_ids):
+        seen |= chunk_ids
         return good, quarantine_schema().empty_table()
-    dup = good.filter(pc.invert(mask))
+    # slow path, only for chunks holding a repeat: keep each id's first sighting in delivery order
+    flags = []
+    for rid in ids:
+        flags.append(rid not in seen)
+        seen.add(rid)
+    keep = pa.array(flags)
+    dup = good.filter(pc.invert(keep))
     q = quarantine_rows(spec, info, "", source_record_id=dup["source_record_id"].combine_chunks(),
                         rows=dup["source_row"].combine_chunks(), rules=pa.array(["duplicate_record"] * dup.num_rows),
                         columns=pa.array(["record_id"] * dup.num_rows), values=dup["record_id"].combine_chunks(),
                         records=dup.to_pylist())
     q = q.set_column(q.schema.get_field_index("source_file"), "source_file", dup["source_file"])
-    return good.filter(mask), q
+    return good.filter(keep), q
 
 
 def ingest_feed(
@@ -152,7 +159,7 @@ def ingest_feed(
         by_rule.update(table["rule"].to_pylist())
 
     with lake.parquet_writer(raw_key, schema) as raw_out, lake.parquet_writer(q_key, quarantine_schema()) as q_out:
-        for chunk in extract(ctx):
+        for chunk in prefetch(extract(ctx)):
             if cursor_source and cursor_source in chunk.table.column_names and chunk.table.num_rows:
                 top = pc.max(chunk.table[cursor_source]).as_py()
                 cursor_after = max(filter(None, [cursor_after, top]), default=None)

@@ -133,7 +133,10 @@ def normalise(chunk: SourceChunk, spec: FeedSpec, info: BatchInfo) -> Normalised
 
     def flag(mask: pa.Array, rule_name: str, column: str, values: pa.Array) -> None:
         nonlocal rule, fail_col, fail_val
-        new = pc.and_(pc.fill_null(mask, False), pc.is_null(rule))
+        mask = pc.fill_null(mask, False)
+        if not pc.any(mask).as_py():  # the usual case: nothing to record, skip three passes over the column
+            return
+        new = pc.and_(mask, pc.is_null(rule))
         rule = pc.if_else(new, rule_name, rule)
         fail_col = pc.if_else(new, column, fail_col)
         fail_val = pc.if_else(new, values, fail_val)
@@ -165,16 +168,16 @@ def normalise(chunk: SourceChunk, spec: FeedSpec, info: BatchInfo) -> Normalised
     lineage = {
         "record_id": record_id,
         "source_record_id": source_record_id,
-        "jurisdiction_code": pa.array([spec.jurisdiction_code] * n, pa.string()),
-        "source_feed": pa.array([spec.feed] * n, pa.string()),
-        "source_file": pa.array([chunk.source_file] * n, pa.string()),
+        "jurisdiction_code": pa.repeat(pa.scalar(spec.jurisdiction_code, pa.string()), n),
+        "source_feed": pa.repeat(pa.scalar(spec.feed, pa.string()), n),
+        "source_file": pa.repeat(pa.scalar(chunk.source_file, pa.string()), n),
         "source_row": rows,
-        "batch_id": pa.array([info.batch_id] * n, pa.string()),
-        "load_date": pa.array([info.load_date] * n, pa.date32()),
-        "ingested_at": pa.array([info.ingested_at] * n, TS),
+        "batch_id": pa.repeat(pa.scalar(info.batch_id, pa.string()), n),
+        "load_date": pa.repeat(pa.scalar(info.load_date, pa.date32()), n),
+        "ingested_at": pa.repeat(pa.scalar(info.ingested_at, TS), n),
         "extra_columns": extra,
     }
-    constants = {k: pa.array([v] * n, schema.field(k).type) for k, v in spec.constants.items()}
+    constants = {k: pa.repeat(pa.scalar(v, schema.field(k).type), n) for k, v in spec.constants.items()}
     arrays = [
         lineage.get(f.name) if f.name in lineage else out.get(f.name, constants.get(f.name, pa.nulls(n, f.type)))
         for f in schema

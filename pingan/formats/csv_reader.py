@@ -25,9 +25,14 @@ import pyarrow.csv as pacsv
 
 from pingan.source_chunk import Reject, SourceChunk
 
-# Two or more UTF-8 encoded CJK characters in a row: cheap pre-filter for UTF-8 lines inside a
-# GB18030 file (each candidate is then confirmed by a strict UTF-8 decode of the whole line).
-_UTF8_CJK_RUN = re.compile(rb"(?:[\xe4-\xe9][\x80-\xbf]{2}){2,}")
+# Pre-filter for UTF-8 lines inside a GB18030 file: map every byte to its class (L = lead byte of a
+# 3-byte UTF-8 CJK character, C = continuation byte, x = other) and look for three such characters in a
+# row. translate() and a literal search run at memory speed, where a byte regex took seconds per 100 MB.
+# Each candidate line is then confirmed by a strict UTF-8 decode of the whole line.
+_BYTE_CLASS = bytes(
+    ord("L") if 0xE4 <= b <= 0xE9 else ord("C") if 0x80 <= b <= 0xBF else ord("x") for b in range(256)
+)
+_UTF8_CJK_RUN = re.compile(re.escape(b"LCC" * 3))
 
 
 def _is_utf8(encoding: str) -> bool:
@@ -47,21 +52,40 @@ def _decode_lines_individually(data: bytes, encoding: str) -> tuple[str, list[in
 
 
 def _utf8_lines_in_legacy(data: bytes) -> list[int]:
-    """Indexes of lines of a legacy-encoded (e.g. GB18030) block that are really UTF-8 text."""
+    """Indexes of lines of a legacy-encoded (e.g. GB18030) block that are really UTF-8 text.
+
+    Linear in the block: newlines are counted from the previous candidate, and once a line is judged
+    its other candidates are skipped.
+    """
     hits: list[int] = []
-    for m in _UTF8_CJK_RUN.finditer(data):
+    line_no, counted_to, line_end = 0, 0, -1
+    for m in _UTF8_CJK_RUN.finditer(data.translate(_BYTE_CLASS)):
+        if m.start() < line_end:
+            continue  # this line was already judged
         start = data.rfind(b"\n", 0, m.start()) + 1
         end = data.find(b"\n", m.end())
         end = len(data) if end < 0 else end
-        line_no = data.count(b"\n", 0, start)
-        if hits and hits[-1] == line_no:
-            continue
+        line_no += data.count(b"\n", counted_to, start)
+        counted_to, line_end = start, end
         try:
             data[start:end].decode("utf-8")
         except UnicodeDecodeError:
             continue
         hits.append(line_no)
     return hits
+
+
+def _non_empty_lines(body: bytes) -> np.ndarray:
+    """0-based indexes of the lines of `body` that hold something besides an optional carriage return."""
+    buf = np.frombuffer(body, dtype=np.uint8)
+    newlines = np.flatnonzero(buf == 10)
+    starts = np.concatenate(([0], newlines + 1))
+    ends = np.concatenate((newlines, [len(buf)]))
+    lengths = ends - starts
+    has_cr = np.zeros(len(ends), dtype=bool)
+    nonzero = lengths > 0
+    has_cr[nonzero] = buf[ends[nonzero] - 1] == 13
+    return np.flatnonzero(lengths - has_cr > 0)
 
 
 def read_csv(
@@ -157,7 +181,7 @@ def _parse_block(
         invalid.append(row.text)
         return "skip"
 
-    if not body.strip():
+    if not body or body.isspace():  # isspace() stops at the first character; strip() would copy
         empty = pa.table({name: pa.array([], pa.string()) for name in header})
         return SourceChunk(source_file, empty, pa.array([], pa.int64()), sorted(rejects, key=lambda r: r.row or 0))
     table = pacsv.read_csv(
@@ -171,12 +195,12 @@ def _parse_block(
             quoted_strings_can_be_null=True,
         ),
     )
-    # Line numbers of parsed rows: the non-empty lines, minus those pyarrow rejected.
-    lines = text.split("\n")
-    lengths = np.fromiter((len(s.rstrip("\r")) for s in lines), dtype=np.int64, count=len(lines))
-    candidates = np.flatnonzero(lengths > 0)
+    # Line numbers of parsed rows: the non-empty lines, minus those pyarrow rejected. Found with numpy on
+    # the UTF-8 body (same lines as the text): a Python pass over a million lines cost most of a second.
+    candidates = _non_empty_lines(body)
     if invalid:
         # the handler may be called out of order when parsing in threads: match by text, not position
+        lines = text.split("\n")
         pending = Counter(t.rstrip("\r") for t in invalid)
         drop = []
         for idx in candidates:

@@ -52,10 +52,13 @@ class HashingReader(io.RawIOBase):
         return True
 
     def readinto(self, buf) -> int:
-        data = self._raw.read(len(buf))
-        n = len(data)
-        buf[:n] = data
-        self.sha256.update(data)
+        if hasattr(self._raw, "readinto"):  # pyarrow streams fill the buffer directly: no extra copy
+            n = self._raw.readinto(buf)
+        else:
+            data = self._raw.read(len(buf))
+            n = len(data)
+            buf[:n] = data
+        self.sha256.update(memoryview(buf)[:n])
         self.size += n
         return n
 

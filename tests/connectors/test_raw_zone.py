@@ -116,3 +116,17 @@ def test_a_load_killed_between_files_and_commit_leaves_nothing_visible(home, set
     assert len(committed_rows(lake)) == 500
     batches = {k.split("batch=")[1].split("/")[0] for k in lake.list("raw/")}
     assert batches == {manifest["batch_id"]}, "the crashed batch's orphan files were cleaned up"
+
+
+def test_a_record_repeated_across_chunks_and_within_one_is_loaded_once(home, settings, spec, lake):
+    path = jiashan_csv(home, rows=400)
+    lines = path.read_bytes().split(b"\n")
+    # JS000003 again near the end (another chunk), JS000399 twice in a row (same chunk)
+    path.write_bytes(b"\n".join(lines[:-1] + [lines[4], lines[400], b""]))
+    small_blocks = spec.model_copy(update={"format": spec.format.model_copy(update={"block_bytes": 2048})})
+    result = ingest_feed(small_blocks, DAY, settings, lake)
+    assert (result.rows_read, result.rows_written, result.rows_quarantined) == (402, 400, 2)
+    q = lake.read_parquet(result.manifest["files"]["quarantine"]).to_pylist()
+    assert sorted((r["source_record_id"], r["source_row"], r["rule"]) for r in q) == [
+        ("JS000003", 402, "duplicate_record"), ("JS000399", 403, "duplicate_record")]
+    assert len(committed_rows(lake)) == 400
