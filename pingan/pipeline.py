@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from pingan import raw_zone
+from pingan.environment import temporary_env
 from pingan.feed_spec import FeedSpec, load_specs
 from pingan.ingest import BatchResult, ingest_feed
 from pingan.settings import Settings
@@ -85,19 +86,12 @@ def simulated_sources(settings: Settings, feeds: list[str] | None = None) -> Ite
     from pingan.simulate.servers import SourceServers
 
     token = os.environ.get(SIM_ENV["fire_token"]) or secrets.token_urlsafe(24)
-    saved = {k: os.environ.get(k) for k in SIM_ENV.values()}
-    with SourceServers(settings.home, token) as servers:
-        os.environ.setdefault(SIM_ENV["fire_url"], servers.fire_url)
-        os.environ.setdefault(SIM_ENV["joint_ops_url"], servers.joint_ops_url)
-        os.environ[SIM_ENV["fire_token"]] = token
-        try:
-            yield
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+    with SourceServers(settings.home, token) as servers, temporary_env(**{
+        SIM_ENV["fire_url"]: os.environ.get(SIM_ENV["fire_url"]) or servers.fire_url,
+        SIM_ENV["joint_ops_url"]: os.environ.get(SIM_ENV["joint_ops_url"]) or servers.joint_ops_url,
+        SIM_ENV["fire_token"]: token,
+    }):
+        yield
 
 
 def select_specs(settings: Settings, feeds: list[str] | None) -> list[FeedSpec]:

@@ -31,6 +31,7 @@ import duckdb
 import pyarrow as pa
 
 from pingan.canonical import ENTITIES, TZ, entity_schema
+from pingan.environment import temporary_env
 from pingan.settings import S3Settings, Settings
 from pingan.storage import Store
 
@@ -189,7 +190,7 @@ def _run_dbt(
             "PINGAN_S3_SECURE": str(s3.secure).lower(),
             "PINGAN_S3_REGION": s3.region,
         }
-    with _env(**env):
+    with temporary_env(**env):
         _invoke(["seed", *common, *(["--full-refresh"] if full_refresh else [])])
         results = _invoke(build_args)
     models = [r.node.name for r in results if r.node.resource_type == "model" and str(r.status) == "success"]
@@ -246,20 +247,6 @@ def _close_dbt_duckdb() -> None:
         DuckDBConnectionManager._ENV = None
         if env is not None:
             env.close()
-
-
-@contextlib.contextmanager
-def _env(**values: str) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 # --- files ----------------------------------------------------------------------------------------------
