@@ -54,16 +54,19 @@ class RerunRefused(RuntimeError):
 
 
 def _check_incremental_rerun(spec: FeedSpec, day: date, lake: Store) -> None:
-    """A source updated in place (SQL table, API with `since`) no longer holds the states a past day read;
-    once a later day is committed, reloading the earlier one would replace those states with nothing."""
-    if not spec.incremental or raw_zone.committed_manifest(lake, spec.feed, day) is None:
+    """A source updated in place (SQL table, API with `since`) is read from a cursor, not by day. Once a
+    later day is committed, loading an earlier one would either drop states the source no longer holds
+    (the day was committed) or read again rows the later day already holds (it was not)."""
+    if not spec.incremental:
         return
     later = [m["load_date"] for m in raw_zone.committed_manifests(lake, spec.feed) if m["load_date"] > day.isoformat()]
-    if later:
-        raise RerunRefused(
-            f"{spec.feed} {day}: already committed and followed by {later[0]}; the source has moved on, so a rerun "
-            "would drop the states that day read. Use --force to reload it anyway (those states are lost)."
-        )
+    if not later:
+        return
+    if raw_zone.committed_manifest(lake, spec.feed, day) is not None:
+        why = "the source has moved on, so a rerun would drop the states that day read"
+    else:
+        why = f"{later[0]} already read this day's changes from the cursor, so loading it now would load them twice"
+    raise RerunRefused(f"{spec.feed} {day}: later day {later[0]} is committed; {why}. Use --force to load it anyway.")
 
 
 def new_batch_id(day: date) -> str:

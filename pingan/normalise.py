@@ -21,7 +21,7 @@ from pingan.source_chunk import SourceChunk
 MELT_NAME, MELT_VALUE = "__melt_name", "__melt_value"
 DEFAULT_TRUE = ["true", "t", "1", "yes", "y", "是"]
 DEFAULT_FALSE = ["false", "f", "0", "no", "n", "否"]
-_INT_RE = r"^[-+]?\d+$"
+_INT_RE = r"^[-+]?\d{1,18}$"  # fits int64; the column type bounds it further
 _FLOAT_RE = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
 _ISO_FORMATS = ["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z"]
 
@@ -74,6 +74,30 @@ def _melt(spec: FeedSpec, table: pa.Table, rows: pa.Array) -> tuple[pa.Table, pa
     return pa.concat_tables(parts), pa.concat_arrays(part_rows)
 
 
+def _iso_fractions(values: pa.Array, parsed: pa.Array) -> pa.Array:
+    """strptime has no %f: parse what it left (fractional seconds) with Arrow's ISO-8601 cast."""
+    left = pc.indices_nonzero(pc.and_(pc.is_valid(values), pc.is_null(parsed)))
+    if len(left) == 0:
+        return parsed
+    utc = pa.timestamp("us", tz="UTC")
+    subset = values.take(left)
+    try:
+        fixed = pc.cast(subset, utc)
+    except pa.ArrowInvalid:  # some are not timestamps at all: one at a time, failures stay null
+        fixed = pa.array([_cast_or_none(v, utc) for v in subset], utc)
+    out = parsed.to_pylist()
+    for i, v in zip(left.to_pylist(), fixed.to_pylist(), strict=True):
+        out[i] = v
+    return pa.array(out, parsed.type)
+
+
+def _cast_or_none(value: pa.Scalar, to: pa.DataType):
+    try:
+        return pc.cast(pa.array([value.as_py()]), to)[0].as_py()
+    except pa.ArrowInvalid:
+        return None
+
+
 def _parse(col: Column, values: pa.Array, tz: str) -> pa.Array:
     """Typed values; null where the input is null or does not parse."""
     if col.type == "string":
@@ -86,7 +110,10 @@ def _parse(col: Column, values: pa.Array, tz: str) -> pa.Array:
         ok = pc.match_substring_regex(values, _INT_RE if col.type == "int" else _FLOAT_RE)
         cleaned = pc.if_else(ok, values, pa.scalar(None, pa.string()))
         if col.type == "int":
-            return pc.cast(pc.cast(cleaned, pa.int64()), pa.int32(), safe=False)
+            wide = pc.cast(cleaned, pa.int64())
+            # out of int32's range is unparseable, never wrapped around
+            fits = pc.and_(pc.greater_equal(wide, -(2**31)), pc.less_equal(wide, 2**31 - 1))
+            return pc.cast(pc.if_else(fits, wide, pa.scalar(None, pa.int64())), pa.int32())
         return pc.cast(cleaned, pa.float64())
     if col.type == "boolean":
         trues = pa.array([v.lower() for v in (col.true_values or DEFAULT_TRUE)])
@@ -97,7 +124,7 @@ def _parse(col: Column, values: pa.Array, tz: str) -> pa.Array:
     if col.type == "timestamp":
         if col.format == "iso8601":
             parsed = [pc.strptime(values, f, unit="us", error_is_null=True) for f in _ISO_FORMATS]
-            return pc.coalesce(*parsed).cast(TS)
+            return _iso_fractions(values, pc.coalesce(*parsed)).cast(TS)
         naive = pc.strptime(values, col.format or "%Y-%m-%d %H:%M:%S", unit="us", error_is_null=True)
         return pc.assume_timezone(naive, col.timezone or tz).cast(TS)
     if col.type == "date":

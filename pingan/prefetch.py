@@ -20,20 +20,24 @@ def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def hand_over(message: tuple) -> bool:
+        """Put unless the consumer has gone; never block forever on a full queue."""
+        while not stop.is_set():
+            try:
+                q.put(message, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        q.put(("item", item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not hand_over(("item", item)):
                     return
-            q.put(("done", _DONE))
+            hand_over(("done", _DONE))
         except BaseException as exc:  # handed to the consumer, which re-raises it
-            q.put(("error", exc))
+            hand_over(("error", exc))
 
     thread = threading.Thread(target=produce, name="pingan-prefetch", daemon=True)
     thread.start()

@@ -41,7 +41,7 @@ def get_with_retries(session: requests.Session, url: str, *, params=None, header
             if resp.status_code not in RETRY_STATUS:
                 return resp
             problem = f"HTTP {resp.status_code}"
-        except (requests.Timeout, requests.ConnectionError) as exc:
+        except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             problem = type(exc).__name__
         if attempt >= max_retries:
             raise SourceHttpError(f"{feed}: GET {url} failed after {attempt + 1} attempts: {problem}")

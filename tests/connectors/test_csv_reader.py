@@ -52,3 +52,18 @@ def test_truncated_last_row_and_wrong_field_count_are_rejects():
 def test_empty_values_are_null():
     rows, _, _ = _read((HEADER + "A1,,金泽镇\n").encode())
     assert rows[0]["报警时间"] is None
+
+
+def test_stray_quote_and_bare_carriage_return_reject_their_lines_only():
+    data = (HEADER + 'A1,"t,金泽镇\nA2,t,练塘镇\nA3,x\ry,赵巷镇\nA4,t,朱家角镇\n').encode("gb18030")
+    rows, numbers, rejects = _read(data, encoding="gb18030")
+    assert [r["接警编号"] for r in rows] == ["A2", "A4"]
+    assert numbers == [3, 5]
+    assert [(r.row, r.rule) for r in rejects] == [(2, "malformed_row"), (4, "malformed_row")]
+
+
+def test_two_character_utf8_name_in_gb18030_file_is_caught():
+    data = HEADER.encode("gb18030") + "A1,t,金泽镇\n".encode("gb18030") + "A2,张三,q\n".encode("utf-8")
+    rows, _, rejects = _read(data, encoding="gb18030")
+    assert [r["接警编号"] for r in rows] == ["A1"]
+    assert [(r.row, r.rule) for r in rejects] == [(3, "wrong_encoding")]

@@ -56,7 +56,7 @@ def test_changes_are_pulled_once_and_history_accumulates(settings, tmp_path, mon
         ("91310118MA1JL0001B", "非正常户"), ("91310118MA1JL0002C", "正常")]
 
     # the source no longer holds B's day-1 state: a plain rerun of day 1 is refused, saying why
-    with pytest.raises(RerunRefused, match="followed by 2025-03-02"):
+    with pytest.raises(RerunRefused, match="later day 2025-03-02 is committed; the source has moved on"):
         ingest_feed(spec, date(2025, 3, 1), settings, lake)
     assert raw_zone.committed_manifest(lake, spec.feed, date(2025, 3, 1))["batch_id"] == day1.batch_id
 
@@ -68,3 +68,24 @@ def test_changes_are_pulled_once_and_history_accumulates(settings, tmp_path, mon
     assert len(history) == len(set(history))
     assert "310118:91310118MA1JL0001B:2025-03-02 15:30:00" in history
     assert day1.manifest["sources"][0]["name"].endswith("tax.sqlite#tax_registration")
+
+
+def test_a_late_retry_of_a_skipped_day_is_refused_rather_than_loaded_twice(settings, tmp_path, monkeypatch):
+    db = tmp_path / "tax.sqlite"
+    monkeypatch.setenv("PINGAN_QINGPU_TAX_DB_URL", f"sqlite:///{db}")
+    con = registry(db)
+    con.executemany(f"insert into tax_registration ({COLUMNS}) values (?,?,?,?,?,?,?,?,?,?)", [
+        row("91310118MA1JL0001B", "正常", "B", "2025-03-01 09:00:00"),
+        row("91310118MA1JL0002C", "正常", "B", "2025-03-02 08:00:00"),
+        row("91310118MA1JL0003D", "正常", "B", "2025-03-03 08:00:00"),
+    ])
+    con.commit()
+    spec = load_specs(settings.connectors_dir)["qingpu_tax_registry"]
+    lake = Store(settings.lake_url)
+    lake.ensure()
+    ingest_feed(spec, date(2025, 3, 1), settings, lake)
+    day3 = ingest_feed(spec, date(2025, 3, 3), settings, lake)  # day 2 failed that night; day 3 ran anyway
+    assert day3.rows_written == 2  # the cursor carried it through day 2's changes
+    with pytest.raises(RerunRefused, match="load them twice"):
+        ingest_feed(spec, date(2025, 3, 2), settings, lake)
+    assert raw_zone.committed_manifest(lake, spec.feed, date(2025, 3, 2)) is None
