@@ -63,7 +63,7 @@ def test_stray_quote_and_bare_carriage_return_reject_their_lines_only():
 
 
 def test_two_character_utf8_name_in_gb18030_file_is_caught():
-    data = HEADER.encode("gb18030") + "A1,t,金泽镇\n".encode("gb18030") + "A2,张三,q\n".encode("utf-8")
+    data = HEADER.encode("gb18030") + "A1,t,金泽镇\n".encode("gb18030") + "A2,张三,q\n".encode()
     rows, _, rejects = _read(data, encoding="gb18030")
     assert [r["接警编号"] for r in rows] == ["A1"]
     assert [(r.row, r.rule) for r in rejects] == [(3, "wrong_encoding")]
