@@ -35,8 +35,12 @@ bench: $(STAMP)  ## benchmarks print their numbers; they are not tests
 	$(BIN)/python bench/bench_quality.py
 	$(BIN)/python bench/bench_simulate.py
 
-docs: $(STAMP)  ## dbt docs with lineage, under var/dbt/target
-	$(BIN)/pingan docs
+docs: $(STAMP)  ## dbt docs with lineage from the published warehouse (run make demo first); opens nothing
+	test -f var/warehouse.duckdb || { echo "no var/warehouse.duckdb yet: run make demo first"; exit 1; }
+	cp var/warehouse.duckdb var/docs.duckdb  # a copy: dbt opens its database read-write
+	PINGAN_DBT_DB_PATH=$(CURDIR)/var/docs.duckdb $(BIN)/dbt docs generate --project-dir dbt --profiles-dir dbt \
+	  --target-path $(CURDIR)/var/dbt-docs --log-path $(CURDIR)/var/dbt-docs/logs
+	@echo "docs: $(CURDIR)/var/dbt-docs/index.html (serve with: $(BIN)/dbt docs serve --project-dir dbt --profiles-dir dbt --target-path $(CURDIR)/var/dbt-docs)"
 
 airflow: $(STAMP)  ## airflow standalone on 127.0.0.1 with the project's DAGs
 	AIRFLOW_HOME=$(CURDIR)/var/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
