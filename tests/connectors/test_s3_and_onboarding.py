@@ -8,6 +8,7 @@ from datetime import date
 
 import duckdb
 import pytest
+import requests
 
 from pingan import raw_zone
 from pingan.feed_spec import load_specs
@@ -61,6 +62,10 @@ def test_wujiang_from_s3_landing_into_s3_lake(s3_settings):
     assert n == 120
     assert first.startswith("2025-03-02 08:00:00+08")
     assert result.manifest["sources"][0]["name"].startswith("s3://")
+    # a presigned URL (MinIO SDK) lets a reader without credentials fetch the committed manifest
+    url = lake.presigned_get(raw_zone.manifest_key("wujiang_incidents", DAY))
+    fetched = requests.get(url, timeout=10)
+    assert fetched.status_code == 200 and fetched.json()["batch_id"] == result.batch_id
 
 
 def test_a_new_partner_feed_loads_from_a_yaml_file_alone(home, tmp_path, monkeypatch):
