@@ -200,12 +200,17 @@ def status(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
         return
-    table = Table("feed", "entity", "days", "last day", "rows written", "quarantined", "blocked days",
+    table = Table("feed", "entity", "days", "last day", "rows written", "quarantined", "blocked", "failed or late",
                   title=f"lake {data['lake']}")
     for feed, f in data["feeds"].items():
+        problems = ", ".join(f"{d} {p['status']}" for d, p in f["problem_days"].items())
         table.add_row(feed, f["entity"], str(f["days_committed"]), f["last_load_date"] or "-",
-                      f"{f['rows_written']:,}", f"{f['rows_quarantined']:,}", ", ".join(f["blocked_days"]) or "-")
+                      f"{f['rows_written']:,}", f"{f['rows_quarantined']:,}", ", ".join(f["blocked_days"]) or "-",
+                      problems or "-")
     out.print(table)
+    for feed, f in data["feeds"].items():
+        for d, p in f["problem_days"].items():
+            out.print(f"{feed} {d}: {p['status']}: {p['error']}", highlight=False, soft_wrap=True)
     out.print(f"warehouse: {data['warehouse']} ({'published' if data['warehouse_exists'] else 'not built yet'})")
 
 

@@ -12,12 +12,12 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 
 from pingan import raw_zone
 from pingan.environment import temporary_env
 from pingan.feed_spec import FeedSpec, load_specs
-from pingan.ingest import BatchResult, ingest_feed
+from pingan.ingest import BatchResult, ingest_feed, new_batch_id
 from pingan.settings import Settings
 from pingan.storage import Store
 
@@ -112,15 +112,22 @@ def ingest_day(settings: Settings, day: date, *, feeds: list[str] | None = None,
     check = quality_gate(settings) if gate else None
     outcomes = []
     for spec in select_specs(settings, feeds):
+        started = datetime.now(UTC).isoformat()
         try:
             result = ingest_feed(spec, day, settings, lake, gate=check, progress=progress, force=force)
             outcomes.append(FeedOutcome(spec.feed, result.status, result))
+            continue
         except SourceMissing as exc:
             log.warning("%s", exc)
-            outcomes.append(FeedOutcome(spec.feed, "late", error=str(exc)))
+            outcome = FeedOutcome(spec.feed, "late", error=str(exc))
         except Exception as exc:  # one broken feed must not stop the others
             log.error("%s %s: load failed: %s", spec.feed, day, exc)
-            outcomes.append(FeedOutcome(spec.feed, "failed", error=f"{type(exc).__name__}: {exc}"))
+            outcome = FeedOutcome(spec.feed, "failed", error=f"{type(exc).__name__}: {exc}")
+        outcomes.append(outcome)
+        raw_zone.record_attempt_failure(
+            lake, feed=spec.feed, entity=spec.entity, jurisdiction=spec.jurisdiction_code, load_date=day,
+            batch_id=new_batch_id(day), status=outcome.status, error=outcome.error, started_at=started,
+            finished_at=datetime.now(UTC).isoformat())
     return outcomes
 
 

@@ -52,6 +52,18 @@ def write_batch_record(lake: Store, record: dict) -> None:
     lake.put_bytes(batch_record_key(record["feed"], record["batch_id"]), _dump(record), "application/json")
 
 
+def record_attempt_failure(lake: Store, *, feed: str, entity: str, jurisdiction: str, load_date: date, batch_id: str,
+                           status: str, error: str, started_at: str, finished_at: str) -> None:
+    """A load that ended without a batch (late source, rejected file, broken source) still leaves a record,
+    so `pingan status` can say what happened to that feed and day."""
+    write_batch_record(lake, {
+        "manifest_version": MANIFEST_VERSION, "feed": feed, "entity": entity, "jurisdiction_code": jurisdiction,
+        "load_date": load_date.isoformat(), "batch_id": batch_id, "status": status, "error": error,
+        "rows_read": 0, "rows_written": 0, "rows_quarantined": 0, "quarantine_by_rule": {},
+        "files": {"raw": [], "quarantine": []}, "started_at": started_at, "finished_at": finished_at,
+    })
+
+
 def commit(lake: Store, manifest: dict) -> None:
     """Make a batch the truth for its feed and day: one object write, so it is atomic for readers."""
     if manifest["rows_read"] != manifest["rows_written"] + manifest["rows_quarantined"]:

@@ -8,7 +8,7 @@ from pingan.settings import Settings
 from pingan.storage import Store
 
 BATCH_FIELDS = ("load_date", "batch_id", "status", "rows_read", "rows_written", "rows_quarantined",
-                "quarantine_by_rule", "started_at", "finished_at")
+                "quarantine_by_rule", "started_at", "finished_at", "error")
 
 
 def collect_status(settings: Settings, lake: Store) -> dict:
@@ -34,5 +34,12 @@ def collect_status(settings: Settings, lake: Store) -> dict:
         entry["rows_quarantined"] = sum(b["rows_quarantined"] for b in current)
         entry["last_load_date"] = max((b["load_date"] for b in current), default=None)
         entry["blocked_days"] = sorted({b["load_date"] for b in entry["batches"] if b["status"] == "blocked"})
+        # days whose latest attempt failed or found the source late, and that have no commit
+        committed_days = {b["load_date"] for b in current}
+        latest: dict[str, dict] = {}
+        for b in entry["batches"]:
+            latest[b["load_date"]] = b  # batches are in start order
+        entry["problem_days"] = {d: {"status": b["status"], "error": b.get("error")} for d, b in sorted(latest.items())
+                                 if b["status"] in ("failed", "late") and d not in committed_days}
     return {"lake": lake.url, "warehouse": str(settings.warehouse_path),
             "warehouse_exists": settings.warehouse_path.exists(), "feeds": feeds}

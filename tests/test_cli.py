@@ -50,3 +50,30 @@ def test_status_json_reports_batches_per_feed(home: Path):
     assert batch["status"] == "committed" and batch["is_current"]
     assert batch["quarantine_by_rule"] == {"unparseable_timestamp": 1}
     assert data["feeds"]["wujiang_incidents"]["batches"] == []
+
+
+def test_status_shows_late_and_failed_days_with_their_errors(home: Path):
+    runner = CliRunner()
+    late = runner.invoke(main, ["ingest", "--date", "2025-03-01", "--feed", "jiashan_incidents", "--no-gate"])
+    assert late.exit_code == 0, late.output  # late is not a failure: the partner has not delivered yet
+    src = home / "sim" / "qingpu" / "110" / "110接处警_20250301.csv"
+    src.parent.mkdir(parents=True)
+    src.write_bytes("接警编号,所属镇街\nQ1,金泽镇\n".encode("gb18030"))  # mandatory columns missing
+    failed = runner.invoke(main, ["ingest", "--date", "2025-03-01", "--feed", "qingpu_110_incidents", "--no-gate"])
+    assert failed.exit_code == 1
+
+    data = json.loads(runner.invoke(main, ["status", "--json"]).output)
+    late_day = data["feeds"]["jiashan_incidents"]["problem_days"]["2025-03-01"]
+    assert late_day["status"] == "late" and "jiashan_jq_20250301.csv" in late_day["error"]
+    failed_day = data["feeds"]["qingpu_110_incidents"]["problem_days"]["2025-03-01"]
+    assert failed_day["status"] == "failed" and "报警时间" in failed_day["error"]
+    assert str(src) in failed_day["error"]
+
+    # the partner delivers: the day loads and is no longer a problem
+    src2 = home / "sim" / "jiashan" / "incidents" / "jiashan_jq_20250301.csv"
+    src2.parent.mkdir(parents=True)
+    src2.write_bytes("\ufeff警情编号,接警时间,警情类型代码,镇街\nJ1,2025/03/01 08:00,JS-ZA-01,西塘镇\n".encode())
+    assert runner.invoke(main, ["ingest", "--date", "2025-03-01", "--feed", "jiashan_incidents", "--no-gate"]).exit_code == 0
+    data = json.loads(runner.invoke(main, ["status", "--json"]).output)
+    assert data["feeds"]["jiashan_incidents"]["problem_days"] == {}
+    assert data["feeds"]["jiashan_incidents"]["days_committed"] == 1
