@@ -19,8 +19,11 @@ from rich.table import Table
 
 from pingan.settings import load_settings
 
-console = Console(stderr=True)
-out = Console()
+# Piped output (CI logs, Airflow task logs) has no terminal width; rich would assume 80 columns and cut
+# the tables. A real terminal keeps its own width.
+_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 140
+console = Console(stderr=True, width=_WIDTH)
+out = Console(width=_WIDTH)
 
 
 class PinganGroup(click.Group):
@@ -200,11 +203,11 @@ def status(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
         return
-    table = Table("feed", "entity", "days", "last day", "rows written", "quarantined", "blocked", "failed or late",
+    table = Table("feed", "days", "last day", "rows written", "quarantined", "blocked", "failed or late",
                   title=f"lake {data['lake']}")
     for feed, f in data["feeds"].items():
         problems = ", ".join(f"{d} {p['status']}" for d, p in f["problem_days"].items())
-        table.add_row(feed, f["entity"], str(f["days_committed"]), f["last_load_date"] or "-",
+        table.add_row(feed, str(f["days_committed"]), f["last_load_date"] or "-",
                       f"{f['rows_written']:,}", f"{f['rows_quarantined']:,}", ", ".join(f["blocked_days"]) or "-",
                       problems or "-")
     out.print(table)
