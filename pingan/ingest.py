@@ -59,10 +59,11 @@ def _check_incremental_rerun(spec: FeedSpec, day: date, lake: Store) -> None:
     (the day was committed) or read again rows the later day already holds (it was not)."""
     if not spec.incremental:
         return
-    later = [m["load_date"] for m in raw_zone.committed_manifests(lake, spec.feed) if m["load_date"] > day.isoformat()]
+    dates = raw_zone.committed_dates(lake, spec.feed)
+    later = [d for d in dates if d > day]
     if not later:
         return
-    if raw_zone.committed_manifest(lake, spec.feed, day) is not None:
+    if day in dates:
         why = "the source has moved on, so a rerun would drop the states that day read"
     else:
         why = f"{later[0]} already read this day's changes from the cursor, so loading it now would load them twice"
@@ -100,12 +101,18 @@ def _dedupe(good: pa.Table, seen: set[str], spec: FeedSpec, info: BatchInfo) -> 
         seen.add(rid)
     keep = pa.array(flags)
     dup = good.filter(pc.invert(keep))
-    q = quarantine_rows(spec, info, "", source_record_id=dup["source_record_id"].combine_chunks(),
-                        rows=dup["source_row"].combine_chunks(), rules=pa.array(["duplicate_record"] * dup.num_rows),
-                        columns=pa.array(["record_id"] * dup.num_rows), values=dup["record_id"].combine_chunks(),
-                        records=dup.to_pylist())
-    q = q.set_column(q.schema.get_field_index("source_file"), "source_file", dup["source_file"])
-    return good.filter(keep), q
+    n = dup.num_rows
+    return good.filter(keep), _quarantine_canonical(dup, spec, info, rules=pa.array(["duplicate_record"] * n),
+                                                    columns=pa.array(["record_id"] * n),
+                                                    values=dup["record_id"].combine_chunks())
+
+
+def _quarantine_canonical(rows: pa.Table, spec: FeedSpec, info: BatchInfo, *, rules, columns, values) -> pa.Table:
+    """Canonical rows that must leave the batch, as quarantine records keeping their source file and row."""
+    return quarantine_rows(spec, info, rows["source_file"].combine_chunks(),
+                           source_record_id=rows["source_record_id"].combine_chunks(),
+                           rows=rows["source_row"].combine_chunks(), rules=rules, columns=columns, values=values,
+                           records=rows.to_pylist())
 
 
 def ingest_feed(
@@ -228,14 +235,11 @@ def _split_row_failures(good: pa.Table, failures, spec: FeedSpec, info: BatchInf
     idx = sorted(first)
     mask = pc.is_in(pa.array(range(good.num_rows)), pa.array(idx))
     bad = good.take(pa.array(idx, pa.int64()))
-    q = quarantine_rows(
-        spec, info, "", source_record_id=bad["source_record_id"].combine_chunks(),
-        rows=bad["source_row"].combine_chunks(), rules=pa.array([f"quality:{first[i][0]}" for i in idx]),
+    q = _quarantine_canonical(
+        bad, spec, info, rules=pa.array([f"quality:{first[i][0]}" for i in idx]),
         columns=pa.array([first[i][1] for i in idx], pa.string()),
         values=pa.array([None if first[i][2] is None else str(first[i][2]) for i in idx], pa.string()),
-        records=bad.to_pylist(),
     )
-    q = q.set_column(q.schema.get_field_index("source_file"), "source_file", bad["source_file"])
     return good.filter(pc.invert(mask)), q
 
 
@@ -243,13 +247,9 @@ def _block(lake: Store, raw_key: str, q_key: str, critical: list[str], spec: Fee
     """A blocked batch is never visible: its rows move to quarantine, tagged with the failed expectations."""
     good = lake.read_parquet(raw_key)
     rule = "batch_blocked:" + ",".join(critical)
-    moved = quarantine_rows(
-        spec, info, "", source_record_id=good["source_record_id"].combine_chunks(),
-        rows=good["source_row"].combine_chunks(), rules=pa.array([rule] * good.num_rows),
-        columns=pa.nulls(good.num_rows, pa.string()), values=pa.nulls(good.num_rows, pa.string()),
-        records=good.to_pylist(),
-    )
-    moved = moved.set_column(moved.schema.get_field_index("source_file"), "source_file", good["source_file"])
+    moved = _quarantine_canonical(good, spec, info, rules=pa.array([rule] * good.num_rows),
+                                  columns=pa.nulls(good.num_rows, pa.string()),
+                                  values=pa.nulls(good.num_rows, pa.string()))
     existing = lake.read_parquet(q_key)
     lake.write_parquet(q_key, pa.concat_tables([existing, moved]))
     lake.delete(raw_key)

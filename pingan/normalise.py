@@ -220,25 +220,29 @@ def normalise(chunk: SourceChunk, spec: FeedSpec, info: BatchInfo) -> Normalised
         rules=rule.take(bad_idx), columns=fail_col.take(bad_idx), values=fail_val.take(bad_idx),
         records=table.select(record_columns).take(bad_idx).to_pylist(),
     )
-    for r in chunk.rejects:
+    if chunk.rejects:
+        r = chunk.rejects
         quarantine = pa.concat_tables([quarantine, quarantine_rows(
-            spec, info, r.source_file, source_record_id=pa.nulls(1, pa.string()), rows=pa.array([r.row], pa.int64()),
-            rules=pa.array([r.rule]), columns=pa.array([r.column], pa.string()),
-            values=pa.array([r.text[:2000]]), records=[r.text],
+            spec, info, pa.array([x.source_file for x in r]), source_record_id=pa.nulls(len(r), pa.string()),
+            rows=pa.array([x.row for x in r], pa.int64()), rules=pa.array([x.rule for x in r]),
+            columns=pa.array([x.column for x in r], pa.string()), values=pa.array([x.text[:2000] for x in r]),
+            records=[x.text for x in r],
         )])
     return Normalised(good, quarantine, n + len(chunk.rejects), new_columns)
 
 
-def quarantine_rows(spec: FeedSpec, info: BatchInfo, source_file: str, *, source_record_id, rows, rules,
+def quarantine_rows(spec: FeedSpec, info: BatchInfo, source_file: str | pa.Array, *, source_record_id, rows, rules,
                     columns, values, records: list) -> pa.Table:
+    """Quarantine records; `source_file` is one name for all rows, or one per row."""
     n = len(rules)
+    files = pa.repeat(pa.scalar(source_file, pa.string()), n) if isinstance(source_file, str) else source_file
     as_text = [r if isinstance(r, str) else json.dumps(r, ensure_ascii=False, default=str) for r in records]
     return pa.Table.from_arrays(
         [
             source_record_id.cast(pa.string()),
             pa.array([spec.jurisdiction_code] * n, pa.string()),
             pa.array([spec.feed] * n, pa.string()),
-            pa.array([source_file] * n, pa.string()),
+            files.cast(pa.string()),
             rows.cast(pa.int64()),
             pa.array([info.batch_id] * n, pa.string()),
             pa.array([info.load_date] * n, pa.date32()),

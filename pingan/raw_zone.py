@@ -97,17 +97,24 @@ def batch_records(lake: Store, feed: str | None = None) -> list[dict]:
     return sorted((r for r in records if r), key=lambda r: (r["feed"], r["load_date"], r.get("started_at", "")))
 
 
+def committed_dates(lake: Store, feed: str) -> list[date]:
+    """Days with a committed batch, read from the manifests' key names (one listing, no object reads)."""
+    prefix = f"_manifests/{feed}/load_date="
+    return sorted(date.fromisoformat(k[len(prefix):-len(".json")]) for k in lake.list(f"_manifests/{feed}/")
+                  if k.startswith(prefix) and k.endswith(".json"))
+
+
 def cursor_before(lake: Store, feed: str, load_date: date) -> str | None:
     """The window start for an incremental load of `load_date`.
 
     A rerun reuses the cursor its day was first loaded with (same window, same content); a new day starts
-    where the latest committed earlier day ended, which also makes backfills of old days load their own slice.
+    where the latest committed earlier day ended.
     """
     existing = committed_manifest(lake, feed, load_date)
     if existing is not None:
         return existing.get("cursor_before")
-    earlier = [m for m in committed_manifests(lake, feed) if m["load_date"] < load_date.isoformat()]
-    return earlier[-1].get("cursor_after") if earlier else None
+    earlier = [d for d in committed_dates(lake, feed) if d < load_date]
+    return committed_manifest(lake, feed, earlier[-1]).get("cursor_after") if earlier else None
 
 
 def committed_files(lake: Store, entity: str | None = None, zone: str = "raw") -> dict[str, list[str]]:

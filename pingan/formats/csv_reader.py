@@ -166,9 +166,9 @@ def _parse_block(
         wrong = [i for i in _utf8_lines_in_legacy(raw) if i not in set(bad_lines)]
         if wrong:
             lines = text.split("\n")
+            raw_lines = raw.split(b"\n")
             for i in wrong:
-                rejects.append(Reject(source_file, first_line + i, "wrong_encoding",
-                                      raw.split(b"\n")[i].decode("utf-8")))
+                rejects.append(Reject(source_file, first_line + i, "wrong_encoding", raw_lines[i].decode("utf-8")))
                 lines[i] = ""
             text = "\n".join(lines)
     body = raw if (utf8 and not bad_lines) else text.encode("utf-8")
