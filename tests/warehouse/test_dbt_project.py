@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 
 import duckdb
 import pyarrow as pa
@@ -34,7 +35,9 @@ def test_category_mapping_vars_mirror_the_feed_specs(specs):
 def test_every_feed_has_one_staging_model(specs):
     models = {p: p.read_text(encoding="utf-8") for p in (DBT / "models" / "staging").rglob("stg_*.sql")}
     for feed in specs:
-        owners = [p.name for p, sql in models.items() if f"where source_feed = '{feed}'" in sql]
+        # a model filters on its feed inline, or through a staging macro given the feed id
+        owners = [p.name for p, sql in models.items()
+                  if f"where source_feed = '{feed}'" in sql or re.search(rf"{{{{ staged_\w+\('{feed}'\) }}}}", sql)]
         assert len(owners) == 1, f"{feed}: staging models filtering on it: {owners}"
 
 
