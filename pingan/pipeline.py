@@ -64,7 +64,7 @@ def quality_gate(settings: Settings) -> Callable:
 
     def gate(spec: FeedSpec, table):
         # the feed's code mapping tells the suite which source codes are known (unmapped = quality failure)
-        params = suite_parameters(spec.code_mapping, settings.dbt_dir) if spec.code_mapping else None
+        params = suite_parameters(spec) or None
         return validate_batch(spec.entity, table, overrides=spec.quality_overrides,
                               suites_dir=settings.expectations_dir, parameters=params)
 
