@@ -1,5 +1,6 @@
 -- Incident volume per month, jurisdiction and harmonised category, with the change on the same month a
--- year earlier ("110 alarms down 26.12%"). Months are local (Asia/Shanghai) calendar months.
+-- year earlier ("110 alarms down 26.12%"). Months are local (Asia/Shanghai) calendar months. A
+-- cross-border double report counts once (int_incidents__counted_once).
 with
 
 incidents as (
@@ -7,8 +8,22 @@ incidents as (
     select
         jurisdiction_code,
         category,
-        cast(date_trunc('month', timezone('Asia/Shanghai', reported_at)) as date) as incident_month
-    from {{ ref('fct_incidents') }}
+        {{ local_month('reported_at') }} as incident_month
+    from {{ ref('int_incidents__counted_once') }}
+
+),
+
+double_reports as (
+
+    select
+        pairs.double_report_jurisdiction_code as jurisdiction_code,
+        pairs.category,
+        {{ local_month('incidents.reported_at') }} as incident_month,
+        count(distinct pairs.double_report_record_id) as double_reports_excluded
+    from {{ ref('int_incidents__cross_border_pairs') }} as pairs
+    inner join {{ ref('fct_incidents') }} as incidents
+        on pairs.double_report_record_id = incidents.record_id
+    group by 1, 2, 3
 
 ),
 
@@ -24,6 +39,12 @@ monthly as (
 
 ),
 
+staleness as (
+
+    {{ source_staleness(['incident']) }}
+
+),
+
 with_prior_year as (
 
     select
@@ -34,19 +55,35 @@ with_prior_year as (
         prior.incidents as incidents_prior_year
     from monthly
     left join monthly as prior
-        on prior.incident_month = monthly.incident_month - interval 1 year
+        on prior.incident_month = cast({{ dbt.dateadd('year', -1, 'monthly.incident_month') }} as date)
         and prior.jurisdiction_code = monthly.jurisdiction_code
-        and prior.category is not distinct from monthly.category
+        and coalesce(prior.category, '') = coalesce(monthly.category, '')
+
+),
+
+final as (
+
+    select
+        with_prior_year.incident_month,
+        with_prior_year.jurisdiction_code,
+        with_prior_year.category,
+        cast(with_prior_year.incidents as bigint) as incidents,
+        cast(with_prior_year.incidents_prior_year as bigint) as incidents_prior_year,
+        -- percent change; null when the month had no incidents a year earlier
+        cast(round(
+            100.0 * (with_prior_year.incidents - with_prior_year.incidents_prior_year)
+            / nullif(with_prior_year.incidents_prior_year, 0), 2
+        ) as double) as yoy_change_pct,
+        cast(coalesce(double_reports.double_reports_excluded, 0) as bigint) as double_reports_excluded,
+        coalesce(staleness.is_source_stale, false) as is_source_stale
+    from with_prior_year
+    left join double_reports
+        on with_prior_year.incident_month = double_reports.incident_month
+        and with_prior_year.jurisdiction_code = double_reports.jurisdiction_code
+        and coalesce(with_prior_year.category, '') = coalesce(double_reports.category, '')
+    left join staleness
+        on with_prior_year.jurisdiction_code = staleness.jurisdiction_code
 
 )
 
-select
-    incident_month,
-    jurisdiction_code,
-    category,
-    incidents,
-    incidents_prior_year,
-    -- percent change; null when the month had no incidents a year earlier
-    round(100.0 * (incidents - incidents_prior_year) / nullif(incidents_prior_year, 0), 2)
-        as yoy_change_pct
-from with_prior_year
+select * from final
