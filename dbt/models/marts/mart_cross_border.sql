@@ -48,7 +48,8 @@ joint_operations as (
 
 incidents as (
 
-    select * from {{ ref('int_incidents__counted_once') }}
+    select * from {{ ref('int_incidents__double_reports_flagged') }}
+    where not is_double_report
 
 ),
 

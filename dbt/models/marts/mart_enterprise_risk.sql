@@ -37,8 +37,9 @@ incidents_at_address as (
         enterprises.uscc,
         count(*) as incidents
     from enterprises
-    inner join {{ ref('int_incidents__counted_once') }} as incidents
+    inner join {{ ref('int_incidents__double_reports_flagged') }} as incidents
         on trim(incidents.address) = trim(enterprises.address)
+    where not incidents.is_double_report
     group by enterprises.uscc
 
 ),

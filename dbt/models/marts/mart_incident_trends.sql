@@ -1,6 +1,7 @@
 -- Incident volume per month, jurisdiction and harmonised category, with the change on the same month a
 -- year earlier ("110 alarms down 26.12%"). Months are local (Asia/Shanghai) calendar months. A
--- cross-border double report counts once (int_incidents__counted_once).
+-- cross-border double report counts once: its later copy is left out of `incidents` and counted in
+-- `double_reports_excluded`.
 with
 
 incidents as (
@@ -8,22 +9,9 @@ incidents as (
     select
         jurisdiction_code,
         category,
+        is_double_report,
         {{ local_month('reported_at') }} as incident_month
-    from {{ ref('int_incidents__counted_once') }}
-
-),
-
-double_reports as (
-
-    select
-        pairs.double_report_jurisdiction_code as jurisdiction_code,
-        pairs.category,
-        {{ local_month('incidents.reported_at') }} as incident_month,
-        count(distinct pairs.double_report_record_id) as double_reports_excluded
-    from {{ ref('int_incidents__cross_border_pairs') }} as pairs
-    inner join {{ ref('fct_incidents') }} as incidents
-        on pairs.double_report_record_id = incidents.record_id
-    group by 1, 2, 3
+    from {{ ref('int_incidents__double_reports_flagged') }}
 
 ),
 
@@ -33,7 +21,8 @@ monthly as (
         incident_month,
         jurisdiction_code,
         category,
-        count(*) as incidents
+        sum(case when is_double_report then 0 else 1 end) as incidents,
+        sum(case when is_double_report then 1 else 0 end) as double_reports_excluded
     from incidents
     group by 1, 2, 3
 
@@ -52,12 +41,13 @@ with_prior_year as (
         monthly.jurisdiction_code,
         monthly.category,
         monthly.incidents,
+        monthly.double_reports_excluded,
         prior.incidents as incidents_prior_year
     from monthly
     left join monthly as prior
         on prior.incident_month = cast({{ dbt.dateadd('year', -1, 'monthly.incident_month') }} as date)
         and prior.jurisdiction_code = monthly.jurisdiction_code
-        and coalesce(prior.category, '') = coalesce(monthly.category, '')
+        and prior.category is not distinct from monthly.category
 
 ),
 
@@ -74,13 +64,9 @@ final as (
             100.0 * (with_prior_year.incidents - with_prior_year.incidents_prior_year)
             / nullif(with_prior_year.incidents_prior_year, 0), 2
         ) as double) as yoy_change_pct,
-        cast(coalesce(double_reports.double_reports_excluded, 0) as bigint) as double_reports_excluded,
+        cast(with_prior_year.double_reports_excluded as bigint) as double_reports_excluded,
         coalesce(staleness.is_source_stale, false) as is_source_stale
     from with_prior_year
-    left join double_reports
-        on with_prior_year.incident_month = double_reports.incident_month
-        and with_prior_year.jurisdiction_code = double_reports.jurisdiction_code
-        and coalesce(with_prior_year.category, '') = coalesce(double_reports.category, '')
     left join staleness
         on with_prior_year.jurisdiction_code = staleness.jurisdiction_code
 

@@ -12,7 +12,8 @@ incidents as (
         town,
         category,
         {{ seconds_between('dispatched_at', 'arrived_at') }} as dispatch_to_arrival_seconds
-    from {{ ref('int_incidents__counted_once') }}
+    from {{ ref('int_incidents__double_reports_flagged') }}
+    where not is_double_report
 
 ),
 
