@@ -1,2 +1,0 @@
--- TEMPORARY stand-in for the lead's model on main; deleted when main is merged.
-select * from {{ ref('stg_qingpu__enterprises') }}
