@@ -59,6 +59,7 @@ class BuildResult:
     mart_rows: dict[str, int]  # mart table -> rows
     elapsed_seconds: float
     warnings: list[str] = field(default_factory=list)  # tests that warned, e.g. unmapped category codes
+    stale_feeds: list[str] = field(default_factory=list)  # feeds behind the build date (mart_feed_freshness)
 
 
 def build(
@@ -109,6 +110,7 @@ def build(
         results = _run_dbt(settings, working, s3=s3, full_refresh=full_refresh, select=select)
         with duckdb.connect(str(working)) as con:
             mart_rows = _count_mart_rows(con)
+            stale = _stale_feeds(con)
             warnings = [_with_stored_failures(con, w) for w in results.warnings]
             con.execute("CHECKPOINT")  # everything in the main file: no WAL travels with os.replace
         os.replace(working, published)
@@ -120,6 +122,7 @@ def build(
         mart_rows=mart_rows,
         elapsed_seconds=elapsed,
         warnings=warnings,
+        stale_feeds=stale,
     )
 
 
@@ -231,8 +234,10 @@ def _invoke(args: list[str]) -> list:
     from dbt.cli.main import dbtRunner  # dbt costs seconds to import; keep it off the CLI's start-up path
 
     command = args[0]
+    # dbt's console output is for -v; its full log is always written under --log-path
+    quiet = [] if log.isEnabledFor(logging.INFO) else ["--quiet"]
     try:
-        res = dbtRunner().invoke(args)
+        res = dbtRunner().invoke([*quiet, *args])
     finally:
         _close_dbt_duckdb()
     if res.exception is not None:
@@ -302,6 +307,14 @@ def _with_stored_failures(con: duckdb.DuckDBPyConnection, warning: _Warning, lim
         text += f" [in {warning.failures_relation}: " + "; ".join(rows) + "]"
     log.warning("dbt: %s", text)
     return text
+
+
+def _stale_feeds(con: duckdb.DuckDBPyConnection) -> list[str]:
+    try:
+        rows = con.execute(f"select source_feed from {MART_SCHEMA}.mart_feed_freshness where is_stale order by 1")
+    except duckdb.CatalogException:  # a build restricted with --select may not have made it
+        return []
+    return [r[0] for r in rows.fetchall()]
 
 
 def _count_mart_rows(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
