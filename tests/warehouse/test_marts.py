@@ -4,7 +4,7 @@ a cross-border double report counted once, SCD2 intervals of the tax registry)."
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -200,7 +200,8 @@ def test_kpi_marts_over_a_made_up_raw_zone(wh_settings, raw_zone, reference):
     write_incidents(raw_zone, reference)
     write_grid_events(raw_zone)
     write_enterprises_and_fire(raw_zone)
-    result = build(wh_settings, raw_zone.files)
+    # built for the end of March: the feeds last loaded on 3 March are stale by then, and open items overdue
+    result = build(wh_settings, raw_zone.batches, build_date=date(2025, 3, 31))
 
     for model in (
         "fct_grid_events",
@@ -286,10 +287,11 @@ def check_fire_safety_and_enterprise_risk_components(wh) -> None:
     fire = query(
         wh,
         """select inspections, hazards_found, hazards_rectified, open_hazards, alarms, true_alarms,
-                        round(true_alarm_ratio, 4), p50_alarm_handling_minutes
+                        round(true_alarm_ratio, 4), p50_alarm_handling_minutes, overdue_open_hazards, is_source_stale
                         from mart_fire_safety where town = '赵巷镇'""",
     )
-    assert fire == [(1, 3, 1, 2, 3, 2, 0.6667, 20.0)]
+    # the 2 open hazards were due on 15 March; the fire feeds last loaded on 2 March are stale on the 31st
+    assert fire == [(1, 3, 1, 2, 3, 2, 0.6667, 20.0, 2, True)]
     risk = query(
         wh,
         """select uscc, registration_status, tax_status_points, credit_rating_points,

@@ -14,10 +14,7 @@ states as (
     -- one state per (uscc, updated_at): a re-delivery of the same state replaces the earlier copy
     select * from versions
     where uscc is not null and updated_at is not null
-    qualify row_number() over (
-        partition by uscc, updated_at
-        order by load_date desc, ingested_at desc, batch_id desc, source_row desc
-    ) = 1
+    {{ latest_delivery('uscc, updated_at') }}
 
 ),
 

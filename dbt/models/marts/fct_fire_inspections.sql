@@ -15,20 +15,15 @@ with
 versions as (
 
     select * from {{ ref('int_fire_inspections__versions') }}
-    {% if is_incremental() %}
-    where record_id in ({{ affected_keys('int_fire_inspections__versions', 'record_id', 'fire_inspection') }})
-    {% endif %}
+    where {{ affected_keys('int_fire_inspections__versions', 'record_id', 'fire_inspection') }}
 
 ),
 
 latest as (
 
-    -- the latest delivery of a record wins: later logical day first, then later load
+    -- the latest delivery of a record wins (macros/batch_replacement.sql)
     select * from versions
-    qualify row_number() over (
-        partition by record_id
-        order by load_date desc, ingested_at desc, batch_id desc, source_row desc
-    ) = 1
+    {{ latest_delivery('record_id') }}
 
 ),
 

@@ -2,8 +2,8 @@
 -- 发现→派单→核查→处置→结案→反馈 (Jiashan: 上报→会商→处置→反馈→长效跟踪), the time each stage took, and
 -- whether the event is closed and overdue against its type's deadline (seed ref_grid_event_deadlines).
 -- Incremental per batch (the lead's pattern): a night rebuilds the events with a stage row in a new or
--- withdrawn batch, plus the open events whose deadline has passed since they were stored, so is_overdue
--- never goes stale between full refreshes.
+-- withdrawn batch (or whose type mapping changed), plus the open events whose deadline has passed since
+-- they were stored, so is_overdue never goes stale between full refreshes.
 {{
     config(
         materialized='incremental',
@@ -19,11 +19,13 @@ with
 versions as (
 
     select * from {{ ref('int_grid_event_stages__versions') }}
+    where {{ affected_keys('int_grid_event_stages__versions', 'event_id', 'grid_event_stage',
+                           code_column='source_event_type', harmonised_column='event_type') }}
     {% if is_incremental() %}
-    where event_id in ({{ affected_keys('int_grid_event_stages__versions', 'event_id', 'grid_event_stage') }})
+        -- open events whose deadline has passed since they were stored become overdue
         or event_id in (
             select event_id from {{ this }}
-            where not is_closed and not is_overdue and deadline_at <= {{ build_instant() }}
+            where not is_closed and not is_overdue and deadline_at <= {{ as_of_instant() }}
         )
     {% endif %}
 
@@ -33,10 +35,7 @@ latest_stages as (
 
     -- the latest delivery of each stage of an event wins: later logical day first, then later load
     select * from versions
-    qualify row_number() over (
-        partition by event_id, stage
-        order by load_date desc, ingested_at desc, batch_id desc, source_row desc
-    ) = 1
+    {{ latest_delivery('event_id, stage') }}
 
 ),
 
@@ -44,10 +43,7 @@ latest_row as (
 
     -- the event's descriptive columns and lineage come from its most recently delivered stage row
     select * from latest_stages
-    qualify row_number() over (
-        partition by event_id
-        order by load_date desc, ingested_at desc, batch_id desc, source_row desc
-    ) = 1
+    {{ latest_delivery('event_id') }}
 
 ),
 
@@ -188,7 +184,7 @@ final as (
             -- no deadline without a known type and a discovery time
             when deadline_at is null then false
             when closed_at is not null then closed_at > deadline_at
-            else deadline_at < {{ build_instant() }}
+            else deadline_at < {{ as_of_instant() }}
         end as is_overdue,
 
         -- handling

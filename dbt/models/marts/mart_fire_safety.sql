@@ -14,7 +14,7 @@ inspections as (
         sum(hazards_rectified) as hazards_rectified,
         sum(open_hazards) as open_hazards,
         sum(case
-            when rectification_deadline < cast({{ build_instant() }} as date) then open_hazards else 0
+            when rectification_deadline <= {{ as_of_date() }} then open_hazards else 0
         end) as overdue_open_hazards
     from {{ ref('fct_fire_inspections') }}
     group by 1, 2, 3
