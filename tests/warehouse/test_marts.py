@@ -4,12 +4,14 @@ a cross-border double report counted once, SCD2 intervals of the tax registry)."
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
 
+from pingan.settings import PROJECT_ROOT
 from pingan.warehouse import build
 
 pytestmark = pytest.mark.slow
@@ -224,6 +226,7 @@ def test_kpi_marts_over_a_made_up_raw_zone(wh_settings, raw_zone, reference):
     check_grid_event_closure_rate_overdue_and_stage_times(wh)
     check_fire_safety_and_enterprise_risk_components(wh)
     check_enterprise_registry_history_is_scd2(wh)
+    check_readme_questions_each_read_one_mart(wh)
 
 
 def check_response_time_percentiles_and_share_within_5_minutes(wh) -> None:
@@ -314,3 +317,25 @@ def check_enterprise_registry_history_is_scd2(wh) -> None:
         ("A", at(days=-59), at(days=1, hours=15), False),
         ("D", at(days=1, hours=15), None, True),
     ]
+
+
+def readme_analyst_queries() -> list[str]:
+    """The SQL statements of the README's "Analysts: the six questions" section."""
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Analysts: the six questions", 1)[1].split("\n## ", 1)[0]
+    statements = []
+    for block in re.findall(r"```sql\n(.*?)```", section, re.S):
+        for statement in block.split(";"):
+            sql = "\n".join(line for line in statement.splitlines() if not line.strip().startswith("--"))
+            if sql.strip():
+                statements.append(sql)
+    return statements
+
+
+def check_readme_questions_each_read_one_mart(wh) -> None:
+    queries = readme_analyst_queries()
+    assert len(queries) >= 6
+    for sql in queries:
+        assert " join " not in sql.lower(), sql
+        assert len(re.findall(r"\bfrom\s+\w+", sql, re.I)) == 1, sql
+        assert query(wh, sql), f"no rows: {sql}"

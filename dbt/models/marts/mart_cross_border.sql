@@ -85,7 +85,7 @@ checkpoint_incidents as (
         checkpoints.name as subject_name,
         count(*) as activity_count,
         -- the radius crosses borders: any incident feed's staleness applies (see final)
-        cast(null as varchar) as feed_jurisdiction_code
+        cast(null as {{ dbt.type_string() }}) as feed_jurisdiction_code
     from checkpoints
     inner join incidents
         on abs(incidents.latitude - checkpoints.lat) <= {{ box_deg }}
