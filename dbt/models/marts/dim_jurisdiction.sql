@@ -1,7 +1,6 @@
--- The jurisdictions of the federation (GB/T 2260 county codes): the ref_jurisdictions seed, plus any
--- jurisdiction a feed spec under connectors/ names that the seed does not list yet, so a district that
--- joins with one YAML file reaches the marts before anyone edits the reference data
--- (has_reference_data = false; names and framework are then unknown).
+-- Every jurisdiction of the federation (GB/T 2260 county codes): the five of the ref_jurisdictions seed,
+-- plus any district whose feed spec was added under connectors/ (named from GB/T 2260), so onboarding a
+-- district is its feed YAML alone.
 with
 
 seeded as (
@@ -10,9 +9,15 @@ seeded as (
 
 ),
 
-from_feed_specs as (
+from_feeds as (
 
-    select distinct jurisdiction_code
+    select distinct
+        jurisdiction_code,
+        jurisdiction_name as name_zh,
+        cast(null as varchar) as name_en,
+        province_name as province,
+        'feed_only' as role,
+        cast(null as varchar) as framework
     from {{ ref('stg_raw__feeds') }}
     where jurisdiction_code not in (select jurisdiction_code from seeded)
 
@@ -20,27 +25,9 @@ from_feed_specs as (
 
 final as (
 
-    select
-        jurisdiction_code,
-        name_zh,
-        name_en,
-        province,
-        role,
-        framework,
-        true as has_reference_data
-    from seeded
-
+    select * from seeded
     union all
-
-    select
-        jurisdiction_code,
-        cast(null as {{ dbt.type_string() }}) as name_zh,
-        cast(null as {{ dbt.type_string() }}) as name_en,
-        cast(null as {{ dbt.type_string() }}) as province,
-        'partner' as role,
-        cast(null as {{ dbt.type_string() }}) as framework,
-        false as has_reference_data
-    from from_feed_specs
+    select * from from_feeds
 
 )
 
