@@ -25,8 +25,7 @@ from pingan.canonical import entity_schema, quarantine_schema
 from pingan.feed_spec import FeedSpec
 from pingan.normalise import BatchInfo, normalise, quarantine_rows
 from pingan.prefetch import prefetch
-from pingan.quality import results_store
-from pingan.quality import stage_history
+from pingan.quality import results_store, stage_history
 from pingan.quality.batch_rules import judge_batch
 from pingan.settings import Settings
 from pingan.storage import Store

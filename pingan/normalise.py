@@ -143,6 +143,9 @@ def _parse(col: Column, values: pa.Array, tz: str) -> pa.Array:
 
 def normalise(chunk: SourceChunk, spec: FeedSpec, info: BatchInfo) -> Normalised:
     table, rows = chunk.table, chunk.rows
+    if not table.column_names:  # every row of the chunk was a reader reject
+        return Normalised(entity_schema(spec.entity).empty_table(), _reject_quarantine(chunk, spec, info),
+                          len(chunk.rejects), [])
     missing = [c for c in spec.required_source_columns if c not in table.column_names]
     if missing:
         raise MissingColumns(
@@ -245,15 +248,20 @@ def normalise(chunk: SourceChunk, spec: FeedSpec, info: BatchInfo) -> Normalised
         records=records,
     )
     if chunk.rejects:
-        r = chunk.rejects
-        quarantine = pa.concat_tables([quarantine, quarantine_rows(
-            spec, info, pa.array([x.source_file for x in r]),
-            source_record_id=pa.array([reject_record_id(x, spec) for x in r], pa.string()),
-            rows=pa.array([x.row for x in r], pa.int64()), rules=pa.array([x.rule for x in r]),
-            columns=pa.array([x.column for x in r], pa.string()), values=pa.array([x.text[:2000] for x in r]),
-            records=[x.text for x in r],
-        )])
+        quarantine = pa.concat_tables([quarantine, _reject_quarantine(chunk, spec, info)])
     return Normalised(good, quarantine, n + len(chunk.rejects), new_columns)
+
+
+def _reject_quarantine(chunk: SourceChunk, spec: FeedSpec, info: BatchInfo) -> pa.Table:
+    """Quarantine records of the rows the reader could not read."""
+    r = chunk.rejects
+    return quarantine_rows(
+        spec, info, pa.array([x.source_file for x in r], pa.string()),
+        source_record_id=pa.array([reject_record_id(x, spec) for x in r], pa.string()),
+        rows=pa.array([x.row for x in r], pa.int64()), rules=pa.array([x.rule for x in r], pa.string()),
+        columns=pa.array([x.column for x in r], pa.string()), values=pa.array([x.text[:2000] for x in r], pa.string()),
+        records=[x.text for x in r],
+    )
 
 
 def reject_record_id(reject: Reject, spec: FeedSpec) -> str | None:

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-
 # Reader-level rule names, the same for every format (one name per defect).
 WRONG_ENCODING = "wrong_encoding"  # the row's bytes are not in the file's declared encoding
 MALFORMED_ROW = "malformed_row"  # wrong number of fields, stray quote, not a JSON object, cut short
