@@ -32,6 +32,7 @@ import pyarrow as pa
 
 from pingan.canonical import ENTITIES, TZ, entity_schema
 from pingan.environment import temporary_env
+from pingan.quality.results_table import register_quality_results
 from pingan.settings import S3Settings, Settings
 from pingan.storage import Store
 
@@ -83,6 +84,7 @@ def build(
                 # dbt's `extensions: [httpfs]` load it later without the network
                 lake.duckdb_setup(con)
             create_raw_views(con, raw_files)
+            register_quality_results(con, lake)
         s3 = lake.s3 if s3_lake else None
         results = _run_dbt(settings, working, s3=s3, full_refresh=full_refresh, select=select)
         with duckdb.connect(str(working)) as con:

@@ -72,7 +72,7 @@ def result_rows(manifest: dict, gate_rules: dict[str, dict], batch_failures: lis
         rows.append({**base, "stage": "gate", "rule": rule, "severity": outcome["severity"],
                      "outcome": outcome["outcome"], "rows_failed": outcome["unexpected_count"] or 0,
                      "rows_quarantined": quarantined.pop(f"quality:{rule}", 0), "cause": None})
-    for rule, n in sorted(quarantined.items()):
+    for rule, n in sorted((r, n) for r, n in quarantined.items() if n):
         rows.append({**base, "stage": stage_of(rule), "rule": rule.removeprefix("quality:"), "severity": "critical",
                      "outcome": "quarantined", "rows_failed": n, "rows_quarantined": n, "cause": None})
     for failure in batch_failures:
