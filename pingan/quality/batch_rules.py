@@ -45,13 +45,20 @@ def max_rejected_share(mostly: float, rows: int) -> float:
     return min(1.0, p + 3 * math.sqrt(max(p * (1 - p), 0.0025) / rows)) if p < 1 else 1.0
 
 
-def judge_batch(spec, rows_read: int, rows_quarantined: int, by_rule: Mapping[str, int]) -> list[BatchFailure]:
+def judge_batch(
+    spec, rows_read: int, rows_quarantined: int, by_rule: Mapping[str, int]
+) -> list[BatchFailure]:
     """The batch rules this delivery fails (empty when it may be committed)."""
     if rows_read == 0:
         if spec.empty_days is not None:
             return []
-        return [BatchFailure(EMPTY_BATCH, f"{spec.feed}: the delivery holds no rows (feed does not declare "
-                                          "empty_days); the previous commit of the day stays")]
+        return [
+            BatchFailure(
+                EMPTY_BATCH,
+                f"{spec.feed}: the delivery holds no rows (feed does not declare "
+                "empty_days); the previous commit of the day stays",
+            )
+        ]
     mostly = accepted_threshold(spec)
     share = rows_quarantined / rows_read
     allowed = max_rejected_share(mostly, rows_read)
@@ -59,5 +66,10 @@ def judge_batch(spec, rows_read: int, rows_quarantined: int, by_rule: Mapping[st
         return []
     top = sorted(by_rule.items(), key=lambda kv: -kv[1])[:3]
     rules = ", ".join(f"{rule} {n:,}" for rule, n in top)
-    return [BatchFailure(ROWS_ACCEPTED, f"{spec.feed}: {share:.0%} of {rows_read:,} rows rejected ({rules}); "
-                                        f"the feed allows {1 - mostly:.0%} (+ noise: {allowed:.0%} at this size)")]
+    return [
+        BatchFailure(
+            ROWS_ACCEPTED,
+            f"{spec.feed}: {share:.0%} of {rows_read:,} rows rejected ({rules}); "
+            f"the feed allows {1 - mostly:.0%} (+ noise: {allowed:.0%} at this size)",
+        )
+    ]

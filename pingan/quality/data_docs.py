@@ -40,9 +40,17 @@ def build_data_docs(lake: Store, suites_dir: Path) -> str | None:
     with tempfile.TemporaryDirectory(prefix="pingan-docs-") as tmp:
         ctx = gx.get_context(mode="file", project_root_dir=tmp)
         site_dir = Path(tmp) / "site"
-        ctx.add_data_docs_site("pingan", {"class_name": "SiteBuilder", "store_backend": {
-            "class_name": "TupleFilesystemStoreBackend", "base_directory": str(site_dir)},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}})
+        ctx.add_data_docs_site(
+            "pingan",
+            {
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(site_dir),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
         suites: set[str] = set()
         for key in keys:
             data = json.loads(lake.get_bytes(key))
@@ -53,23 +61,50 @@ def build_data_docs(lake: Store, suites_dir: Path) -> str | None:
                 suite = load_suite(entity, suites_dir)
                 ctx.suites.add(ExpectationSuite(**{**suite, "name": name}))
                 suites.add(name)
-            result = ExpectationSuiteValidationResult(**{k: v for k, v in data.items() if k in (
-                "success", "results", "suite_name", "suite_parameters", "statistics", "meta", "batch_id")})
-            run_time = datetime.fromisoformat(meta.get("run_id", {}).get("run_time") or "2000-01-01T00:00:00+00:00")
+            result = ExpectationSuiteValidationResult(
+                **{
+                    k: v
+                    for k, v in data.items()
+                    if k
+                    in (
+                        "success",
+                        "results",
+                        "suite_name",
+                        "suite_parameters",
+                        "statistics",
+                        "meta",
+                        "batch_id",
+                    )
+                }
+            )
+            run_time = datetime.fromisoformat(
+                meta.get("run_id", {}).get("run_time") or "2000-01-01T00:00:00+00:00"
+            )
             run_name = f"{meta.get('feed')}-{meta.get('load_date')}-{meta.get('batch_id')}"
-            ident = ValidationResultIdentifier(ExpectationSuiteIdentifier(name), RunIdentifier(run_name, run_time),
-                                               key.rsplit("/", 1)[1].removesuffix(".json"))
+            ident = ValidationResultIdentifier(
+                ExpectationSuiteIdentifier(name),
+                RunIdentifier(run_name, run_time),
+                key.rsplit("/", 1)[1].removesuffix(".json"),
+            )
             ctx.validation_results_store.set(ident, result)
         ctx.build_data_docs(site_names=["pingan"])
         lake.delete_prefix(SITE_PREFIX)
         for path in sorted(site_dir.rglob("*")):
             if path.is_file():
-                lake.put_bytes(SITE_PREFIX + path.relative_to(site_dir).as_posix(), path.read_bytes(),
-                               _content_type(path.suffix))
+                lake.put_bytes(
+                    SITE_PREFIX + path.relative_to(site_dir).as_posix(),
+                    path.read_bytes(),
+                    _content_type(path.suffix),
+                )
     return SITE_PREFIX + "index.html"
 
 
 def _content_type(suffix: str) -> str:
-    return {".html": "text/html; charset=utf-8", ".css": "text/css", ".js": "application/javascript",
-            ".json": "application/json", ".png": "image/png", ".svg": "image/svg+xml"}.get(suffix,
-                                                                                        "application/octet-stream")
+    return {
+        ".html": "text/html; charset=utf-8",
+        ".css": "text/css",
+        ".js": "application/javascript",
+        ".json": "application/json",
+        ".png": "image/png",
+        ".svg": "image/svg+xml",
+    }.get(suffix, "application/octet-stream")

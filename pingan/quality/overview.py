@@ -30,7 +30,7 @@ def day_quality(lake: Store, feed: str | None = None, since: date | None = None)
     records = raw_zone.batch_records(lake, feed)
     latest: dict[tuple[str, str], dict] = {}
     for n, rec in enumerate(records):
-        later = any(r["feed"] == rec["feed"] and r["load_date"] == rec["load_date"] for r in records[n + 1:])
+        later = any(r["feed"] == rec["feed"] and r["load_date"] == rec["load_date"] for r in records[n + 1 :])
         latest[(rec["feed"], rec["load_date"])] = {**rec, "status": raw_zone.attempt_status(rec, later)}
     out = []
     for key in sorted(set(latest) | set(committed)):
@@ -39,14 +39,20 @@ def day_quality(lake: Store, feed: str | None = None, since: date | None = None)
         rec = latest.get(key) or committed[key]
         good = committed.get(key)
         quality = rec.get("quality") or {}
-        out.append(DayQuality(
-            feed=key[0], load_date=key[1], status=rec["status"], rows_read=rec.get("rows_read", 0),
-            rows_committed=good["rows_written"] if good else 0, rows_quarantined=rec.get("rows_quarantined", 0),
-            quarantine_by_rule=dict(rec.get("quarantine_by_rule") or {}),
-            warnings=sorted(quality.get("warnings") or {}),
-            cause=rec.get("error") if rec["status"] != "committed" else None,
-            committed_at=good.get("finished_at") if good else None,
-        ))
+        out.append(
+            DayQuality(
+                feed=key[0],
+                load_date=key[1],
+                status=rec["status"],
+                rows_read=rec.get("rows_read", 0),
+                rows_committed=good["rows_written"] if good else 0,
+                rows_quarantined=rec.get("rows_quarantined", 0),
+                quarantine_by_rule=dict(rec.get("quarantine_by_rule") or {}),
+                warnings=sorted(quality.get("warnings") or {}),
+                cause=rec.get("error") if rec["status"] != "committed" else None,
+                committed_at=good.get("finished_at") if good else None,
+            )
+        )
     return out
 
 

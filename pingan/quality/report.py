@@ -56,28 +56,47 @@ td,th{border:1px solid #ccc;padding:2px 8px;text-align:right} th{background:#eee
 def _feed_section(feed: str, days: list[DayQuality]) -> str:
     committed = [d for d in days if d.rows_committed]
     last = max(committed, key=lambda d: d.load_date) if committed else None
-    fresh = f"last committed day {last.load_date} (at {last.committed_at})" if last else "nothing committed yet"
-    series = [{"day": d.load_date, "committed": d.rows_committed, "quarantined": d.rows_quarantined,
-               "blocked": d.status != "committed"} for d in days]
+    fresh = (
+        f"last committed day {last.load_date} (at {last.committed_at})" if last else "nothing committed yet"
+    )
+    series = [
+        {
+            "day": d.load_date,
+            "committed": d.rows_committed,
+            "quarantined": d.rows_quarantined,
+            "blocked": d.status != "committed",
+        }
+        for d in days
+    ]
     rules: Counter[str] = Counter()
     for d in days:
         rules.update(d.quarantine_by_rule)
-    problems = "".join(f"<li class='blocked'>{html.escape(d.load_date)} {html.escape(d.status)}: "
-                       f"{html.escape(d.cause or '')}</li>" for d in days if d.status != "committed")
+    problems = "".join(
+        f"<li class='blocked'>{html.escape(d.load_date)} {html.escape(d.status)}: "
+        f"{html.escape(d.cause or '')}</li>"
+        for d in days
+        if d.status != "committed"
+    )
     rows = "".join(
         f"<tr><td class='l'>{d.load_date}</td><td class='l'>{html.escape(d.status)}</td><td>{d.rows_read:,}</td>"
         f"<td>{d.rows_committed:,}</td><td>{d.rows_quarantined:,}</td>"
-        f"<td class='l'>{html.escape(top_rules(d.quarantine_by_rule))}</td></tr>" for d in days)
-    return (f"<section id='{html.escape(feed)}'><h2>{html.escape(feed)}</h2><p>Freshness: {html.escape(fresh)}</p>"
-            f"<canvas width='{max(240, 60 * len(days))}' height='160' "
-            f"data-series='{html.escape(json.dumps(series))}'></canvas>"
-            f"<p>Top rules: {html.escape(top_rules(dict(rules), 5)) or 'none'}</p>"
-            f"{'<ul>' + problems + '</ul>' if problems else ''}"
-            "<table><tr><th>day</th><th>status</th><th>read</th><th>committed</th><th>quarantined</th>"
-            f"<th>top rules</th></tr>{rows}</table></section>")
+        f"<td class='l'>{html.escape(top_rules(d.quarantine_by_rule))}</td></tr>"
+        for d in days
+    )
+    return (
+        f"<section id='{html.escape(feed)}'><h2>{html.escape(feed)}</h2><p>Freshness: {html.escape(fresh)}</p>"
+        f"<canvas width='{max(240, 60 * len(days))}' height='160' "
+        f"data-series='{html.escape(json.dumps(series))}'></canvas>"
+        f"<p>Top rules: {html.escape(top_rules(dict(rules), 5)) or 'none'}</p>"
+        f"{'<ul>' + problems + '</ul>' if problems else ''}"
+        "<table><tr><th>day</th><th>status</th><th>read</th><th>committed</th><th>quarantined</th>"
+        f"<th>top rules</th></tr>{rows}</table></section>"
+    )
 
 
-def render_report(days: list[DayQuality], *, data_docs: str | None, dbt_docs: str | None, lake_url: str) -> str:
+def render_report(
+    days: list[DayQuality], *, data_docs: str | None, dbt_docs: str | None, lake_url: str
+) -> str:
     feeds: dict[str, list[DayQuality]] = {}
     for d in days:
         feeds.setdefault(d.feed, []).append(d)
@@ -87,20 +106,26 @@ def render_report(days: list[DayQuality], *, data_docs: str | None, dbt_docs: st
         links.append(f"<a href='{html.escape(data_docs)}'>Great Expectations Data Docs</a>")
     if dbt_docs:
         links.append(f"<a href='{html.escape(dbt_docs)}'>dbt docs (lineage)</a>")
-    legend = ("<p class='legend'><span style='background:#2e86c1'></span> committed "
-              "<span style='background:#f39c12'></span> quarantined "
-              "<span style='background:#c0392b'></span> blocked / not committed</p>")
+    legend = (
+        "<p class='legend'><span style='background:#2e86c1'></span> committed "
+        "<span style='background:#f39c12'></span> quarantined "
+        "<span style='background:#c0392b'></span> blocked / not committed</p>"
+    )
     sections = "".join(_feed_section(f, ds) for f, ds in sorted(feeds.items()))
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Pingan quality</title>"
-            f"<style>{_STYLE}</style></head><body><h1>Pingan data quality</h1>"
-            f"<p>Lake {html.escape(lake_url)}; generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; "
-            f"{len(feeds)} feeds, {len(days)} feed-days, {len(blocked)} not committed.</p>"
-            f"<p>{' · '.join(links) or 'No Data Docs or dbt docs built yet.'}</p>{legend}"
-            f"<nav>{' '.join(f'<a href=#{html.escape(f)}>{html.escape(f)}</a>' for f in sorted(feeds))}</nav>"
-            f"{sections}<script>{_SCRIPT}</script></body></html>")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Pingan quality</title>"
+        f"<style>{_STYLE}</style></head><body><h1>Pingan data quality</h1>"
+        f"<p>Lake {html.escape(lake_url)}; generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; "
+        f"{len(feeds)} feeds, {len(days)} feed-days, {len(blocked)} not committed.</p>"
+        f"<p>{' · '.join(links) or 'No Data Docs or dbt docs built yet.'}</p>{legend}"
+        f"<nav>{' '.join(f'<a href=#{html.escape(f)}>{html.escape(f)}</a>' for f in sorted(feeds))}</nav>"
+        f"{sections}<script>{_SCRIPT}</script></body></html>"
+    )
 
 
-def write_report(settings: Settings, lake: Store, output: Path | None = None, *, build_docs: bool = True) -> Path:
+def write_report(
+    settings: Settings, lake: Store, output: Path | None = None, *, build_docs: bool = True
+) -> Path:
     """Write the page (default $PINGAN_HOME/report/index.html) and return its path."""
     output = output or settings.home / "report" / "index.html"
     data_docs = None
@@ -110,8 +135,12 @@ def write_report(settings: Settings, lake: Store, output: Path | None = None, *,
         key = build_data_docs(lake, settings.expectations_dir)
         data_docs = lake.presigned_get(key) if key else None
     dbt_index = settings.home / "dbt-docs" / "index.html"
-    page = render_report(day_quality(lake), data_docs=data_docs,
-                         dbt_docs=dbt_index.as_uri() if dbt_index.exists() else None, lake_url=lake.url)
+    page = render_report(
+        day_quality(lake),
+        data_docs=data_docs,
+        dbt_docs=dbt_index.as_uri() if dbt_index.exists() else None,
+        lake_url=lake.url,
+    )
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(page, encoding="utf-8")
     return output

@@ -64,36 +64,72 @@ def stage_of(rule: str) -> str:
 
 def result_rows(manifest: dict, gate_rules: dict[str, dict], batch_failures: list[dict]) -> list[dict]:
     """One row per rule that quarantined rows, gate rule evaluated, or batch rule failed."""
-    base = {k: manifest[k] for k in ("feed", "entity", "jurisdiction_code", "load_date", "batch_id", "status")}
+    base = {
+        k: manifest[k] for k in ("feed", "entity", "jurisdiction_code", "load_date", "batch_id", "status")
+    }
     base["rows_read"] = manifest["rows_read"]
     quarantined = Counter(manifest["quarantine_by_rule"])
     rows = []
     for rule, outcome in sorted(gate_rules.items()):
-        rows.append({**base, "stage": "gate", "rule": rule, "severity": outcome["severity"],
-                     "outcome": outcome["outcome"], "rows_failed": outcome["unexpected_count"] or 0,
-                     "rows_quarantined": quarantined.pop(f"quality:{rule}", 0), "cause": None})
+        rows.append(
+            {
+                **base,
+                "stage": "gate",
+                "rule": rule,
+                "severity": outcome["severity"],
+                "outcome": outcome["outcome"],
+                "rows_failed": outcome["unexpected_count"] or 0,
+                "rows_quarantined": quarantined.pop(f"quality:{rule}", 0),
+                "cause": None,
+            }
+        )
     for rule, n in sorted((r, n) for r, n in quarantined.items() if n):
-        rows.append({**base, "stage": stage_of(rule), "rule": rule.removeprefix("quality:"), "severity": "critical",
-                     "outcome": "quarantined", "rows_failed": n, "rows_quarantined": n, "cause": None})
+        rows.append(
+            {
+                **base,
+                "stage": stage_of(rule),
+                "rule": rule.removeprefix("quality:"),
+                "severity": "critical",
+                "outcome": "quarantined",
+                "rows_failed": n,
+                "rows_quarantined": n,
+                "cause": None,
+            }
+        )
     for failure in batch_failures:
-        rows.append({**base, "stage": "batch", "rule": failure["rule"], "severity": "critical",
-                     "outcome": "rejected", "rows_failed": manifest["rows_quarantined"], "rows_quarantined": 0,
-                     "cause": failure["cause"]})
+        rows.append(
+            {
+                **base,
+                "stage": "batch",
+                "rule": failure["rule"],
+                "severity": "critical",
+                "outcome": "rejected",
+                "rows_failed": manifest["rows_quarantined"],
+                "rows_quarantined": 0,
+                "cause": failure["cause"],
+            }
+        )
     return rows
 
 
-def store_results(lake: Store, manifest: dict, gate_rules: dict[str, dict], batch_failures: list[dict]) -> None:
+def store_results(
+    lake: Store, manifest: dict, gate_rules: dict[str, dict], batch_failures: list[dict]
+) -> None:
     rows = result_rows(manifest, gate_rules, batch_failures)
-    lake.put_bytes(results_key(manifest["feed"], manifest["batch_id"]),
-                   json.dumps(rows, ensure_ascii=False).encode(), "application/json")
+    lake.put_bytes(
+        results_key(manifest["feed"], manifest["batch_id"]),
+        json.dumps(rows, ensure_ascii=False).encode(),
+        "application/json",
+    )
 
 
 def merge_gate_rules(total: dict[str, dict], verdict_rules) -> None:
     """Add one GX run's rule outcomes to the batch's totals (a batch is gated in parts of 200k rows)."""
     order = {"passed": 0, "warned": 1, "quarantined": 2, "rejected": 3}
     for r in verdict_rules:
-        seen = total.setdefault(r.rule, {"severity": r.severity, "outcome": "passed", "unexpected_count": 0,
-                                         "element_count": 0})
+        seen = total.setdefault(
+            r.rule, {"severity": r.severity, "outcome": "passed", "unexpected_count": 0, "element_count": 0}
+        )
         if order[r.outcome] > order[seen["outcome"]]:
             seen["outcome"] = r.outcome
         seen["unexpected_count"] += r.unexpected_count or 0

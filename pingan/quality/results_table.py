@@ -15,12 +15,25 @@ from pingan.quality.results_store import PREFIX
 from pingan.storage import Store
 
 TABLE = "raw.quality_results"
-SCHEMA = pa.schema([
-    ("feed", pa.string()), ("entity", pa.string()), ("jurisdiction_code", pa.string()),
-    ("load_date", pa.string()), ("batch_id", pa.string()), ("status", pa.string()), ("is_current", pa.bool_()),
-    ("rows_read", pa.int64()), ("stage", pa.string()), ("rule", pa.string()), ("severity", pa.string()),
-    ("outcome", pa.string()), ("rows_failed", pa.int64()), ("rows_quarantined", pa.int64()), ("cause", pa.string()),
-])
+SCHEMA = pa.schema(
+    [
+        ("feed", pa.string()),
+        ("entity", pa.string()),
+        ("jurisdiction_code", pa.string()),
+        ("load_date", pa.string()),
+        ("batch_id", pa.string()),
+        ("status", pa.string()),
+        ("is_current", pa.bool_()),
+        ("rows_read", pa.int64()),
+        ("stage", pa.string()),
+        ("rule", pa.string()),
+        ("severity", pa.string()),
+        ("outcome", pa.string()),
+        ("rows_failed", pa.int64()),
+        ("rows_quarantined", pa.int64()),
+        ("cause", pa.string()),
+    ]
+)
 
 
 def quality_results(lake: Store | None) -> pa.Table:
@@ -38,10 +51,13 @@ def quality_results(lake: Store | None) -> pa.Table:
 
 def register_quality_results(con, lake: Store | None) -> int:
     """Create (or replace) raw.quality_results in `con` from the lake; returns its row count."""
-    results = quality_results(lake)  # noqa: F841 - read by DuckDB below
+    con.register("pingan_quality_results", quality_results(lake))
     con.execute("CREATE SCHEMA IF NOT EXISTS raw")
-    con.execute(f"CREATE OR REPLACE TABLE {TABLE} AS SELECT * REPLACE (CAST(load_date AS DATE) AS load_date) "
-                "FROM results")
+    con.execute(
+        f"CREATE OR REPLACE TABLE {TABLE} AS SELECT * REPLACE (CAST(load_date AS DATE) AS load_date) "
+        "FROM pingan_quality_results"
+    )
+    con.unregister("pingan_quality_results")
     return con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
 
 
@@ -57,10 +73,15 @@ def quality_status_of_batches(lake: Store, batch_ids: list[str]) -> dict[str, di
         if rec["batch_id"] in wanted:
             q = rec.get("quality") or {}
             out[rec["batch_id"]] = {
-                "feed": rec["feed"], "load_date": rec["load_date"], "status": rec["status"],
-                "rows_read": rec["rows_read"], "rows_written": rec["rows_written"],
-                "rows_quarantined": rec["rows_quarantined"], "quarantine_by_rule": rec.get("quarantine_by_rule", {}),
-                "warnings": q.get("warnings", {}), "critical_failures": q.get("critical_failures", []),
+                "feed": rec["feed"],
+                "load_date": rec["load_date"],
+                "status": rec["status"],
+                "rows_read": rec["rows_read"],
+                "rows_written": rec["rows_written"],
+                "rows_quarantined": rec["rows_quarantined"],
+                "quarantine_by_rule": rec.get("quarantine_by_rule", {}),
+                "warnings": q.get("warnings", {}),
+                "critical_failures": q.get("critical_failures", []),
                 "cause": rec.get("error"),
             }
     return out

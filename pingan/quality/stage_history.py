@@ -32,11 +32,17 @@ def stage_ranks(suites_dir: Path) -> dict[str, int]:
 
 def history_files(lake: Store, feed: str, day: date) -> list[str]:
     """Committed raw files of this feed for every other day."""
-    return [lake.uri(k) for m in raw_zone.committed_manifests(lake, feed) if m["load_date"] != day.isoformat()
-            for k in m["files"]["raw"]]
+    return [
+        lake.uri(k)
+        for m in raw_zone.committed_manifests(lake, feed)
+        if m["load_date"] != day.isoformat()
+        for k in m["files"]["raw"]
+    ]
 
 
-def stage_order_failures(lake: Store, feed: str, day: date, table: pa.Table, suites_dir: Path) -> list[RowFailure]:
+def stage_order_failures(
+    lake: Store, feed: str, day: date, table: pa.Table, suites_dir: Path
+) -> list[RowFailure]:
     """Rows of `table` whose stage time contradicts a committed stage of the same event on another day."""
     files = history_files(lake, feed, day)
     if not files or table.num_rows == 0:
@@ -44,14 +50,20 @@ def stage_order_failures(lake: Store, feed: str, day: date, table: pa.Table, sui
     import duckdb
 
     ranks = stage_ranks(suites_dir)
-    batch = pa.table({  # noqa: F841 - read by the query below
-        "row_index": pa.array(range(table.num_rows), pa.int64()),
-        "event_id": table["event_id"], "stage": table["stage"], "stage_at": table["stage_at"],
-    })
-    rank = pa.table({"stage": list(ranks), "stage_rank": list(ranks.values())})  # noqa: F841
+    batch = pa.table(
+        {
+            "row_index": pa.array(range(table.num_rows), pa.int64()),
+            "event_id": table["event_id"],
+            "stage": table["stage"],
+            "stage_at": table["stage_at"],
+        }
+    )
+    rank = pa.table({"stage": list(ranks), "stage_rank": list(ranks.values())})
     con = duckdb.connect()
     try:
         lake.duckdb_setup(con)
+        con.register("batch", batch)
+        con.register("rank", rank)
         rows = con.execute(f"""
             with b as (select batch.*, stage_rank from batch join rank using (stage)),
                  h as (select event_id, stage_at, stage_rank
@@ -64,5 +76,7 @@ def stage_order_failures(lake: Store, feed: str, day: date, table: pa.Table, sui
             order by 1""").fetchall()
     finally:
         con.close()
-    return [RowFailure(int(i), RULE, COLUMNS, json.dumps([e, s, t.isoformat()], ensure_ascii=False))
-            for i, e, s, t in rows]
+    return [
+        RowFailure(int(i), RULE, COLUMNS, json.dumps([e, s, t.isoformat()], ensure_ascii=False))
+        for i, e, s, t in rows
+    ]

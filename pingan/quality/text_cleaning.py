@@ -90,6 +90,11 @@ def shortened(values: pa.Array) -> pa.Array:
 
 def shorten_record(record: dict, max_bytes: int) -> dict:
     """A quarantined source row with any oversized field cut to its start."""
-    return {k: (v[:QUARANTINED_VALUE_CHARS] + f"… ({len(v.encode())} bytes)"
-                if isinstance(v, str) and len(v) > max_bytes // 4 and len(v.encode()) > max_bytes else v)
-            for k, v in record.items()}
+    return {
+        k: (
+            v[:QUARANTINED_VALUE_CHARS] + f"… ({len(v.encode())} bytes)"
+            if isinstance(v, str) and len(v) > max_bytes // 4 and len(v.encode()) > max_bytes
+            else v
+        )
+        for k, v in record.items()
+    }

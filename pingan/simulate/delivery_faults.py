@@ -33,13 +33,20 @@ from pingan.feed_spec import FeedSpec
 from pingan.simulate.defects import Ledger
 from pingan.storage import Store
 
-BATCH_FAULTS = ("empty_file", "header_only", "timestamps_reformatted", "half_timestamps_reformatted",
-                "body_wrong_encoding")
+BATCH_FAULTS = (
+    "empty_file",
+    "header_only",
+    "timestamps_reformatted",
+    "half_timestamps_reformatted",
+    "body_wrong_encoding",
+)
 ROW_FAULTS = ("nul_in_record_id", "oversized_field", "full_width_id", "lowercase_check_x")
 FAULTS = BATCH_FAULTS + ROW_FAULTS
 OVERSIZED_BYTES = 2 * 1024 * 1024
 _DIGITS = re.compile(r"\d+")
-_FULL_WIDTH = {c: chr(ord(c) + 0xFEE0) for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"}
+_FULL_WIDTH = {
+    c: chr(ord(c) + 0xFEE0) for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+}
 ID_NUMBER_COLUMNS = ("involved_id_numbers", "legal_rep_id_number")
 
 
@@ -149,7 +156,9 @@ def render(spec: FeedSpec, d: Delivery, body_encoding: str | None = None) -> byt
         if isinstance(row, bytes):
             out.write(row + d.newline.encode())
         elif isinstance(row, dict):
-            out.write((json.dumps(row, ensure_ascii=False, separators=(",", ":")) + d.newline).encode(body_encoding))
+            out.write(
+                (json.dumps(row, ensure_ascii=False, separators=(",", ":")) + d.newline).encode(body_encoding)
+            )
         else:
             out.write((_csv_line(row, spec) + d.newline).encode(body_encoding))
     data = out.getvalue()
@@ -159,7 +168,8 @@ def render(spec: FeedSpec, d: Delivery, body_encoding: str | None = None) -> byt
 def _csv_line(cells: list, spec: FeedSpec) -> str:
     buf = io.StringIO()
     csv.writer(buf, delimiter=spec.format.delimiter, lineterminator="").writerow(
-        ["" if c is None else c for c in cells])
+        ["" if c is None else c for c in cells]
+    )
     return buf.getvalue()
 
 
@@ -245,7 +255,9 @@ def apply_fault(spec: FeedSpec, d: Delivery, kind: str, dirty: set[str]) -> tupl
         return d, None, encoding
     if kind == "body_wrong_encoding":
         if spec.format.kind == "xlsx" or spec.transport.kind == "rest_json":
-            raise NotApplicable(f"{spec.feed}: {spec.format.kind} over {spec.transport.kind} has no text encoding")
+            raise NotApplicable(
+                f"{spec.feed}: {spec.format.kind} over {spec.transport.kind} has no text encoding"
+            )
         return d, None, "utf-8" if encoding.lower().replace("-", "") != "utf8" else "gb18030"
 
     candidates = _clean_rows(d, spec, dirty)
@@ -273,8 +285,11 @@ def apply_fault(spec: FeedSpec, d: Delivery, kind: str, dirty: set[str]) -> tupl
     elif kind == "full_width_id":
         _set(d, row, key, "".join(_FULL_WIDTH.get(c, c) for c in rid))
     elif kind == "oversized_field":
-        text_cols = [s for s, c in spec.columns.items() if c.type == "string" and c.name and not c.values
-                     and s not in spec.primary_key and _has(d, s)]
+        text_cols = [
+            s
+            for s, c in spec.columns.items()
+            if c.type == "string" and c.name and not c.values and s not in spec.primary_key and _has(d, s)
+        ]
         if not text_cols:
             raise NotApplicable(f"{spec.feed}: no free-text column")
         _set(d, row, text_cols[-1], "长" * (OVERSIZED_BYTES // 3))
@@ -299,8 +314,14 @@ def deliver_fault(home: Path, landing: Store, spec: FeedSpec, day: date, kind: s
     faulty, record_id, body_encoding = apply_fault(spec, parse(spec, data), kind, dirty)
     out = b"" if kind == "empty_file" else render(spec, faulty, body_encoding)
     _write_bytes(home, landing, where, key, out)
-    entry = {"feed": spec.feed, "date": day.isoformat(), "file": key, "record_id": record_id, "kind": kind,
-             "column": None}
+    entry = {
+        "feed": spec.feed,
+        "date": day.isoformat(),
+        "file": key,
+        "record_id": record_id,
+        "kind": kind,
+        "column": None,
+    }
     ledger = Ledger()
     ledger.add([entry])
     ledger.write(ledger_path, lambda e: False)

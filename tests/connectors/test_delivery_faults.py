@@ -40,8 +40,16 @@ def fault_home(simulated_day, tmp_path, monkeypatch) -> Path:
     home = tmp_path / "home"
     shutil.copytree(simulated_day, home)
     monkeypatch.setenv("PINGAN_HOME", str(home))
-    for var in ("PINGAN_LAKE_URL", "PINGAN_LANDING_URL", "PINGAN_S3_ENDPOINT", "PINGAN_QINGPU_FIRE_URL",
-                "PINGAN_PINGHU_JINSHAN_URL", "PINGAN_QINGPU_FIRE_TOKEN", "PINGAN_QINGPU_TAX_DB_URL", "PINGAN_FAULT"):
+    for var in (
+        "PINGAN_LAKE_URL",
+        "PINGAN_LANDING_URL",
+        "PINGAN_S3_ENDPOINT",
+        "PINGAN_QINGPU_FIRE_URL",
+        "PINGAN_PINGHU_JINSHAN_URL",
+        "PINGAN_QINGPU_FIRE_TOKEN",
+        "PINGAN_QINGPU_TAX_DB_URL",
+        "PINGAN_FAULT",
+    ):
         monkeypatch.delenv(var, raising=False)
     return home
 

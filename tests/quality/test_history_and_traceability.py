@@ -21,8 +21,17 @@ D1, D2 = date(2025, 3, 1), date(2025, 3, 2)
 
 
 def _grid_line(event: str, stage: str, when: str) -> str:
-    return json.dumps({"event_id": event, "stage": stage, "stage_time": when, "event_type": "MD01",
-                       "town": "金泽镇", "grid_code": "G1"}, ensure_ascii=False)
+    return json.dumps(
+        {
+            "event_id": event,
+            "stage": stage,
+            "stage_time": when,
+            "event_type": "MD01",
+            "town": "金泽镇",
+            "grid_code": "G1",
+        },
+        ensure_ascii=False,
+    )
 
 
 def _grid_file(home, day: date, lines: list[str]) -> None:
@@ -41,23 +50,45 @@ def test_a_later_stage_on_a_later_day_is_checked_against_committed_stages(home, 
     first = ingest_feed(spec, D1, settings, lake, gate=codes)
     assert first.status == "committed", first.manifest.get("error")
     # E000 is dispatched before it was discovered (the day before); the others in order
-    _grid_file(home, D2, [_grid_line("E000", "派单", "2025-03-01 09:00:00")]
-               + [_grid_line(e, "派单", "2025-03-02 09:00:00") for e in events[1:]])
+    _grid_file(
+        home,
+        D2,
+        [_grid_line("E000", "派单", "2025-03-01 09:00:00")]
+        + [_grid_line(e, "派单", "2025-03-02 09:00:00") for e in events[1:]],
+    )
     second = ingest_feed(spec, D2, settings, lake, gate=codes)
     assert second.status == "committed", second.manifest.get("error")
     q = lake.read_parquet(second.manifest["files"]["quarantine"]).to_pylist()
     assert [(r["source_record_id"], r["rule"], r["source_row"]) for r in q] == [
-        ("E000:派单", "quality:event_stages_in_order", 1)]
+        ("E000:派单", "quality:event_stages_in_order", 1)
+    ]
     assert second.rows_written == 59
 
 
 def test_a_killed_load_leaves_an_interrupted_batch_record(home, settings):
     path = home / "sim" / "jiashan" / "incidents" / f"jiashan_jq_{D1:%Y%m%d}.csv"
     path.parent.mkdir(parents=True)
-    path.write_bytes("\ufeff警情编号,接警时间,警情类型代码,镇街\nJ1,2025/03/01 08:00,JS-ZA-01,西塘镇\n".encode())
+    path.write_bytes(
+        "\ufeff警情编号,接警时间,警情类型代码,镇街\nJ1,2025/03/01 08:00,JS-ZA-01,西塘镇\n".encode()
+    )
     env = {**os.environ, "PINGAN_FAULT": "before_commit"}
-    killed = subprocess.run([sys.executable, "-m", "pingan.cli", "ingest", "--date", D1.isoformat(), "--feed",
-                             "jiashan_incidents", "--no-gate"], env=env, capture_output=True, text=True, timeout=120)
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pingan.cli",
+            "ingest",
+            "--date",
+            D1.isoformat(),
+            "--feed",
+            "jiashan_incidents",
+            "--no-gate",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert killed.returncode == -signal.SIGKILL
     lake = Store(settings.lake_url)
     feed = collect_status(settings, lake)["feeds"]["jiashan_incidents"]
@@ -83,5 +114,8 @@ def test_reader_rejects_carry_their_record_id_and_one_rule_name(home, settings):
     result = ingest_feed(spec, D1, settings, lake)
     q = lake.read_parquet(result.manifest["files"]["quarantine"]).to_pylist()
     assert sorted((r["source_record_id"], r["rule"], r["source_row"]) for r in q) == [
-        ("Q9001", "wrong_encoding", 42), ("Q9002", "wrong_encoding", 43), ("Q9003", "malformed_row", 44)]
+        ("Q9001", "wrong_encoding", 42),
+        ("Q9002", "wrong_encoding", 43),
+        ("Q9003", "malformed_row", 44),
+    ]
     assert all(r["source_file"] == str(path) for r in q)

@@ -43,16 +43,22 @@ def test_quality_shows_the_blocked_day_with_its_cause(loaded):
     result = CliRunner().invoke(main, ["quality", "--feed", "qingpu_110_incidents", "--since", "2025-03-01"])
     assert result.exit_code == 1, result.output
     assert "blocked" in result.output and "unparseable_timestamp" in result.output
-    assert re.search(r"qingpu_110_incidents 2025-03-01 blocked: rows_accepted: .*100% of 50 rows", result.output)
-    assert re.search(r"│\s+50\s+│\s+50\s+│\s+50\s+│", result.output), "read 50, committed 50 (the good load), 50 rejected"
+    assert re.search(
+        r"qingpu_110_incidents 2025-03-01 blocked: rows_accepted: .*100% of 50 rows", result.output
+    )
+    assert re.search(r"│\s+50\s+│\s+50\s+│\s+50\s+│", result.output), (
+        "read 50, committed 50 (the good load), 50 rejected"
+    )
 
 
 def test_results_land_in_a_table_and_share_manifests_can_quote_them(loaded, settings):
     lake = Store(settings.lake_url)
     con = duckdb.connect()
     assert register_quality_results(con, lake) > 0
-    rows = con.execute("select status, is_current, stage, rule, outcome, rows_failed from raw.quality_results "
-                       "where stage = 'batch'").fetchall()
+    rows = con.execute(
+        "select status, is_current, stage, rule, outcome, rows_failed from raw.quality_results "
+        "where stage = 'batch'"
+    ).fetchall()
     assert rows == [("blocked", False, "batch", "rows_accepted", "rejected", 50)]
     current = con.execute("select distinct batch_id from raw.quality_results where is_current").fetchall()
     (batch_id,) = current[0]
@@ -74,9 +80,22 @@ def test_report_draws_its_charts_in_a_real_browser(loaded, settings, tmp_path):
     text = page.read_text("utf-8")
     assert "_quality/data_docs/index.html" in text and "qingpu_110_incidents" in text
 
-    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                          "--user-data-dir=" + str(tmp_path / "profile"), "--virtual-time-budget=3000",
-                          "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    dom = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--user-data-dir=" + str(tmp_path / "profile"),
+            "--virtual-time-budget=3000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert 'data-charts-drawn="1"' in dom.stdout, dom.stdout[:500]
     bars = re.search(r'data-bars="(\d+)"', dom.stdout)
