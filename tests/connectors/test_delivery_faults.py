@@ -19,6 +19,7 @@ from pingan.simulate.delivery_faults import BATCH_FAULTS, FAULTS, NotApplicable,
 from pingan.status import collect_status
 from pingan.storage import Store
 
+pytestmark = pytest.mark.slow  # about a minute: every feed, every fault
 DAY = date(2025, 3, 3)
 SPECS = load_specs(PROJECT_ROOT / "connectors")
 CASES = [(f, k) for f in sorted(SPECS) for k in FAULTS]

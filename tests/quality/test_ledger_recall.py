@@ -16,6 +16,7 @@ from pingan.pipeline import quality_gate, simulated_sources
 from pingan.settings import PROJECT_ROOT, load_settings
 from pingan.storage import Store
 
+pytestmark = pytest.mark.slow  # about 40 s: nine feeds, two days, with the gate
 DAYS = (date(2025, 3, 4), date(2025, 3, 5))
 FEEDS = sorted(load_specs(PROJECT_ROOT / "connectors"))
 
@@ -27,11 +28,18 @@ def loaded(tmp_path_factory):
     home = tmp_path_factory.mktemp("recall")
     landing = Store(f"file://{home / 'landing'}")
     landing.ensure()
-    simulate(home, landing, DAYS[0], DAYS[-1], seed=7, scale=0.05, defect_rate=0.02)
+    simulate(home, landing, DAYS[0], DAYS[-1], seed=7, scale=0.15, defect_rate=0.02)
     mp = pytest.MonkeyPatch()
     mp.setenv("PINGAN_HOME", str(home))
-    for var in ("PINGAN_LAKE_URL", "PINGAN_LANDING_URL", "PINGAN_S3_ENDPOINT", "PINGAN_QINGPU_FIRE_URL",
-                "PINGAN_PINGHU_JINSHAN_URL", "PINGAN_QINGPU_FIRE_TOKEN", "PINGAN_QINGPU_TAX_DB_URL"):
+    for var in (
+        "PINGAN_LAKE_URL",
+        "PINGAN_LANDING_URL",
+        "PINGAN_S3_ENDPOINT",
+        "PINGAN_QINGPU_FIRE_URL",
+        "PINGAN_PINGHU_JINSHAN_URL",
+        "PINGAN_QINGPU_FIRE_TOKEN",
+        "PINGAN_QINGPU_TAX_DB_URL",
+    ):
         mp.delenv(var, raising=False)
     settings = load_settings()
     lake = Store(settings.lake_url)
@@ -61,14 +69,24 @@ def test_full_recall_and_no_false_positive(loaded, feed):
         ids = [e["record_id"] for e in entries if e["record_id"]]
         unexplained = [r for r, t in zip(q, texts, strict=True) if not any(i in t for i in ids)]
         anonymous = Counter(e["kind"] for e in entries if not e["record_id"])  # e.g. the id itself missing
-        assert len(unexplained) <= sum(anonymous.values()), (
-            f"{feed} {day}: clean rows quarantined: {[(r['rule'], r['source_record_id']) for r in unexplained[:5]]}")
+        # a melted feed quarantines one row per stage of a source row: count source rows
+        assert len({r["source_row"] for r in unexplained}) <= sum(anonymous.values()), (
+            f"{feed} {day}: clean rows quarantined: {[(r['rule'], r['source_record_id']) for r in unexplained[:5]]}"
+        )
         assert all(r["source_row"] is not None and r["source_file"] for r in q)
 
 
 def test_the_ledger_exercises_every_kind(loaded):
     _, ledger = loaded
     kinds = Counter(e["kind"] for e in ledger)
-    assert set(kinds) >= {"bad_id_checksum", "bad_uscc_checksum", "unknown_category_code", "stage_order",
-                          "missing_mandatory", "duplicate_delivery", "coord_outside_delta", "wrong_encoding"}
+    assert set(kinds) >= {
+        "bad_id_checksum",
+        "bad_uscc_checksum",
+        "unknown_category_code",
+        "stage_order",
+        "missing_mandatory",
+        "duplicate_delivery",
+        "coord_outside_delta",
+        "wrong_encoding",
+    }
     assert sum(kinds.values()) > 50
