@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pingan import __version__, raw_zone
+from pingan.background_write import BackgroundWriter
 from pingan.canonical import entity_schema, quarantine_schema
 from pingan.feed_spec import FeedSpec
 from pingan.normalise import BatchInfo, normalise, quarantine_rows
@@ -193,22 +194,26 @@ def _load(spec: FeedSpec, day: date, settings: Settings, lake: Store, gate, prog
         counts["quarantined"] += table.num_rows
         by_rule.update(table["rule"].to_pylist())
 
-    with lake.parquet_writer(raw_key, schema) as raw_out, lake.parquet_writer(q_key, quarantine_schema()) as q_out:
-        for chunk in prefetch(extract(ctx)):
-            if cursor_source and cursor_source in chunk.table.column_names and chunk.table.num_rows:
-                top = pc.max(chunk.table[cursor_source]).as_py()
-                cursor_after = max(filter(None, [cursor_after, top]), default=None)
-            result = normalise(chunk, spec, info)
-            good, duplicates = _dedupe(result.good, seen, spec, info)
-            write_quarantine(pa.concat_tables([result.quarantine, duplicates]))
-            buffered.append(good)
-            counts["read"] += result.records_in
-            new_columns.update(result.new_columns)
-            if sum(t.num_rows for t in buffered) >= GATE_ROWS:
-                flush()
-            if progress:
-                progress(f"{spec.feed} {day}: {counts['read']:,} read, {counts['quarantined']:,} quarantined")
-        flush()
+    with lake.parquet_writer(raw_key, schema) as raw_file, lake.parquet_writer(q_key, quarantine_schema()) as q_out:
+        raw_out = BackgroundWriter(raw_file)  # compresses the previous part while this one is parsed
+        try:
+            for chunk in prefetch(extract(ctx)):
+                if cursor_source and cursor_source in chunk.table.column_names and chunk.table.num_rows:
+                    top = pc.max(chunk.table[cursor_source]).as_py()
+                    cursor_after = max(filter(None, [cursor_after, top]), default=None)
+                result = normalise(chunk, spec, info)
+                good, duplicates = _dedupe(result.good, seen, spec, info)
+                write_quarantine(pa.concat_tables([result.quarantine, duplicates]))
+                buffered.append(good)
+                counts["read"] += result.records_in
+                new_columns.update(result.new_columns)
+                if gate is None or sum(t.num_rows for t in buffered) >= GATE_ROWS:
+                    flush()
+                if progress:
+                    progress(f"{spec.feed} {day}: {counts['read']:,} read, {counts['quarantined']:,} quarantined")
+            flush()
+        finally:
+            raw_out.close()
 
     # the delivery as a whole: rows rejected at any stage against the feed's threshold, or nothing at all
     batch_failures = judge_batch(spec, counts["read"], counts["quarantined"], by_rule)

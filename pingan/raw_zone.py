@@ -50,8 +50,9 @@ def read_json(store: Store, key: str) -> dict | None:
     return json.loads(data) if data is not None else None
 
 
-def write_batch_record(lake: Store, record: dict) -> None:
-    lake.put_bytes(batch_record_key(record["feed"], record["batch_id"]), _dump(record), "application/json")
+def write_batch_record(lake: Store, record: dict, *, durable: bool = True) -> None:
+    lake.put_bytes(batch_record_key(record["feed"], record["batch_id"]), _dump(record), "application/json",
+                   durable=durable)
 
 
 def record_attempt_failure(lake: Store, *, feed: str, entity: str, jurisdiction: str, load_date: date, batch_id: str,
@@ -76,7 +77,7 @@ def start_attempt(lake: Store, *, feed: str, entity: str, jurisdiction: str, loa
         "host": socket.gethostname(), "pid": os.getpid(), "rows_read": 0, "rows_written": 0,
         "rows_quarantined": 0, "quarantine_by_rule": {}, "files": {"raw": [], "quarantine": []},
         "started_at": started_at, "finished_at": None,
-    })
+    }, durable=False)  # lost in a power cut, the load is as invisible as if it never started
 
 
 def drop_attempt(lake: Store, feed: str, batch_id: str) -> None:

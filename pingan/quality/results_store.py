@@ -45,7 +45,8 @@ def store_validation(lake: Store, feed: str, batch_id: str, part: int, gx_result
     data = summary_of(gx_result)
     data.setdefault("meta", {}).update(meta)
     key = validation_key(feed, batch_id, part)
-    lake.put_bytes(key, json.dumps(data, ensure_ascii=False, default=str).encode(), "application/json")
+    lake.put_bytes(key, json.dumps(data, ensure_ascii=False, default=str).encode(), "application/json",
+                   durable=False)
     return key
 
 
@@ -120,6 +121,7 @@ def store_results(
         results_key(manifest["feed"], manifest["batch_id"]),
         json.dumps(rows, ensure_ascii=False).encode(),
         "application/json",
+        durable=False,
     )
 
 
