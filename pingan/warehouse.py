@@ -36,8 +36,8 @@ import pyarrow as pa
 from pingan.canonical import ENTITIES, TZ, entity_schema
 from pingan.environment import temporary_env
 from pingan.feed_spec import load_specs
-from pingan.raw_zone import RawBatch
 from pingan.quality.results_table import register_quality_results
+from pingan.raw_zone import RawBatch
 from pingan.settings import S3Settings, Settings
 from pingan.storage import Store
 from pingan.warehouse_inputs import plan_batches, register_batches, register_code_mappings, register_feeds
