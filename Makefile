@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-fast lint format bench docs airflow up down clean
+.PHONY: demo test browser test-fast lint format bench docs airflow up down clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## simulate 7 days and run every stage on each (lake in var/lake, warehouse var/warehouse.duckdb)
 	$(BIN)/pingan demo $(DEMO_ARGS)
 
-test: $(STAMP)  ## the whole suite, slow end-to-end tests included
+test: $(STAMP) browser  ## the whole suite, slow end-to-end tests included
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+browser:  ## headless chromium for the report's browser test (Debian apt); skipped with a reason without apt
+	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get install -y -q chromium >/dev/null 2>&1 || sudo -n apt-get install -y -q chromium >/dev/null 2>&1) \
+	  || echo "chromium not installed (no apt): the report's browser test will be skipped"; }
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)

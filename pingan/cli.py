@@ -245,6 +245,51 @@ def _freshness(f: dict | None) -> str:
 
 
 @main.command()
+@click.option("--feed", help="Only this feed.")
+@click.option("--since", callback=_date, help="Only load dates on or after this day (YYYY-MM-DD).")
+def quality(feed: str | None, since: date | None) -> None:
+    """Quality per feed and day: rows read, committed, quarantined by rule, warnings, blocked with cause.
+
+    `committed` is the rows of the day's committed batch: a blocked delivery leaves the previous one.
+    Exit code 1 when a shown day's latest load was blocked, failed or interrupted.
+    """
+    from pingan.pipeline import lake_store
+    from pingan.quality.overview import day_quality, top_rules
+
+    days = day_quality(lake_store(load_settings()), feed, since)
+    table = Table("feed", "day", "status", "read", "committed", "quarantined", "top rules", "warned")
+    for d in days:
+        style = "red" if d.status in ("blocked", "failed", "interrupted") else None
+        table.add_row(d.feed, d.load_date, d.status, f"{d.rows_read:,}", f"{d.rows_committed:,}",
+                      f"{d.rows_quarantined:,}", top_rules(d.quarantine_by_rule), ", ".join(d.warnings) or "-",
+                      style=style)
+    out.print(table)
+    for d in days:
+        if d.cause:
+            out.print(f"{d.feed} {d.load_date} {d.status}: {d.cause}", highlight=False, soft_wrap=True)
+    if any(d.status in ("blocked", "failed", "interrupted") for d in days):
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--output", type=click.Path(dir_okay=False), help="Where to write the page (default: "
+              "$PINGAN_HOME/report/index.html).")
+@click.option("--no-data-docs", is_flag=True, help="Do not (re)build the Great Expectations Data Docs first.")
+def report(output: str | None, no_data_docs: bool) -> None:
+    """Write one static HTML page on the lake's quality: per feed, freshness, rows and quarantine per day
+    as charts, top rules, blocked days, and links to the Data Docs and dbt docs. Opens in any browser."""
+    from pathlib import Path
+
+    from pingan.pipeline import lake_store
+    from pingan.quality.report import write_report
+
+    settings = load_settings()
+    path = write_report(settings, lake_store(settings), Path(output) if output else None,
+                        build_docs=not no_data_docs)
+    out.print(f"report: {path}", highlight=False)
+
+
+@main.command()
 def feeds() -> None:
     """List and validate the feed specs under connectors/."""
     from pingan.feed_spec import load_specs

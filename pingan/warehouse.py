@@ -36,6 +36,7 @@ import pyarrow as pa
 from pingan.canonical import ENTITIES, TZ, entity_schema
 from pingan.environment import temporary_env
 from pingan.feed_spec import load_specs
+from pingan.quality.results_table import register_quality_results
 from pingan.raw_zone import RawBatch
 from pingan.settings import S3Settings, Settings
 from pingan.storage import Store
@@ -139,6 +140,7 @@ def _build_in(
         register_batches(con, plan)
         register_feeds(con, specs, plan.committed, build_date)
         register_code_mappings(con, specs)
+        register_quality_results(con, lake)
     if progress:
         progress(f"dbt: {len(plan.added)} new batches, {sum(map(len, plan.removed.values()))} withdrawn")
     s3 = lake.s3 if s3_lake else None

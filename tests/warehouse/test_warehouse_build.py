@@ -14,6 +14,7 @@ import duckdb
 import pytest
 
 from pingan.raw_zone import RawBatch
+from pingan.settings import load_settings
 from pingan.sharing.publish import publish
 from pingan.warehouse import WarehouseError, build
 
@@ -276,8 +277,10 @@ def test_builds_take_turns_between_two_files_without_copying(wh_settings, raw_zo
     wh = wh_settings.warehouse_path
     day1_batches(raw_zone, reference)
     build(wh_settings, raw_zone.batches)
-    build(wh_settings, raw_zone.batches)
-    assert wh.resolve().name == "warehouse.b.duckdb"
+    build(load_settings(), raw_zone.batches)  # settings read again: the published path is still the link
+    assert wh.is_symlink() and wh.resolve().name == "warehouse.b.duckdb"
+    assert sorted(p.name for p in wh.parent.glob("warehouse*.duckdb")) == [
+        "warehouse.a.duckdb", "warehouse.b.duckdb", "warehouse.duckdb"]
     a = wh.parent / "warehouse.a.duckdb"
     inode = a.stat().st_ino
 
