@@ -99,6 +99,10 @@ def has_resident_id(text: str) -> bool:
 
 
 def has_mobile(text: str) -> bool:
+    # a spaced resident ID holds 11 digits that look like a mobile: look only outside valid IDs
+    text = RESIDENT_ID.sub(
+        lambda m: " " if _is_resident_id(_SEPARATORS.sub("", m.group(0))) else m.group(0), text
+    )
     return MOBILE.search(text) is not None
 
 

@@ -138,7 +138,7 @@ def publish(
             )  # fmt: skip
         described = "; ".join(f.describe(p.agreement.partner, p.dataset) for p, f in blocked)
         raise PiiGuardError("PII guard blocked the publication, nothing was written: " + described)
-    results = [_write(shares, p, as_of, signer) for p in prepared]
+    results = [_write(shares, p, as_of, today, signer) for p in prepared]
     tampered = [r for r in results if isinstance(r, str)]
     if tampered:
         raise ShareTamperedError("published snapshot(s) tampered with: " + "; ".join(tampered))
@@ -198,7 +198,7 @@ def enforce_retention(shares: Store, agreement: Agreement, today: date) -> list[
 
 
 def _published_on(manifest: dict) -> date:
-    return datetime.fromisoformat(manifest["created_at"]).astimezone(ZoneInfo(TZ)).date()
+    return date.fromisoformat(manifest["published_on"])
 
 
 def _manifests(shares: Store, dataset_prefix: str) -> dict[str, dict]:
@@ -336,7 +336,7 @@ def _content_sha(table: pa.Table) -> str:
     return mf.sha256(buf.getvalue())
 
 
-def _write(shares: Store, share: _Prepared, as_of: date, signer) -> PublishedShare | str:
+def _write(shares: Store, share: _Prepared, as_of: date, today: date, signer) -> PublishedShare | str:
     agreement, partner = share.agreement, share.agreement.partner
     identity = "|".join(
         [mf.FORMAT, partner, share.dataset, share.grant.model_dump_json(), str(agreement.version),
@@ -379,6 +379,7 @@ def _write(shares: Store, share: _Prepared, as_of: date, signer) -> PublishedSha
         "snapshot_id": snapshot_id,
         "as_of": as_of.isoformat(),
         "created_at": datetime.now(UTC).isoformat(),
+        "published_on": today.isoformat(),  # local date; retention counts from it
         "delta_version": version,
         "agreement": {
             "version": agreement.version,
