@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pyarrow as pa
 import pytest
 
 from pingan.sharing.agreements import AgreementError, load_agreement, load_agreements
