@@ -139,6 +139,11 @@ def publish(
         described = "; ".join(f.describe(p.agreement.partner, p.dataset) for p, f in blocked)
         raise PiiGuardError("PII guard blocked the publication, nothing was written: " + described)
     results = [_write(shares, p, as_of, today, signer) for p in prepared]
+    for agreement in in_force:  # one line per partner: the demo and the nightly log stay short
+        mine = [r for r in results if isinstance(r, PublishedShare) and r.partner == agreement.partner]
+        new = [r for r in mine if r.created]
+        log.info("shares %s: %d dataset(s), %d new snapshot(s), %s rows", agreement.partner, len(mine), len(new),
+                 f"{sum(r.rows for r in new):,}")  # fmt: skip
     tampered = [r for r in results if isinstance(r, str)]
     if tampered:
         raise ShareTamperedError("published snapshot(s) tampered with: " + "; ".join(tampered))
@@ -192,7 +197,7 @@ def enforce_retention(shares: Store, agreement: Agreement, today: date) -> list[
                 files=len(m["files"]),
             )  # fmt: skip
             removed.append(sid)
-            log.info("%s/%s: removed snapshot %s (past %d-day retention)", agreement.partner, dataset, sid,
+            log.warning("%s/%s: removed snapshot %s (past %d-day retention)", agreement.partner, dataset, sid,
                      agreement.retention_days)  # fmt: skip
     return removed
 
