@@ -33,6 +33,7 @@ import pyarrow as pa
 from pingan.canonical import ENTITIES, TZ, entity_schema
 from pingan.environment import temporary_env
 from pingan.settings import S3Settings, Settings
+from pingan.sharing.audit import register_warehouse_view
 from pingan.storage import Store
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ def build(
                 # dbt's `extensions: [httpfs]` load it later without the network
                 lake.duckdb_setup(con)
             create_raw_views(con, raw_files)
+            register_warehouse_view(con, settings)  # audit.share_audit_log: the sharing audit trail
         s3 = lake.s3 if s3_lake else None
         results = _run_dbt(settings, working, s3=s3, full_refresh=full_refresh, select=select)
         with duckdb.connect(str(working)) as con:

@@ -153,11 +153,17 @@ def verify_chain(store: Store) -> int:
     return len(items)
 
 
+def register_warehouse_view(con, settings) -> str:
+    """The one call `warehouse.build` makes: the audit log of this deployment's share store, as a view."""
+    return register_audit_view(con, Store(settings.share_url, settings.s3))
+
+
 def register_audit_view(con, share_store: Store, schema: str = "audit") -> str:
     """A DuckDB view over the audit log (`audit.share_audit_log`); it reads the log when queried.
 
     For an s3:// share store the session needs an S3 secret (`Store.duckdb_setup`), as for `raw.*`.
     """
+    share_store.ensure()
     ensure_log(share_store)
     share_store.duckdb_setup(con)
     columns = ", ".join(f"'{name}': '{kind}'" for name, kind in COLUMNS.items())
