@@ -8,6 +8,8 @@ through seeds, so a new mapping never requires reloading the lake.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pyarrow as pa
 
 TZ = "Asia/Shanghai"
@@ -110,6 +112,34 @@ ENTITY_FIELDS: dict[str, list[tuple[str, pa.DataType]]] = {
 }
 
 ENTITIES = tuple(ENTITY_FIELDS)
+
+
+@dataclass(frozen=True)
+class Harmonised:
+    """The column holding a source's own code, the column dbt fills with its harmonised value, the values."""
+
+    source_column: str
+    column: str
+    values: tuple[str, ...]
+
+
+# Every feed of these entities maps each of its codes (feed YAML `code_mapping`) onto one of these values.
+HARMONISED: dict[str, Harmonised] = {
+    "incident": Harmonised(
+        "source_category_code", "category",
+        ("criminal", "public_order", "traffic", "assistance", "dispute", "fire", "other"),
+    ),
+    "grid_event_stage": Harmonised(
+        "source_event_type", "event_type", ("dispute", "safety_hazard", "environment", "public_order", "other")
+    ),
+    "fire_alarm": Harmonised(
+        "source_alarm_type", "alarm_type", ("smoke", "heat", "electrical", "water_pressure", "gas", "manual")
+    ),
+    "joint_operation": Harmonised(
+        "source_mechanism", "mechanism",
+        ("joint_check", "joint_management", "joint_mediation", "joint_patrol", "joint_publicity"),
+    ),
+}  # fmt: skip
 
 
 def entity_schema(entity: str) -> pa.Schema:

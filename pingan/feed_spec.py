@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pingan.canonical import ENTITY_FIELDS
+from pingan.canonical import ENTITY_FIELDS, HARMONISED
 
 DEFAULTS_FILE = "_defaults.yaml"
 
@@ -132,6 +132,24 @@ class QualityOverride(Strict):
     reason: str = Field(min_length=10)
 
 
+class CodeMapping(Strict):
+    """What one source code means: the harmonised value (see canonical.HARMONISED) and the source's label."""
+
+    category: str
+    label: str | None = None
+
+
+class Freshness(Strict):
+    """When a feed counts as stale for a build of logical date D (recorded in the warehouse's feed_freshness).
+
+    The feed is stale when its latest committed load date is more than `max_lag_days` before D;
+    `deadline` is the local time on D + 1 by which D's load is due (the nightly build waits until then).
+    """
+
+    max_lag_days: int = Field(0, ge=0)
+    deadline: str = Field("06:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
 class Incremental(Strict):
     cursor_column: str  # source column compared with the stored cursor (SQL column, API field)
 
@@ -150,7 +168,10 @@ class FeedSpec(Strict):
     # record_id is then <jurisdiction_code>:<source record id>
     primary_key: list[str] = Field(min_length=1)
     incremental: Incremental | None = None
-    code_mapping: str | None = None  # mapping_table in dbt/seeds/category_mappings.csv
+    # source code -> harmonised value of the entity's code column (canonical.HARMONISED); a code not
+    # listed is a quality failure, never a silent `other`
+    code_mapping: dict[str, CodeMapping] | None = None
+    freshness: Freshness = Freshness()
     columns: dict[str, Column]
     melt: Melt | None = None
     constants: dict[str, str] = {}  # canonical column -> fixed value for every row of this feed
@@ -183,9 +204,24 @@ class FeedSpec(Strict):
         missing_pk = [k for k in self.primary_key if k not in keyable]
         if missing_pk:
             raise ValueError(f"primary_key names {missing_pk}, which are not source columns of this spec")
+        self._check_code_mapping()
         if self.incremental and self.incremental.cursor_column not in self.columns:
             raise ValueError(f"incremental.cursor_column {self.incremental.cursor_column!r} is not a source column")
         return self
+
+    def _check_code_mapping(self) -> None:
+        vocabulary = HARMONISED.get(self.entity)
+        if self.code_mapping is None:
+            if vocabulary is not None:
+                raise ValueError(f"entity {self.entity!r} needs a code_mapping onto {sorted(vocabulary.values)}")
+            return
+        if vocabulary is None:
+            raise ValueError(f"entity {self.entity!r} has no harmonised codes; remove code_mapping")
+        unknown = {code: m.category for code, m in self.code_mapping.items() if m.category not in vocabulary.values}
+        if unknown:
+            raise ValueError(
+                f"code_mapping maps {unknown} outside the harmonised values {sorted(vocabulary.values)}"
+            )
 
     def source_column_for(self, canonical: str) -> str | None:
         return next((s for s, c in self.columns.items() if c.name == canonical), None)

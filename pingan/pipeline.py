@@ -64,7 +64,7 @@ def quality_gate(settings: Settings) -> Callable:
 
     def gate(spec: FeedSpec, table):
         # the feed's code mapping tells the suite which source codes are known (unmapped = quality failure)
-        params = suite_parameters(spec.code_mapping, settings.dbt_dir) if spec.code_mapping else None
+        params = suite_parameters(spec) or None
         return validate_batch(spec.entity, table, overrides=spec.quality_overrides,
                               suites_dir=settings.expectations_dir, parameters=params)
 
@@ -131,11 +131,13 @@ def ingest_day(settings: Settings, day: date, *, feeds: list[str] | None = None,
     return outcomes
 
 
-def build_warehouse(settings: Settings, *, full_refresh: bool = False):
+def build_warehouse(settings: Settings, *, full_refresh: bool = False, build_date: date | None = None,
+                    progress: Callable[[str], None] | None = None):
     from pingan.warehouse import build
 
     lake = lake_store(settings)
-    return build(settings, raw_zone.committed_files(lake), lake=lake, full_refresh=full_refresh)
+    return build(settings, raw_zone.committed_batches(lake), lake=lake, full_refresh=full_refresh,
+                 build_date=build_date, progress=progress)
 
 
 def publish_shares(settings: Settings, day: date, partners: list[str] | None = None):
@@ -149,6 +151,6 @@ def run_day(settings: Settings, day: date, *, feeds: list[str] | None = None,
     result = DayResult(day)
     with simulated_sources(settings, feeds):
         result.feeds = ingest_day(settings, day, feeds=feeds, progress=progress)
-    result.build = build_warehouse(settings)
+    result.build = build_warehouse(settings, build_date=day, progress=progress)
     result.shares = publish_shares(settings, day)
     return result

@@ -16,6 +16,7 @@ next load of that feed and day deletes them. Cursors of incremental feeds live i
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date
 
 from pingan.storage import Store
@@ -115,6 +116,31 @@ def cursor_before(lake: Store, feed: str, load_date: date) -> str | None:
         return existing.get("cursor_before")
     earlier = [d for d in committed_dates(lake, feed) if d < load_date]
     return committed_manifest(lake, feed, earlier[-1]).get("cursor_after") if earlier else None
+
+
+@dataclass(frozen=True)
+class RawBatch:
+    """One committed batch as the warehouse sees it: which feed and day it is the truth for, and its files."""
+
+    feed: str
+    entity: str
+    jurisdiction_code: str
+    load_date: date
+    batch_id: str
+    files: tuple[str, ...]  # URIs of its raw-zone Parquet files
+    rows: int = 0
+
+
+def committed_batches(lake: Store) -> list[RawBatch]:
+    """Every feed and day's committed batch: exactly what the warehouse must hold."""
+    return [
+        RawBatch(
+            feed=m["feed"], entity=m["entity"], jurisdiction_code=m["jurisdiction_code"],
+            load_date=date.fromisoformat(m["load_date"]), batch_id=m["batch_id"],
+            files=tuple(lake.uri(k) for k in m["files"]["raw"]), rows=m.get("rows_written", 0),
+        )
+        for m in committed_manifests(lake)
+    ]
 
 
 def committed_files(lake: Store, entity: str | None = None, zone: str = "raw") -> dict[str, list[str]]:

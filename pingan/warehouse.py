@@ -4,8 +4,10 @@ Analysts read `settings.warehouse_path`; nothing writes that file in place. A bu
 
 1. copies the published file to a working file next to it (`<name>.building.duckdb`) so incremental
    facts keep their history (a full refresh starts from an empty file instead);
-2. creates one view per canonical entity in schema `raw` over the committed raw-zone Parquet files it is
-   given (`read_parquet([...], union_by_name=true)`, every column cast to its canonical type). The views
+2. compares the committed batches it is given with the batches the working file already mirrors
+   (pingan.warehouse_inputs), and creates one view per canonical entity in schema `raw` over the files of
+   the batches not yet mirrored (`read_parquet([...], union_by_name=true)`, every column cast to its
+   canonical type), beside tables of batches, withdrawn keys, feed freshness and code mappings. The views
    store the file URIs, not the data: querying `raw.*` (or the staging views over them) later needs the
    lake, and for s3:// URIs an S3 secret in that session (`Store.duckdb_setup(con)` creates one);
 3. runs `dbt seed` and `dbt build` in-process against the working file;
@@ -23,8 +25,9 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -32,9 +35,12 @@ import pyarrow as pa
 
 from pingan.canonical import ENTITIES, TZ, entity_schema
 from pingan.environment import temporary_env
+from pingan.feed_spec import load_specs
+from pingan.raw_zone import RawBatch
 from pingan.settings import S3Settings, Settings
 from pingan.sharing.audit import register_warehouse_view
 from pingan.storage import Store
+from pingan.warehouse_inputs import plan_batches, register_batches, register_code_mappings, register_feeds
 
 log = logging.getLogger(__name__)
 
@@ -54,21 +60,32 @@ class BuildResult:
     mart_rows: dict[str, int]  # mart table -> rows
     elapsed_seconds: float
     warnings: list[str] = field(default_factory=list)  # tests that warned, e.g. unmapped category codes
+    stale_feeds: list[str] = field(default_factory=list)  # feeds behind the build date (mart_feed_freshness)
 
 
 def build(
     settings: Settings,
-    raw_files: dict[str, list[str]],
+    batches: list[RawBatch],
     *,
     lake: Store | None = None,
     full_refresh: bool = False,
     select: str | None = None,
+    build_date: date | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> BuildResult:
-    """Build the warehouse from the committed raw files ({entity: [Parquet URIs]}) and publish it."""
+    """Build the warehouse from every committed raw batch and publish it.
+
+    `batches` is the whole truth (raw_zone.committed_batches): batches the working file holds but the list
+    lacks are withdrawn from the warehouse. `build_date` (default: the latest load date) is the logical day
+    feed freshness is judged against.
+    """
     started = time.monotonic()
-    unknown = sorted(set(raw_files) - set(ENTITIES))
+    unknown = sorted({b.entity for b in batches} - set(ENTITIES))
     if unknown:
-        raise WarehouseError(f"raw_files names unknown entities {unknown}; known: {', '.join(ENTITIES)}")
+        raise WarehouseError(f"batches name unknown entities {unknown}; known: {', '.join(ENTITIES)}")
+    if build_date is None:
+        build_date = max((b.load_date for b in batches), default=date.today())
+    specs = load_specs(settings.connectors_dir)
     published = settings.warehouse_path
     working = working_path(published)
     published.parent.mkdir(parents=True, exist_ok=True)
@@ -83,12 +100,19 @@ def build(
                 # the secret lets the views below be described; installing httpfs from the wheel lets
                 # dbt's `extensions: [httpfs]` load it later without the network
                 lake.duckdb_setup(con)
-            create_raw_views(con, raw_files)
+            plan = plan_batches(con, batches, full_refresh=full_refresh)
+            create_raw_views(con, plan.pending_files)
             register_warehouse_view(con, settings)  # audit.share_audit_log: the sharing audit trail
+            register_batches(con, plan)
+            register_feeds(con, specs, plan.committed, build_date)
+            register_code_mappings(con, specs)
+        if progress:
+            progress(f"dbt: {len(plan.added)} new batches, {sum(map(len, plan.removed.values()))} withdrawn")
         s3 = lake.s3 if s3_lake else None
         results = _run_dbt(settings, working, s3=s3, full_refresh=full_refresh, select=select)
         with duckdb.connect(str(working)) as con:
             mart_rows = _count_mart_rows(con)
+            stale = _stale_feeds(con)
             warnings = [_with_stored_failures(con, w) for w in results.warnings]
             con.execute("CHECKPOINT")  # everything in the main file: no WAL travels with os.replace
         os.replace(working, published)
@@ -100,6 +124,7 @@ def build(
         mart_rows=mart_rows,
         elapsed_seconds=elapsed,
         warnings=warnings,
+        stale_feeds=stale,
     )
 
 
@@ -211,8 +236,10 @@ def _invoke(args: list[str]) -> list:
     from dbt.cli.main import dbtRunner  # dbt costs seconds to import; keep it off the CLI's start-up path
 
     command = args[0]
+    # dbt's console output is for -v; its full log is always written under --log-path
+    quiet = [] if log.isEnabledFor(logging.INFO) else ["--quiet"]
     try:
-        res = dbtRunner().invoke(args)
+        res = dbtRunner().invoke([*quiet, *args])
     finally:
         _close_dbt_duckdb()
     if res.exception is not None:
@@ -282,6 +309,14 @@ def _with_stored_failures(con: duckdb.DuckDBPyConnection, warning: _Warning, lim
         text += f" [in {warning.failures_relation}: " + "; ".join(rows) + "]"
     log.warning("dbt: %s", text)
     return text
+
+
+def _stale_feeds(con: duckdb.DuckDBPyConnection) -> list[str]:
+    try:
+        rows = con.execute(f"select source_feed from {MART_SCHEMA}.mart_feed_freshness where is_stale order by 1")
+    except duckdb.CatalogException:  # a build restricted with --select may not have made it
+        return []
+    return [r[0] for r in rows.fetchall()]
 
 
 def _count_mart_rows(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

@@ -129,9 +129,9 @@ class Devices:
     def __init__(self, ctx: RunContext, pop: Population):
         rng = ctx.rng(ALARMS_FEED)
         n = max(100, round(DEVICES * ctx.scale))
-        codes = ctx.ref.codes("fire_alarm_type")
+        codes = ctx.ref.codes("qingpu_fire_alarms")
         self.owner = rng.integers(0, len(pop), n)
-        self.type = rng.choice(len(codes), size=n, p=ctx.ref.code_weights("fire_alarm_type", ALARM_SHARE))
+        self.type = rng.choice(len(codes), size=n, p=ctx.ref.code_weights("qingpu_fire_alarms", ALARM_SHARE))
         self.ids = np.array([f"QPIOT{i:07d}" for i in range(1, n + 1)], dtype=object)
         noise = rng.lognormal(0, 1.2, n)
         self.p = noise / noise.sum()

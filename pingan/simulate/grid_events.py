@@ -59,7 +59,7 @@ class GridSource:
 
 _DAY = 86400
 QINGPU = GridSource(
-    feed="qingpu_grid_events", jurisdiction="310118", mapping="qingpu_grid_event", id_prefix="QPG", per_day=300,
+    feed="qingpu_grid_events", jurisdiction="310118", mapping="qingpu_grid_events", id_prefix="QPG", per_day=300,
     stages=("发现", "派单", "核查", "处置", "结案", "反馈"),
     gaps=((1200, 0.7, 60, 6 * 3600), (7200, 0.8, 600, 2 * _DAY), (36000, 1.0, 1800, 7 * _DAY),
           (21600, 0.9, 600, 5 * _DAY), (72000, 0.8, 3600, 7 * _DAY)),
@@ -73,7 +73,7 @@ QINGPU = GridSource(
     ),
 )
 JIASHAN = GridSource(
-    feed="jiashan_grid_events", jurisdiction="330421", mapping="jiashan_grid_event", id_prefix="JSWG", per_day=250,
+    feed="jiashan_grid_events", jurisdiction="330421", mapping="jiashan_grid_events", id_prefix="JSWG", per_day=250,
     stages=("上报", "会商", "处置", "反馈", "长效跟踪"),
     gaps=((10800, 0.8, 600, 2 * _DAY), (43200, 1.0, 1800, 7 * _DAY), (36000, 0.9, 1800, 5 * _DAY),
           (7 * _DAY, 0.6, 2 * _DAY, 20 * _DAY)),

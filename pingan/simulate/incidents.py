@@ -66,7 +66,7 @@ class IncidentSource:
 _COMMON = dict(person_ids="ids", code="code", stages=("reported", "dispatched", "arrived", "closed"),
                coords=("lat", "lon"))
 QINGPU = IncidentSource(
-    "qingpu_110_incidents", "310118", "qingpu_110",
+    "qingpu_110_incidents", "310118", "qingpu_110_incidents",
     DefectSpec(
         feed="qingpu_110_incidents",
         kinds=("bad_id_checksum", "unknown_category_code", "stage_order", "missing_mandatory",
@@ -79,7 +79,7 @@ QINGPU = IncidentSource(
     ),
 )
 WUJIANG = IncidentSource(
-    "wujiang_incidents", "320509", "wujiang_incident",
+    "wujiang_incidents", "320509", "wujiang_incidents",
     DefectSpec(
         feed="wujiang_incidents",
         kinds=("bad_id_checksum", "unknown_category_code", "stage_order", "missing_mandatory",
@@ -92,7 +92,7 @@ WUJIANG = IncidentSource(
     ),
 )
 JIASHAN = IncidentSource(
-    "jiashan_incidents", "330421", "jiashan_incident",
+    "jiashan_incidents", "330421", "jiashan_incidents",
     DefectSpec(
         feed="jiashan_incidents",
         kinds=("bad_id_checksum", "unknown_category_code", "stage_order", "missing_mandatory",

@@ -68,10 +68,10 @@ def _outcome(mechanism: str, a: int, b: int) -> str:
 def generate(ctx: RunContext, day: date) -> Frame:
     rng = ctx.rng(FEED, day)
     ph, js = ctx.ref.towns[PINGHU], ctx.ref.towns[JINSHAN]
-    codes = ctx.ref.codes("joint_mechanism")
+    codes = ctx.ref.codes("pinghu_jinshan_joint_operations")
     n = rhythm.count_for_day(rng, rhythm.expected_per_day(OPS_PER_DAY, ctx.scale, day))
     mech = np.array([c.code for c in codes], dtype=object)[
-        rng.choice(len(codes), size=n, p=ctx.ref.code_weights("joint_mechanism", MECHANISM_SHARE))]
+        rng.choice(len(codes), size=n, p=ctx.ref.code_weights("pinghu_jinshan_joint_operations", MECHANISM_SHARE))]
     ph_town = np.array(ph.names, dtype=object)[places.pick_towns(rng, ph, n, border_boost=8)]
     js_town = np.array(js.names, dtype=object)[places.pick_towns(rng, js, n, border_boost=8)]
     spot = rng.integers(0, len(SPOTS), n).tolist()

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from pingan.feed_spec import load_specs
 from pingan.settings import PROJECT_ROOT
 
 SEEDS_DIR = PROJECT_ROOT / "dbt" / "seeds"
+CONNECTORS_DIR = PROJECT_ROOT / "connectors"
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 
 @cache
-def load_reference(seeds_dir: Path = SEEDS_DIR) -> Reference:
+def load_reference(seeds_dir: Path = SEEDS_DIR, connectors_dir: Path = CONNECTORS_DIR) -> Reference:
     jurisdictions = {r["jurisdiction_code"]: r for r in _rows(seeds_dir / "ref_jurisdictions.csv")}
     grids: dict[tuple[str, str], list[str]] = {}
     for r in _rows(seeds_dir / "ref_grids.csv"):
@@ -91,9 +93,13 @@ def load_reference(seeds_dir: Path = SEEDS_DIR) -> Reference:
             grid_start=np.concatenate([[0], np.cumsum(counts)[:-1]]),
             grid_count=counts,
         )
-    mappings: dict[str, list[Code]] = {}
-    for r in _rows(seeds_dir / "category_mappings.csv"):
-        mappings.setdefault(r["mapping_table"], []).append(Code(r["source_code"], r["source_label"], r["category"]))
+    # each feed's codes are the ones its connector spec maps (the simulator emits only known codes;
+    # unmapped ones are injected as defects)
+    mappings = {
+        feed: [Code(code, m.label or code, m.category) for code, m in spec.code_mapping.items()]
+        for feed, spec in load_specs(connectors_dir).items()
+        if spec.code_mapping
+    }
     return Reference(
         jurisdictions=jurisdictions,
         towns=towns,

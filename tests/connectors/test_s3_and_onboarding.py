@@ -81,7 +81,9 @@ description: Kunshan incidents, a made-up onboarding example (GBK CSV, own heade
 transport: {kind: file_drop, root: sim, path: "kunshan/jq_{date:%Y-%m-%d}.csv"}
 format: {kind: csv, encoding: gbk, delimiter: "|"}
 primary_key: [编号]
-code_mapping: kunshan_incident
+code_mapping:
+  KS01: {category: criminal, label: 盗窃}
+  KS02: {category: dispute, label: 纠纷}
 columns:
   编号: {required: true}
   时间: {name: reported_at, type: timestamp, format: "%Y%m%d%H%M%S", required: true}

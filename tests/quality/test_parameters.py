@@ -1,34 +1,28 @@
-"""Suite parameters from the code-mapping seed."""
+"""Suite parameters from the feed spec's code mapping."""
 
 from __future__ import annotations
 
 import pytest
 
+from pingan.feed_spec import SpecError, load_spec, load_specs
 from pingan.quality.parameters import suite_parameters
-from pingan.quality.suites import QualityConfigError, bind_parameters, load_suite
+from pingan.quality.suites import bind_parameters, load_suite
+from pingan.settings import PROJECT_ROOT
 
 
-@pytest.fixture
-def dbt_dir(tmp_path):
-    (tmp_path / "seeds").mkdir()
-    (tmp_path / "seeds" / "category_mappings.csv").write_text(
-        "mapping_table,source_code,source_label,category\n"
-        "qingpu_110,010100,盗窃,criminal\n"
-        "qingpu_110,010200,诈骗,criminal\n"
-        "joint_mechanism,联调,矛盾纠纷联合调处,joint_mediation\n",
-        encoding="utf-8",
-    )
-    return tmp_path
+def test_codes_come_from_the_feed_spec_and_keep_leading_zeros():
+    specs = load_specs(PROJECT_ROOT / "connectors")
+    codes = suite_parameters(specs["qingpu_110_incidents"])["source_codes"]
+    assert "010100" in codes and codes == sorted(specs["qingpu_110_incidents"].code_mapping)
+    assert suite_parameters(specs["qingpu_tax_registry"]) == {}
 
 
-def test_codes_of_one_mapping_table_keep_leading_zeros(dbt_dir):
-    assert suite_parameters("qingpu_110", dbt_dir) == {"source_codes": ["010100", "010200"]}
-    assert suite_parameters(None, dbt_dir) == {}
-
-
-def test_unknown_mapping_table_is_an_error(dbt_dir):
-    with pytest.raises(QualityConfigError, match="no rows for mapping_table 'wujiang'"):
-        suite_parameters("wujiang", dbt_dir)
+def test_a_mapping_outside_the_harmonised_values_names_the_file(tmp_path):
+    spec = (PROJECT_ROOT / "connectors" / "incidents" / "wujiang.yaml").read_text(encoding="utf-8")
+    bad = tmp_path / "wujiang.yaml"
+    bad.write_text(spec.replace("category: criminal", "category: crime", 1), encoding="utf-8")
+    with pytest.raises(SpecError, match=r"wujiang.yaml: .*outside the harmonised values"):
+        load_spec(bad)
 
 
 def test_rules_without_their_parameters_are_skipped(suites_dir):

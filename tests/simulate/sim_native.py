@@ -17,6 +17,9 @@ from pathlib import Path
 import openpyxl
 from stdnum.cn import ric, uscc
 
+from pingan.feed_spec import load_specs
+from pingan.settings import PROJECT_ROOT
+
 SEEDS = Path(__file__).resolve().parents[2] / "dbt" / "seeds"
 DELTA = (27.0, 35.5, 114.8, 123.0)
 
@@ -48,38 +51,36 @@ class Layout:
 
 
 LAYOUTS = {
-    "qingpu_110_incidents": Layout("接警编号", "qingpu_110", "警情类别代码", "涉事人身份证号", None,
+    "qingpu_110_incidents": Layout("接警编号", "qingpu_110_incidents", "警情类别代码", "涉事人身份证号", None,
                                    ("报警时间", "派警时间", "到达时间", "结案时间"),
                                    ("接警编号", "报警时间", "警情类别代码", "所属镇街"), ("纬度", "经度")),
-    "wujiang_incidents": Layout("incident_no", "wujiang_incident", "category_code", "involved_ids", None,
+    "wujiang_incidents": Layout("incident_no", "wujiang_incidents", "category_code", "involved_ids", None,
                                 ("reported_at", "dispatched_at", "arrived_at", "closed_at"),
                                 ("incident_no", "reported_at", "category_code", "town"), ("latitude", "longitude")),
-    "jiashan_incidents": Layout("警情编号", "jiashan_incident", "警情类型代码", "当事人证件号码", None,
+    "jiashan_incidents": Layout("警情编号", "jiashan_incidents", "警情类型代码", "当事人证件号码", None,
                                 ("接警时间", "派警时间", "到场时间", "办结时间"),
                                 ("警情编号", "接警时间", "警情类型代码", "镇街"), ("纬度", "经度")),
     "qingpu_tax_registry": Layout("nsrsbh", person_ids="fddbr_sfzh", uscc="nsrsbh", mandatory=("nsrmc", "djzt")),
     "qingpu_fire_inspections": Layout("inspectionId", uscc="unitUscc", stages=("inspectionDate", "rectifyDeadline"),
                                       mandatory=("unitUscc", "inspectionDate")),
-    "qingpu_fire_alarms": Layout("alarmId", "fire_alarm_type", "alarmType", None, "unitUscc",
+    "qingpu_fire_alarms": Layout("alarmId", "qingpu_fire_alarms", "alarmType", None, "unitUscc",
                                  ("raisedAt", "confirmedAt", "handledAt"),
                                  ("alarmId", "deviceId", "unitUscc", "alarmType", "raisedAt")),
-    "qingpu_grid_events": Layout("event_id", "qingpu_grid_event", "event_type", mandatory=(
+    "qingpu_grid_events": Layout("event_id", "qingpu_grid_events", "event_type", mandatory=(
         "event_id", "stage_time", "event_type", "town")),
-    "jiashan_grid_events": Layout("事件编号", "jiashan_grid_event", "事件类型",
+    "jiashan_grid_events": Layout("事件编号", "jiashan_grid_events", "事件类型",
                                   stages=("上报时间", "会商时间", "处置时间", "反馈时间", "长效跟踪时间"),
                                   mandatory=("事件编号", "事件类型", "所属镇街")),
-    "pinghu_jinshan_joint_operations": Layout("op_id", "joint_mechanism", "mechanism",
+    "pinghu_jinshan_joint_operations": Layout("op_id", "pinghu_jinshan_joint_operations", "mechanism",
                                               mandatory=("op_id", "mechanism", "op_date")),
 }
 QINGPU_STAGES = ("发现", "派单", "核查", "处置", "结案", "反馈")
 
 
 def mapped_codes() -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {}
-    with (SEEDS / "category_mappings.csv").open(encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            out.setdefault(row["mapping_table"], set()).add(row["source_code"])
-    return out
+    """The source codes each feed's connector spec maps, by feed."""
+    specs = load_specs(PROJECT_ROOT / "connectors")
+    return {feed: set(spec.code_mapping) for feed, spec in specs.items() if spec.code_mapping}
 
 
 def ledger(home: Path) -> list[dict]:

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from stdnum.cn import ric, uscc
 
+from pingan.feed_spec import load_specs
+from pingan.settings import PROJECT_ROOT
 from pingan.simulate.identities import (
     MOBILE_PREFIXES,
     break_ric_check,
@@ -31,14 +33,13 @@ TOWNS = {
     "310116": {"廊下镇", "枫泾镇", "吕巷镇", "张堰镇", "亭林镇", "朱泾镇"},
 }
 BORDER = {"金泽镇", "练塘镇", "朱家角镇", "黎里镇", "桃源镇", "西塘镇", "姚庄镇", "广陈镇", "廊下镇"}
+# the harmonised values each entity's codes map onto, written out here independently of pingan.canonical
 CATEGORIES = {
-    "qingpu_110": {"criminal", "public_order", "traffic", "assistance", "dispute", "fire", "other"},
-    "qingpu_grid_event": {"dispute", "safety_hazard", "environment", "public_order", "other"},
-    "fire_alarm_type": {"smoke", "heat", "electrical", "water_pressure", "gas", "manual"},
-    "joint_mechanism": {"joint_check", "joint_management", "joint_mediation", "joint_patrol", "joint_publicity"},
+    "incident": {"criminal", "public_order", "traffic", "assistance", "dispute", "fire", "other"},
+    "grid_event_stage": {"dispute", "safety_hazard", "environment", "public_order", "other"},
+    "fire_alarm": {"smoke", "heat", "electrical", "water_pressure", "gas", "manual"},
+    "joint_operation": {"joint_check", "joint_management", "joint_mediation", "joint_patrol", "joint_publicity"},
 }
-CATEGORIES["wujiang_incident"] = CATEGORIES["jiashan_incident"] = CATEGORIES["qingpu_110"]
-CATEGORIES["jiashan_grid_event"] = CATEGORIES["qingpu_grid_event"]
 
 
 def rows(name: str) -> list[dict[str, str]]:
@@ -86,21 +87,19 @@ def test_checkpoints_20_land_crossings_and_115_river_mouths_on_the_border():
     assert all(c["is_synthetic_name"] == "true" for c in cps)
 
 
-def test_category_mappings_cover_every_table_with_several_codes_per_category():
-    maps = rows("category_mappings.csv")
-    assert len({(m["mapping_table"], m["source_code"]) for m in maps}) == len(maps)
-    for table, allowed in CATEGORIES.items():
-        mine = [m for m in maps if m["mapping_table"] == table]
-        per_cat = Counter(m["category"] for m in mine)
-        assert set(per_cat) == allowed, table
-        if table != "joint_mechanism":
-            assert min(per_cat.values()) >= 2, table
-    mech = {m["source_code"]: m["category"] for m in maps if m["mapping_table"] == "joint_mechanism"}
+def test_code_mappings_cover_every_harmonised_value_with_several_codes():
+    specs = {f: s for f, s in load_specs(PROJECT_ROOT / "connectors").items() if s.code_mapping}
+    for feed, spec in specs.items():
+        per_cat = Counter(m.category for m in spec.code_mapping.values())
+        assert set(per_cat) == CATEGORIES[spec.entity], feed
+        if spec.entity != "joint_operation":
+            assert min(per_cat.values()) >= 2, feed
+    mech = {c: m.category for c, m in specs["pinghu_jinshan_joint_operations"].code_mapping.items()}
     assert mech == {"联查": "joint_check", "联管": "joint_management", "联调": "joint_mediation",
                     "联防": "joint_patrol", "联宣": "joint_publicity"}
     # each jurisdiction has its own code system
-    tables = ("qingpu_110", "wujiang_incident", "jiashan_incident")
-    codes = [{m["source_code"] for m in maps if m["mapping_table"] == t} for t in tables]
+    feeds = ("qingpu_110_incidents", "wujiang_incidents", "jiashan_incidents")
+    codes = [set(specs[f].code_mapping) for f in feeds]
     assert not (codes[0] & codes[1]) and not (codes[0] & codes[2]) and not (codes[1] & codes[2])
 
 
@@ -108,7 +107,10 @@ def test_reference_loader_matches_the_files():
     ref = load_reference()
     assert {j: set(t.names) for j, t in ref.towns.items()} == TOWNS
     assert len(ref.towns["330421"].grid_ids) == 821
-    assert sum(len(v) for v in ref.mappings.values()) == len(rows("category_mappings.csv"))
+    specs = load_specs(PROJECT_ROOT / "connectors")
+    assert {f: {c.code for c in v} for f, v in ref.mappings.items()} == {
+        f: set(s.code_mapping) for f, s in specs.items() if s.code_mapping
+    }
 
 
 @pytest.mark.parametrize("year", [1990, 2024, 2026])

@@ -14,6 +14,8 @@ import pytest
 from stdnum.cn import ric
 
 from pingan.canonical import entity_schema
+from pingan.feed_spec import load_specs
+from pingan.raw_zone import RawBatch
 from pingan.settings import PROJECT_ROOT, load_settings
 from pingan.storage import Store
 
@@ -50,24 +52,6 @@ FALLBACK_SEEDS = {
     "ref_checkpoints.csv": """checkpoint_id,kind,name,jurisdiction_code,town_name,lat,lon,is_synthetic_name
 CK-L-01,land_crossing,金泽镇—黎里镇省界道口01,310118,金泽镇,31.11200,120.88211,true
 """,
-    "category_mappings.csv": """mapping_table,source_code,source_label,category
-qingpu_110,010100,盗窃,criminal
-qingpu_110,030100,交通事故,traffic
-qingpu_110,050100,家庭纠纷,dispute
-wujiang_incident,WJ-XS-01,盗窃,criminal
-wujiang_incident,WJ-JT-01,交通事故,traffic
-wujiang_incident,WJ-JF-01,家庭纠纷,dispute
-jiashan_incident,JQ1001,盗窃,criminal
-jiashan_incident,JQ3001,交通事故,traffic
-jiashan_incident,JQ5001,家庭纠纷,dispute
-joint_mechanism,联查,联合查处违法犯罪,joint_check
-joint_mechanism,联调,矛盾纠纷联合调处,joint_mediation
-""",
-}
-MAPPING_TABLE = {
-    "qingpu_110_incidents": "qingpu_110",
-    "wujiang_incidents": "wujiang_incident",
-    "jiashan_incidents": "jiashan_incident",
 }
 
 
@@ -85,27 +69,31 @@ def dbt_dir(tmp_path) -> Path:
 
 
 @pytest.fixture
-def wh_settings(home, dbt_dir, monkeypatch):
+def connectors_dir(tmp_path) -> Path:
+    """A private copy of the feed specs (a test may edit a code mapping)."""
+    target = tmp_path / "connectors"
+    shutil.copytree(PROJECT_ROOT / "connectors", target)
+    return target
+
+
+@pytest.fixture
+def wh_settings(home, dbt_dir, connectors_dir, monkeypatch):
     monkeypatch.setenv("PINGAN_DBT_DIR", str(dbt_dir))
+    monkeypatch.setenv("PINGAN_CONNECTORS_DIR", str(connectors_dir))
     return load_settings()
 
 
 class Reference:
-    """Codes and towns read from the seeds the build will load."""
+    """Codes from the feed specs and towns from the seeds the build will load."""
 
-    def __init__(self, seeds: Path):
-        with open(seeds / "category_mappings.csv", encoding="utf-8") as fh:
-            self.mappings = list(csv.DictReader(fh))
+    def __init__(self, seeds: Path, connectors: Path):
+        self.specs = load_specs(connectors)
         with open(seeds / "ref_towns.csv", encoding="utf-8") as fh:
             self.towns = list(csv.DictReader(fh))
 
     def code(self, feed: str, category: str) -> str:
-        table = MAPPING_TABLE[feed]
-        return next(
-            m["source_code"]
-            for m in self.mappings
-            if m["mapping_table"] == table and m["category"] == category
-        )
+        mapping = self.specs[feed].code_mapping
+        return next(code for code, m in mapping.items() if m.category == category)
 
     def town(self, jurisdiction: str, *, border: bool) -> str:
         flag = "true" if border else "false"
@@ -117,8 +105,8 @@ class Reference:
 
 
 @pytest.fixture
-def reference(dbt_dir) -> Reference:
-    return Reference(dbt_dir / "seeds")
+def reference(dbt_dir, connectors_dir) -> Reference:
+    return Reference(dbt_dir / "seeds", connectors_dir)
 
 
 def resident_id(n: int, birth: date = date(1985, 6, 15)) -> str:
@@ -137,6 +125,7 @@ class RawZone:
     def __init__(self, lake: Store):
         self.lake = lake
         self.files: dict[str, list[str]] = {}
+        self.batches: list[RawBatch] = []  # what the lake's manifests would list: pass these to build()
 
     def incidents(
         self,
@@ -182,7 +171,7 @@ class RawZone:
             records.append(record)
         key = f"raw/incident/source_feed={feed}/{batch_id}.parquet"
         self.lake.write_parquet(key, pa.Table.from_pylist(records, schema=schema))
-        self.files.setdefault("incident", []).append(self.lake.uri(key))
+        self._add(feed, "incident", jurisdiction, batch_id, load_date or ingested_at.date(), key, len(records))
         return self.lake.uri(key)
 
     def joint_operations(self, rows: list[dict], *, batch_id: str, ingested_at: datetime) -> str:
@@ -214,8 +203,16 @@ class RawZone:
         ]
         key = f"raw/joint_operation/feed={feed}/{batch_id}.parquet"
         self.lake.write_parquet(key, pa.Table.from_pylist(records, schema=entity_schema("joint_operation")))
-        self.files.setdefault("joint_operation", []).append(self.lake.uri(key))
+        self._add(feed, "joint_operation", "330482", batch_id, ingested_at.date(), key, len(records))
         return self.lake.uri(key)
+
+    def _add(self, feed, entity, jurisdiction, batch_id, load_date, key, rows) -> None:
+        self.files.setdefault(entity, []).append(self.lake.uri(key))
+        self.batches.append(RawBatch(feed, entity, jurisdiction, load_date, batch_id, (self.lake.uri(key),), rows))
+
+    def withdraw(self, batch_id: str) -> None:
+        """A rerun replaced this batch: the manifests no longer list it."""
+        self.batches = [b for b in self.batches if b.batch_id != batch_id]
 
 
 @pytest.fixture

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import csv
-import re
-
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from pingan.canonical import ENTITIES, entity_schema
+from pingan.canonical import ENTITIES, HARMONISED, entity_schema
 from pingan.feed_spec import load_specs
 from pingan.settings import PROJECT_ROOT
 from pingan.warehouse import create_raw_views
+from pingan.warehouse_inputs import versions_table
 
 DBT = PROJECT_ROOT / "dbt"
 
@@ -24,37 +22,25 @@ def specs():
     return load_specs(PROJECT_ROOT / "connectors")
 
 
-def test_category_mapping_vars_mirror_the_feed_specs(specs):
+def test_harmonised_vocabularies_in_dbt_equal_the_canonical_ones():
     dbt_vars = yaml.safe_load((DBT / "dbt_project.yml").read_text(encoding="utf-8"))["vars"]
-    incidents = {s.feed: s.code_mapping for s in specs.values() if s.entity == "incident"}
-    joint = {s.feed: s.code_mapping for s in specs.values() if s.entity == "joint_operation"}
-    assert dbt_vars["incident_category_mappings"] == incidents
-    assert dbt_vars["joint_mechanism_mappings"] == joint
+    assert dbt_vars["harmonised_values"] == {e: list(h.values) for e, h in HARMONISED.items()}
 
 
-def test_every_feed_has_one_staging_model(specs):
-    models = {p: p.read_text(encoding="utf-8") for p in (DBT / "models" / "staging").rglob("stg_*.sql")}
+def test_no_model_names_a_feed(specs):
+    """The dbt plumbing follows the feed specs: a new feed needs no model, var or seed edit."""
+    texts = {p: p.read_text(encoding="utf-8") for p in DBT.rglob("*") if p.suffix in (".sql", ".yml", ".csv")
+             and "target" not in p.parts}
     for feed in specs:
-        # a model filters on its feed inline, or through a staging macro given the feed id
-        owners = [p.name for p, sql in models.items()
-                  if f"where source_feed = '{feed}'" in sql or re.search(rf"{{{{ staged_\w+\('{feed}'\) }}}}", sql)]
-        assert len(owners) == 1, f"{feed}: staging models filtering on it: {owners}"
+        naming = [str(p.relative_to(DBT)) for p, text in texts.items() if feed in text]
+        assert naming == [], f"{feed} is named in {naming}"
 
 
-def test_incident_mappings_use_only_harmonised_categories():
-    seed = DBT / "seeds" / "category_mappings.csv"
-    if not seed.exists():
-        pytest.skip("dbt/seeds/category_mappings.csv not generated yet")
-    allowed = set(
-        yaml.safe_load((DBT / "dbt_project.yml").read_text(encoding="utf-8"))["vars"]["incident_categories"]
-    )
-    with open(seed, encoding="utf-8") as fh:
-        rows = [
-            r
-            for r in csv.DictReader(fh)
-            if r["mapping_table"] in ("qingpu_110", "wujiang_incident", "jiashan_incident")
-        ]
-    assert rows and {r["category"] for r in rows} <= allowed
+def test_every_entity_has_one_staging_model_and_one_mirror():
+    staging = {p.stem for p in (DBT / "models" / "staging").rglob("stg_*.sql")}
+    mirrors = {p.stem for p in (DBT / "models" / "intermediate").glob("int_*__versions.sql")}
+    assert {f"stg_raw__{e}s" for e in ENTITIES} <= staging
+    assert mirrors == {versions_table(e) for e in ENTITIES}
 
 
 def test_raw_views_have_the_canonical_shape_with_or_without_files(tmp_path):

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 
+from pingan.raw_zone import RawBatch
 from pingan.sharing.publish import publish
 from pingan.warehouse import WarehouseError, build, working_path
 
@@ -96,13 +97,13 @@ def test_build_harmonises_categories_dedupes_and_publishes(wh_settings, raw_zone
         ingested_at=DAY1.replace(hour=3),
     )
 
-    result = build(wh_settings, raw_zone.files)
+    result = build(wh_settings, raw_zone.batches)
 
     wh = wh_settings.warehouse_path
     assert result.warehouse_path == wh and wh.exists() and not working_path(wh).exists()
     assert result.mart_rows["fct_incidents"] == 10
     assert result.mart_rows["dim_jurisdiction"] == 5
-    assert {"fct_incidents", "mart_incident_trends", "dim_town", "stg_qingpu__incidents"} <= set(
+    assert {"fct_incidents", "mart_incident_trends", "dim_town", "stg_raw__incidents"} <= set(
         result.models_built
     )
     by_id = {
@@ -146,10 +147,8 @@ def test_build_harmonises_categories_dedupes_and_publishes(wh_settings, raw_zone
 
 def test_incremental_build_keeps_history_and_merges_redeliveries(wh_settings, raw_zone, reference):
     day1_batches(raw_zone, reference)
-    build(wh_settings, raw_zone.files)
-    day1_files = raw_zone.files["incident"]
+    build(wh_settings, raw_zone.batches)
 
-    raw_zone.files = {}
     raw_zone.incidents(
         "jiashan_incidents",
         [
@@ -168,31 +167,30 @@ def test_incremental_build_keeps_history_and_merges_redeliveries(wh_settings, ra
         batch_id="js-d2",
         ingested_at=DAY2,
     )
-    # Only day 2's files: whatever day 1 contributed must come from the published warehouse's history.
-    result = build(wh_settings, raw_zone.files)
+    result = build(wh_settings, raw_zone.batches, progress=(said := []).append)
 
     wh = wh_settings.warehouse_path
+    assert said == ["dbt: 1 new batches, 0 withdrawn"]  # day 1 came from the warehouse's own mirror
     assert result.mart_rows["fct_incidents"] == 11
     assert query(
         wh, "select category, disposition from fct_incidents where record_id = '330421:JS000001'"
     ) == [("criminal", "已立案")]
     assert query(wh, "select count(*) from fct_incidents where batch_id in ('qp-d1', 'wj-d1')") == [(7,)]
 
-    # a full refresh rebuilds from the lake: with all files given, the same 11 rows
-    result = build(wh_settings, {"incident": day1_files + raw_zone.files["incident"]}, full_refresh=True)
+    result = build(wh_settings, raw_zone.batches, full_refresh=True)
     assert result.mart_rows["fct_incidents"] == 11
 
 
 def test_adding_a_missing_mapping_fixes_stored_rows_at_the_next_build(
-    wh_settings, raw_zone, reference, dbt_dir
+    wh_settings, raw_zone, reference, connectors_dir
 ):
     day1_batches(raw_zone, reference)
-    first = build(wh_settings, raw_zone.files)
+    first = build(wh_settings, raw_zone.batches)
     assert any("WJ-NOT-MAPPED" in w for w in first.warnings)
 
-    with open(dbt_dir / "seeds" / "category_mappings.csv", "a", encoding="utf-8") as fh:
-        fh.write("wujiang_incident,WJ-NOT-MAPPED,新增代码,other\n")
-    second = build(wh_settings, raw_zone.files)  # incremental, nothing new in the lake
+    with open(connectors_dir / "incidents" / "wujiang.yaml", "a", encoding="utf-8") as fh:
+        fh.write('  "WJ-NOT-MAPPED": {category: other, label: 新增代码}\n')
+    second = build(wh_settings, raw_zone.batches)  # incremental, nothing new in the lake
 
     wh = wh_settings.warehouse_path
     assert query(wh, "select category from fct_incidents where record_id = '320509:WJ0002'") == [("other",)]
@@ -201,7 +199,7 @@ def test_adding_a_missing_mapping_fixes_stored_rows_at_the_next_build(
 
 def test_failed_build_leaves_the_published_warehouse_untouched(wh_settings, raw_zone, reference, dbt_dir):
     day1_batches(raw_zone, reference)
-    build(wh_settings, raw_zone.files)
+    build(wh_settings, raw_zone.batches)
     wh = wh_settings.warehouse_path
     before = hashlib.sha256(wh.read_bytes()).hexdigest()
 
@@ -209,7 +207,7 @@ def test_failed_build_leaves_the_published_warehouse_untouched(wh_settings, raw_
         "select record_id, no_such_column from {{ ref('fct_incidents') }}\n"
     )
     with pytest.raises(WarehouseError, match="fct_broken"):
-        build(wh_settings, raw_zone.files)
+        build(wh_settings, raw_zone.batches)
     assert hashlib.sha256(wh.read_bytes()).hexdigest() == before
 
     (dbt_dir / "models" / "marts" / "fct_broken.sql").unlink()
@@ -217,7 +215,7 @@ def test_failed_build_leaves_the_published_warehouse_untouched(wh_settings, raw_
         "select record_id from {{ ref('fct_incidents') }} where year(reported_at) = 2025\n"
     )
     with pytest.raises(WarehouseError, match="assert_no_incidents_in_2025"):
-        build(wh_settings, raw_zone.files)
+        build(wh_settings, raw_zone.batches)
     assert hashlib.sha256(wh.read_bytes()).hexdigest() == before
 
 
@@ -235,7 +233,7 @@ READER = textwrap.dedent("""
 
 def test_reader_keeps_working_while_a_build_publishes(wh_settings, raw_zone, reference):
     day1_batches(raw_zone, reference)
-    build(wh_settings, raw_zone.files)
+    build(wh_settings, raw_zone.batches)
     wh = wh_settings.warehouse_path
 
     reader = subprocess.Popen(
@@ -259,7 +257,7 @@ def test_reader_keeps_working_while_a_build_publishes(wh_settings, raw_zone, ref
             batch_id="js-d2",
             ingested_at=DAY2,
         )
-        result = build(wh_settings, raw_zone.files)
+        result = build(wh_settings, raw_zone.batches)
         assert result.mart_rows["fct_incidents"] == 11
         out, err = reader.communicate("go\n", timeout=60)
     finally:
@@ -271,7 +269,7 @@ def test_reader_keeps_working_while_a_build_publishes(wh_settings, raw_zone, ref
 
 def test_published_file_is_released_after_a_build(wh_settings, raw_zone, reference):
     day1_batches(raw_zone, reference)
-    build(wh_settings, raw_zone.files)
+    build(wh_settings, raw_zone.batches)
     # another process can take the write lock: nothing in this process holds the file open
     code = "import duckdb, sys; duckdb.connect(sys.argv[1]).execute('select 1').fetchall()"
     subprocess.run([sys.executable, "-c", code, str(wh_settings.warehouse_path)], check=True, timeout=60)
@@ -283,12 +281,12 @@ def test_a_second_concurrent_build_is_refused(wh_settings, raw_zone):
     with open(wh.with_name(f"{wh.name}.build.lock"), "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         with pytest.raises(WarehouseError, match="another build"):
-            build(wh_settings, raw_zone.files)
+            build(wh_settings, raw_zone.batches)
 
 
 def test_unknown_entity_is_refused(wh_settings):
     with pytest.raises(WarehouseError, match="unknown entities"):
-        build(wh_settings, {"incidents": ["x.parquet"]})
+        build(wh_settings, [RawBatch("f", "incidents", "310118", date(2025, 3, 1), "b1", ("x.parquet",))])
 
 
 def test_partner_shares_publish_from_a_built_warehouse(wh_settings, raw_zone, reference, monkeypatch):
@@ -300,7 +298,7 @@ def test_partner_shares_publish_from_a_built_warehouse(wh_settings, raw_zone, re
         batch_id="op-d1",
         ingested_at=DAY1,
     )
-    build(wh_settings, raw_zone.files)
+    build(wh_settings, raw_zone.batches)
 
     shares = {s.partner: s for s in publish(wh_settings, raw_zone.lake, as_of=date(2025, 3, 2))}
     assert set(shares) == {"wujiang", "jiashan", "pinghu", "jinshan"}
@@ -320,7 +318,7 @@ def test_build_over_an_s3_lake(s3_lake_env, wh_settings, raw_zone, reference):
     day1_batches(raw_zone, reference)
     assert raw_zone.files["incident"][0].startswith("s3://warehouse-test/lake/raw/")
 
-    result = build(wh_settings, raw_zone.files, lake=raw_zone.lake)
+    result = build(wh_settings, raw_zone.batches, lake=raw_zone.lake)
 
     assert result.mart_rows["fct_incidents"] == 10
     # marts are tables: reading them needs no S3 secret (raw and staging views would)

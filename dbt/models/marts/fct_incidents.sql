@@ -1,21 +1,39 @@
--- One row per incident of every jurisdiction. Incremental: a nightly run merges only the records delivered
--- since the last build (new calls, and re-deliveries that replace an earlier version by record_id), plus
--- the stored rows whose category code has gained a mapping since.
--- depends_on: {{ ref('int_incident_categories') }} (used only on incremental runs)
+-- One row per incident of every jurisdiction: the latest delivery of each record_id (partners re-send a
+-- call when it is closed), its category harmonised through the feed's code_mapping. Incremental per
+-- raw-zone batch (macros/batch_replacement.sql): a nightly build recomputes only the records that new or
+-- withdrawn batches touch, and always equals a full refresh.
 {{
     config(
         materialized='incremental',
         unique_key='record_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
+        post_hook="{{ drop_rows_of_removed_batches() }}",
     )
 }}
 
 with
 
-incidents as (
+versions as (
 
-    select * from {{ ref('int_incidents__unioned') }}
+    select * from {{ ref('int_incidents__versions') }}
+    where {{ affected_keys('int_incidents__versions', 'record_id', 'incident',
+                           code_column='source_category_code', harmonised_column='category') }}
+
+),
+
+latest as (
+
+    select * from versions
+    {{ latest_delivery('record_id') }}
+
+),
+
+categories as (
+
+    select source_feed, source_code, harmonised_value as category, source_label
+    from {{ ref('stg_raw__code_mappings') }}
+    where entity = 'incident'
 
 ),
 
@@ -29,69 +47,55 @@ final as (
 
     select
         -- ids
-        incidents.record_id,
-        incidents.jurisdiction_code,
-        incidents.source_feed,
-        incidents.source_record_id,
+        latest.record_id,
+        latest.jurisdiction_code,
+        latest.source_feed,
+        latest.source_record_id,
 
-        -- category
-        incidents.source_category_code,
-        incidents.category,
+        -- category: an unmapped code stays null (never a silent 'other'); the gate quarantines it first
+        latest.source_category_code,
+        categories.category,
+        categories.source_label as source_category_label,
 
         -- timestamps
-        incidents.reported_at,
-        incidents.dispatched_at,
-        incidents.arrived_at,
-        incidents.closed_at,
-        cast(epoch(incidents.arrived_at) - epoch(incidents.dispatched_at) as bigint)
+        latest.reported_at,
+        latest.dispatched_at,
+        latest.arrived_at,
+        latest.closed_at,
+        cast(epoch(latest.arrived_at) - epoch(latest.dispatched_at) as bigint)
             as dispatch_to_arrival_seconds,
 
         -- place; is_border_town is taken from the reference data when the row is built
-        incidents.town,
+        latest.town,
         coalesce(towns.is_border_town, false) as is_border_town,
-        incidents.grid_id,
-        incidents.latitude,
-        incidents.longitude,
-        incidents.address,
+        latest.grid_id,
+        latest.latitude,
+        latest.longitude,
+        latest.address,
 
         -- handling
-        incidents.handling_unit,
-        incidents.disposition,
+        latest.handling_unit,
+        latest.disposition,
 
         -- pii (pseudonymised or dropped by every partner share)
-        incidents.caller_phone,
-        incidents.involved_id_numbers,
+        latest.caller_phone,
+        latest.involved_id_numbers,
 
         -- lineage
-        incidents.source_file,
-        incidents.batch_id,
-        incidents.ingested_at
+        latest.source_file,
+        latest.source_row,
+        latest.batch_id,
+        latest.load_date,
+        latest.ingested_at
 
-    from incidents
+    from latest
+    left join categories
+        on latest.source_feed = categories.source_feed
+        and latest.source_category_code = categories.source_code
     left join towns
-        on incidents.jurisdiction_code = towns.jurisdiction_code
-        and incidents.town = towns.town_name
-
-){% if is_incremental() %},
-
-newly_mapped as (
-
-    -- rows stored while their code had no mapping: adding the code to the category_mappings seed fixes
-    -- them at the next build, without a full refresh
-    select stored.* replace (categories.category as category)
-    from {{ this }} as stored
-    inner join {{ ref('int_incident_categories') }} as categories
-        on stored.source_feed = categories.source_feed
-        and stored.source_category_code = categories.source_category_code
-    where stored.category is null
-        and stored.record_id not in (select record_id from final)
+        on latest.jurisdiction_code = towns.jurisdiction_code
+        and latest.town = towns.town_name
 
 )
 
 select * from final
-union all by name
-select * from newly_mapped
-{% else %}
-
-select * from final
-{% endif %}

@@ -1,19 +1,37 @@
--- One row per joint operation (五联) with both sides' jurisdictions, towns and units. Incremental like
--- fct_incidents: only operations delivered since the last build are merged.
+-- One row per joint operation (五联) with both sides' jurisdictions, towns and units, the mechanism
+-- harmonised through the feed's code_mapping. Incremental per raw-zone batch like fct_incidents.
 {{
     config(
         materialized='incremental',
         unique_key='record_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
+        post_hook="{{ drop_rows_of_removed_batches() }}",
     )
 }}
 
 with
 
-operations as (
+versions as (
 
-    select * from {{ ref('int_joint_operations__deduplicated') }}
+    select * from {{ ref('int_joint_operations__versions') }}
+    where {{ affected_keys('int_joint_operations__versions', 'record_id', 'joint_operation',
+                           code_column='source_mechanism', harmonised_column='mechanism') }}
+
+),
+
+latest as (
+
+    select * from versions
+    {{ latest_delivery('record_id') }}
+
+),
+
+mechanisms as (
+
+    select source_feed, source_code, harmonised_value as mechanism
+    from {{ ref('stg_raw__code_mappings') }}
+    where entity = 'joint_operation'
 
 ),
 
@@ -21,33 +39,38 @@ final as (
 
     select
         -- ids
-        record_id,
-        jurisdiction_code,
-        source_feed,
-        operation_id,
+        latest.record_id,
+        latest.jurisdiction_code,
+        latest.source_feed,
+        latest.operation_id,
 
         -- operation
-        source_mechanism,
-        mechanism,
-        operation_date,
-        location,
-        outcome,
-        linked_record_ids,
+        latest.source_mechanism,
+        mechanisms.mechanism,
+        latest.operation_date,
+        latest.location,
+        latest.outcome,
+        latest.linked_record_ids,
 
         -- the two sides
-        jurisdiction_a,
-        town_a,
-        units_a,
-        jurisdiction_b,
-        town_b,
-        units_b,
+        latest.jurisdiction_a,
+        latest.town_a,
+        latest.units_a,
+        latest.jurisdiction_b,
+        latest.town_b,
+        latest.units_b,
 
         -- lineage
-        source_file,
-        batch_id,
-        ingested_at
+        latest.source_file,
+        latest.source_row,
+        latest.batch_id,
+        latest.load_date,
+        latest.ingested_at
 
-    from operations
+    from latest
+    left join mechanisms
+        on latest.source_feed = mechanisms.source_feed
+        and latest.source_mechanism = mechanisms.source_code
 
 )
 

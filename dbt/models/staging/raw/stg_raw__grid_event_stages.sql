@@ -1,14 +1,10 @@
-{#
-  The staging select of one grid-event feed, one row per stage reached (see staged_incidents for why
-  one macro serves every feed).
-#}
-{% macro staged_grid_event_stages(feed) %}
+-- One row per stage a grid event (dispute or hazard) reached, from every grid feed: Qingpu's JSON Lines of
+-- stage changes and Jiashan's XLSX (one column per stage, melted by its connector).
 with
 
 source as (
 
     select * from {{ source('raw', 'grid_event_stage') }}
-    where source_feed = '{{ feed }}'
 
 ),
 
@@ -25,7 +21,7 @@ renamed as (
         stage,
         stage_at,
 
-        -- event
+        -- event: the source's own type code, harmonised through the feed's code_mapping
         source_event_type,
         nullif(trim(grid_id), '') as grid_id,
         nullif(trim(town), '') as town,
@@ -48,4 +44,3 @@ renamed as (
 )
 
 select * from renamed
-{% endmacro %}

@@ -1,10 +1,9 @@
--- 青浦区 消防检查: inspections from the fire brigade's REST API, re-delivered whenever they are updated.
+-- Fire safety inspections (消防检查) of units by USCC, re-delivered whenever they are updated.
 with
 
 source as (
 
     select * from {{ source('raw', 'fire_inspection') }}
-    where source_feed = 'qingpu_fire_inspections'
 
 ),
 

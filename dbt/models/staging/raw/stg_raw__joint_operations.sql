@@ -1,10 +1,10 @@
--- 平湖–金山 五联: the pair's shared platform; side a is Pinghu (330482), side b Jinshan (310116).
+-- Joint operations of a border pair's shared platform (五联); side a is the feed's jurisdiction, side b its
+-- partner (for Pinghu–Jinshan: a = 平湖 330482, b = 金山 310116).
 with
 
 source as (
 
     select * from {{ source('raw', 'joint_operation') }}
-    where source_feed = 'pinghu_jinshan_joint_operations'
 
 ),
 

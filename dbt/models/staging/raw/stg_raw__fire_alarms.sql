@@ -1,10 +1,9 @@
--- 青浦区 消防物联网告警: IoT alarms from the fire brigade's REST API, re-delivered as they are confirmed and handled.
+-- Fire IoT alarms (消防物联网告警), re-delivered as they are confirmed and handled.
 with
 
 source as (
 
     select * from {{ source('raw', 'fire_alarm') }}
-    where source_feed = 'qingpu_fire_alarms'
 
 ),
 
@@ -19,7 +18,7 @@ renamed as (
         jurisdiction_code,
         source_feed,
 
-        -- alarm: the source's own type code, harmonised through the fire_alarm_type mapping
+        -- alarm: the source's own type code, harmonised through the feed's code_mapping
         source_alarm_type,
         is_true_alarm,
         nullif(trim(town), '') as town,

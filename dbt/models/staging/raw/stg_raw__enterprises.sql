@@ -1,10 +1,10 @@
--- 青浦区 税务登记: successive states of each registry row, pulled on updated_at (the lake keeps the history).
+-- Successive states of each enterprise tax-registry row (Qingpu 税务登记, pulled on updated_at): the raw
+-- zone keeps every state, so dim_enterprise can keep history.
 with
 
 source as (
 
     select * from {{ source('raw', 'enterprise') }}
-    where source_feed = 'qingpu_tax_registry'
 
 ),
 

@@ -1,14 +1,11 @@
-{#
-  The staging select of one incident feed. The raw zone is already canonical, so every incident feed
-  stages the same way; what differs per feed (formats, zones, codes) was handled by its connector spec.
-#}
-{% macro staged_incidents(feed) %}
+-- Incident calls of every feed (110 and partner incident systems), as committed in the raw zone. The
+-- connectors already made them canonical (formats, zones, ids); staging only trims and groups columns.
+-- Reads the batches this build has not yet mirrored (all of them on a full refresh).
 with
 
 source as (
 
     select * from {{ source('raw', 'incident') }}
-    where source_feed = '{{ feed }}'
 
 ),
 
@@ -21,7 +18,7 @@ renamed as (
         jurisdiction_code,
         source_feed,
 
-        -- category: the source's own code, harmonised in int_incidents__unioned
+        -- category: the source's own code, harmonised in int_incidents__harmonised
         source_category_code,
 
         -- timestamps
@@ -57,4 +54,3 @@ renamed as (
 )
 
 select * from renamed
-{% endmacro %}
