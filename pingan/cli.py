@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from datetime import date, timedelta
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -268,7 +269,7 @@ def partners() -> None:
 @click.option("--backend", type=click.Choice(["minio", "seaweedfs", "none"]), default="minio", show_default=True,
               help="minio: users and IAM policies through the MinIO admin API (production); seaweedfs: rewrite "
               "the identities of SeaweedFS's s3.json (tests); none: only write the partners' profiles.")
-@click.option("--s3-config", type=click.Path(dir_okay=False, path_type=__import__("pathlib").Path),
+@click.option("--s3-config", type=click.Path(dir_okay=False, path_type=Path),
               help="The s3.json SeaweedFS starts with (seaweedfs back end).")
 @click.option("--share-server-url", help="Endpoint written into the Delta Sharing profiles "
               "(default $PINGAN_SHARE_SERVER_URL or http://127.0.0.1:8090/delta-sharing).")
@@ -307,8 +308,6 @@ def partner_pull(profile_path: str, dest: str, datasets: tuple[str, ...]) -> Non
 
     Anything that does not verify is refused with one line and not used.
     """
-    from pathlib import Path
-
     from pingan.sharing.partner import load_profile, pull
 
     profile = load_profile(Path(profile_path))
@@ -325,8 +324,6 @@ def partner_pull(profile_path: str, dest: str, datasets: tuple[str, ...]) -> Non
               help="The partner profile: which partner this copy belongs to and the trusted hub keys.")
 def partner_verify(path: str, profile_path: str) -> None:
     """Check a local copy (a snapshot folder or a pull destination): signature, partner, dataset, hashes."""
-    from pathlib import Path
-
     from pingan.sharing.partner import load_profile, verify_local
 
     for m in verify_local(Path(path), load_profile(Path(profile_path))):

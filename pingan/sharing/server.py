@@ -64,7 +64,9 @@ def create_app(settings: Settings, *, agreements_dir: Path | None = None, today=
         header = request.headers.get("authorization", "")
         token = header[7:].strip() if header.lower().startswith("bearer ") else ""
         agreements = load_agreements(agreements_dir or settings.agreements_dir)
-        found = next((a for a in agreements.values() if token and tokens_match(token, bearer_token(key, a))), None)
+        found = next(
+            (a for a in agreements.values() if token and tokens_match(token, bearer_token(key, a))), None
+        )
         if found is None:
             audit.append(shares, "protocol_denied", status=401, path=request.url.path)
             raise ProtocolError(401, "UNAUTHENTICATED", "unknown or outdated bearer token")
@@ -162,7 +164,9 @@ def create_app(settings: Settings, *, agreements_dir: Path | None = None, today=
         check_share(agreement, share)
         return {"items": tables(agreement)}
 
-    @app.api_route(PREFIX + "/shares/{share}/schemas/{schema}/tables/{table}/version", methods=["GET", "HEAD"])
+    @app.api_route(
+        PREFIX + "/shares/{share}/schemas/{schema}/tables/{table}/version", methods=["GET", "HEAD"]
+    )
     def table_version(share: str, schema: str, table: str, request: Request):
         latest = pointer(recipient(request), share, schema, table)
         return Response(status_code=200, headers={VERSION_HEADER: str(latest["delta_version"])})
@@ -183,7 +187,9 @@ def create_app(settings: Settings, *, agreements_dir: Path | None = None, today=
             raise ProtocolError(400, "INVALID_PARAMETER_VALUE", "only `version` time travel is supported")
         version = params.get("version", latest["delta_version"])
         if not isinstance(version, int) or version not in live_versions(agreement.partner, table):
-            raise ProtocolError(400, "INVALID_PARAMETER_VALUE", f"version {version!r} of {table} is not available")
+            raise ProtocolError(
+                400, "INVALID_PARAMETER_VALUE", f"version {version!r} of {table} is not available"
+            )
         prefix = mf.dataset_prefix(agreement.partner, table)
         lines = metadata_lines(agreement, table, version)
         expires_ms = int((time.time() + URL_TTL.total_seconds()) * 1000)
@@ -205,7 +211,9 @@ def create_app(settings: Settings, *, agreements_dir: Path | None = None, today=
         expected = hmac.new(url_key, payload.encode(), hashlib.sha256).hexdigest()
         if not payload or not hmac.compare_digest(signature, expected):
             raise ProtocolError(403, "PERMISSION_DENIED", "bad file URL signature")
-        key, _, expires = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode().rpartition("|")
+        key, _, expires = (
+            base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode().rpartition("|")
+        )
         if int(expires) < time.time():
             raise ProtocolError(403, "PERMISSION_DENIED", "file URL expired")
         data = shares.get_bytes(key)

@@ -21,6 +21,11 @@ from pingan.sharing.server import create_app
 TODAY = date(2025, 3, 5)
 
 
+def token_of(profile_path: str) -> str:
+    with open(profile_path, encoding="utf-8") as fh:
+        return json.load(fh)["bearerToken"]
+
+
 def expected_border_rows(partner_code: str, as_of: date) -> int:
     return sum(
         1 for r in incident_rows() if r[12] and r[1] in ("310118", partner_code) and r[6].date() <= as_of
@@ -77,7 +82,7 @@ def test_another_partners_token_sees_nothing_of_it(served):
     assert [s.name for s in jiashan.list_shares()] == ["jiashan"]
     with pytest.raises(Exception, match="404"):
         delta_sharing.load_as_pandas(profile["jiashan"] + "#wujiang.qingwujia.border_incidents")
-    token = json.load(open(profile["jiashan"]))["bearerToken"]
+    token = token_of(profile["jiashan"])
     response = requests.post(f"{url}/shares/wujiang/schemas/qingwujia/tables/border_incidents/query",
                              headers={"Authorization": f"Bearer {token}"}, json={})  # fmt: skip
     assert response.status_code == 404 and "wujiang" not in json.dumps(response.json()).replace(
@@ -92,7 +97,7 @@ def test_unknown_revoked_or_expired_recipients_are_refused(served):
     tables = "/shares/wujiang/schemas/qingwujia/tables"
     assert requests.get(url + tables, headers={"Authorization": "Bearer nope"}).status_code == 401
     assert requests.get(url + tables).status_code == 401
-    token = json.load(open(profile["wujiang"]))["bearerToken"]
+    token = token_of(profile["wujiang"])
     auth = {"Authorization": f"Bearer {token}"}
     assert requests.get(url + tables, headers=auth).status_code == 200
 
@@ -116,7 +121,7 @@ def test_unknown_revoked_or_expired_recipients_are_refused(served):
 
 def test_a_signed_file_url_cannot_be_altered(served):
     _, _, _, url, profile, _ = served
-    token = json.load(open(profile["wujiang"]))["bearerToken"]
+    token = token_of(profile["wujiang"])
     lines = requests.post(f"{url}/shares/wujiang/schemas/qingwujia/tables/border_incidents/query",
                           headers={"Authorization": f"Bearer {token}"}, json={}).text.splitlines()  # fmt: skip
     file_url = json.loads(lines[-1])["file"]["url"]
@@ -149,7 +154,7 @@ def test_stock_client_reads_presigned_urls_from_s3(home, s3_server, monkeypatch,
             settings, shares, backend="none", share_server_url=url, today=TODAY, agreements_dir=agreements_dir
         )
         profile = str(settings.home / "partners" / "wujiang" / "wujiang.share")
-        token = json.load(open(profile))["bearerToken"]
+        token = token_of(profile)
         query = requests.post(f"{url}/shares/wujiang/schemas/qingwujia/tables/border_incidents/query",
                               headers={"Authorization": f"Bearer {token}"}, json={}).text  # fmt: skip
         assert "X-Amz-Signature" in query and s3_server.endpoint in query
