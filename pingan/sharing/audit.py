@@ -81,11 +81,26 @@ def _writer_lock(store: Store) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+HEAD = "audit/head.json"  # the last entry's seq and hash: appending needs no listing of the whole log
+
+
 def _last(store: Store) -> dict | None:
-    keys = [k for k in store.list(PREFIX) if k.endswith(".json")]
-    if not keys:
-        return None
-    return json.loads(store.get_bytes(keys[-1]))
+    head = store.get_bytes(HEAD)
+    if head is None:
+        keys = [k for k in store.list(PREFIX) if k.endswith(".json")]
+        if not keys:
+            return None
+        last = json.loads(store.get_bytes(keys[-1]))
+    else:
+        seq = json.loads(head)["seq"]
+        data = store.get_bytes(entry_key(seq))
+        if data is None:
+            raise AuditChainError(f"{store.uri(entry_key(seq))}: the last entry is missing (log altered)")
+        last = json.loads(data)
+    # a writer that stopped between its entry and the head: follow the entries written after the head
+    while (following := store.get_bytes(entry_key(last["seq"] + 1))) is not None:
+        last = json.loads(following)
+    return last
 
 
 def append(
@@ -123,6 +138,7 @@ def _write(store, last, event, partner, dataset, snapshot_id, detail) -> dict:
     if store.exists(key):  # another host appended first: never overwrite an entry
         raise AuditChainError(f"{store.uri(key)}: entry {seq} already exists; retry the operation")
     store.put_bytes(key, _encode(entry), "application/json")
+    store.put_bytes(HEAD, _encode({"seq": seq, "hash": entry["hash"]}), "application/json")
     return entry
 
 

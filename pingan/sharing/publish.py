@@ -36,7 +36,14 @@ from pingan.settings import Settings
 from pingan.sharing import audit, delta
 from pingan.sharing import manifest as mf
 from pingan.sharing.agreements import Agreement, AnyOf, Condition, DatasetGrant, load_agreements
-from pingan.sharing.keys import key_id, public_key_id, public_key_pem, share_key, signing_key
+from pingan.sharing.keys import (
+    key_id,
+    public_key_id,
+    public_key_pem,
+    report_generated,
+    share_key,
+    signing_key,
+)
 from pingan.sharing.lineage import SourceBatches
 from pingan.sharing.pii_guard import Finding, PiiGuardError
 from pingan.sharing.pii_guard import scan as pii_scan
@@ -129,6 +136,7 @@ def publish(
             key = share_key(agreement.partner, secrets_dir, allow_generate=allow_generate)
             for name, grant in agreement.datasets.items():
                 prepared.append(_prepare(con, agreement, name, grant, key, as_of, pii_columns, sources))
+    report_generated(secrets_dir)
     blocked = [(p, f) for p in prepared for f in p.findings]
     if blocked:
         for p, f in blocked:
@@ -139,10 +147,10 @@ def publish(
         described = "; ".join(f.describe(p.agreement.partner, p.dataset) for p, f in blocked)
         raise PiiGuardError("PII guard blocked the publication, nothing was written: " + described)
     results = [_write(shares, p, as_of, today, signer) for p in prepared]
-    for agreement in in_force:  # one line per partner: the demo and the nightly log stay short
+    for agreement in in_force:  # at most a line per partner (`pingan publish` prints them)
         mine = [r for r in results if isinstance(r, PublishedShare) and r.partner == agreement.partner]
         new = [r for r in mine if r.created]
-        log.info("shares %s: %d dataset(s), %d new snapshot(s), %s rows", agreement.partner, len(mine), len(new),
+        log.debug("shares %s: %d dataset(s), %d new snapshot(s), %s rows", agreement.partner, len(mine), len(new),
                  f"{sum(r.rows for r in new):,}")  # fmt: skip
     tampered = [r for r in results if isinstance(r, str)]
     if tampered:
