@@ -82,7 +82,7 @@ def scan(
             if hits:
                 findings.append(Finding(name, rule, hits))
         if names and name not in pseudonymised and _is_string(table[name].type):
-            hits = sum(1 for v in text.to_pylist() if v and _has_name(v, names))
+            hits = _rows_with_names(text, names)
             if hits:
                 findings.append(Finding(name, "person_name", hits))
     return findings
@@ -123,10 +123,18 @@ def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
     return None
 
 
-def _has_name(text: str, names: set[str]) -> bool:
-    """Whether any substring of text is one of the names (names are short: 2 to 4 characters)."""
-    lengths = {len(n) for n in names}
-    return any(text[i : i + k] in names for k in lengths for i in range(len(text) - k + 1))
+NAMES_PER_PATTERN = 2000  # RE2 compiles an alternation of this many literals into one small automaton
+
+
+def _rows_with_names(text: pa.ChunkedArray, names: set[str]) -> int:
+    """How many values contain any of the names (RE2 over Arrow: no Python loop per row)."""
+    ordered = sorted(names)
+    found = None
+    for start in range(0, len(ordered), NAMES_PER_PATTERN):
+        pattern = "|".join(re.escape(n) for n in ordered[start : start + NAMES_PER_PATTERN])
+        hit = pc.fill_null(pc.match_substring_regex(text, pattern), False)
+        found = hit if found is None else pc.or_(found, hit)
+    return pc.sum(found).as_py() or 0 if found is not None else 0
 
 
 def _is_resident_id(candidate: str) -> bool:
