@@ -266,14 +266,15 @@ def partners() -> None:
 
 
 @partners.command("provision")
-@click.option("--backend", type=click.Choice(["minio", "seaweedfs", "none"]), default="minio", show_default=True,
+@click.option("--backend", type=click.Choice(["minio", "seaweedfs", "none"]),
               help="minio: users and IAM policies through the MinIO admin API (production); seaweedfs: rewrite "
-              "the identities of SeaweedFS's s3.json (tests); none: only write the partners' profiles.")
+              "the identities of SeaweedFS's s3.json (tests); none: only write the partners' profiles. "
+              "Default: minio for an s3:// share store, none for a local one.")
 @click.option("--s3-config", type=click.Path(dir_okay=False, path_type=Path),
               help="The s3.json SeaweedFS starts with (seaweedfs back end).")
 @click.option("--share-server-url", help="Endpoint written into the Delta Sharing profiles "
               "(default $PINGAN_SHARE_SERVER_URL or http://127.0.0.1:8090/delta-sharing).")
-def partners_provision(backend: str, s3_config, share_server_url: str | None) -> None:
+def partners_provision(backend: str | None, s3_config, share_server_url: str | None) -> None:
     """Grant each partner in force read/list on share/<partner>/ of the share store, remove ended ones.
 
     Writes each partner's pull profile and Delta Sharing profile under $PINGAN_HOME/partners/<partner>/
@@ -283,8 +284,9 @@ def partners_provision(backend: str, s3_config, share_server_url: str | None) ->
     from pingan.sharing.publish import share_store
 
     settings = load_settings()
-    result = provision(settings, share_store(settings), backend=backend, s3_config=s3_config,
-                       share_server_url=share_server_url)
+    shares = share_store(settings)
+    backend = backend or ("minio" if shares.scheme == "s3" else "none")
+    result = provision(settings, shares, backend=backend, s3_config=s3_config, share_server_url=share_server_url)
     for partner, path in sorted(result.profiles.items()):
         state = "granted" if partner in result.granted else "unchanged"
         out.print(f"{partner}: access {state}; profiles in {path.parent}", highlight=False)
