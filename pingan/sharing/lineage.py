@@ -61,11 +61,10 @@ class SourceBatches:
         spec = self.specs.get(m["feed"]) if m else None
         if not m or not spec or not spec.pii_columns or not m["files"]["raw"]:
             return set()
-        table = self.lake.read_parquet(m["files"]["raw"])
+        # raw-zone files have the entity's canonical schema: the spec's PII columns are all there
+        table = self.lake.read_parquet(m["files"]["raw"], columns=list(spec.pii_columns))
         names: set[str] = set()
         for column in spec.pii_columns:
-            if column not in table.column_names:
-                continue
             for value in pc.unique(table[column].cast("string")).to_pylist():
                 for part in (value or "").split(";"):
                     part = part.strip()
