@@ -159,9 +159,9 @@ def test_a_partner_cannot_write_anywhere(hub):
                         ("pingan-shares", "share/jiashan/x"), ("pingan-shares", "audit/log/9999999999.json"),
                         ("pingan-lake", "raw/x"), ("pingan-warehouse", "warehouse.duckdb")]:  # fmt: skip
         assert denied(lambda b=bucket, k=key: wujiang.put_object(b, k, io.BytesIO(b"x"), 1)), (bucket, key)
-        assert denied(lambda b=bucket, k=key: wujiang.remove_object(b, k)) or hub.shares.exists(
-            "share/wujiang/border_incidents/latest.json"
-        )
+        assert denied(lambda b=bucket, k=key: wujiang.remove_object(b, k)), (bucket, key)
+    assert hub.shares.get_bytes("share/wujiang/border_incidents/latest.json") != b"x"
+    assert hub.lake.exists("raw/incident/jurisdiction=310118/load_date=2025-03-01/part.parquet")
 
 
 def test_a_snapshot_copied_under_another_partner_is_refused(hub, tmp_path):
