@@ -219,3 +219,15 @@ def test_an_ended_agreement_loses_its_access(hub, tmp_path):
     events = [(e["event"], e["partner"]) for e in audit.entries(hub.shares)]
     assert ("access_removed", "pinghu") in events and ("withdrawn", "pinghu") in events
     assert audit.verify_chain(hub.shares) == len(events)
+
+
+def test_a_partner_reads_its_delta_table_with_its_own_credentials(hub):
+    from deltalake import DeltaTable
+
+    s3 = hub.profile("wujiang").s3
+    options = {"AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key, "AWS_REGION": "us-east-1",
+               "AWS_ENDPOINT_URL": f"http://{s3.endpoint}", "AWS_ALLOW_HTTP": "true"}  # fmt: skip
+    table = DeltaTable("s3://pingan-shares/share/wujiang/border_incidents", storage_options=options)
+    assert table.to_pyarrow_table().num_rows > 0
+    with pytest.raises(Exception, match=r"(?i)403|denied|forbidden"):  # object_store wraps the S3 error
+        DeltaTable("s3://pingan-shares/share/jiashan/border_incidents", storage_options=options)
