@@ -129,6 +129,7 @@ class RawBatch:
     batch_id: str
     files: tuple[str, ...]  # URIs of its raw-zone Parquet files
     rows: int = 0
+    committed_at: str | None = None  # ISO instant the load finished (manifest finished_at)
 
 
 def committed_batches(lake: Store) -> list[RawBatch]:
@@ -138,6 +139,7 @@ def committed_batches(lake: Store) -> list[RawBatch]:
             feed=m["feed"], entity=m["entity"], jurisdiction_code=m["jurisdiction_code"],
             load_date=date.fromisoformat(m["load_date"]), batch_id=m["batch_id"],
             files=tuple(lake.uri(k) for k in m["files"]["raw"]), rows=m.get("rows_written", 0),
+            committed_at=m.get("finished_at"),
         )
         for m in committed_manifests(lake)
     ]

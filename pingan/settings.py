@@ -66,7 +66,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         lake_url=env.get("PINGAN_LAKE_URL", f"file://{home / 'lake'}"),
         landing_url=env.get("PINGAN_LANDING_URL", f"file://{home / 'landing'}"),
         share_url=env.get("PINGAN_SHARE_URL", f"file://{home / 'shares'}"),
-        warehouse_path=Path(env.get("PINGAN_WAREHOUSE", home / "warehouse.duckdb")).resolve(),
+        # absolute, not resolved: the published path is a symlink to the file a build swapped in
+        warehouse_path=Path(env.get("PINGAN_WAREHOUSE", home / "warehouse.duckdb")).absolute(),
         connectors_dir=Path(env.get("PINGAN_CONNECTORS_DIR", PROJECT_ROOT / "connectors")),
         expectations_dir=Path(env.get("PINGAN_EXPECTATIONS_DIR", PROJECT_ROOT / "expectations")),
         agreements_dir=Path(env.get("PINGAN_AGREEMENTS_DIR", PROJECT_ROOT / "agreements")),
