@@ -39,6 +39,7 @@ bench: $(STAMP)  ## benchmarks print their numbers; they are not tests
 	$(BIN)/python bench/bench_raw_zone.py
 	$(BIN)/python bench/bench_quality.py
 	$(BIN)/python bench/bench_simulate.py
+	$(BIN)/python bench/bench_sharing.py
 
 docs: $(STAMP)  ## dbt docs with lineage from the published warehouse (run make demo first); opens nothing
 	test -f var/warehouse.duckdb || { echo "no var/warehouse.duckdb yet: run make demo first"; exit 1; }
