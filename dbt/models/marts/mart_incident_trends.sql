@@ -7,7 +7,7 @@ incidents as (
     select
         jurisdiction_code,
         category,
-        cast(date_trunc('month', timezone('Asia/Shanghai', reported_at)) as date) as incident_month
+        cast(date_trunc('month', {{ local_time('reported_at') }}) as date) as incident_month
     from {{ ref('fct_incidents') }}
 
 ),
