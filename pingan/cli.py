@@ -140,8 +140,16 @@ def validate(feed: str, day: date) -> None:
 
 @main.command()
 @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from the whole lake.")
-def build(full_refresh: bool) -> None:
+@click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
+              help="duckdb: the analyst file. spark: the same models on a local Spark session (the `spark` "
+                   "extra), always from the whole lake, tables as Parquet under $PINGAN_HOME/spark-warehouse.")
+def build(full_refresh: bool, engine: str) -> None:
     """Build the governance warehouse with dbt from committed batches; publish it atomically."""
+    if engine == "spark":
+        from pingan.warehouse_spark import build_lake_on_spark
+
+        out.print(build_lake_on_spark(load_settings(), progress=_progress))
+        return
     from pingan.pipeline import build_warehouse
 
     result = build_warehouse(load_settings(), full_refresh=full_refresh)
