@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+SPARK_STAMP := $(VENV)/.spark-installed-stamp
 
 .PHONY: demo test test-fast lint format bench docs airflow up down clean
 
@@ -13,10 +14,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[test]'
 	touch $(STAMP)
 
+# Spark (pyspark ~480 MB) and Trino adapters: only the tests need them, so `make demo` stays light.
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[test,spark,trino]'
+	touch $(SPARK_STAMP)
+
 demo: $(STAMP)  ## simulate 7 days and run every stage on each (lake in var/lake, warehouse var/warehouse.duckdb)
 	$(BIN)/pingan demo $(DEMO_ARGS)
 
-test: $(STAMP)  ## the whole suite, slow end-to-end tests included
+test: $(SPARK_STAMP)  ## the whole suite, slow end-to-end and Spark tests included
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)

@@ -150,9 +150,10 @@ def s3a_conf(s3: S3Settings) -> dict[str, str]:
 @contextmanager
 def spark_session(warehouse_dir: Path, *, master: str = "local[2]", s3: S3Settings | None = None) -> Iterator:
     """A SparkSession for one build, stopped afterwards (dbt-spark's session mode finds it with getOrCreate)."""
+    # pyspark warns about pandas 3 on import; the build hands it Arrow tables, never pandas frames
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
     from pyspark.sql import SparkSession  # pyspark is the optional `spark` extra
 
-    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
     builder = SparkSession.builder
     for key, value in (session_conf(warehouse_dir, master) | (s3a_conf(s3) if s3 else {})).items():
         builder = builder.config(key, value)
