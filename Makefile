@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SPARK_STAMP := $(VENV)/.spark-installed-stamp
 
-.PHONY: demo test test-fast lint format bench docs airflow up down clean
+.PHONY: demo test test-fast lint format bench docs airflow up up-celery down clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,9 @@ airflow: $(STAMP)  ## airflow standalone on 127.0.0.1 with the project's DAGs
 
 up:  ## MinIO, Postgres and Airflow in Docker (needs a Docker engine)
 	docker compose up -d
+
+up-celery:  ## the same with CeleryExecutor: stateless workers (docker-compose.celery.yml)
+	docker compose -f docker-compose.yml -f docker-compose.celery.yml --profile celery up -d
 
 down:
 	docker compose down
