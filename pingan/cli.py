@@ -57,8 +57,9 @@ def _progress(msg: str) -> None:
 
 @click.group(cls=PinganGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.option("-v", "--verbose", is_flag=True, help="Show every step (per-feed progress, dbt's own output).")
 @click.pass_context
-def main(ctx: click.Context, debug: bool) -> None:
+def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
     """Pingan: federate police, tax, fire, grid and partner feeds of the Yangtze River Delta.
 
     Storage comes from the environment: PINGAN_HOME (default ./var) holds the embedded default, a lake in
@@ -66,8 +67,10 @@ def main(ctx: click.Context, debug: bool) -> None:
     PINGAN_S3_* puts the lake on MinIO/S3. Typical use: `pingan demo` (simulate a week and run it),
     `pingan run --date 2025-01-01`, `pingan status`.
     """
-    ctx.obj = {"debug": debug}
-    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format="%(message)s",
+    ctx.obj = {"debug": debug, "verbose": verbose or debug}
+    # without --verbose only warnings and errors are logged; commands print their own short progress
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(message)s",
                         handlers=[RichHandler(console=console, show_path=False, show_time=False)])
     for noisy in ("great_expectations", "urllib3", "botocore", "minio", "dbt", "filelock", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -139,21 +142,29 @@ def validate(feed: str, day: date) -> None:
 
 
 @main.command()
-@click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from the whole lake.")
+@click.option("--full-refresh", is_flag=True, help="Rebuild every model from the whole raw zone.")
+@click.option("--date", "day", callback=_date, help="Logical date feed freshness is judged against "
+              "(default: the latest committed load date).")
 @click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
               help="duckdb: the analyst file. spark: the same models on a local Spark session (the `spark` "
                    "extra), always from the whole lake, tables as Parquet under $PINGAN_HOME/spark-warehouse.")
-def build(full_refresh: bool, engine: str) -> None:
-    """Build the governance warehouse with dbt from committed batches; publish it atomically."""
+def build(full_refresh: bool, day: date | None, engine: str) -> None:
+    """Build the governance warehouse with dbt from the committed batches; publish it atomically.
+
+    Incremental by default: only batches committed since the last build are read, and batches a rerun
+    replaced are withdrawn, so the result always equals --full-refresh. dbt's own log goes to
+    $PINGAN_HOME/dbt/logs/dbt.log (printed at the end); -v shows it on the terminal.
+    """
     if engine == "spark":
         from pingan.warehouse_spark import build_lake_on_spark
 
-        out.print(build_lake_on_spark(load_settings(), progress=_progress))
+        out.print(build_lake_on_spark(load_settings(), build_date=day, progress=_progress))
         return
     from pingan.pipeline import build_warehouse
 
-    result = build_warehouse(load_settings(), full_refresh=full_refresh)
-    out.print(result)
+    settings = load_settings()
+    result = build_warehouse(settings, full_refresh=full_refresh, build_date=day, progress=_progress)
+    print_build(result, settings)
 
 
 @main.command()
@@ -187,13 +198,18 @@ def run(day: date, feeds: tuple[str, ...]) -> None:
 @click.option("--seed", default=42, show_default=True)
 @click.option("--scale", default=1.0, show_default=True)
 @click.option("--defect-rate", default=0.01, show_default=True)
-def demo(days: int, start: date, seed: int, scale: float, defect_rate: float) -> None:
-    """Simulate a date range, then run every day of it; end with a summary and the analyst's next command."""
+@click.pass_context
+def demo(ctx: click.Context, days: int, start: date, seed: int, scale: float, defect_rate: float) -> None:
+    """Simulate a date range, then run every day of it; end with a summary and the analyst's next command.
+
+    One line per night (loads, build, shares); `pingan -v demo` shows every step and dbt's output.
+    """
     from pingan.demo import run_demo
 
     settings = load_settings()
     summary = run_demo(settings, start, start + timedelta(days=days - 1), seed=seed, scale=scale,
-                       defect_rate=defect_rate, progress=_progress)
+                       defect_rate=defect_rate, progress=_progress,
+                       detail=_progress if ctx.obj["verbose"] else None)
     from pingan.demo import print_summary
 
     print_summary(out, settings, summary)
@@ -212,17 +228,28 @@ def status(as_json: bool) -> None:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
         return
     table = Table("feed", "days", "last day", "rows written", "quarantined", "blocked", "failed or late",
-                  title=f"lake {data['lake']}")
+                  "freshness", title=f"lake {data['lake']}")
     for feed, f in data["feeds"].items():
         problems = ", ".join(f"{d} {p['status']}" for d, p in f["problem_days"].items())
         table.add_row(feed, str(f["days_committed"]), f["last_load_date"] or "-",
                       f"{f['rows_written']:,}", f"{f['rows_quarantined']:,}", ", ".join(f["blocked_days"]) or "-",
-                      problems or "-")
+                      problems or "-", _freshness(f.get("freshness")))
     out.print(table)
     for feed, f in data["feeds"].items():
         for d, p in f["problem_days"].items():
             out.print(f"{feed} {d}: {p['status']}: {p['error']}", highlight=False, soft_wrap=True)
     out.print(f"warehouse: {data['warehouse']} ({'published' if data['warehouse_exists'] else 'not built yet'})")
+
+
+def _freshness(f: dict | None) -> str:
+    """As the last published build judged it against its logical date."""
+    if not f:
+        return "-"
+    if f["latest_load_date"] is None:
+        return f"[red]stale: never loaded[/] (build {f['build_date']})"
+    if f["is_stale"]:
+        return f"[red]stale: {f['lag_days']} d behind[/] build {f['build_date']}"
+    return f"fresh (build {f['build_date']})"
 
 
 @main.command()
@@ -236,6 +263,17 @@ def feeds() -> None:
         table.add_row(feed, s.jurisdiction_code, s.entity, s.transport.kind, s.format.kind,
                       os.path.relpath(s.path))
     out.print(table)
+
+
+def print_build(result, settings) -> None:
+    out.print(f"warehouse published: {result.warehouse_path} ({len(result.models_built)} models, "
+              f"{result.elapsed_seconds:.1f} s)", highlight=False)
+    out.print("  " + ", ".join(f"{k} {v:,}" for k, v in sorted(result.mart_rows.items())), highlight=False)
+    if result.stale_feeds:
+        out.print(f"  [yellow]stale feeds (marts flag their rows):[/] {', '.join(result.stale_feeds)}")
+    for warning in result.warnings:
+        out.print(f"  [yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    out.print(f"  dbt log: {settings.home / 'dbt' / 'logs' / 'dbt.log'}", highlight=False)
 
 
 def _print_outcomes(day: date, outcomes) -> None:

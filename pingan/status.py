@@ -41,5 +41,26 @@ def collect_status(settings: Settings, lake: Store) -> dict:
             latest[b["load_date"]] = b  # batches are in start order
         entry["problem_days"] = {d: {"status": b["status"], "error": b.get("error")} for d, b in sorted(latest.items())
                                  if b["status"] in ("failed", "late") and d not in committed_days}
+    freshness = warehouse_freshness(settings)
+    for feed, entry in feeds.items():
+        entry["freshness"] = freshness.get(feed)
     return {"lake": lake.url, "warehouse": str(settings.warehouse_path),
             "warehouse_exists": settings.warehouse_path.exists(), "feeds": feeds}
+
+
+def warehouse_freshness(settings: Settings) -> dict[str, dict]:
+    """Per feed, the freshness the last published build recorded (mart_feed_freshness); empty before a build."""
+    if not settings.warehouse_path.exists():
+        return {}
+    import duckdb
+
+    try:
+        with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+            cur = con.execute(
+                "select source_feed, cast(latest_load_date as varchar), cast(build_date as varchar), lag_days, "
+                "max_lag_days, is_stale from mart_feed_freshness"
+            )
+            names = [d[0] for d in cur.description]
+            return {row[0]: dict(zip(names[1:], row[1:], strict=True)) for row in cur.fetchall()}
+    except duckdb.Error:  # an older warehouse without the mart, or a file being replaced
+        return {}

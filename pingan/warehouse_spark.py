@@ -95,7 +95,7 @@ def build_on_spark(
 
 
 def build_lake_on_spark(
-    settings: Settings, *, progress: Callable[[str], None] | None = None
+    settings: Settings, *, build_date: date | None = None, progress: Callable[[str], None] | None = None
 ) -> SparkBuildResult:
     """`pingan build --engine spark`: every committed batch of the configured lake."""
     from pingan import raw_zone
@@ -103,7 +103,9 @@ def build_lake_on_spark(
 
     lake = lake_store(settings)
     s3 = lake.s3 if lake.scheme == "s3" else None
-    return build_on_spark(settings, raw_zone.committed_batches(lake), s3=s3, progress=progress)
+    return build_on_spark(
+        settings, raw_zone.committed_batches(lake), s3=s3, build_date=build_date, progress=progress
+    )
 
 
 def spark_warehouse_dir(settings: Settings) -> Path:
