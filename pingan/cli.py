@@ -146,13 +146,21 @@ def validate(feed: str, day: date) -> None:
 @click.option("--full-refresh", is_flag=True, help="Rebuild every model from the whole raw zone.")
 @click.option("--date", "day", callback=_date, help="Logical date feed freshness is judged against "
               "(default: the latest committed load date).")
-def build(full_refresh: bool, day: date | None) -> None:
+@click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
+              help="duckdb: the analyst file. spark: the same models on a local Spark session (the `spark` "
+                   "extra), always from the whole lake, tables as Parquet under $PINGAN_HOME/spark-warehouse.")
+def build(full_refresh: bool, day: date | None, engine: str) -> None:
     """Build the governance warehouse with dbt from the committed batches; publish it atomically.
 
     Incremental by default: only batches committed since the last build are read, and batches a rerun
     replaced are withdrawn, so the result always equals --full-refresh. dbt's own log goes to
     $PINGAN_HOME/dbt/logs/dbt.log (printed at the end); -v shows it on the terminal.
     """
+    if engine == "spark":
+        from pingan.warehouse_spark import build_lake_on_spark
+
+        out.print(build_lake_on_spark(load_settings(), build_date=day, progress=_progress))
+        return
     from pingan.pipeline import build_warehouse
 
     settings = load_settings()
