@@ -347,6 +347,24 @@ def partners_provision(backend: str | None, s3_config, share_server_url: str | N
         out.print(f"{partner}: access removed (agreement ended)", highlight=False)
 
 
+@partners.command("audit")
+@click.option("--last", default=10, show_default=True, help="How many of the latest entries to print.")
+def partners_audit(last: int) -> None:
+    """Verify the sharing audit log's hash chain (exit 1 naming the first broken entry); print the last entries.
+
+    The same log is queryable in the warehouse as audit.share_audit_log.
+    """
+    from pingan.sharing import audit
+    from pingan.sharing.publish import share_store
+
+    shares = share_store(load_settings())
+    count = audit.verify_chain(shares)
+    for entry in audit.entries(shares)[-last:] if last else []:
+        where = "/".join(x for x in (entry["partner"], entry["dataset"]) if x)
+        out.print(f"{entry['seq']:>6} {entry['at'][:19]} {entry['event']:<18} {where}", highlight=False)
+    out.print(f"audit log: {count} entries, hash chain intact ({shares.uri(audit.PREFIX)})", highlight=False)
+
+
 @main.group()
 def partner() -> None:
     """Partner side: pull the shares an agreement grants and verify them."""

@@ -363,11 +363,20 @@ def _write(shares: Store, share: _Prepared, as_of: date, today: date, signer) ->
     _ensure_public_key(shares, partner, public_key)
 
     if shares.exists(snapshot + mf.SIGNATURE):  # the signature is written last: present = complete
+        keys = _hub_keys(shares, partner, trusted)
         try:
             manifest = mf.verify_snapshot(
-                shares.get_bytes, snapshot + mf.MANIFEST, dataset_prefix, _hub_keys(shares, partner, trusted),
-                partner=partner, dataset=share.dataset,
-            )  # fmt: skip
+                shares.get_bytes,
+                snapshot + mf.MANIFEST,
+                dataset_prefix,
+                keys,
+                partner=partner,
+                dataset=share.dataset,
+            )
+            if shares.exists(dataset_prefix + mf.LATEST):  # the pointer partners follow is checked too
+                mf.verify_signed(shares.get_bytes(dataset_prefix + mf.LATEST),
+                                 shares.get_bytes(dataset_prefix + mf.LATEST_SIGNATURE), keys,
+                                 dataset_prefix + mf.LATEST)  # fmt: skip
         except mf.ManifestError as exc:
             audit.append(shares, "tamper_detected", partner=partner, dataset=share.dataset,
                          snapshot_id=snapshot_id, problem=str(exc))  # fmt: skip

@@ -14,7 +14,14 @@ from pingan.sharing.publish import publish
 
 @pytest.mark.parametrize(
     "command",
-    [["partners", "provision"], ["partner", "pull"], ["partner", "verify"], ["share-server"], ["publish"]],
+    [
+        ["partners", "provision"],
+        ["partners", "audit"],
+        ["partner", "pull"],
+        ["partner", "verify"],
+        ["share-server"],
+        ["publish"],
+    ],
 )
 def test_every_sharing_command_explains_itself(command):
     result = CliRunner().invoke(main, [*command, "--help"])
@@ -43,3 +50,20 @@ def test_provision_pull_verify_and_a_refused_copy(share_env, agreements_dir, mon
     refused = runner.invoke(main, ["partner", "verify", str(dest), "--profile", profile])
     assert refused.exit_code == 1 and "signature does not verify" in refused.output
     assert "Traceback" not in refused.output
+
+
+def test_audit_command_verifies_the_chain(share_env, agreements_dir, monkeypatch):
+    import json
+
+    from pingan.sharing import audit
+
+    settings, lake, shares = share_env
+    publish(settings, lake, shares, partners=["pinghu"], as_of=AS_OF, agreements_dir=agreements_dir,
+            today=date(2025, 3, 3))  # fmt: skip
+    ok = CliRunner().invoke(main, ["partners", "audit", "--last", "2"])
+    assert ok.exit_code == 0 and "hash chain intact" in ok.output and "published" in ok.output, ok.output
+    entry = json.loads(shares.get_bytes(audit.entry_key(1)))
+    entry["detail"]["rows"] = 0
+    shares.put_bytes(audit.entry_key(1), json.dumps(entry).encode())
+    broken = CliRunner().invoke(main, ["partners", "audit"])
+    assert broken.exit_code == 1 and "entry altered" in broken.output

@@ -292,6 +292,19 @@ def test_a_rerun_finds_a_tampered_snapshot_and_says_so(share_env, agreements_dir
         verify(shares, "pinghu", share.dataset, share.snapshot_id)
 
 
+def test_a_rerun_finds_a_tampered_latest_pointer(share_env, agreements_dir):
+    _, _, shares = share_env
+    run(share_env, agreements_dir, partners=["jinshan"])
+    key = "share/jinshan/joint_operations/latest.json"
+    pointer = json.loads(shares.get_bytes(key))
+    pointer["sequence"] = 42
+    shares.put_bytes(key, mf.encode(pointer))
+    with pytest.raises(
+        ShareTamperedError, match=r"jinshan/joint_operations .*latest.json: signature does not verify"
+    ):
+        run(share_env, agreements_dir, partners=["jinshan"])
+
+
 def test_missing_column_or_partner_is_a_clear_error(share_env, agreements_dir):
     with pytest.raises(ShareError, match="no agreement for partner"):
         run(share_env, agreements_dir, partners=["hangzhou"])
