@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+SPARK_STAMP := $(VENV)/.spark-installed-stamp
 
-.PHONY: demo test browser test-fast lint format bench docs airflow up down clean
+.PHONY: demo test browser test-fast lint format bench docs airflow up up-celery down clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,10 +14,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[test]'
 	touch $(STAMP)
 
+# Spark (pyspark ~480 MB) and Trino adapters: only the tests need them, so `make demo` stays light.
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[test,spark,trino]'
+	touch $(SPARK_STAMP)
+
 demo: $(STAMP)  ## simulate 7 days and run every stage on each (lake in var/lake, warehouse var/warehouse.duckdb)
 	$(BIN)/pingan demo $(DEMO_ARGS)
 
-test: $(STAMP) browser  ## the whole suite, slow end-to-end tests included
+test: $(SPARK_STAMP) browser  ## the whole suite, slow end-to-end and Spark tests included
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 browser:  ## headless chromium for the report's browser test (Debian apt); skipped with a reason without apt
@@ -39,6 +45,7 @@ bench: $(STAMP)  ## benchmarks print their numbers; they are not tests
 	$(BIN)/python bench/bench_raw_zone.py
 	$(BIN)/python bench/bench_quality.py
 	$(BIN)/python bench/bench_simulate.py
+	$(BIN)/python bench/bench_sharing.py
 
 docs: $(STAMP)  ## dbt docs with lineage from the published warehouse (run make demo first); opens nothing
 	test -f var/warehouse.duckdb || { echo "no var/warehouse.duckdb yet: run make demo first"; exit 1; }
@@ -53,6 +60,9 @@ airflow: $(STAMP)  ## airflow standalone on 127.0.0.1 with the project's DAGs
 
 up:  ## MinIO, Postgres and Airflow in Docker (needs a Docker engine)
 	docker compose up -d
+
+up-celery:  ## the same with CeleryExecutor: stateless workers (docker-compose.celery.yml)
+	docker compose -f docker-compose.yml -f docker-compose.celery.yml --profile celery up -d
 
 down:
 	docker compose down

@@ -96,9 +96,10 @@ def print_summary(out: Console, settings: Settings, summary: DemoSummary) -> Non
         per_share[(s.partner, s.dataset)] += 1
         latest[(s.partner, s.dataset)] = s
     out.print(f"shares published: {len(shares)} snapshot(s)")
-    for key, n in sorted(per_share.items()):
-        s = latest[key]
-        out.print(f"  {key[0]}/{key[1]}: {n} snapshot(s), latest {s.snapshot_id} ({s.rows:,} rows)", highlight=False)
+    for partner in sorted({p for p, _ in per_share}):
+        datasets = sorted(d for p, d in per_share if p == partner)
+        parts = ", ".join(f"{d} ({latest[(partner, d)].rows:,} rows)" for d in datasets)
+        out.print(f"  {partner}: {parts}", highlight=False, soft_wrap=True)
     out.print(f"dbt log: {settings.home / 'dbt' / 'logs' / 'dbt.log'}; details with `pingan -v demo`", highlight=False)
     out.print("\nNext, as an analyst (read-only, never blocked by the nightly build):")
     out.print(f"  {analyst_command(settings)}", highlight=False, soft_wrap=True)

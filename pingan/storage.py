@@ -201,9 +201,9 @@ class Store:
         with self.parquet_writer(key, table.schema) as writer:
             writer.write_table(table)
 
-    def read_parquet(self, keys: list[str] | str) -> pa.Table:
+    def read_parquet(self, keys: list[str] | str, columns: list[str] | None = None) -> pa.Table:
         keys = [keys] if isinstance(keys, str) else keys
-        tables = [pq.read_table(self._fs_path(k), filesystem=self.fs) for k in keys]
+        tables = [pq.read_table(self._fs_path(k), filesystem=self.fs, columns=columns) for k in keys]
         return pa.concat_tables(tables, promote_options="default") if tables else pa.table({})
 
     # --- DuckDB -----------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from pingan.feed_spec import load_specs
 from pingan.quality.results_table import register_quality_results
 from pingan.raw_zone import RawBatch
 from pingan.settings import S3Settings, Settings
+from pingan.sharing.audit import register_warehouse_view
 from pingan.storage import Store
 from pingan.warehouse_inputs import plan_batches, register_batches, register_code_mappings, register_feeds
 from pingan.warehouse_slots import Slots
@@ -137,6 +138,7 @@ def _build_in(
             lake.duckdb_setup(con)
         plan = plan_batches(con, batches, full_refresh=full_refresh)
         create_raw_views(con, plan.pending_files)
+        register_warehouse_view(con, settings)  # audit.share_audit_log: the sharing audit trail
         register_batches(con, plan)
         register_feeds(con, specs, plan.committed, build_date)
         register_code_mappings(con, specs)

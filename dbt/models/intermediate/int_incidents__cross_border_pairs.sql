@@ -9,6 +9,8 @@
 {%- set window_minutes = var('double_report_window_minutes', 30) %}
 -- 1 degree of latitude is 111.2 km: a cheap box around each point before the exact distance
 {%- set box_deg = radius_m / 111000.0 %}
+-- Reports fall in time buckets as long as the window: a pair is in the same or the next bucket, so the join
+-- is an equality (category, bucket) and grows with the data, not with its square.
 
 with
 
@@ -20,12 +22,23 @@ border_incidents as (
         category,
         reported_at,
         latitude,
-        longitude
+        longitude,
+        cast(floor({{ dbt.datediff("cast('2000-01-01' as date)", 'reported_at', 'minute') }} / {{ window_minutes }})
+            as bigint) as time_bucket
     from {{ ref('fct_incidents') }}
     where is_border_town
         and category is not null
         and latitude is not null
         and longitude is not null
+
+),
+
+original_buckets as (
+
+    -- each report looks for later reports in its own bucket and the next one
+    select *, time_bucket as join_bucket from border_incidents
+    union all
+    select *, time_bucket + 1 as join_bucket from border_incidents
 
 ),
 
@@ -40,9 +53,10 @@ candidates as (
         {{ distance_m('original.latitude', 'original.longitude', 'later.latitude', 'later.longitude') }}
             as distance_m,
         {{ seconds_between('original.reported_at', 'later.reported_at') }} as seconds_apart
-    from border_incidents as original
+    from original_buckets as original
     inner join border_incidents as later
         on original.category = later.category
+        and later.time_bucket = original.join_bucket
         and original.jurisdiction_code <> later.jurisdiction_code
         and later.reported_at >= original.reported_at
         and later.reported_at <= {{ dbt.dateadd('minute', window_minutes, 'original.reported_at') }}

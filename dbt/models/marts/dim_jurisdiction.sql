@@ -14,10 +14,10 @@ from_feeds as (
     select distinct
         jurisdiction_code,
         jurisdiction_name as name_zh,
-        cast(null as varchar) as name_en,
+        cast(null as {{ dbt.type_string() }}) as name_en,
         province_name as province,
         'feed_only' as role,
-        cast(null as varchar) as framework
+        cast(null as {{ dbt.type_string() }}) as framework
     from {{ ref('stg_raw__feeds') }}
     where jurisdiction_code not in (select jurisdiction_code from seeded)
 

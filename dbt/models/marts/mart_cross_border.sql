@@ -8,6 +8,10 @@
 -- Incidents count once: the later copy of a cross-border double report is left out. No PII.
 {%- set radius_m = var('checkpoint_radius_m', 500) %}
 {%- set box_deg = radius_m / 111000.0 %}
+-- Incidents and checkpoints meet through grid cells at least as wide as the search box: a checkpoint looks
+-- in its cell and the 8 around it, so the join is an equality and grows with the incidents, not with
+-- incidents × checkpoints.
+{%- set cell_deg = box_deg * 1.2 %}
 
 with
 
@@ -75,6 +79,29 @@ checkpoints as (
 
 ),
 
+checkpoint_cells as (
+
+    select
+        checkpoints.*,
+        cast(floor(checkpoints.lat / {{ cell_deg }}) as bigint) + lat_steps.step as lat_cell,
+        cast(floor(checkpoints.lon / {{ cell_deg }}) as bigint) + lon_steps.step as lon_cell
+    from checkpoints
+    cross join (select -1 as step union all select 0 union all select 1) as lat_steps
+    cross join (select -1 as step union all select 0 union all select 1) as lon_steps
+
+),
+
+located_incidents as (
+
+    select
+        incidents.*,
+        cast(floor(incidents.latitude / {{ cell_deg }}) as bigint) as lat_cell,
+        cast(floor(incidents.longitude / {{ cell_deg }}) as bigint) as lon_cell
+    from incidents
+    where incidents.latitude is not null and incidents.longitude is not null
+
+),
+
 checkpoint_incidents as (
 
     select
@@ -86,10 +113,10 @@ checkpoint_incidents as (
         count(*) as activity_count,
         -- the radius crosses borders: any incident feed's staleness applies (see final)
         cast(null as {{ dbt.type_string() }}) as feed_jurisdiction_code
-    from checkpoints
-    inner join incidents
-        on abs(incidents.latitude - checkpoints.lat) <= {{ box_deg }}
-        and abs(incidents.longitude - checkpoints.lon) <= {{ box_deg * 1.2 }}
+    from checkpoint_cells as checkpoints
+    inner join located_incidents as incidents
+        on incidents.lat_cell = checkpoints.lat_cell
+        and incidents.lon_cell = checkpoints.lon_cell
     where {{ distance_m('checkpoints.lat', 'checkpoints.lon', 'incidents.latitude', 'incidents.longitude') }}
         <= {{ radius_m }}
     group by 1, 2, 3, 4, 5
