@@ -299,3 +299,11 @@ def quarantine_rows(spec: FeedSpec, info: BatchInfo, source_file: str | pa.Array
         ],
         schema=quarantine_schema(),
     )
+
+
+def quarantine_canonical(rows: pa.Table, spec: FeedSpec, info: BatchInfo, *, rules, columns, values) -> pa.Table:
+    """Canonical rows that must leave the batch, as quarantine records keeping their source file and row."""
+    return quarantine_rows(spec, info, rows["source_file"].combine_chunks(),
+                           source_record_id=rows["source_record_id"].combine_chunks(),
+                           rows=rows["source_row"].combine_chunks(), rules=rules, columns=columns, values=values,
+                           records=rows.to_pylist())
