@@ -51,28 +51,65 @@ def read_json(store: Store, key: str) -> dict | None:
 
 
 def write_batch_record(lake: Store, record: Manifest, *, durable: bool = True) -> None:
-    lake.put_bytes(batch_record_key(record.feed, record.batch_id), _dump(record.to_json()), "application/json",
-                   durable=durable)
+    lake.put_bytes(
+        batch_record_key(record.feed, record.batch_id),
+        _dump(record.to_json()),
+        "application/json",
+        durable=durable,
+    )
 
 
-def record_attempt_failure(lake: Store, *, feed: str, entity: str, jurisdiction: str, load_date: date, batch_id: str,
-                           status: str, error: str, started_at: str, finished_at: str) -> None:
+def record_attempt_failure(
+    lake: Store,
+    *,
+    feed: str,
+    entity: str,
+    jurisdiction: str,
+    load_date: date,
+    batch_id: str,
+    status: str,
+    error: str,
+    started_at: str,
+    finished_at: str,
+) -> None:
     """A load that ended without a batch (late source, rejected file, broken source) still leaves a record,
     so `pingan status` can say what happened to that feed and day."""
-    write_batch_record(lake, Manifest(
-        feed=feed, entity=entity, jurisdiction_code=jurisdiction, load_date=load_date, batch_id=batch_id,
-        status=status, error=error, started_at=started_at, finished_at=finished_at,
-    ))
+    write_batch_record(
+        lake,
+        Manifest(
+            feed=feed,
+            entity=entity,
+            jurisdiction_code=jurisdiction,
+            load_date=load_date,
+            batch_id=batch_id,
+            status=status,
+            error=error,
+            started_at=started_at,
+            finished_at=finished_at,
+        ),
+    )
 
 
-def start_attempt(lake: Store, *, feed: str, entity: str, jurisdiction: str, load_date: date, batch_id: str,
-                  started_at: str) -> None:
+def start_attempt(
+    lake: Store, *, feed: str, entity: str, jurisdiction: str, load_date: date, batch_id: str, started_at: str
+) -> None:
     """Record a load as `running` before it reads anything. The load replaces the record when it ends; a
     load killed before that leaves it, and `attempt_status` then reports the batch `interrupted`."""
-    write_batch_record(lake, Manifest(
-        feed=feed, entity=entity, jurisdiction_code=jurisdiction, load_date=load_date, batch_id=batch_id,
-        status="running", host=socket.gethostname(), pid=os.getpid(), started_at=started_at,
-    ), durable=False)  # lost in a power cut, the load is as invisible as if it never started
+    write_batch_record(
+        lake,
+        Manifest(
+            feed=feed,
+            entity=entity,
+            jurisdiction_code=jurisdiction,
+            load_date=load_date,
+            batch_id=batch_id,
+            status="running",
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=started_at,
+        ),
+        durable=False,
+    )  # lost in a power cut, the load is as invisible as if it never started
 
 
 def drop_attempt(lake: Store, feed: str, batch_id: str) -> None:
@@ -113,11 +150,15 @@ def commit(lake: Store, manifest: Manifest) -> None:
             f"{manifest.rows_written} + quarantined {manifest.rows_quarantined}; refusing to commit"
         )
     write_batch_record(lake, manifest)
-    lake.put_bytes(manifest_key(manifest.feed, manifest.load_date), _dump(manifest.to_json()), "application/json")
+    lake.put_bytes(
+        manifest_key(manifest.feed, manifest.load_date), _dump(manifest.to_json()), "application/json"
+    )
 
 
 def _read_all(lake: Store, prefix: str) -> list[dict]:
-    return [m for m in (read_json(lake, k) for k in lake.list(prefix) if k.endswith(".json")) if m is not None]
+    return [
+        m for m in (read_json(lake, k) for k in lake.list(prefix) if k.endswith(".json")) if m is not None
+    ]
 
 
 def committed_manifest_record(lake: Store, feed: str, load_date: date) -> Manifest | None:
@@ -128,7 +169,9 @@ def committed_manifest_record(lake: Store, feed: str, load_date: date) -> Manife
 
 def committed_manifest_records(lake: Store, feed: str | None = None) -> list[Manifest]:
     """Every committed manifest (of one feed, or all), typed, in feed and load-date order."""
-    records = [Manifest.from_json(m) for m in _read_all(lake, f"_manifests/{feed}/" if feed else "_manifests/")]
+    records = [
+        Manifest.from_json(m) for m in _read_all(lake, f"_manifests/{feed}/" if feed else "_manifests/")
+    ]
     return sorted(records, key=lambda m: (m.feed, m.load_date))
 
 
@@ -159,8 +202,11 @@ def batch_records(lake: Store, feed: str | None = None) -> list[dict]:
 def committed_dates(lake: Store, feed: str) -> list[date]:
     """Days with a committed batch, read from the manifests' key names (one listing, no object reads)."""
     prefix = f"_manifests/{feed}/load_date="
-    return sorted(date.fromisoformat(k[len(prefix):-len(".json")]) for k in lake.list(f"_manifests/{feed}/")
-                  if k.startswith(prefix) and k.endswith(".json"))
+    return sorted(
+        date.fromisoformat(k[len(prefix) : -len(".json")])
+        for k in lake.list(f"_manifests/{feed}/")
+        if k.startswith(prefix) and k.endswith(".json")
+    )
 
 
 def cursor_before(lake: Store, feed: str, load_date: date) -> str | None:
@@ -194,8 +240,13 @@ def committed_batches(lake: Store) -> list[RawBatch]:
     """Every feed and day's committed batch: exactly what the warehouse must hold."""
     return [
         RawBatch(
-            feed=m.feed, entity=m.entity, jurisdiction_code=m.jurisdiction_code, load_date=m.load_date,
-            batch_id=m.batch_id, files=tuple(lake.uri(k) for k in m.files.raw), rows=m.rows_written,
+            feed=m.feed,
+            entity=m.entity,
+            jurisdiction_code=m.jurisdiction_code,
+            load_date=m.load_date,
+            batch_id=m.batch_id,
+            files=tuple(lake.uri(k) for k in m.files.raw),
+            rows=m.rows_written,
             committed_at=m.finished_at,
         )
         for m in committed_manifest_records(lake)
@@ -212,12 +263,14 @@ def committed_files(lake: Store, entity: str | None = None, zone: str = "raw") -
     return out
 
 
-def collect_garbage(lake: Store, entity: str, jurisdiction: str, load_date: date, feed: str, keep: str | None) -> int:
+def collect_garbage(
+    lake: Store, entity: str, jurisdiction: str, load_date: date, feed: str, keep: str | None
+) -> int:
     """Delete batch directories of this feed and day other than `keep` (superseded or crashed loads)."""
     removed = 0
     for zone in ("raw", "quarantine"):
         prefix = partition_prefix(zone, entity, jurisdiction, load_date, feed)
-        batches = {k[len(prefix):].split("/", 1)[0] for k in lake.list(prefix)}
+        batches = {k[len(prefix) :].split("/", 1)[0] for k in lake.list(prefix)}
         for b in sorted(batches):
             if b != f"batch={keep}":
                 removed += lake.delete_prefix(prefix + b + "/")
