@@ -179,7 +179,7 @@ def ingest_feed(
     )
     try:
         streamed = stream_batch(
-            attempt, ctx, settings, lake, GateStage(gate, spec, attempt.info, lake, settings), progress
+            attempt, ctx, lake, GateStage(gate, spec, attempt.info, lake, settings), progress
         )
         verdict = judge(attempt, streamed, lake)
         manifest = build_manifest(attempt, ctx, streamed, verdict)
@@ -213,7 +213,6 @@ def check_incremental_rerun(spec: FeedSpec, day: date, lake: Store) -> None:
 def stream_batch(
     attempt: Attempt,
     ctx: ExtractContext,
-    settings: Settings,
     lake: Store,
     gate: GateStage,
     progress: Callable[[str], None] | None,
