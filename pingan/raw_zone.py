@@ -142,8 +142,12 @@ def attempt_status(record: Manifest | dict, superseded: bool) -> str:
     return "running"
 
 
-def commit(lake: Store, manifest: Manifest) -> None:
-    """Make a batch the truth for its feed and day: one object write, so it is atomic for readers."""
+def commit(lake: Store, manifest: Manifest | dict) -> None:
+    """Make a batch the truth for its feed and day: one object write, so it is atomic for readers.
+
+    A dict (the stored JSON shape, as bench scripts build it) is read into a `Manifest` first."""
+    if isinstance(manifest, dict):
+        manifest = Manifest.from_json(manifest)
     if not manifest.balanced:
         raise AssertionError(
             f"{manifest.feed} {manifest.load_date}: rows read {manifest.rows_read} != written "

@@ -163,3 +163,12 @@ def test_every_attempt_is_written_in_one_shape(home, settings, lake):
     }
     assert blocked.manifest["error"].startswith("rows_accepted: ")
     assert blocked.rows_written == 0 and blocked.quarantine_by_rule["batch_blocked"] == 1
+
+
+def test_a_commit_handed_the_old_dict_shape_is_stored_as_a_manifest(lake):
+    stored = old("manifest-committed")
+    raw_zone.commit(lake, stored)
+    assert raw_zone.committed_manifest_record(lake, FEED, DAY) == Manifest.from_json(stored)
+    unbalanced = {**stored, "rows_written": 17}
+    with pytest.raises(AssertionError, match="refusing to commit"):
+        raw_zone.commit(lake, unbalanced)
