@@ -120,12 +120,11 @@ def expand_history(work: Path, week, days: int):
             key = raw_zone.batch_prefix("raw", b.entity, b.jurisdiction_code, day, b.feed, batch_id)
             key += "part-00000.parquet"
             lake.write_parquet(key, shifted(table, b.entity, shift, f"~{day:%Y%m%d}", batch_id, day))
-            raw_zone.commit(lake, {
-                "manifest_version": raw_zone.MANIFEST_VERSION, "feed": b.feed, "entity": b.entity,
-                "jurisdiction_code": b.jurisdiction_code, "load_date": day.isoformat(), "batch_id": batch_id,
-                "status": "committed", "rows_read": table.num_rows, "rows_written": table.num_rows,
-                "rows_quarantined": 0, "quarantine_by_rule": {}, "files": {"raw": [key], "quarantine": []},
-            })  # fmt: skip
+            raw_zone.commit(lake, raw_zone.Manifest(
+                feed=b.feed, entity=b.entity, jurisdiction_code=b.jurisdiction_code, load_date=day,
+                batch_id=batch_id, status="committed", rows_read=table.num_rows, rows_written=table.num_rows,
+                files={"raw": [key], "quarantine": []},
+            ))  # fmt: skip
     print(f"expanded to {days} days of history in {time.monotonic() - t:.0f} s", flush=True)
     (home / ".ready").touch()
     return settings

@@ -132,10 +132,10 @@ def validate(feed: str, day: date) -> None:
     settings = load_settings()
     spec = load_specs(settings.connectors_dir)[feed]
     lake = lake_store(settings)
-    manifest = raw_zone.committed_manifest(lake, feed, day)
+    manifest = raw_zone.committed_manifest_record(lake, feed, day)
     if manifest is None:
         raise click.ClickException(f"no committed batch for {feed} on {day} (see `pingan status`)")
-    table = lake.read_parquet(manifest["files"]["raw"])
+    table = lake.read_parquet(manifest.files.raw)
     verdict = quality_gate(settings)(spec, table)
     out.print_json(verdict.to_json())
     if not verdict.success:

@@ -1,4 +1,7 @@
-"""Load one feed for one logical date into the raw zone: extract, normalise, gate, write, commit.
+"""Load one feed for one logical date into the raw zone, as a straight line of stages.
+
+    extract (SourceChunk) → normalise (Normalised) → dedupe → gate (GatedBlock) → write (RowCounts)
+      → judge the delivery (Verdict) → manifest (Manifest) → commit, or record the blocked attempt
 
 Every record read ends in the raw zone or in quarantine with a reason; the manifest says how many of
 each and the commit refuses if they do not add up. A batch whose quality gate reports a critical failure
@@ -12,7 +15,6 @@ import logging
 import os
 import secrets
 import signal
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -21,101 +23,134 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pingan import __version__, raw_zone
-from pingan.background_write import BackgroundWriter
-from pingan.canonical import entity_schema, quarantine_schema
+from pingan.batch_manifest import BatchFailure, BatchFiles, CodeVersion, Manifest, QualitySummary, SchemaDrift
+from pingan.batch_writer import BatchWriter, RowCounts, block_batch, open_batch_writer
+from pingan.canonical import entity_schema
+from pingan.dedupe import Deduper
 from pingan.feed_spec import FeedSpec
-from pingan.normalise import BatchInfo, normalise, quarantine_rows
+from pingan.gate_stage import GatedBlock, GateOutcome, GateStage
+from pingan.normalise import BatchInfo, normalise
 from pingan.prefetch import prefetch
-from pingan.quality import results_store, stage_history
+from pingan.quality import results_store
 from pingan.quality.batch_rules import judge_batch
 from pingan.settings import Settings
+from pingan.source_chunk import SourceChunk
 from pingan.storage import Store
 from pingan.transports import ExtractContext, extract
 
 log = logging.getLogger(__name__)
 PART = "part-00000.parquet"
-GATE_ROWS = 200_000  # rows gated per GX run: bounds memory while keeping GX runs few
 
 
-@dataclass
+@dataclass(frozen=True)
 class BatchResult:
-    feed: str
-    load_date: date
-    batch_id: str
-    status: str  # committed | blocked
-    rows_read: int
-    rows_written: int
-    rows_quarantined: int
-    quarantine_by_rule: dict[str, int] = field(default_factory=dict)
-    new_columns: list[str] = field(default_factory=list)
-    critical_failures: list[str] = field(default_factory=list)
-    manifest: dict = field(default_factory=dict)
+    """What a load hands back: its manifest (the record written to the lake), with the counts at hand."""
+
+    record: Manifest
+
+    @property
+    def manifest(self) -> dict:
+        """The manifest as stored (JSON dict), for callers that read it as a dict."""
+        return self.record.to_json()
+
+    @property
+    def feed(self) -> str:
+        return self.record.feed
+
+    @property
+    def load_date(self) -> date:
+        return self.record.load_date
+
+    @property
+    def batch_id(self) -> str:
+        return self.record.batch_id
+
+    @property
+    def status(self) -> str:  # committed | blocked
+        return self.record.status
+
+    @property
+    def rows_read(self) -> int:
+        return self.record.rows_read
+
+    @property
+    def rows_written(self) -> int:
+        return self.record.rows_written
+
+    @property
+    def rows_quarantined(self) -> int:
+        return self.record.rows_quarantined
+
+    @property
+    def quarantine_by_rule(self) -> dict[str, int]:
+        return self.record.quarantine_by_rule
+
+    @property
+    def new_columns(self) -> list[str]:
+        return self.record.schema_drift.new_columns
+
+    @property
+    def critical_failures(self) -> list[str]:
+        return self.record.quality.critical_failures
 
 
 class RerunRefused(RuntimeError):
     """Rerunning this day would drop source states that only the lake still holds."""
 
 
-def _check_incremental_rerun(spec: FeedSpec, day: date, lake: Store) -> None:
-    """A source updated in place (SQL table, API with `since`) is read from a cursor, not by day. Once a
-    later day is committed, loading an earlier one would either drop states the source no longer holds
-    (the day was committed) or read again rows the later day already holds (it was not)."""
-    if not spec.incremental:
-        return
-    dates = raw_zone.committed_dates(lake, spec.feed)
-    later = [d for d in dates if d > day]
-    if not later:
-        return
-    if day in dates:
-        why = "the source has moved on, so a rerun would drop the states that day read"
-    else:
-        why = f"{later[0]} already read this day's changes from the cursor, so loading it now would load them twice"
-    raise RerunRefused(f"{spec.feed} {day}: later day {later[0]} is committed; {why}. Use --force to load it anyway.")
+@dataclass(frozen=True)
+class Attempt:
+    """One load of a feed and day: its batch id, when it started and where its two files go."""
+
+    spec: FeedSpec
+    info: BatchInfo
+    raw_key: str
+    quarantine_key: str
+
+    @classmethod
+    def begin(cls, spec: FeedSpec, day: date) -> Attempt:
+        batch_id = new_batch_id(day)
+        info = BatchInfo(batch_id, day, datetime.now(UTC))
+
+        def key(zone: str) -> str:
+            return (
+                raw_zone.batch_prefix(zone, spec.entity, spec.jurisdiction_code, day, spec.feed, batch_id)
+                + PART
+            )
+
+        return cls(spec, info, key("raw"), key("quarantine"))
+
+    @property
+    def batch_id(self) -> str:
+        return self.info.batch_id
+
+    @property
+    def day(self) -> date:
+        return self.info.load_date
+
+
+@dataclass
+class Streamed:
+    """What the streaming stages (extract → normalise → dedupe → gate → write) leave for the commit."""
+
+    counts: RowCounts
+    gate: GateOutcome
+    new_columns: set[str] = field(default_factory=set)
+    cursor_after: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Committed or blocked, and why."""
+
+    status: str  # committed | blocked
+    critical: list[str]
+    batch_failures: list  # quality.batch_rules failures on the delivery as a whole
+    error: str | None = None
 
 
 def new_batch_id(day: date) -> str:
     return f"{day:%Y%m%d}-{datetime.now(UTC):%H%M%S}-{secrets.token_hex(3)}"
-
-
-def _fault_point(name: str) -> None:
-    """Crash on purpose where PINGAN_FAULT says (used by tests to kill a load at a precise step)."""
-    if os.environ.get("PINGAN_FAULT") == name:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _schema_fingerprint(schema: pa.Schema) -> str:
-    return hashlib.sha256(schema.to_string(show_schema_metadata=False).encode()).hexdigest()[:16]
-
-
-def _dedupe(good: pa.Table, seen: set[str], spec: FeedSpec, info: BatchInfo) -> tuple[pa.Table, pa.Table]:
-    """A record delivered twice in one batch is loaded once (the first); repeats go to quarantine.
-
-    `seen` holds the record ids of earlier chunks; the usual case (no repeat) costs two C-level set passes.
-    """
-    ids = good.column("record_id").to_pylist()
-    chunk_ids = set(ids)
-    if len(chunk_ids) == len(ids) and seen.isdisjoint(chunk_ids):
-        seen |= chunk_ids
-        return good, quarantine_schema().empty_table()
-    # slow path, only for chunks holding a repeat: keep each id's first sighting in delivery order
-    flags = []
-    for rid in ids:
-        flags.append(rid not in seen)
-        seen.add(rid)
-    keep = pa.array(flags)
-    dup = good.filter(pc.invert(keep))
-    n = dup.num_rows
-    return good.filter(keep), _quarantine_canonical(dup, spec, info, rules=pa.array(["duplicate_record"] * n),
-                                                    columns=pa.array(["record_id"] * n),
-                                                    values=dup["record_id"].combine_chunks())
-
-
-def _quarantine_canonical(rows: pa.Table, spec: FeedSpec, info: BatchInfo, *, rules, columns, values) -> pa.Table:
-    """Canonical rows that must leave the batch, as quarantine records keeping their source file and row."""
-    return quarantine_rows(spec, info, rows["source_file"].combine_chunks(),
-                           source_record_id=rows["source_record_id"].combine_chunks(),
-                           rows=rows["source_row"].combine_chunks(), rules=rules, columns=columns, values=values,
-                           records=rows.to_pylist())
 
 
 def ingest_feed(
@@ -130,142 +165,119 @@ def ingest_feed(
 ) -> BatchResult:
     """Load `spec` for logical date `day`. `gate(spec, table) -> GateResult` validates the rows before writing."""
     if not force:
-        _check_incremental_rerun(spec, day, lake)
-    started = datetime.now(UTC)
-    batch_id = new_batch_id(day)
-    info = BatchInfo(batch_id, day, started)
+        check_incremental_rerun(spec, day, lake)
+    attempt = Attempt.begin(spec, day)
     ctx = ExtractContext(spec, day, settings, cursor_before=raw_zone.cursor_before(lake, spec.feed, day))
-    raw_key = raw_zone.batch_prefix("raw", spec.entity, spec.jurisdiction_code, day, spec.feed, batch_id) + PART
-    q_key = raw_zone.batch_prefix("quarantine", spec.entity, spec.jurisdiction_code, day, spec.feed, batch_id) + PART
-    schema = entity_schema(spec.entity)
-    raw_zone.start_attempt(lake, feed=spec.feed, entity=spec.entity, jurisdiction=spec.jurisdiction_code,
-                           load_date=day, batch_id=batch_id, started_at=started.isoformat())
+    raw_zone.start_attempt(
+        lake,
+        feed=spec.feed,
+        entity=spec.entity,
+        jurisdiction=spec.jurisdiction_code,
+        load_date=day,
+        batch_id=attempt.batch_id,
+        started_at=attempt.info.ingested_at.isoformat(),
+    )
     try:
-        return _load(spec, day, settings, lake, gate, progress, info, ctx, raw_key, q_key, schema, started)
+        streamed = stream_batch(
+            attempt, ctx, lake, GateStage(gate, spec, attempt.info, lake, settings), progress
+        )
+        verdict = judge(attempt, streamed, lake)
+        manifest = build_manifest(attempt, ctx, streamed, verdict)
+        finish(lake, attempt, manifest, streamed.gate)
+        return BatchResult(manifest)
     except Exception:
         # the caller records the failure with its error; a record left "running" would mean a killed load
-        raw_zone.drop_attempt(lake, spec.feed, batch_id)
+        raw_zone.drop_attempt(lake, spec.feed, attempt.batch_id)
         raise
 
 
-def _load(spec: FeedSpec, day: date, settings: Settings, lake: Store, gate, progress, info: BatchInfo,
-          ctx: ExtractContext, raw_key: str, q_key: str, schema: pa.Schema, started: datetime) -> BatchResult:
-    batch_id = info.batch_id
-    counts = Counter()
-    by_rule: Counter[str] = Counter()
-    new_columns: set[str] = set()
-    critical: set[str] = set()
-    warnings: Counter[str] = Counter()
-    cursor_after = ctx.cursor_before
-    cursor_source = spec.incremental.cursor_column if spec.incremental else None
-    seen: set[str] = set()
-    gate_rules: dict[str, dict] = {}
-    gate_runs = 0
-
-    buffered: list[pa.Table] = []
-
-    def flush() -> None:
-        """Gate the buffered rows in one GX run (a run costs about a second whatever its size), then write."""
-        nonlocal gate_runs
-        if not buffered:
-            return
-        good = pa.concat_tables(buffered)
-        buffered.clear()
-        if gate is not None and good.num_rows:
-            verdict = gate(spec, good)
-            critical.update(verdict.critical_failures)
-            warnings.update(verdict.warnings)
-            results_store.merge_gate_rules(gate_rules, verdict.rules)
-            if verdict.gx_result is not None:
-                results_store.store_validation(lake, spec.feed, batch_id, gate_runs, verdict.gx_result,
-                                               {"feed": spec.feed, "load_date": day.isoformat(), "batch_id": batch_id})
-            gate_runs += 1
-            failures = list(verdict.row_failures)
-            if spec.entity == stage_history.ENTITY:
-                failures += stage_history.stage_order_failures(lake, spec.feed, day, good, settings.expectations_dir)
-            if failures:
-                good, gated = _split_row_failures(good, sorted(failures), spec, info)
-                write_quarantine(gated)
-        raw_out.write_table(good)
-        counts["written"] += good.num_rows
-
-    def write_quarantine(table: pa.Table) -> None:
-        q_out.write_table(table)
-        counts["quarantined"] += table.num_rows
-        by_rule.update(table["rule"].to_pylist())
-
-    with lake.parquet_writer(raw_key, schema) as raw_file, lake.parquet_writer(q_key, quarantine_schema()) as q_out:
-        raw_out = BackgroundWriter(raw_file)  # compresses the previous part while this one is parsed
-        try:
-            for chunk in prefetch(extract(ctx)):
-                if cursor_source and cursor_source in chunk.table.column_names and chunk.table.num_rows:
-                    top = pc.max(chunk.table[cursor_source]).as_py()
-                    cursor_after = max(filter(None, [cursor_after, top]), default=None)
-                result = normalise(chunk, spec, info)
-                good, duplicates = _dedupe(result.good, seen, spec, info)
-                write_quarantine(pa.concat_tables([result.quarantine, duplicates]))
-                buffered.append(good)
-                counts["read"] += result.records_in
-                new_columns.update(result.new_columns)
-                if gate is None or sum(t.num_rows for t in buffered) >= GATE_ROWS:
-                    flush()
-                if progress:
-                    progress(f"{spec.feed} {day}: {counts['read']:,} read, {counts['quarantined']:,} quarantined")
-            flush()
-        finally:
-            raw_out.close()
-
-    # the delivery as a whole: rows rejected at any stage against the feed's threshold, or nothing at all
-    batch_failures = judge_batch(spec, counts["read"], counts["quarantined"], by_rule)
-    critical.update(f.rule for f in batch_failures)
-    status = "blocked" if critical else "committed"
-    if status == "blocked":
-        moved = _block(lake, raw_key, q_key, sorted(critical), spec, info)
-        by_rule["batch_blocked"] += moved
-        counts["quarantined"] += moved
-        counts["written"] -= moved
-
-    manifest = {
-        "manifest_version": raw_zone.MANIFEST_VERSION,
-        "feed": spec.feed,
-        "entity": spec.entity,
-        "jurisdiction_code": spec.jurisdiction_code,
-        "load_date": day.isoformat(),
-        "batch_id": batch_id,
-        "status": status,
-        "sources": ctx.sources,
-        "rows_read": counts["read"],
-        "rows_written": counts["written"],
-        "rows_quarantined": counts["quarantined"],
-        "quarantine_by_rule": dict(sorted(by_rule.items())),
-        "files": {"raw": [raw_key] if status == "committed" else [], "quarantine": [q_key]},
-        "schema_fingerprint": _schema_fingerprint(schema),
-        "schema_drift": {"new_columns": sorted(new_columns)},
-        "cursor_before": ctx.cursor_before,
-        "cursor_after": cursor_after,
-        "quality": {"critical_failures": sorted(critical), "warnings": dict(warnings),
-                    "batch_failures": [{"rule": f.rule, "cause": f.cause} for f in batch_failures],
-                    "gate_runs": gate_runs},
-        "code_version": {"pingan": __version__, "spec_fingerprint": spec.fingerprint},
-        "started_at": started.isoformat(),
-        "finished_at": datetime.now(UTC).isoformat(),
-    }
-    if status == "blocked":
-        manifest["error"] = _blocked_cause(spec, sorted(critical), batch_failures, gate_rules)
-    if new_columns:
-        log.warning("%s %s: new source columns kept in extra_columns: %s", spec.feed, day, sorted(new_columns))
-    if status == "committed":
-        _fault_point("before_commit")
-        raw_zone.commit(lake, manifest)
-        raw_zone.collect_garbage(lake, spec.entity, spec.jurisdiction_code, day, spec.feed, keep=batch_id)
+def check_incremental_rerun(spec: FeedSpec, day: date, lake: Store) -> None:
+    """A source updated in place (SQL table, API with `since`) is read from a cursor, not by day. Once a
+    later day is committed, loading an earlier one would either drop states the source no longer holds
+    (the day was committed) or read again rows the later day already holds (it was not)."""
+    if not spec.incremental:
+        return
+    dates = raw_zone.committed_dates(lake, spec.feed)
+    later = [d for d in dates if d > day]
+    if not later:
+        return
+    if day in dates:
+        why = "the source has moved on, so a rerun would drop the states that day read"
     else:
-        raw_zone.write_batch_record(lake, manifest)
-    results_store.store_results(lake, manifest, gate_rules, manifest["quality"]["batch_failures"])
-    return BatchResult(spec.feed, day, batch_id, status, counts["read"], counts["written"], counts["quarantined"],
-                       dict(by_rule), sorted(new_columns), sorted(critical), manifest)
+        why = f"{later[0]} already read this day's changes from the cursor, so loading it now would load them twice"
+    raise RerunRefused(
+        f"{spec.feed} {day}: later day {later[0]} is committed; {why}. Use --force to load it anyway."
+    )
 
 
-def _blocked_cause(spec: FeedSpec, critical: list[str], batch_failures, gate_rules: dict[str, dict]) -> str:
+def stream_batch(
+    attempt: Attempt,
+    ctx: ExtractContext,
+    lake: Store,
+    gate: GateStage,
+    progress: Callable[[str], None] | None,
+) -> Streamed:
+    """Extract, normalise, dedupe, gate and write chunk by chunk (the next chunk is read while this one is
+    processed); quarantine records are written as soon as a stage produces them."""
+    spec, day = attempt.spec, attempt.day
+    cursor_column = spec.incremental.cursor_column if spec.incremental else None
+    cursor, new_columns = ctx.cursor_before, set()
+    dedupe = Deduper(spec, attempt.info)
+    with open_batch_writer(lake, attempt.raw_key, attempt.quarantine_key, entity_schema(spec.entity)) as out:
+        for chunk in prefetch(extract(ctx)):
+            cursor = advance_cursor(cursor, chunk, cursor_column)
+            result = normalise(chunk, spec, attempt.info)
+            good, duplicates = dedupe.split(result.good)
+            out.write_quarantine(pa.concat_tables([result.quarantine, duplicates]))
+            out.counts.read += result.records_in
+            new_columns.update(result.new_columns)
+            write_gated(out, gate.push(good))
+            if progress:
+                progress(
+                    f"{spec.feed} {day}: {out.counts.read:,} read, {out.counts.quarantined:,} quarantined"
+                )
+        write_gated(out, gate.flush())
+    return Streamed(out.counts, gate.outcome, new_columns, cursor)
+
+
+def advance_cursor(cursor: str | None, chunk: SourceChunk, column: str | None) -> str | None:
+    """An incremental feed's window ends at the largest cursor value read."""
+    if not column or column not in chunk.table.column_names or not chunk.table.num_rows:
+        return cursor
+    top = pc.max(chunk.table[column]).as_py()
+    return max(filter(None, [cursor, top]), default=None)
+
+
+def write_gated(out: BatchWriter, block: GatedBlock | None) -> None:
+    """Rows the gate let through go to the raw file, the ones it rejected to quarantine."""
+    if block is None:
+        return
+    if block.rejected is not None:
+        out.write_quarantine(block.rejected)
+    out.write_good(block.good)
+
+
+def judge(attempt: Attempt, streamed: Streamed, lake: Store) -> Verdict:
+    """The delivery as a whole: rows rejected at any stage against the feed's threshold, or nothing at all.
+    A critical failure blocks the batch: its written rows move to quarantine (and the counts with them)."""
+    spec, counts = attempt.spec, streamed.counts
+    batch_failures = judge_batch(spec, counts.read, counts.quarantined, counts.by_rule)
+    critical = sorted(streamed.gate.critical | {f.rule for f in batch_failures})
+    if not critical:
+        return Verdict("committed", [], batch_failures)
+    moved = block_batch(lake, attempt.raw_key, attempt.quarantine_key, critical, spec, attempt.info)
+    counts.by_rule["batch_blocked"] += moved
+    counts.quarantined += moved
+    counts.written -= moved
+    return Verdict(
+        "blocked",
+        critical,
+        batch_failures,
+        blocked_cause(spec, critical, batch_failures, streamed.gate.rules),
+    )
+
+
+def blocked_cause(spec: FeedSpec, critical: list[str], batch_failures, gate_rules: dict[str, dict]) -> str:
     """One line: why the batch was blocked, and that the day's previous commit stays."""
     if batch_failures:
         return "; ".join(f"{f.rule}: {f.cause}" for f in batch_failures)
@@ -277,30 +289,67 @@ def _blocked_cause(spec: FeedSpec, critical: list[str], batch_failures, gate_rul
     return f"{spec.feed}: quality gate rejected the batch: {', '.join(parts)}; the previous commit of the day stays"
 
 
-def _split_row_failures(good: pa.Table, failures, spec: FeedSpec, info: BatchInfo) -> tuple[pa.Table, pa.Table]:
-    """Rows a row-level expectation rejected leave the batch for quarantine, with the rule that caught them."""
-    first: dict[int, tuple] = {}
-    for idx, rule, column, value in failures:
-        first.setdefault(int(idx), (rule, column, value))
-    idx = sorted(first)
-    mask = pc.is_in(pa.array(range(good.num_rows)), pa.array(idx))
-    bad = good.take(pa.array(idx, pa.int64()))
-    q = _quarantine_canonical(
-        bad, spec, info, rules=pa.array([f"quality:{first[i][0]}" for i in idx]),
-        columns=pa.array([first[i][1] for i in idx], pa.string()),
-        values=pa.array([None if first[i][2] is None else str(first[i][2]) for i in idx], pa.string()),
+def build_manifest(attempt: Attempt, ctx: ExtractContext, streamed: Streamed, verdict: Verdict) -> Manifest:
+    spec, counts = attempt.spec, streamed.counts
+    committed = verdict.status == "committed"
+    return Manifest(
+        feed=spec.feed,
+        entity=spec.entity,
+        jurisdiction_code=spec.jurisdiction_code,
+        load_date=attempt.day,
+        batch_id=attempt.batch_id,
+        status=verdict.status,
+        error=verdict.error,
+        sources=ctx.sources,
+        rows_read=counts.read,
+        rows_written=counts.written,
+        rows_quarantined=counts.quarantined,
+        quarantine_by_rule=dict(sorted(counts.by_rule.items())),
+        files=BatchFiles(raw=[attempt.raw_key] if committed else [], quarantine=[attempt.quarantine_key]),
+        schema_fingerprint=schema_fingerprint(entity_schema(spec.entity)),
+        schema_drift=SchemaDrift(new_columns=sorted(streamed.new_columns)),
+        cursor_before=ctx.cursor_before,
+        cursor_after=streamed.cursor_after,
+        quality=QualitySummary(
+            critical_failures=verdict.critical,
+            warnings=dict(streamed.gate.warnings),
+            batch_failures=[BatchFailure(rule=f.rule, cause=f.cause) for f in verdict.batch_failures],
+            gate_runs=streamed.gate.runs,
+        ),
+        code_version=CodeVersion(pingan=__version__, spec_fingerprint=spec.fingerprint),
+        started_at=attempt.info.ingested_at.isoformat(),
+        finished_at=datetime.now(UTC).isoformat(),
     )
-    return good.filter(pc.invert(mask)), q
 
 
-def _block(lake: Store, raw_key: str, q_key: str, critical: list[str], spec: FeedSpec, info: BatchInfo) -> int:
-    """A blocked batch is never visible: its rows move to quarantine, tagged with the failed expectations."""
-    good = lake.read_parquet(raw_key)
-    rule = "batch_blocked:" + ",".join(critical)
-    moved = _quarantine_canonical(good, spec, info, rules=pa.array([rule] * good.num_rows),
-                                  columns=pa.nulls(good.num_rows, pa.string()),
-                                  values=pa.nulls(good.num_rows, pa.string()))
-    existing = lake.read_parquet(q_key)
-    lake.write_parquet(q_key, pa.concat_tables([existing, moved]))
-    lake.delete(raw_key)
-    return good.num_rows
+def finish(lake: Store, attempt: Attempt, manifest: Manifest, gate: GateOutcome) -> None:
+    """Commit the batch (then delete the day's older batch files), or record the blocked attempt; either way
+    store the quality results."""
+    spec = attempt.spec
+    if manifest.schema_drift.new_columns:
+        log.warning(
+            "%s %s: new source columns kept in extra_columns: %s",
+            spec.feed,
+            attempt.day,
+            manifest.schema_drift.new_columns,
+        )
+    if manifest.status == "committed":
+        _fault_point("before_commit")
+        raw_zone.commit(lake, manifest)
+        raw_zone.collect_garbage(
+            lake, spec.entity, spec.jurisdiction_code, attempt.day, spec.feed, keep=attempt.batch_id
+        )
+    else:
+        raw_zone.write_batch_record(lake, manifest)
+    stored = manifest.to_json()
+    results_store.store_results(lake, stored, gate.rules, stored["quality"]["batch_failures"])
+
+
+def schema_fingerprint(schema: pa.Schema) -> str:
+    return hashlib.sha256(schema.to_string(show_schema_metadata=False).encode()).hexdigest()[:16]
+
+
+def _fault_point(name: str) -> None:
+    """Crash on purpose where PINGAN_FAULT says (used by tests to kill a load at a precise step)."""
+    if os.environ.get("PINGAN_FAULT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)

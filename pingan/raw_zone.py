@@ -21,9 +21,8 @@ import socket
 from dataclasses import dataclass
 from datetime import date
 
+from pingan.batch_manifest import MANIFEST_VERSION, Manifest  # noqa: F401 - re-exported for the raw zone's readers
 from pingan.storage import Store
-
-MANIFEST_VERSION = 1
 
 
 def partition_prefix(zone: str, entity: str, jurisdiction: str, load_date: date, feed: str) -> str:
@@ -51,34 +50,66 @@ def read_json(store: Store, key: str) -> dict | None:
     return json.loads(data) if data is not None else None
 
 
-def write_batch_record(lake: Store, record: dict, *, durable: bool = True) -> None:
-    lake.put_bytes(batch_record_key(record["feed"], record["batch_id"]), _dump(record), "application/json",
-                   durable=durable)
+def write_batch_record(lake: Store, record: Manifest, *, durable: bool = True) -> None:
+    lake.put_bytes(
+        batch_record_key(record.feed, record.batch_id),
+        _dump(record.to_json()),
+        "application/json",
+        durable=durable,
+    )
 
 
-def record_attempt_failure(lake: Store, *, feed: str, entity: str, jurisdiction: str, load_date: date, batch_id: str,
-                           status: str, error: str, started_at: str, finished_at: str) -> None:
+def record_attempt_failure(
+    lake: Store,
+    *,
+    feed: str,
+    entity: str,
+    jurisdiction: str,
+    load_date: date,
+    batch_id: str,
+    status: str,
+    error: str,
+    started_at: str,
+    finished_at: str,
+) -> None:
     """A load that ended without a batch (late source, rejected file, broken source) still leaves a record,
     so `pingan status` can say what happened to that feed and day."""
-    write_batch_record(lake, {
-        "manifest_version": MANIFEST_VERSION, "feed": feed, "entity": entity, "jurisdiction_code": jurisdiction,
-        "load_date": load_date.isoformat(), "batch_id": batch_id, "status": status, "error": error,
-        "rows_read": 0, "rows_written": 0, "rows_quarantined": 0, "quarantine_by_rule": {},
-        "files": {"raw": [], "quarantine": []}, "started_at": started_at, "finished_at": finished_at,
-    })
+    write_batch_record(
+        lake,
+        Manifest(
+            feed=feed,
+            entity=entity,
+            jurisdiction_code=jurisdiction,
+            load_date=load_date,
+            batch_id=batch_id,
+            status=status,
+            error=error,
+            started_at=started_at,
+            finished_at=finished_at,
+        ),
+    )
 
 
-def start_attempt(lake: Store, *, feed: str, entity: str, jurisdiction: str, load_date: date, batch_id: str,
-                  started_at: str) -> None:
+def start_attempt(
+    lake: Store, *, feed: str, entity: str, jurisdiction: str, load_date: date, batch_id: str, started_at: str
+) -> None:
     """Record a load as `running` before it reads anything. The load replaces the record when it ends; a
     load killed before that leaves it, and `attempt_status` then reports the batch `interrupted`."""
-    write_batch_record(lake, {
-        "manifest_version": MANIFEST_VERSION, "feed": feed, "entity": entity, "jurisdiction_code": jurisdiction,
-        "load_date": load_date.isoformat(), "batch_id": batch_id, "status": "running",
-        "host": socket.gethostname(), "pid": os.getpid(), "rows_read": 0, "rows_written": 0,
-        "rows_quarantined": 0, "quarantine_by_rule": {}, "files": {"raw": [], "quarantine": []},
-        "started_at": started_at, "finished_at": None,
-    }, durable=False)  # lost in a power cut, the load is as invisible as if it never started
+    write_batch_record(
+        lake,
+        Manifest(
+            feed=feed,
+            entity=entity,
+            jurisdiction_code=jurisdiction,
+            load_date=load_date,
+            batch_id=batch_id,
+            status="running",
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=started_at,
+        ),
+        durable=False,
+    )  # lost in a power cut, the load is as invisible as if it never started
 
 
 def drop_attempt(lake: Store, feed: str, batch_id: str) -> None:
@@ -98,27 +129,64 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def attempt_status(record: dict, superseded: bool) -> str:
+def attempt_status(record: Manifest | dict, superseded: bool) -> str:
     """The status to show for a batch record: a `running` record whose process is gone (or that a later
-    attempt of the same feed and day followed) is an `interrupted` load."""
-    if record.get("status") != "running":
-        return record.get("status")
-    same_host = record.get("host") == socket.gethostname()
-    if superseded or (same_host and not _alive(int(record.get("pid") or 0))):
+    attempt of the same feed and day followed) is an `interrupted` load. Takes a dict too (older callers)."""
+    if isinstance(record, dict):
+        record = Manifest.from_json(record)
+    if record.status != "running":
+        return record.status
+    same_host = record.host == socket.gethostname()
+    if superseded or (same_host and not _alive(record.pid or 0)):
         return "interrupted"
     return "running"
 
 
-def commit(lake: Store, manifest: dict) -> None:
-    """Make a batch the truth for its feed and day: one object write, so it is atomic for readers."""
-    if manifest["rows_read"] != manifest["rows_written"] + manifest["rows_quarantined"]:
+def commit(lake: Store, manifest: Manifest | dict) -> None:
+    """Make a batch the truth for its feed and day: one object write, so it is atomic for readers.
+
+    A dict (the stored JSON shape, as bench scripts build it) is read into a `Manifest` first."""
+    if isinstance(manifest, dict):
+        manifest = Manifest.from_json(manifest)
+    if not manifest.balanced:
         raise AssertionError(
-            f"{manifest['feed']} {manifest['load_date']}: rows read {manifest['rows_read']} != written "
-            f"{manifest['rows_written']} + quarantined {manifest['rows_quarantined']}; refusing to commit"
+            f"{manifest.feed} {manifest.load_date}: rows read {manifest.rows_read} != written "
+            f"{manifest.rows_written} + quarantined {manifest.rows_quarantined}; refusing to commit"
         )
     write_batch_record(lake, manifest)
-    lake.put_bytes(manifest_key(manifest["feed"], date.fromisoformat(manifest["load_date"])), _dump(manifest),
-                   "application/json")
+    lake.put_bytes(
+        manifest_key(manifest.feed, manifest.load_date), _dump(manifest.to_json()), "application/json"
+    )
+
+
+def _read_all(lake: Store, prefix: str) -> list[dict]:
+    return [
+        m for m in (read_json(lake, k) for k in lake.list(prefix) if k.endswith(".json")) if m is not None
+    ]
+
+
+def committed_manifest_record(lake: Store, feed: str, load_date: date) -> Manifest | None:
+    """The committed manifest of a feed and day, typed; None if the day has no commit."""
+    data = read_json(lake, manifest_key(feed, load_date))
+    return Manifest.from_json(data) if data is not None else None
+
+
+def committed_manifest_records(lake: Store, feed: str | None = None) -> list[Manifest]:
+    """Every committed manifest (of one feed, or all), typed, in feed and load-date order."""
+    records = [
+        Manifest.from_json(m) for m in _read_all(lake, f"_manifests/{feed}/" if feed else "_manifests/")
+    ]
+    return sorted(records, key=lambda m: (m.feed, m.load_date))
+
+
+def attempt_records(lake: Store, feed: str | None = None) -> list[Manifest]:
+    """Every load attempt's batch record (committed, blocked, failed, late, running), typed, in start order."""
+    records = [Manifest.from_json(r) for r in _read_all(lake, f"_batches/{feed}/" if feed else "_batches/")]
+    return sorted(records, key=lambda r: (r.feed, r.load_date, r.started_at or ""))
+
+
+# The dict readers below are kept for callers not yet on the typed model (pingan/quality, pingan/sharing);
+# they return the JSON exactly as stored.
 
 
 def committed_manifest(lake: Store, feed: str, load_date: date) -> dict | None:
@@ -126,27 +194,23 @@ def committed_manifest(lake: Store, feed: str, load_date: date) -> dict | None:
 
 
 def committed_manifests(lake: Store, feed: str | None = None) -> list[dict]:
-    prefix = f"_manifests/{feed}/" if feed else "_manifests/"
-    out = []
-    for key in lake.list(prefix):
-        if key.endswith(".json"):
-            m = read_json(lake, key)
-            if m is not None:
-                out.append(m)
+    out = _read_all(lake, f"_manifests/{feed}/" if feed else "_manifests/")
     return sorted(out, key=lambda m: (m["feed"], m["load_date"]))
 
 
 def batch_records(lake: Store, feed: str | None = None) -> list[dict]:
-    prefix = f"_batches/{feed}/" if feed else "_batches/"
-    records = [read_json(lake, k) for k in lake.list(prefix) if k.endswith(".json")]
-    return sorted((r for r in records if r), key=lambda r: (r["feed"], r["load_date"], r.get("started_at", "")))
+    records = _read_all(lake, f"_batches/{feed}/" if feed else "_batches/")
+    return sorted(records, key=lambda r: (r["feed"], r["load_date"], r.get("started_at", "")))
 
 
 def committed_dates(lake: Store, feed: str) -> list[date]:
     """Days with a committed batch, read from the manifests' key names (one listing, no object reads)."""
     prefix = f"_manifests/{feed}/load_date="
-    return sorted(date.fromisoformat(k[len(prefix):-len(".json")]) for k in lake.list(f"_manifests/{feed}/")
-                  if k.startswith(prefix) and k.endswith(".json"))
+    return sorted(
+        date.fromisoformat(k[len(prefix) : -len(".json")])
+        for k in lake.list(f"_manifests/{feed}/")
+        if k.startswith(prefix) and k.endswith(".json")
+    )
 
 
 def cursor_before(lake: Store, feed: str, load_date: date) -> str | None:
@@ -155,11 +219,11 @@ def cursor_before(lake: Store, feed: str, load_date: date) -> str | None:
     A rerun reuses the cursor its day was first loaded with (same window, same content); a new day starts
     where the latest committed earlier day ended.
     """
-    existing = committed_manifest(lake, feed, load_date)
+    existing = committed_manifest_record(lake, feed, load_date)
     if existing is not None:
-        return existing.get("cursor_before")
+        return existing.cursor_before
     earlier = [d for d in committed_dates(lake, feed) if d < load_date]
-    return committed_manifest(lake, feed, earlier[-1]).get("cursor_after") if earlier else None
+    return committed_manifest_record(lake, feed, earlier[-1]).cursor_after if earlier else None
 
 
 @dataclass(frozen=True)
@@ -180,31 +244,37 @@ def committed_batches(lake: Store) -> list[RawBatch]:
     """Every feed and day's committed batch: exactly what the warehouse must hold."""
     return [
         RawBatch(
-            feed=m["feed"], entity=m["entity"], jurisdiction_code=m["jurisdiction_code"],
-            load_date=date.fromisoformat(m["load_date"]), batch_id=m["batch_id"],
-            files=tuple(lake.uri(k) for k in m["files"]["raw"]), rows=m.get("rows_written", 0),
-            committed_at=m.get("finished_at"),
+            feed=m.feed,
+            entity=m.entity,
+            jurisdiction_code=m.jurisdiction_code,
+            load_date=m.load_date,
+            batch_id=m.batch_id,
+            files=tuple(lake.uri(k) for k in m.files.raw),
+            rows=m.rows_written,
+            committed_at=m.finished_at,
         )
-        for m in committed_manifests(lake)
+        for m in committed_manifest_records(lake)
     ]
 
 
 def committed_files(lake: Store, entity: str | None = None, zone: str = "raw") -> dict[str, list[str]]:
     """URIs of committed Parquet files per entity: what dbt sources and sharing may read."""
     out: dict[str, list[str]] = {}
-    for m in committed_manifests(lake):
-        if entity and m["entity"] != entity:
+    for m in committed_manifest_records(lake):
+        if entity and m.entity != entity:
             continue
-        out.setdefault(m["entity"], []).extend(lake.uri(k) for k in m["files"][zone])
+        out.setdefault(m.entity, []).extend(lake.uri(k) for k in getattr(m.files, zone))
     return out
 
 
-def collect_garbage(lake: Store, entity: str, jurisdiction: str, load_date: date, feed: str, keep: str | None) -> int:
+def collect_garbage(
+    lake: Store, entity: str, jurisdiction: str, load_date: date, feed: str, keep: str | None
+) -> int:
     """Delete batch directories of this feed and day other than `keep` (superseded or crashed loads)."""
     removed = 0
     for zone in ("raw", "quarantine"):
         prefix = partition_prefix(zone, entity, jurisdiction, load_date, feed)
-        batches = {k[len(prefix):].split("/", 1)[0] for k in lake.list(prefix)}
+        batches = {k[len(prefix) :].split("/", 1)[0] for k in lake.list(prefix)}
         for b in sorted(batches):
             if b != f"batch={keep}":
                 removed += lake.delete_prefix(prefix + b + "/")

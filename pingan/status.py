@@ -1,4 +1,4 @@
-"""What was loaded, when, how many rows, what was quarantined: read from the lake's batch records."""
+"""What was loaded, when, how many rows, what was quarantined: read from the lake's batch records (typed)."""
 
 from __future__ import annotations
 
@@ -14,19 +14,20 @@ BATCH_FIELDS = ("load_date", "batch_id", "status", "rows_read", "rows_written", 
 def collect_status(settings: Settings, lake: Store) -> dict:
     """Per feed: its batches (every attempt) and which one is committed for each day."""
     specs = load_specs(settings.connectors_dir)
-    committed = {(m["feed"], m["load_date"]): m["batch_id"] for m in raw_zone.committed_manifests(lake)}
+    committed = {(m.feed, m.load_date): m.batch_id for m in raw_zone.committed_manifest_records(lake)}
     feeds: dict[str, dict] = {
         feed: {"entity": s.entity, "jurisdiction_code": s.jurisdiction_code, "batches": []}
         for feed, s in sorted(specs.items())
     }
-    records = raw_zone.batch_records(lake)
+    records = raw_zone.attempt_records(lake)
     for n, rec in enumerate(records):
-        entry = feeds.setdefault(rec["feed"], {"entity": rec["entity"], "jurisdiction_code": rec["jurisdiction_code"],
-                                               "batches": []})
-        batch = {k: rec.get(k) for k in BATCH_FIELDS}
-        later = any(r["feed"] == rec["feed"] and r["load_date"] == rec["load_date"] for r in records[n + 1:])
+        entry = feeds.setdefault(rec.feed, {"entity": rec.entity, "jurisdiction_code": rec.jurisdiction_code,
+                                            "batches": []})
+        stored = rec.to_json()
+        batch = {k: stored[k] for k in BATCH_FIELDS}
+        later = any(r.feed == rec.feed and r.load_date == rec.load_date for r in records[n + 1:])
         batch["status"] = raw_zone.attempt_status(rec, superseded=later)
-        batch["is_current"] = committed.get((rec["feed"], rec["load_date"])) == rec["batch_id"]
+        batch["is_current"] = committed.get((rec.feed, rec.load_date)) == rec.batch_id
         if batch["status"] == "committed" and not batch["is_current"]:
             batch["status"] = "superseded"
         entry["batches"].append(batch)
