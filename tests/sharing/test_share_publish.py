@@ -206,7 +206,8 @@ def _commit_grid_batch(env) -> None:
         key = f"raw/grid_event/jurisdiction=310118/load_date=2025-03-0{day}/feed=qingpu_grid_events/batch={batch}/p.parquet"
         lake.write_parquet(key, pa.table({"parties": [";".join(PARTY_NAMES)], "event_id": ["x"]}))
         raw_zone.commit(lake, {
-            "feed": "qingpu_grid_events", "entity": "grid_event", "load_date": f"2025-03-0{day}", "batch_id": batch,
+            "feed": "qingpu_grid_events", "entity": "grid_event_stage", "jurisdiction_code": "310118",
+            "load_date": f"2025-03-0{day}", "batch_id": batch,
             "status": "committed", "rows_read": 1, "rows_written": 1, "rows_quarantined": 0,
             "quarantine_by_rule": {}, "files": {"raw": [key], "quarantine": []},
         })  # fmt: skip
