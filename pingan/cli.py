@@ -84,7 +84,7 @@ def simulate(start: date, end: date | None, seed: int, scale: float, defect_rate
 
     Every feed in its native format; every injected defect is listed in sim/defects.jsonl.
     """
-    from pingan.simulate import simulate as run_simulation
+    from pingan_sim import simulate as run_simulation
     from pingan.storage import Store
 
     settings = load_settings()

@@ -28,7 +28,7 @@ class DemoSummary:
 
 def run_demo(settings: Settings, start: date, end: date, *, seed: int, scale: float, defect_rate: float,
              progress=None) -> DemoSummary:
-    from pingan.simulate import simulate
+    from pingan_sim import simulate
 
     landing = Store(settings.landing_url, settings.s3)
     landing.ensure()

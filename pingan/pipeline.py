@@ -83,7 +83,7 @@ def simulated_sources(settings: Settings, feeds: list[str] | None = None) -> Ite
     if not needed:
         yield
         return
-    from pingan.simulate.servers import SourceServers
+    from pingan_sim.servers import SourceServers
 
     token = os.environ.get(SIM_ENV["fire_token"]) or secrets.token_urlsafe(24)
     with SourceServers(settings.home, token) as servers, temporary_env(**{

@@ -28,7 +28,7 @@ VOLATILE = {"batch_id", "ingested_at"}
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory) -> Path:
-    from pingan.simulate import simulate
+    from pingan_sim import simulate
 
     home = tmp_path_factory.mktemp("sim-home")
     landing = Store(f"file://{home / 'landing'}")

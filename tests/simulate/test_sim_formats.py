@@ -15,9 +15,9 @@ from sim_native import in_delta, ledger, read_feed
 from sim_runs import START
 from stdnum.cn import uscc
 
-from pingan.simulate import FEEDS, incidents
-from pingan.simulate.context import RunContext
-from pingan.simulate.reference import load_reference
+from pingan_sim import FEEDS, incidents
+from pingan_sim.context import RunContext
+from pingan_sim.reference import load_reference
 from pingan.storage import Store
 
 REF = load_reference()

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pingan.simulate.defects import Injected, Ledger, truncated_entry
-from pingan.simulate.reference import Reference
+from pingan_sim.defects import Injected, Ledger, truncated_entry
+from pingan_sim.reference import Reference
 from pingan.storage import Store
 
 # Streams within a feed-day: the records themselves, the defects (so changing the defect rate leaves
