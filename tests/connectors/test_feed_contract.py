@@ -42,7 +42,7 @@ def feed_settings(simulated, tmp_path, monkeypatch):
     monkeypatch.setenv("PINGAN_HOME", str(simulated))
     monkeypatch.setenv("PINGAN_LAKE_URL", f"file://{tmp_path / 'lake'}")
     for var in ("PINGAN_LANDING_URL", "PINGAN_S3_ENDPOINT", "PINGAN_QINGPU_FIRE_URL", "PINGAN_PINGHU_JINSHAN_URL",
-                "PINGAN_QINGPU_FIRE_TOKEN", "PINGAN_QINGPU_TAX_DB_URL", "PINGAN_FAULT"):
+                "PINGAN_QINGPU_FIRE_TOKEN", "PINGAN_QINGPU_TAX_DB_URL"):
         monkeypatch.delenv(var, raising=False)
     return load_settings()
 
