@@ -22,12 +22,11 @@ def load_date_for(run_time: datetime) -> date:
 
 
 def ingest_task(feed: str, run_time: datetime) -> dict:
-    from pingan.pipeline import ingest_day, simulated_sources
+    from pingan.pipeline import ingest_day
 
     settings = load_settings()
     day = load_date_for(run_time)
-    with simulated_sources(settings, [feed]):
-        (outcome,) = ingest_day(settings, day, feeds=[feed])
+    (outcome,) = ingest_day(settings, day, feeds=[feed])
     if outcome.status != "committed":
         # failing the task keeps the asset un-updated, so nothing downstream builds from this batch
         raise RuntimeError(f"{feed} {day}: {outcome.status}: {outcome.error or outcome.result.critical_failures}")

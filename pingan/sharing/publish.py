@@ -111,8 +111,8 @@ def publish(
     if not settings.warehouse_path.exists():
         raise ShareError(f"no published warehouse at {settings.warehouse_path}: run the build first")
 
-    # Keys are generated only for the embedded default; an S3 deployment must provide them.
-    secrets_dir, allow_generate = settings.home / "secrets", lake.scheme == "file"
+    # Keys are generated only in the local deployment; prod must be given them (pingan.settings).
+    secrets_dir, allow_generate = settings.home / "secrets", settings.generate_keys
     signer = signing_key(secrets_dir, allow_generate=allow_generate)
     pii_columns = {c for spec in load_specs(settings.connectors_dir).values() for c in spec.pii_columns}
     prepared: list[_Prepared] = []
