@@ -192,6 +192,9 @@ def status(as_json: bool) -> None:
     for feed, f in data["feeds"].items():
         for d, p in f["problem_days"].items():
             out.print(f"{feed} {d}: {p['status']}: {p['error']}", highlight=False, soft_wrap=True)
+    for a in data["alerts"]:
+        out.print(f"[red]alert[/] {a['raised_at'][:19]} {a['dag_id']}.{a['task_id']} ({a['run_id']}): {a['error']}",
+                  highlight=False, soft_wrap=True)
     out.print(f"warehouse: {data['warehouse']} ({'published' if data['warehouse_exists'] else 'not built yet'})")
 
 
