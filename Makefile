@@ -42,9 +42,15 @@ docs: $(STAMP)  ## dbt docs with lineage from the published warehouse (run make 
 	  --target-path $(CURDIR)/var/dbt-docs --log-path $(CURDIR)/var/dbt-docs/logs
 	@echo "docs: $(CURDIR)/var/dbt-docs/index.html (serve with: $(BIN)/dbt docs serve --project-dir dbt --profiles-dir dbt --target-path $(CURDIR)/var/dbt-docs)"
 
-airflow: $(STAMP)  ## airflow standalone on 127.0.0.1 with the project's DAGs
-	AIRFLOW_HOME=$(CURDIR)/var/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
-	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__API__HOST=127.0.0.1 $(BIN)/airflow standalone
+# standalone starts its components as `airflow` from PATH: the venv's bin goes first, or a fresh clone fails
+AIRFLOW_HOME ?= $(CURDIR)/var/airflow
+AIRFLOW_PORT ?= 8080
+airflow: $(STAMP)  ## airflow standalone on 127.0.0.1:$(AIRFLOW_PORT) with the project's DAGs (login in $(AIRFLOW_HOME))
+	PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
+	AIRFLOW__API__BASE_URL=http://127.0.0.1:$(AIRFLOW_PORT) \
+	AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$(AIRFLOW_PORT)/execution/ \
+	AIRFLOW__COSMOS__ENABLE_TELEMETRY=False $(BIN)/airflow standalone
 
 up:  ## MinIO, Postgres and Airflow in Docker (needs a Docker engine)
 	docker compose up -d

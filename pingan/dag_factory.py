@@ -9,6 +9,7 @@ Tasks call pingan.dag_tasks, the same code as the `pingan` CLI; a failed task re
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pendulum
@@ -21,7 +22,7 @@ from pingan.settings import load_settings
 
 START = pendulum.datetime(2025, 1, 1, tz="Asia/Shanghai")
 DEFAULT_ARGS = {
-    "retries": 2,
+    "retries": int(os.environ.get("PINGAN_TASK_RETRIES", "2")),  # 0 in tests that must see a failure at once
     "retry_delay": timedelta(minutes=5),
     "retry_exponential_backoff": True,
     "execution_timeout": timedelta(hours=2),
