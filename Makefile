@@ -22,9 +22,12 @@ test: $(STAMP)  ## the whole suite, slow end-to-end tests included
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff check, ruff format --check, sqlfluff (dbt templater) on dbt/, YAML syntax; same as pre-commit
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	mkdir -p var && PINGAN_DBT_DB_PATH=$(CURDIR)/var/lint.duckdb $(BIN)/sqlfluff lint dbt
+	$(BIN)/python -c "import sys, yaml; [yaml.safe_load(open(f, encoding='utf-8')) for f in sys.argv[1:]]" \
+	  $$(git ls-files '*.yaml' '*.yml')
 
 format: $(STAMP)
 	$(BIN)/ruff format .
@@ -45,11 +48,13 @@ docs: $(STAMP)  ## dbt docs with lineage from the published warehouse (run make 
 # standalone starts its components as `airflow` from PATH: the venv's bin goes first, or a fresh clone fails
 AIRFLOW_HOME ?= $(CURDIR)/var/airflow
 AIRFLOW_PORT ?= 8080
+AIRFLOW_PARALLELISM ?= 2  # tasks at once: DuckDB and dbt are CPU-bound, and a laptop has few cores
 airflow: $(STAMP)  ## airflow standalone on 127.0.0.1:$(AIRFLOW_PORT) with the project's DAGs (login in $(AIRFLOW_HOME))
 	PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
 	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
 	AIRFLOW__API__BASE_URL=http://127.0.0.1:$(AIRFLOW_PORT) \
 	AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$(AIRFLOW_PORT)/execution/ \
+	AIRFLOW__CORE__PARALLELISM=$(AIRFLOW_PARALLELISM) AIRFLOW__API__WORKERS=1 \
 	AIRFLOW__COSMOS__ENABLE_TELEMETRY=False $(BIN)/airflow standalone
 
 up:  ## MinIO, Postgres and Airflow in Docker (needs a Docker engine)

@@ -54,7 +54,7 @@ def wait_for(what: str, check, timeout: float, every: float = 3.0):
     while time.monotonic() < deadline:
         try:
             found = check()
-        except (requests.ConnectionError, FileNotFoundError, KeyError):
+        except (requests.RequestException, FileNotFoundError, KeyError):
             found = None
         if found:
             return found
