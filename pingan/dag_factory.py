@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import Asset, AssetAll, AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
 from pingan.dag_tasks import alert_on_failure
@@ -20,7 +19,6 @@ from pingan.deployment import check_deployment
 from pingan.feed_spec import FeedSpec, load_specs
 from pingan.settings import load_settings
 
-START = pendulum.datetime(2025, 1, 1, tz="Asia/Shanghai")
 DEFAULT_ARGS = {
     "retries": int(os.environ.get("PINGAN_TASK_RETRIES", "2")),  # 0 in tests that must see a failure at once
     "retry_delay": timedelta(minutes=5),
@@ -57,8 +55,9 @@ def ingest_dag(spec: FeedSpec):
 
     @dag(
         dag_id=f"ingest_{feed}",
-        schedule=spec.schedule,
-        start_date=START,
+        # no start_date: a DAG first runs at its next scheduled time, never at once for a past night
+        # (a past night is a backfill); manual and backfill runs choose their logical dates freely
+        schedule=CronTriggerTimetable(spec.schedule, timezone=TZ),
         catchup=False,
         max_active_runs=1,
         default_args=DEFAULT_ARGS,
@@ -84,7 +83,6 @@ def warehouse_dag(specs: list[FeedSpec]):
     @dag(
         dag_id="warehouse_build_and_publish",
         schedule=warehouse_schedule(specs),
-        start_date=START,
         catchup=False,
         max_active_runs=1,
         default_args={**DEFAULT_ARGS, "execution_timeout": timedelta(hours=3)},

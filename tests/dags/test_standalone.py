@@ -71,7 +71,15 @@ def standalone(home, tmp_path):
     from pingan_sim import simulate
 
     settings = load_settings()
-    simulate(settings.home, Store(settings.landing_url), DAY, DAY + timedelta(days=2), seed=9, scale=0.02)
+    simulate(
+        settings.home,
+        Store(settings.landing_url),
+        DAY,
+        DAY + timedelta(days=2),
+        seed=5,
+        scale=0.02,
+        defect_rate=0.0,
+    )  # no defects: this test is about orchestration, not the gate
     port, airflow_home = free_port(), tmp_path / "airflow"
     venv_bin = str(Path(sys.executable).parent)
     env = {
@@ -79,7 +87,7 @@ def standalone(home, tmp_path):
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW_PORT": str(port),
         "PINGAN_TASK_RETRIES": "0",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",  # nothing runs before its next 02:00
         "PATH": os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != venv_bin),
     }
     log = (tmp_path / "standalone.log").open("w")
