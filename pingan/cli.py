@@ -199,6 +199,29 @@ def status(as_json: bool) -> None:
 
 
 @main.command()
+@click.argument("target")
+@click.option("--json", "as_json", is_flag=True, help="Print the chain as JSON.")
+def lineage(target: str, as_json: bool) -> None:
+    """Trace a warehouse table (e.g. fct_incidents) or a share (PARTNER/DATASET) back to its source files.
+
+    Prints share snapshot → table → dbt models → raw batches → source files (with sha256), from the
+    share's signed manifest, dbt's manifest of the last build and the raw zone's commit manifests.
+    """
+    from dataclasses import asdict
+
+    from pingan.lineage import as_text, trace
+    from pingan.pipeline import lake_store
+
+    settings = load_settings()
+    chain = trace(settings, lake_store(settings), target)
+    if as_json:
+        click.echo(json.dumps(asdict(chain), ensure_ascii=False, indent=2, default=str))
+        return
+    for line in as_text(chain):
+        out.print(line, highlight=False, soft_wrap=True)
+
+
+@main.command()
 def feeds() -> None:
     """List and validate the feed specs under connectors/."""
     from pingan.feed_spec import load_specs

@@ -115,3 +115,20 @@ def test_the_whole_night_with_one_blocked_and_one_late_feed(airflow_db, s3_lake)
         table = lake.read_parquet([key])
         if "source_feed" in table.column_names:
             assert BLOCKED not in set(table.column("source_feed").to_pylist()), key
+
+    # lineage: each share traces back through the models to the committed batches and their source files
+    from click.testing import CliRunner
+
+    from pingan.cli import main
+    from pingan.lineage import trace
+
+    share = trace(settings, lake, "jiashan/border_incidents")
+    assert share.table == "fct_incidents" and share.models[-1] == "fct_incidents"
+    assert "stg_raw__incidents" in share.models and share.raw_entities == ["incident"]
+    assert {b.batch_id for b in share.batches} == set(share.snapshot["source"]["batch_ids"])
+    assert {b.feed for b in share.batches} <= {"qingpu_110_incidents", "wujiang_incidents"}  # never the blocked one
+    qingpu = next(b for b in share.batches if b.feed == "qingpu_110_incidents")
+    assert [s.sha256 for s in qingpu.sources] == [s["sha256"] for s in committed["qingpu_110_incidents"]["sources"]]
+    printed = CliRunner().invoke(main, ["lineage", "jiashan/border_incidents"])
+    assert printed.exit_code == 0, printed.output
+    assert "← table fct_incidents" in printed.output and "110接处警_20250301.csv" in printed.output
