@@ -48,13 +48,19 @@ docs: $(STAMP)  ## dbt docs with lineage from the published warehouse (run make 
 # standalone starts its components as `airflow` from PATH: the venv's bin goes first, or a fresh clone fails
 AIRFLOW_HOME ?= $(CURDIR)/var/airflow
 AIRFLOW_PORT ?= 8080
-AIRFLOW_PARALLELISM ?= 2  # tasks at once: DuckDB and dbt are CPU-bound, and a laptop has few cores
+PINGAN_HOME ?= $(CURDIR)/var
+AIRFLOW_LINEAGE := $(PINGAN_HOME)/lake/_lineage/airflow.jsonl
+# tasks at once: DuckDB and dbt are CPU-bound, and a laptop has few cores
+AIRFLOW_PARALLELISM ?= 2
 airflow: $(STAMP)  ## airflow standalone on 127.0.0.1:$(AIRFLOW_PORT) with the project's DAGs (login in $(AIRFLOW_HOME))
+	mkdir -p $(dir $(AIRFLOW_LINEAGE))
 	PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
 	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
 	AIRFLOW__API__BASE_URL=http://127.0.0.1:$(AIRFLOW_PORT) \
 	AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$(AIRFLOW_PORT)/execution/ \
 	AIRFLOW__CORE__PARALLELISM=$(AIRFLOW_PARALLELISM) AIRFLOW__API__WORKERS=1 \
+	AIRFLOW__OPENLINEAGE__NAMESPACE=pingan \
+	AIRFLOW__OPENLINEAGE__TRANSPORT='{"type": "file", "log_file_path": "$(AIRFLOW_LINEAGE)", "append": true}' \
 	AIRFLOW__COSMOS__ENABLE_TELEMETRY=False $(BIN)/airflow standalone
 
 up:  ## MinIO, Postgres and Airflow in Docker (needs a Docker engine)

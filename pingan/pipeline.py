@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from pingan import raw_zone
+from pingan import lineage_events, raw_zone
 from pingan.deployment import feed_sources
 from pingan.feed_spec import FeedSpec, load_specs
 from pingan.ingest import BatchResult, ingest_feed, new_batch_id
@@ -88,6 +88,8 @@ def _ingest_one(spec: FeedSpec, day: date, settings: Settings, lake: Store, chec
     started = datetime.now(UTC).isoformat()
     try:
         result = ingest_feed(spec, day, settings, lake, gate=check, progress=progress, force=force)
+        if result.status == "committed":
+            lineage_events.emit_load(settings, lake, result.manifest)
         return FeedOutcome(spec.feed, result.status, result)
     except SourceMissing as exc:
         log.warning("%s", exc)
@@ -107,14 +109,20 @@ def build_warehouse(settings: Settings, *, full_refresh: bool = False, build_dat
     from pingan.warehouse import build
 
     lake = lake_store(settings)
-    return build(settings, raw_zone.committed_batches(lake), lake=lake, full_refresh=full_refresh,
-                 build_date=build_date, progress=progress)
+    result = build(settings, raw_zone.committed_batches(lake), lake=lake, full_refresh=full_refresh,
+                   build_date=build_date, progress=progress)
+    lineage_events.emit_dbt_build(settings)
+    return result
 
 
 def publish_shares(settings: Settings, day: date, partners: list[str] | None = None):
     from pingan.sharing.publish import publish
 
-    return publish(settings, lake_store(settings), partners=partners, as_of=day)
+    shares = publish(settings, lake_store(settings), partners=partners, as_of=day)
+    for share in shares:
+        if getattr(share, "created", False):
+            lineage_events.emit_share(settings, share)
+    return shares
 
 
 def run_day(settings: Settings, day: date, *, feeds: list[str] | None = None,

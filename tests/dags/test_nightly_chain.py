@@ -132,3 +132,16 @@ def test_the_whole_night_with_one_blocked_and_one_late_feed(airflow_db, s3_lake)
     printed = CliRunner().invoke(main, ["lineage", "jiashan/border_incidents"])
     assert printed.exit_code == 0, printed.output
     assert "← table fct_incidents" in printed.output and "110接处警_20250301.csv" in printed.output
+
+    # OpenLineage events (file transport): each committed load, the dbt build's models, each new snapshot
+    import json
+
+    from pingan.lineage_events import events_path
+
+    events = [json.loads(line) for line in events_path(settings).read_text(encoding="utf-8").splitlines()]
+    jobs = {e["job"]["name"] for e in events}
+    assert {f"ingest.{f}" for f in committed} <= jobs and f"ingest.{BLOCKED}" not in jobs
+    assert any(j.startswith("publish.jiashan.") for j in jobs)
+    dbt_outputs = {o["name"] for e in events if e["eventType"] == "COMPLETE" for o in e.get("outputs", [])
+                   if not e["job"]["name"].startswith(("ingest.", "publish."))}
+    assert any(name.endswith("fct_incidents") for name in dbt_outputs), sorted(dbt_outputs)[:10]

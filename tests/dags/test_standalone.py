@@ -45,6 +45,13 @@ class Airflow:
         assert r.ok, f"{method} {path}: {r.status_code} {r.text[:500]}"
         return r.json()
 
+    def create_backfill(self, body: dict) -> dict | None:
+        r = self.session.post(f"{self.base}/api/v2/backfills", json=body, timeout=60)
+        if r.status_code == 503:
+            return None
+        assert r.ok, f"POST /backfills: {r.status_code} {r.text[:500]}"
+        return r.json()
+
     def runs(self, dag_id: str) -> list[dict]:
         return self.api("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"]
 
@@ -148,17 +155,15 @@ def test_make_airflow_runs_the_night_and_a_backfill_through_the_rest_api(standal
 
     # a backfill of three days of one feed, twice: exactly those days, the second run changes nothing
     def backfill(reprocess: str) -> None:
-        created = airflow.api(
-            "POST",
-            "/backfills",
-            json={
-                "dag_id": f"ingest_{BACKFILLED}",
-                "from_date": nightly(DAY),
-                "to_date": nightly(DAY + timedelta(days=2)),
-                "reprocess_behavior": reprocess,
-                "max_active_runs": 1,
-            },
-        )
+        body = {
+            "dag_id": f"ingest_{BACKFILLED}",
+            "from_date": nightly(DAY),
+            "to_date": nightly(DAY + timedelta(days=2)),
+            "reprocess_behavior": reprocess,
+            "max_active_runs": 1,
+        }
+        # on SQLite the API refuses a backfill (503) while the scheduler holds the database: ask again
+        created = wait_for("the backfill to be created", lambda: airflow.create_backfill(body), timeout=120)
         wait_for(
             "the backfill to complete",
             lambda: airflow.api("GET", f"/backfills/{created['id']}")["completed_at"],
