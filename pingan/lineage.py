@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pingan import raw_zone
+from pingan.canonical import ENTITY_FIELDS
 from pingan.settings import Settings
 from pingan.sharing import manifest as share_manifest
 from pingan.storage import Store
@@ -68,7 +69,7 @@ def upstream(manifest: dict, table: str) -> tuple[list[str], list[str]]:
         seen.add(uid)
         if uid.startswith("source."):
             source = manifest["sources"][uid]
-            if source["source_name"] == "raw":
+            if source["source_name"] == "raw" and source["name"] in ENTITY_FIELDS:  # not the bookkeeping tables
                 entities.add(source["name"])
             return
         node = manifest["nodes"][uid]
