@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+SPARK_STAMP := $(VENV)/.spark-installed-stamp
 
-.PHONY: demo test test-fast lint format bench docs airflow up down clean
+.PHONY: demo test browser test-fast lint format bench docs airflow up up-celery down clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,11 +14,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[test]' -e ./sim
 	touch $(STAMP)
 
+# Spark (pyspark ~480 MB) and Trino adapters: only the tests need them, so `make demo` stays light.
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[test,spark,trino]'
+	touch $(SPARK_STAMP)
+
 demo: $(STAMP)  ## simulate 7 days and run every stage on each (lake in var/lake, warehouse var/warehouse.duckdb)
 	$(BIN)/pingan demo $(DEMO_ARGS)
 
-test: $(STAMP)  ## the whole suite, slow end-to-end tests included
+test: $(SPARK_STAMP) browser  ## the whole suite, slow end-to-end and Spark tests included
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+browser:  ## headless chromium for the report's browser test (Debian apt); skipped with a reason without apt
+	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get install -y -q chromium >/dev/null 2>&1 || sudo -n apt-get install -y -q chromium >/dev/null 2>&1) \
+	  || echo "chromium not installed (no apt): the report's browser test will be skipped"; }
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
@@ -37,6 +48,7 @@ bench: $(STAMP)  ## benchmarks print their numbers; they are not tests
 	$(BIN)/python bench/bench_raw_zone.py
 	$(BIN)/python bench/bench_quality.py
 	$(BIN)/python bench/bench_simulate.py
+	$(BIN)/python bench/bench_sharing.py
 
 docs: $(STAMP)  ## dbt docs with lineage from the published warehouse (run make demo first); opens nothing
 	test -f var/warehouse.duckdb || { echo "no var/warehouse.duckdb yet: run make demo first"; exit 1; }
@@ -65,6 +77,9 @@ airflow: $(STAMP)  ## airflow standalone on 127.0.0.1:$(AIRFLOW_PORT) with the p
 
 up:  ## MinIO, Postgres and Airflow in Docker (needs a Docker engine)
 	docker compose up -d
+
+up-celery:  ## the same with CeleryExecutor: stateless workers (docker-compose.celery.yml)
+	docker compose -f docker-compose.yml -f docker-compose.celery.yml --profile celery up -d
 
 down:
 	docker compose down

@@ -26,17 +26,36 @@ class DemoSummary:
     days: list[DayResult] = field(default_factory=list)
 
 
-def run_demo(settings: Settings, start: date, end: date, simulated: dict[str, int], progress=None) -> DemoSummary:
-    """Run every day of [start, end] whose sources were already written (`simulated`: records per feed)."""
+def run_demo(settings: Settings, start: date, end: date, simulated: dict[str, int], *, progress=None,
+             detail=None) -> DemoSummary:
+    """Run every day of [start, end] whose sources were already written (`simulated`: records per feed).
+
+    `progress` gets a line per day; `detail` (for --verbose) every step within them."""
+    say = progress or (lambda _msg: None)
     lake_store(settings)
     summary = DemoSummary(start, end, simulated)
     day = start
     while day <= end:
-        if progress:
-            progress(f"running {day}")
-        summary.days.append(run_day(settings, day, progress=progress))
+        result = run_day(settings, day, progress=detail)
+        summary.days.append(result)
+        say(day_line(result))
         day += timedelta(days=1)
     return summary
+
+
+def day_line(result: DayResult) -> str:
+    """One line per night: loads, the build and the shares."""
+    committed = [f for f in result.feeds if f.status == "committed"]
+    rows = sum(f.result.rows_written for f in committed if f.result)
+    quarantined = sum(f.result.rows_quarantined for f in committed if f.result)
+    others = Counter(f.status for f in result.feeds if f.status != "committed")
+    line = f"{result.day}: {len(committed)}/{len(result.feeds)} feeds committed ({rows:,} rows, {quarantined:,} quarantined"
+    line += "".join(f", {n} {status}" for status, n in sorted(others.items())) + ")"
+    if result.build is not None:
+        line += f"; warehouse built in {result.build.elapsed_seconds:.1f} s"
+        if result.build.stale_feeds:
+            line += f" (stale: {', '.join(result.build.stale_feeds)})"
+    return line + f"; {len(result.shares)} share snapshot(s) published"
 
 
 def analyst_command(settings: Settings) -> str:
@@ -74,5 +93,6 @@ def print_summary(out: Console, settings: Settings, summary: DemoSummary) -> Non
     for key, n in sorted(per_share.items()):
         s = latest[key]
         out.print(f"  {key[0]}/{key[1]}: {n} snapshot(s), latest {s.snapshot_id} ({s.rows:,} rows)", highlight=False)
+    out.print(f"dbt log: {settings.home / 'dbt' / 'logs' / 'dbt.log'}; details with `pingan -v demo`", highlight=False)
     out.print("\nNext, as an analyst (read-only, never blocked by the nightly build):")
     out.print(f"  {analyst_command(settings)}", highlight=False, soft_wrap=True)

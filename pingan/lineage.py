@@ -1,7 +1,7 @@
 """Where a number comes from: share snapshot → warehouse table → dbt models → raw batches → source files.
 
 Read from the records every stage already writes, so the chain is the one that produced the data:
-the share's signed manifest (its table and the batch ids its rows came from), dbt's manifest.json from
+the share's signed manifest in the share store (its table and the batch ids its rows came from), dbt's manifest.json from
 the last build (the models between the table and the `raw` sources), and the raw zone's commit manifests
 (each batch's source files with their sha256).
 """
@@ -82,18 +82,18 @@ def upstream(manifest: dict, table: str) -> tuple[list[str], list[str]]:
     return order, sorted(entities)
 
 
-def _snapshot(lake: Store, share: str) -> dict:
+def _snapshot(shares: Store, share: str) -> dict:
     partner, _, dataset = share.partition("/")
-    latest = raw_zone.read_json(lake, share_manifest.dataset_prefix(partner, dataset) + share_manifest.LATEST)
+    latest = raw_zone.read_json(shares, share_manifest.dataset_prefix(partner, dataset) + share_manifest.LATEST)
     if not latest:
         raise LineageError(f"no published share {share!r} (partner/dataset; see `pingan publish`)")
     prefix = share_manifest.snapshot_prefix(partner, dataset, latest["snapshot_id"])
-    return {**raw_zone.read_json(lake, prefix + share_manifest.MANIFEST), "path": lake.uri(prefix)}
+    return {**raw_zone.read_json(shares, prefix + share_manifest.MANIFEST), "path": shares.uri(prefix)}
 
 
 def trace(settings: Settings, lake: Store, target: str) -> Lineage:
     """The chain behind a warehouse table (`fct_incidents`) or a share (`<partner>/<dataset>`)."""
-    snapshot = _snapshot(lake, target) if "/" in target else None
+    snapshot = _snapshot(Store(settings.share_url, settings.s3), target) if "/" in target else None
     table = snapshot["source"]["table"] if snapshot else target
     path = dbt_manifest_path(settings)
     if not path.exists():

@@ -71,6 +71,11 @@ def select_specs(settings: Settings, feeds: list[str] | None) -> list[FeedSpec]:
     return list(specs.values())
 
 
+def sources_for(settings: Settings, feeds: list[str] | None = None):
+    """The selected feeds' endpoints for a block (pingan.deployment.feed_sources), for callers of ingest_feed."""
+    return feed_sources(settings, select_specs(settings, feeds))
+
+
 def ingest_day(settings: Settings, day: date, *, feeds: list[str] | None = None, gate: bool = True,
                progress: Callable[[str], None] | None = None, force: bool = False) -> list[FeedOutcome]:
     """Load the selected feeds (default all) for one day, each with the endpoint its deployment supplies."""
@@ -116,9 +121,9 @@ def build_warehouse(settings: Settings, *, full_refresh: bool = False, build_dat
 
 
 def publish_shares(settings: Settings, day: date, partners: list[str] | None = None):
-    from pingan.sharing.publish import publish
+    from pingan.sharing.publish import publish, share_store
 
-    shares = publish(settings, lake_store(settings), partners=partners, as_of=day)
+    shares = publish(settings, lake_store(settings), share_store(settings), partners=partners, as_of=day)
     for share in shares:
         if getattr(share, "created", False):
             lineage_events.emit_share(settings, share)

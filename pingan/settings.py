@@ -7,7 +7,8 @@ PINGAN_HOME            root of local state (default ./var)
 PINGAN_LAKE_URL        file:///path or s3://bucket/prefix (local default file://$PINGAN_HOME/lake)
 PINGAN_LANDING_URL     the landing root the feed specs' paths are relative to (local default: the simulated
                        sources' drop folder file://$PINGAN_HOME/sim)
-PINGAN_SHARE_URL       where partner shares are written (local default: the lake)
+PINGAN_SHARE_URL       partner shares, their own store apart from lake and warehouse
+                       (local default file://$PINGAN_HOME/shares; production: s3://<share bucket>)
 PINGAN_WAREHOUSE       the published analyst DuckDB file (default $PINGAN_HOME/warehouse.duckdb)
 PINGAN_DBT_TARGET      profiles.yml target (default: `local` for a lake on disk, `s3` otherwise)
 PINGAN_S3_ENDPOINT     host:port of the S3 server (MinIO in production, SeaweedFS in tests)
@@ -107,14 +108,15 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         home=home,
         lake_url=lake_url,
         landing_url=raw.landing_url or (f"file://{home / 'sim'}" if local else ""),
-        warehouse_path=Path(warehouse).resolve(),
+        # absolute, not resolved: the published path is a symlink to the file a build swapped in
+        warehouse_path=Path(warehouse).absolute(),
         connectors_dir=raw.connectors_dir,
         expectations_dir=raw.expectations_dir,
         agreements_dir=raw.agreements_dir,
         dbt_dir=raw.dbt_dir,
         s3=s3,
         deployment=raw.deployment,
-        share_url=raw.share_url or (lake_url if local else ""),
+        share_url=raw.share_url or (f"file://{home / 'shares'}" if local else ""),
         dbt_target=raw.dbt_target or ("local" if lake_url.startswith("file://") else "s3"),
     )
 

@@ -2,8 +2,9 @@
 
 Analysts read `settings.warehouse_path`; nothing writes that file in place. A build:
 
-1. copies the published file to a working file next to it (`<name>.building.duckdb`) so incremental
-   facts keep their history (a full refresh starts from an empty file instead);
+1. picks the working file: the published path is a symlink to one of two files that take turns
+   (pingan/warehouse_slots.py), and the build writes the other one, so incremental models keep their
+   history without copying the published file (a full refresh starts from an empty file instead);
 2. compares the committed batches it is given with the batches the working file already mirrors
    (pingan.warehouse_inputs), and creates one view per canonical entity in schema `raw` over the files of
    the batches not yet mirrored (`read_parquet([...], union_by_name=true)`, every column cast to its
@@ -11,10 +12,11 @@ Analysts read `settings.warehouse_path`; nothing writes that file in place. A bu
    store the file URIs, not the data: querying `raw.*` (or the staging views over them) later needs the
    lake, and for s3:// URIs an S3 secret in that session (`Store.duckdb_setup(con)` creates one);
 3. runs `dbt seed` and `dbt build` in-process against the working file;
-4. on success, checkpoints the working file and moves it onto the published path with `os.replace`. A
-   reader holding the old file open keeps its (now unlinked) file until it reconnects.
+4. on success, checkpoints the working file and points the published symlink at it with `os.replace`. A
+   reader holding the old file open keeps reading it until it reconnects.
 
-On failure the working file is left for inspection and the published file is untouched.
+On failure the working file is set aside (`<name>.<slot>.failed.duckdb`) for inspection and the published
+file is untouched.
 """
 
 from __future__ import annotations
@@ -22,8 +24,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
-import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,10 +36,16 @@ import pyarrow as pa
 from pingan.canonical import ENTITIES, TZ, entity_schema
 from pingan.environment import temporary_env
 from pingan.feed_spec import load_specs
+from pingan.quality.results_table import register_quality_results
 from pingan.raw_zone import RawBatch
 from pingan.settings import S3Settings, Settings
+from pingan.sharing.audit import register_warehouse_view
 from pingan.storage import Store
 from pingan.warehouse_inputs import plan_batches, register_batches, register_code_mappings, register_feeds
+from pingan.warehouse_slots import Slots
+from pingan.warehouse_slots import discard as slots_discard
+from pingan.warehouse_slots import prepare as slots_prepare
+from pingan.warehouse_slots import publish as slots_publish
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +65,7 @@ class BuildResult:
     mart_rows: dict[str, int]  # mart table -> rows
     elapsed_seconds: float
     warnings: list[str] = field(default_factory=list)  # tests that warned, e.g. unmapped category codes
+    stale_feeds: list[str] = field(default_factory=list)  # feeds behind the build date (mart_feed_freshness)
 
 
 def build(
@@ -85,33 +92,18 @@ def build(
         build_date = max((b.load_date for b in batches), default=date.today())
     specs = load_specs(settings.connectors_dir)
     published = settings.warehouse_path
-    working = working_path(published)
     published.parent.mkdir(parents=True, exist_ok=True)
+    slots = Slots(published)
     with _build_lock(published):
-        _remove_database(working)
-        if published.exists() and not full_refresh:
-            shutil.copyfile(published, working)
-        s3_lake = lake is not None and lake.scheme == "s3"
-        with duckdb.connect(str(working)) as con:
-            con.execute(f"SET TimeZone = '{TZ}'")
-            if s3_lake:
-                # the secret lets the views below be described; installing httpfs from the wheel lets
-                # dbt's `extensions: [httpfs]` load it later without the network
-                lake.duckdb_setup(con)
-            plan = plan_batches(con, batches, full_refresh=full_refresh)
-            create_raw_views(con, plan.pending_files)
-            register_batches(con, plan)
-            register_feeds(con, specs, plan.committed, build_date)
-            register_code_mappings(con, specs)
-        if progress:
-            progress(f"dbt: {len(plan.added)} new batches, {sum(map(len, plan.removed.values()))} withdrawn")
-        s3 = lake.s3 if s3_lake else None
-        results = _run_dbt(settings, working, s3=s3, full_refresh=full_refresh, select=select)
-        with duckdb.connect(str(working)) as con:
-            mart_rows = _count_mart_rows(con)
-            warnings = [_with_stored_failures(con, w) for w in results.warnings]
-            con.execute("CHECKPOINT")  # everything in the main file: no WAL travels with os.replace
-        os.replace(working, published)
+        working = slots_prepare(slots, full_refresh=full_refresh)
+        try:
+            results, mart_rows, stale, warnings = _build_in(
+                working, settings, specs, batches, lake=lake, full_refresh=full_refresh, select=select,
+                build_date=build_date, progress=progress)
+        except BaseException:
+            slots_discard(slots, working)
+            raise
+        slots_publish(slots, working)
     elapsed = time.monotonic() - started
     log.info("published %s in %.1f s: %s", published, elapsed, mart_rows)
     return BuildResult(
@@ -120,11 +112,47 @@ def build(
         mart_rows=mart_rows,
         elapsed_seconds=elapsed,
         warnings=warnings,
+        stale_feeds=stale,
     )
 
 
-def working_path(published: Path) -> Path:
-    return published.with_name(f"{published.stem}.building{published.suffix}")
+def _build_in(
+    working: Path,
+    settings: Settings,
+    specs: dict,
+    batches: list[RawBatch],
+    *,
+    lake: Store | None,
+    full_refresh: bool,
+    select: str | None,
+    build_date: date,
+    progress: Callable[[str], None] | None,
+) -> tuple[_DbtResults, dict[str, int], list[str], list[str]]:
+    """Bring the working file up to the committed batches and run dbt in it; what it built and warned."""
+    s3_lake = lake is not None and lake.scheme == "s3"
+    with duckdb.connect(str(working)) as con:
+        con.execute(f"SET TimeZone = '{TZ}'")
+        if s3_lake:
+            # the secret lets the views below be described; installing httpfs from the wheel lets
+            # dbt's `extensions: [httpfs]` load it later without the network
+            lake.duckdb_setup(con)
+        plan = plan_batches(con, batches, full_refresh=full_refresh)
+        create_raw_views(con, plan.pending_files)
+        register_warehouse_view(con, settings)  # audit.share_audit_log: the sharing audit trail
+        register_batches(con, plan)
+        register_feeds(con, specs, plan.committed, build_date)
+        register_code_mappings(con, specs)
+        register_quality_results(con, lake)
+    if progress:
+        progress(f"dbt: {len(plan.added)} new batches, {sum(map(len, plan.removed.values()))} withdrawn")
+    s3 = lake.s3 if s3_lake else None
+    results = _run_dbt(settings, working, s3=s3, full_refresh=full_refresh, select=select)
+    with duckdb.connect(str(working)) as con:
+        mart_rows = _count_mart_rows(con)
+        stale = _stale_feeds(con)
+        warnings = [_with_stored_failures(con, w) for w in results.warnings]
+        con.execute("CHECKPOINT")  # everything in the main file: readers open it without a WAL
+    return results, mart_rows, stale, warnings
 
 
 # --- raw views ------------------------------------------------------------------------------------------
@@ -231,8 +259,10 @@ def _invoke(args: list[str]) -> list:
     from dbt.cli.main import dbtRunner  # dbt costs seconds to import; keep it off the CLI's start-up path
 
     command = args[0]
+    # dbt's console output is for -v; its full log is always written under --log-path
+    quiet = [] if log.isEnabledFor(logging.INFO) else ["--quiet"]
     try:
-        res = dbtRunner().invoke(args)
+        res = dbtRunner().invoke([*quiet, *args])
     finally:
         _close_dbt_duckdb()
     if res.exception is not None:
@@ -287,11 +317,6 @@ def _build_lock(published: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _remove_database(path: Path) -> None:
-    for p in (path, path.with_name(path.name + ".wal")):
-        p.unlink(missing_ok=True)
-
-
 def _with_stored_failures(con: duckdb.DuckDBPyConnection, warning: _Warning, limit: int = 10) -> str:
     """The warning, plus the first failing rows when the test stored them (e.g. the unmapped codes)."""
     text = warning.text
@@ -302,6 +327,14 @@ def _with_stored_failures(con: duckdb.DuckDBPyConnection, warning: _Warning, lim
         text += f" [in {warning.failures_relation}: " + "; ".join(rows) + "]"
     log.warning("dbt: %s", text)
     return text
+
+
+def _stale_feeds(con: duckdb.DuckDBPyConnection) -> list[str]:
+    try:
+        rows = con.execute(f"select source_feed from {MART_SCHEMA}.mart_feed_freshness where is_stale order by 1")
+    except duckdb.CatalogException:  # a build restricted with --select may not have made it
+        return []
+    return [r[0] for r in rows.fetchall()]
 
 
 def _count_mart_rows(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

@@ -96,6 +96,10 @@ def register_batches(con: duckdb.DuckDBPyConnection, plan: BatchPlan) -> None:
             "jurisdiction_code": pa.array([b.jurisdiction_code for b in plan.committed], text),
             "load_date": pa.array([b.load_date for b in plan.committed], pa.date32()),
             "rows_written": pa.array([b.rows for b in plan.committed], pa.int64()),
+            "committed_at": pa.array(
+                [datetime.fromisoformat(b.committed_at) if b.committed_at else None for b in plan.committed],
+                pa.timestamp("us", tz="UTC"),
+            ),
         }
     )
     removed = [(entity, batch_id) for entity, ids in plan.removed.items() for batch_id in sorted(ids)]
@@ -131,11 +135,14 @@ def register_feeds(
         last = latest.get(spec.feed)
         lag = (build_date - last).days if last else None
         due = datetime.combine(build_date + timedelta(days=1), time.fromisoformat(spec.freshness.deadline), zone)
+        division = _division(spec.jurisdiction_code)
         rows.append(
             {
                 "source_feed": spec.feed,
                 "entity": spec.entity,
                 "jurisdiction_code": spec.jurisdiction_code,
+                "jurisdiction_name": division.name if division else None,
+                "province_name": division.province.name if division else None,
                 "domain": spec.domain,
                 "description": spec.description,
                 "latest_load_date": last,
@@ -150,12 +157,22 @@ def register_feeds(
     schema = pa.schema(
         [
             ("source_feed", pa.string()), ("entity", pa.string()), ("jurisdiction_code", pa.string()),
-            ("domain", pa.string()), ("description", pa.string()), ("latest_load_date", pa.date32()),
+            ("jurisdiction_name", pa.string()), ("province_name", pa.string()), ("domain", pa.string()), ("description", pa.string()), ("latest_load_date", pa.date32()),
             ("build_date", pa.date32()), ("lag_days", pa.int32()), ("max_lag_days", pa.int32()),
             ("deadline_at", pa.timestamp("us", tz=TZ)), ("is_stale", pa.bool_()),
         ]
     )  # fmt: skip
     _replace_table(con, "feeds", pa.Table.from_pylist(rows, schema=schema))
+
+
+def _division(code: str):
+    """The GB/T 2260 county a feed reports for, so a new district's feed names its own jurisdiction."""
+    import gb2260
+
+    try:
+        return gb2260.get(code)
+    except ValueError:
+        return None
 
 
 def register_code_mappings(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec]) -> None:

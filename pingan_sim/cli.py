@@ -67,12 +67,20 @@ def simulate(start: date, end: date | None, seed: int, scale: float, defect_rate
 @click.option(
     "--defect-rate", default=0.01, show_default=True, help="Share of records with an injected defect."
 )
-def demo(days: int, start: date, seed: int, scale: float, defect_rate: float) -> None:
-    """Simulate a date range, then run every day of it; end with a summary and the analyst's next command."""
+@click.pass_context
+def demo(ctx: click.Context, days: int, start: date, seed: int, scale: float, defect_rate: float) -> None:
+    """Simulate a date range, then run every day of it; end with a summary and the analyst's next command.
+
+    One line per night (loads, build, shares); `pingan -v demo` shows every step and dbt's output.
+    """
     from pingan.demo import print_summary, run_demo
 
     settings = load_settings()
     end = start + timedelta(days=days - 1)
+    verbose = bool((ctx.obj or {}).get("verbose"))
     _progress(f"simulating {start} .. {end} (seed {seed}, scale {scale}) into {settings.sim_dir}")
-    simulated = write_sources(settings, start, end, seed=seed, scale=scale, defect_rate=defect_rate)
-    print_summary(out, settings, run_demo(settings, start, end, simulated, progress=_progress))
+    simulated = write_sources(settings, start, end, seed=seed, scale=scale, defect_rate=defect_rate,
+                              progress=_progress if verbose else None)
+    _progress(f"simulated {sum(simulated.values()):,} source records")
+    summary = run_demo(settings, start, end, simulated, progress=_progress, detail=_progress if verbose else None)
+    print_summary(out, settings, summary)

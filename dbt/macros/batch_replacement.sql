@@ -6,6 +6,10 @@
 
 {#- A post-hook: rows that came from a batch the lake no longer commits leave the model. -#}
 {% macro drop_rows_of_removed_batches() -%}
+    {{ return(adapter.dispatch('drop_rows_of_removed_batches', 'pingan')()) }}
+{%- endmacro %}
+
+{% macro default__drop_rows_of_removed_batches() -%}
     delete from {{ this }}
     where batch_id in (
         select batch_id from {{ source('raw', 'batch_changes') }} where change = 'removed'

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from killed_load import killed_load
 
 from pingan import raw_zone
 from pingan.feed_spec import load_specs
@@ -94,22 +95,6 @@ def test_missing_mandatory_column_rejects_the_batch_with_a_clear_error(home, set
     assert raw_zone.committed_manifest(lake, spec.feed, DAY) is None
 
 
-# A load in its own process whose commit hook SIGKILLs it after its files are written, before the manifest.
-KILLED_LOAD = """
-import os, signal, sys
-from datetime import date
-from pingan.feed_spec import load_specs
-from pingan.ingest import ingest_feed
-from pingan.pipeline import lake_store
-from pingan.settings import load_settings
-
-settings = load_settings()
-spec = load_specs(settings.connectors_dir)[sys.argv[1]]
-ingest_feed(spec, date.fromisoformat(sys.argv[2]), settings, lake_store(settings),
-            before_commit=lambda manifest: os.kill(os.getpid(), signal.SIGKILL))
-"""
-
-
 def _pingan(*args: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pingan.cli", *args], env=env, capture_output=True, text=True,
                           timeout=300)
@@ -117,8 +102,7 @@ def _pingan(*args: str, env: dict) -> subprocess.CompletedProcess:
 
 def test_a_load_killed_between_files_and_commit_leaves_nothing_visible(home, settings, lake):
     jiashan_csv(home, rows=500)
-    killed = subprocess.run([sys.executable, "-c", KILLED_LOAD, "jiashan_incidents", DAY.isoformat()],
-                            env=dict(os.environ), capture_output=True, text=True, timeout=300)
+    killed = killed_load("jiashan_incidents", DAY)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert lake.list("raw/"), "the killed load had written its files"
     assert raw_zone.committed_manifest(lake, "jiashan_incidents", DAY) is None

@@ -14,8 +14,9 @@ import duckdb
 import pytest
 
 from pingan.raw_zone import RawBatch
-from pingan.sharing.publish import publish
-from pingan.warehouse import WarehouseError, build, working_path
+from pingan.settings import load_settings
+from pingan.sharing.publish import publish, share_store
+from pingan.warehouse import WarehouseError, build
 
 pytestmark = pytest.mark.slow
 
@@ -100,7 +101,8 @@ def test_build_harmonises_categories_dedupes_and_publishes(wh_settings, raw_zone
     result = build(wh_settings, raw_zone.batches)
 
     wh = wh_settings.warehouse_path
-    assert result.warehouse_path == wh and wh.exists() and not working_path(wh).exists()
+    assert result.warehouse_path == wh and wh.is_symlink() and wh.resolve().name == "warehouse.a.duckdb"
+    assert not list(wh.parent.glob("*.building"))  # the slot's in-progress marker is gone
     assert result.mart_rows["fct_incidents"] == 10
     assert result.mart_rows["dim_jurisdiction"] == 5
     assert {"fct_incidents", "mart_incident_trends", "dim_town", "stg_raw__incidents"} <= set(
@@ -209,6 +211,8 @@ def test_failed_build_leaves_the_published_warehouse_untouched(wh_settings, raw_
     with pytest.raises(WarehouseError, match="fct_broken"):
         build(wh_settings, raw_zone.batches)
     assert hashlib.sha256(wh.read_bytes()).hexdigest() == before
+    # the half-built file is kept for inspection, never built upon
+    assert (wh.parent / "warehouse.b.failed.duckdb").exists() and not (wh.parent / "warehouse.b.duckdb").exists()
 
     (dbt_dir / "models" / "marts" / "fct_broken.sql").unlink()
     (dbt_dir / "tests" / "assert_no_incidents_in_2025.sql").write_text(
@@ -267,6 +271,43 @@ def test_reader_keeps_working_while_a_build_publishes(wh_settings, raw_zone, ref
     assert out.split() == ["10", "11"]
 
 
+def test_builds_take_turns_between_two_files_without_copying(wh_settings, raw_zone, reference):
+    """The spare file (published two builds ago) is brought up to date in place; a reader holding it
+    makes the build start from a copy instead of writing under the reader."""
+    wh = wh_settings.warehouse_path
+    day1_batches(raw_zone, reference)
+    build(wh_settings, raw_zone.batches)
+    build(load_settings(), raw_zone.batches)  # settings read again: the published path is still the link
+    assert wh.is_symlink() and wh.resolve().name == "warehouse.b.duckdb"
+    assert sorted(p.name for p in wh.parent.glob("warehouse*.duckdb")) == [
+        "warehouse.a.duckdb", "warehouse.b.duckdb", "warehouse.duckdb"]
+    a = wh.parent / "warehouse.a.duckdb"
+    inode = a.stat().st_ino
+
+    raw_zone.incidents(
+        "jiashan_incidents",
+        [{"source_record_id": "JS000300", "source_category_code": reference.code("jiashan_incidents", "traffic"),
+          "town": reference.town("330421", border=False)}],
+        batch_id="js-d2", ingested_at=DAY2,
+    )
+    result = build(wh_settings, raw_zone.batches)
+    assert wh.resolve() == a and a.stat().st_ino == inode  # written in place: no copy
+    assert result.mart_rows["fct_incidents"] == 11
+
+    # a reader still holds the spare (b): the next build must not write under it
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(wh.parent / "warehouse.b.duckdb")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline().strip() == "10"
+        result = build(wh_settings, raw_zone.batches)
+        out, err = reader.communicate("go\n", timeout=60)
+    finally:
+        reader.kill()
+    assert reader.returncode == 0, err
+    assert out.split()[0] == "10"  # the reader's file was not written under it
+    assert wh.resolve().name == "warehouse.b.duckdb" and result.mart_rows["fct_incidents"] == 11
+
+
 def test_published_file_is_released_after_a_build(wh_settings, raw_zone, reference):
     day1_batches(raw_zone, reference)
     build(wh_settings, raw_zone.batches)
@@ -300,11 +341,13 @@ def test_partner_shares_publish_from_a_built_warehouse(wh_settings, raw_zone, re
     )
     build(wh_settings, raw_zone.batches)
 
-    shares = {s.partner: s for s in publish(wh_settings, raw_zone.lake, as_of=date(2025, 3, 2))}
-    assert set(shares) == {"wujiang", "jiashan", "pinghu", "jinshan"}
-    assert shares["wujiang"].rows == 3 + 1  # Qingpu's and Wujiang's border-town incidents
-    assert shares["jiashan"].rows == 3 + 3
-    assert shares["pinghu"].rows == shares["jinshan"].rows == 1
+    published = publish(wh_settings, raw_zone.lake, share_store(wh_settings), as_of=date(2025, 3, 2),
+                        today=date(2025, 3, 3))
+    shares = {(s.partner, s.dataset): s for s in published}
+    assert {p for p, _ in shares} == {"wujiang", "jiashan", "pinghu", "jinshan"}
+    assert shares["wujiang", "border_incidents"].rows == 3 + 1  # Qingpu's and Wujiang's border-town incidents
+    assert shares["jiashan", "border_incidents"].rows == 3 + 3
+    assert shares["pinghu", "joint_operations"].rows == shares["jinshan", "joint_operations"].rows == 1
 
 
 @pytest.fixture

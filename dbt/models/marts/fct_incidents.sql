@@ -62,7 +62,7 @@ final as (
         latest.dispatched_at,
         latest.arrived_at,
         latest.closed_at,
-        cast(epoch(latest.arrived_at) - epoch(latest.dispatched_at) as bigint)
+        {{ dbt.datediff('latest.dispatched_at', 'latest.arrived_at', 'second') }}
             as dispatch_to_arrival_seconds,
 
         -- place; is_border_town is taken from the reference data when the row is built

@@ -14,6 +14,8 @@ renamed as (
         source_feed,
         entity,
         jurisdiction_code,
+        jurisdiction_name,
+        province_name,
         domain,
         description,
 

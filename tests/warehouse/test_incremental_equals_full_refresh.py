@@ -1,0 +1,128 @@
+"""An incremental build always equals a full refresh, whatever happened in the lake.
+
+Driven as an operator would: simulated sources, the real loads and gate, nightly incremental builds; then
+a late day, a rerun that withdraws records from a day's file and one that changes a record. After each
+step the published (incremental) warehouse is compared, table by table, with a full refresh of the same
+raw zone built into a separate file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import date
+
+import duckdb
+import pytest
+
+from pingan.feed_spec import load_specs
+from pingan.pipeline import build_warehouse, ingest_day, sources_for
+from pingan.settings import load_settings
+from pingan.storage import Store
+from pingan_sim import simulate
+
+pytestmark = pytest.mark.slow
+
+D1, D2, D3 = date(2025, 3, 1), date(2025, 3, 2), date(2025, 3, 3)
+LATE = ["qingpu_110_incidents", "qingpu_grid_events"]  # not incremental, so a late day may follow D3's others
+COMPARED_SCHEMAS = ("main", "intermediate")
+
+
+def tables(path) -> dict[str, list[str]]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        rows = con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            f"where table_type = 'BASE TABLE' and table_schema in {COMPARED_SCHEMAS} order by 1, 2"
+        ).fetchall()
+        return {f"{s}.{t}": [c[0] for c in con.execute(f"describe {s}.{t}").fetchall()] for s, t in rows}
+
+
+def differences(incremental, full) -> dict[str, tuple[int, int, int, int]]:
+    """Per table whose content differs: (rows incremental, rows full, only incremental, only full)."""
+    inc_tables, full_tables = tables(incremental), tables(full)
+    assert set(inc_tables) == set(full_tables)
+    out = {}
+    with duckdb.connect() as con:
+        con.execute(f"attach '{incremental}' as inc (read_only)")
+        con.execute(f"attach '{full}' as fr (read_only)")
+        for name, columns in inc_tables.items():
+            assert sorted(columns) == sorted(full_tables[name]), name
+            cols = ", ".join(f'"{c}"' for c in sorted(columns))  # column order may differ after schema change
+            a, b = f"select {cols} from inc.{name}", f"select {cols} from fr.{name}"
+            counts = con.execute(
+                f"select (select count(*) from inc.{name}), (select count(*) from fr.{name}), "
+                f"(select count(*) from ({a} except all {b})), (select count(*) from ({b} except all {a}))"
+            ).fetchone()
+            if counts[2] or counts[3] or counts[0] != counts[1]:
+                out[name] = counts
+    return out
+
+
+def assert_incremental_equals_full_refresh(settings, day: date, tmp_path) -> None:
+    full = dataclasses.replace(settings, warehouse_path=tmp_path / f"full-{day}.duckdb")
+    build_warehouse(full, full_refresh=True, build_date=day)
+    assert differences(settings.warehouse_path, full.warehouse_path) == {}
+
+
+def count(settings, sql: str):
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return con.execute(sql).fetchone()[0]
+
+
+def withdraw_first_record(settings, day: date) -> str:
+    """Delete the first data line of Qingpu's GB18030 110 export for `day`; returns its record id."""
+    path = settings.sim_dir / "qingpu" / "110" / f"110接处警_{day:%Y%m%d}.csv"
+    data = path.read_bytes()
+    sep = b"\r\n" if b"\r\n" in data else b"\n"
+    lines = data.split(sep)
+    gone = lines.pop(1).decode("gb18030").split(",")[0]
+    path.write_bytes(sep.join(lines))
+    return f"310118:{gone}"
+
+
+def change_first_wujiang_record(settings, day: date) -> str:
+    """Rewrite the disposition of the first incident in Wujiang's landing file for `day`."""
+    landing = Store(settings.landing_url)
+    key = next(k for k in landing.list(f"wujiang/incidents/dt={day:%Y-%m-%d}/") if k.endswith(".jsonl"))
+    lines = landing.get_bytes(key).decode("utf-8").splitlines()
+    first = json.loads(lines[0])
+    first["result"] = "复核后改判"  # Wujiang's field for the disposition
+    lines[0] = json.dumps(first, ensure_ascii=False)
+    landing.put_bytes(key, ("\n".join(lines) + "\n").encode("utf-8"), "application/x-ndjson")
+    return f"320509:{first['incident_no']}"
+
+
+def test_incremental_builds_equal_a_full_refresh(home, tmp_path):
+    settings = load_settings()
+    landing = Store(settings.landing_url)
+    landing.ensure()
+    simulate(settings.home, landing, D1, D3, seed=7, scale=0.05, defect_rate=0.01)
+    feeds = list(load_specs(settings.connectors_dir))
+    on_time = [f for f in feeds if f not in LATE]
+
+    with sources_for(settings):
+        # two ordinary nights
+        for day in (D1, D2):
+            ingest_day(settings, day)
+            build_warehouse(settings, build_date=day)
+        assert_incremental_equals_full_refresh(settings, D2, tmp_path)
+
+        # D3: two feeds are late; the build goes on and says they are stale
+        ingest_day(settings, D3, feeds=on_time)
+        result = build_warehouse(settings, build_date=D3)
+        assert sorted(result.stale_feeds) == sorted(LATE)
+        ingest_day(settings, D3, feeds=LATE)
+        result = build_warehouse(settings, build_date=D3)
+        assert result.stale_feeds == []
+        assert_incremental_equals_full_refresh(settings, D3, tmp_path)
+
+        # reruns: Qingpu withdraws a call from D1's export, Wujiang corrects a record of D2
+        withdrawn = withdraw_first_record(settings, D1)
+        changed = change_first_wujiang_record(settings, D2)
+        ingest_day(settings, D1, feeds=["qingpu_110_incidents"])
+        ingest_day(settings, D2, feeds=["wujiang_incidents"])
+        build_warehouse(settings, build_date=D3)
+
+    assert count(settings, f"select count(*) from fct_incidents where record_id = '{withdrawn}'") == 0
+    assert count(settings, f"select disposition from fct_incidents where record_id = '{changed}'") == "复核后改判"
+    assert_incremental_equals_full_refresh(settings, D3, tmp_path)
