@@ -30,7 +30,7 @@ def test_local_is_the_default_and_keeps_everything_under_home(home):
     assert s.deployment == "local" and s.generate_keys
     assert s.lake_url == f"file://{home / 'lake'}"
     assert s.landing_url == f"file://{home / 'sim'}"
-    assert s.share_url == s.lake_url and s.dbt_target == "local"
+    assert s.share_url == f"file://{home / 'shares'}" and s.dbt_target == "local"
     check_deployment(s)  # local never fails the start-up check
 
 

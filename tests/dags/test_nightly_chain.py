@@ -109,10 +109,11 @@ def test_the_whole_night_with_one_blocked_and_one_late_feed(airflow_db, s3_lake)
     assert freshness == {f: f in (BLOCKED, LATE) for f in FEEDS}
 
     # shares were published for the day, and none carries a row of the blocked feed
-    snapshots = [k for k in lake.list("share/") if k.endswith("/part-0.parquet")]
+    shares = Store(settings.share_url, settings.s3)
+    snapshots = [k for k in shares.list("share/") if k.endswith(".parquet")]
     assert snapshots
     for key in snapshots:
-        table = lake.read_parquet([key])
+        table = shares.read_parquet([key])
         if "source_feed" in table.column_names:
             assert BLOCKED not in set(table.column("source_feed").to_pylist()), key
 
