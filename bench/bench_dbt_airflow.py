@@ -64,7 +64,7 @@ def one_build_task(settings, db: Path) -> float:
     return time.monotonic() - started
 
 
-COSMOS_DAG = '''
+COSMOS_DAG = """
 # airflow dag: the warehouse as cosmos tasks (bench only)
 import os
 from pathlib import Path
@@ -87,27 +87,48 @@ with DAG("bench_cosmos", schedule=None, start_date=pendulum.datetime(2025, 1, 1)
                                          dbt_executable_path=os.environ["BENCH_DBT"]),
         operator_args={"full_refresh": True, "install_deps": False},
     )
-'''
+"""
 
 
 def cosmos_tasks(settings, db: Path, work: Path) -> tuple[float, int, str]:
     env = {**os.environ, "PINGAN_DBT_DB_PATH": str(db), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     target = work / "cosmos-target"
-    subprocess.run([str(BIN / "dbt"), "parse", "--project-dir", str(settings.dbt_dir), "--profiles-dir",
-                    str(settings.dbt_dir), "--target-path", str(target)], check=True, env=env,
-                   capture_output=True)
+    subprocess.run(
+        [
+            str(BIN / "dbt"),
+            "parse",
+            "--project-dir",
+            str(settings.dbt_dir),
+            "--profiles-dir",
+            str(settings.dbt_dir),
+            "--target-path",
+            str(target),
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
     dags = work / "dags"
     dags.mkdir()
     (dags / "bench_cosmos.py").write_text(COSMOS_DAG)
     airflow_home = work / "airflow"
-    env |= {"AIRFLOW_HOME": str(airflow_home), "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
-            "BENCH_DBT_DIR": str(settings.dbt_dir), "BENCH_MANIFEST": str(target / "manifest.json"),
-            "BENCH_DBT": str(BIN / "dbt")}
+    env |= {
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        "BENCH_DBT_DIR": str(settings.dbt_dir),
+        "BENCH_MANIFEST": str(target / "manifest.json"),
+        "BENCH_DBT": str(BIN / "dbt"),
+    }
     subprocess.run([str(BIN / "airflow"), "db", "migrate"], check=True, env=env, capture_output=True)
     started = time.monotonic()
-    done = subprocess.run([str(BIN / "airflow"), "dags", "test", "bench_cosmos", "2025-03-02"], env=env,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [str(BIN / "airflow"), "dags", "test", "bench_cosmos", "2025-03-02"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     elapsed = time.monotonic() - started
     output = done.stdout + done.stderr
     tasks = output.count("[DAG TEST] end task")

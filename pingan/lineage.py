@@ -56,7 +56,9 @@ def dbt_manifest_path(settings: Settings) -> Path:
 
 def upstream(manifest: dict, table: str) -> tuple[list[str], list[str]]:
     """(models in dependency order ending with `table`, raw entities they read) from dbt's manifest."""
-    nodes = {n["name"]: uid for uid, n in manifest["nodes"].items() if n["resource_type"] in ("model", "seed")}
+    nodes = {
+        n["name"]: uid for uid, n in manifest["nodes"].items() if n["resource_type"] in ("model", "seed")
+    }
     if table not in nodes:
         raise LineageError(f"no dbt model named {table!r} in {len(nodes)} models (see `pingan build`)")
     order: list[str] = []
@@ -69,7 +71,9 @@ def upstream(manifest: dict, table: str) -> tuple[list[str], list[str]]:
         seen.add(uid)
         if uid.startswith("source."):
             source = manifest["sources"][uid]
-            if source["source_name"] == "raw" and source["name"] in ENTITY_FIELDS:  # not the bookkeeping tables
+            if (
+                source["source_name"] == "raw" and source["name"] in ENTITY_FIELDS
+            ):  # not the bookkeeping tables
                 entities.add(source["name"])
             return
         node = manifest["nodes"][uid]
@@ -84,7 +88,9 @@ def upstream(manifest: dict, table: str) -> tuple[list[str], list[str]]:
 
 def _snapshot(shares: Store, share: str) -> dict:
     partner, _, dataset = share.partition("/")
-    latest = raw_zone.read_json(shares, share_manifest.dataset_prefix(partner, dataset) + share_manifest.LATEST)
+    latest = raw_zone.read_json(
+        shares, share_manifest.dataset_prefix(partner, dataset) + share_manifest.LATEST
+    )
     if not latest:
         raise LineageError(f"no published share {share!r} (partner/dataset; see `pingan publish`)")
     prefix = share_manifest.snapshot_prefix(partner, dataset, latest["snapshot_id"])
@@ -101,9 +107,15 @@ def trace(settings: Settings, lake: Store, target: str) -> Lineage:
     models, entities = upstream(json.loads(path.read_text(encoding="utf-8")), table)
     wanted = set(snapshot["source"]["batch_ids"]) if snapshot else None
     batches = [
-        RawBatch(m["feed"], m["entity"], m["load_date"], m["batch_id"], m["rows_written"],
-                 [lake.uri(k) for k in m["files"]["raw"]],
-                 [SourceFile(s["name"], s.get("sha256")) for s in m.get("sources", [])])
+        RawBatch(
+            m["feed"],
+            m["entity"],
+            m["load_date"],
+            m["batch_id"],
+            m["rows_written"],
+            [lake.uri(k) for k in m["files"]["raw"]],
+            [SourceFile(s["name"], s.get("sha256")) for s in m.get("sources", [])],
+        )
         for m in raw_zone.committed_manifests(lake)
         if m["entity"] in entities and (wanted is None or m["batch_id"] in wanted)
     ]
@@ -116,13 +128,17 @@ def as_text(lineage: Lineage) -> list[str]:
     lines = []
     if lineage.snapshot:
         s = lineage.snapshot
-        lines.append(f"share {lineage.target} snapshot {s['snapshot_id']} (as of {s['as_of']}, {s['rows']:,} rows) "
-                     f"at {s['path']}")
+        lines.append(
+            f"share {lineage.target} snapshot {s['snapshot_id']} (as of {s['as_of']}, {s['rows']:,} rows) "
+            f"at {s['path']}"
+        )
     lines.append(f"  ← table {lineage.table}")
     lines.append(f"  ← models {' ← '.join(reversed(lineage.models))}")
     lines.append(f"  ← raw {', '.join(lineage.raw_entities)}: {len(lineage.batches)} committed batch(es)")
     for b in lineage.batches:
-        lines.append(f"    ← batch {b.feed} {b.load_date} {b.batch_id} ({b.rows_written:,} rows) {', '.join(b.files)}")
+        lines.append(
+            f"    ← batch {b.feed} {b.load_date} {b.batch_id} ({b.rows_written:,} rows) {', '.join(b.files)}"
+        )
         for src in b.sources:
             digest = f" sha256 {src.sha256[:12]}" if src.sha256 else ""
             lines.append(f"      ← source {src.name}{digest}")

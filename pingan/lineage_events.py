@@ -52,18 +52,27 @@ def _dataset(uri: str, cls):
 def _emit(settings: Settings, job: str, inputs: list[str], outputs: list[str]) -> None:
     from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 
-    event = RunEvent(eventType=RunState.COMPLETE, eventTime=datetime.now(UTC).isoformat(), producer=PRODUCER,
-                     run=Run(runId=str(uuid.uuid4())), job=Job(namespace=NAMESPACE, name=job),
-                     inputs=[_dataset(u, InputDataset) for u in inputs],
-                     outputs=[_dataset(u, OutputDataset) for u in outputs])
+    event = RunEvent(
+        eventType=RunState.COMPLETE,
+        eventTime=datetime.now(UTC).isoformat(),
+        producer=PRODUCER,
+        run=Run(runId=str(uuid.uuid4())),
+        job=Job(namespace=NAMESPACE, name=job),
+        inputs=[_dataset(u, InputDataset) for u in inputs],
+        outputs=[_dataset(u, OutputDataset) for u in outputs],
+    )
     _client(settings).emit(event)
 
 
 def emit_load(settings: Settings, lake, manifest: dict) -> None:
     """A committed load: its source files in, its raw Parquet out."""
     try:
-        _emit(settings, f"ingest.{manifest['feed']}", [s["name"] for s in manifest.get("sources", [])],
-              [lake.uri(k) for k in manifest["files"]["raw"]])
+        _emit(
+            settings,
+            f"ingest.{manifest['feed']}",
+            [s["name"] for s in manifest.get("sources", [])],
+            [lake.uri(k) for k in manifest["files"]["raw"]],
+        )
     except Exception as exc:  # lineage must never fail a load
         log.warning("lineage event for %s not written: %s", manifest.get("feed"), exc)
 
@@ -71,8 +80,12 @@ def emit_load(settings: Settings, lake, manifest: dict) -> None:
 def emit_share(settings: Settings, share) -> None:
     """A new share snapshot: its warehouse table in, the snapshot folder out."""
     try:
-        _emit(settings, f"publish.{share.partner}.{share.dataset}", [f"duckdb://{settings.warehouse_path}"],
-              [share.path])
+        _emit(
+            settings,
+            f"publish.{share.partner}.{share.dataset}",
+            [f"duckdb://{settings.warehouse_path}"],
+            [share.path],
+        )
     except Exception as exc:
         log.warning("lineage event for share %s/%s not written: %s", share.partner, share.dataset, exc)
 
@@ -84,9 +97,14 @@ def emit_dbt_build(settings: Settings) -> int:
 
         with temporary_env(PINGAN_DBT_DB_PATH=str(settings.warehouse_path)):
             processor = DbtLocalArtifactProcessor(
-                producer=PRODUCER, job_namespace=NAMESPACE, project_dir=str(settings.dbt_dir),
-                profile_name="pingan", target=settings.dbt_target,
-                target_path=str(settings.home / "dbt" / "target"), skip_errors=True)
+                producer=PRODUCER,
+                job_namespace=NAMESPACE,
+                project_dir=str(settings.dbt_dir),
+                profile_name="pingan",
+                target=settings.dbt_target,
+                target_path=str(settings.home / "dbt" / "target"),
+                skip_errors=True,
+            )
             events = processor.parse().events()
         client = _client(settings)
         for event in events:

@@ -79,8 +79,17 @@ def demo(ctx: click.Context, days: int, start: date, seed: int, scale: float, de
     end = start + timedelta(days=days - 1)
     verbose = bool((ctx.obj or {}).get("verbose"))
     _progress(f"simulating {start} .. {end} (seed {seed}, scale {scale}) into {settings.sim_dir}")
-    simulated = write_sources(settings, start, end, seed=seed, scale=scale, defect_rate=defect_rate,
-                              progress=_progress if verbose else None)
+    simulated = write_sources(
+        settings,
+        start,
+        end,
+        seed=seed,
+        scale=scale,
+        defect_rate=defect_rate,
+        progress=_progress if verbose else None,
+    )
     _progress(f"simulated {sum(simulated.values()):,} source records")
-    summary = run_demo(settings, start, end, simulated, progress=_progress, detail=_progress if verbose else None)
+    summary = run_demo(
+        settings, start, end, simulated, progress=_progress, detail=_progress if verbose else None
+    )
     print_summary(out, settings, summary)

@@ -25,5 +25,10 @@ ingest_feed(spec, date.fromisoformat(sys.argv[2]), settings, lake_store(settings
 
 def killed_load(feed: str, day: date) -> subprocess.CompletedProcess:
     """Run the load of `feed` for `day` (no gate) and kill it just before its commit."""
-    return subprocess.run([sys.executable, "-c", SCRIPT, feed, day.isoformat()], env=dict(os.environ),
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", SCRIPT, feed, day.isoformat()],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

@@ -127,9 +127,14 @@ def test_the_whole_night_with_one_blocked_and_one_late_feed(airflow_db, s3_lake)
     assert share.table == "fct_incidents" and share.models[-1] == "fct_incidents"
     assert "stg_raw__incidents" in share.models and share.raw_entities == ["incident"]
     assert {b.batch_id for b in share.batches} == set(share.snapshot["source"]["batch_ids"])
-    assert {b.feed for b in share.batches} <= {"qingpu_110_incidents", "wujiang_incidents"}  # never the blocked one
+    assert {b.feed for b in share.batches} <= {
+        "qingpu_110_incidents",
+        "wujiang_incidents",
+    }  # never the blocked one
     qingpu = next(b for b in share.batches if b.feed == "qingpu_110_incidents")
-    assert [s.sha256 for s in qingpu.sources] == [s["sha256"] for s in committed["qingpu_110_incidents"]["sources"]]
+    assert [s.sha256 for s in qingpu.sources] == [
+        s["sha256"] for s in committed["qingpu_110_incidents"]["sources"]
+    ]
     printed = CliRunner().invoke(main, ["lineage", "jiashan/border_incidents"])
     assert printed.exit_code == 0, printed.output
     assert "← table fct_incidents" in printed.output and "110接处警_20250301.csv" in printed.output
@@ -143,6 +148,11 @@ def test_the_whole_night_with_one_blocked_and_one_late_feed(airflow_db, s3_lake)
     jobs = {e["job"]["name"] for e in events}
     assert {f"ingest.{f}" for f in committed} <= jobs and f"ingest.{BLOCKED}" not in jobs
     assert any(j.startswith("publish.jiashan.") for j in jobs)
-    dbt_outputs = {o["name"] for e in events if e["eventType"] == "COMPLETE" for o in e.get("outputs", [])
-                   if not e["job"]["name"].startswith(("ingest.", "publish."))}
+    dbt_outputs = {
+        o["name"]
+        for e in events
+        if e["eventType"] == "COMPLETE"
+        for o in e.get("outputs", [])
+        if not e["job"]["name"].startswith(("ingest.", "publish."))
+    }
     assert any(name.endswith("fct_incidents") for name in dbt_outputs), sorted(dbt_outputs)[:10]
