@@ -30,7 +30,7 @@ def simulated_day(tmp_path_factory) -> Path:
     from pingan_sim import simulate
 
     home = tmp_path_factory.mktemp("faults-sim")
-    landing = Store(f"file://{home / 'landing'}")
+    landing = Store(f"file://{home / 'sim'}")  # the local deployment's landing root
     landing.ensure()
     simulate(home, landing, DAY, DAY, seed=5, scale=0.05, defect_rate=0.02)
     return home

@@ -26,7 +26,7 @@ def loaded(tmp_path_factory):
     from pingan_sim import simulate
 
     home = tmp_path_factory.mktemp("recall")
-    landing = Store(f"file://{home / 'landing'}")
+    landing = Store(f"file://{home / 'sim'}")  # the local deployment's landing root
     landing.ensure()
     simulate(home, landing, DAYS[0], DAYS[-1], seed=7, scale=0.15, defect_rate=0.02)
     mp = pytest.MonkeyPatch()
