@@ -14,7 +14,14 @@ from pingan.storage import Store
 
 
 def write_sources(
-    settings: Settings, start: date, end: date, *, seed: int, scale: float, defect_rate: float
+    settings: Settings,
+    start: date,
+    end: date,
+    *,
+    seed: int,
+    scale: float,
+    defect_rate: float,
+    progress=_progress,
 ) -> dict[str, int]:
     """Simulate [start, end] into the local deployment's landing root and the simulator's own files."""
     from pingan_sim import simulate as run_simulation
@@ -33,7 +40,7 @@ def write_sources(
         seed=seed,
         scale=scale,
         defect_rate=defect_rate,
-        progress=_progress,
+        progress=progress,
     )
 
 
