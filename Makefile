@@ -11,7 +11,7 @@ SPARK_STAMP := $(VENV)/.spark-installed-stamp
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
-	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[test]'
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[test]' -e ./sim
 	touch $(STAMP)
 
 # Spark (pyspark ~480 MB) and Trino adapters: only the tests need them, so `make demo` stays light.
@@ -33,9 +33,12 @@ browser:  ## headless chromium for the report's browser test (Debian apt); skipp
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff check, ruff format --check, sqlfluff (dbt templater) on dbt/, YAML syntax; same as pre-commit
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	mkdir -p var && PINGAN_DBT_DB_PATH=$(CURDIR)/var/lint.duckdb $(BIN)/sqlfluff lint dbt
+	$(BIN)/python -c "import sys, yaml; [yaml.safe_load(open(f, encoding='utf-8')) for f in sys.argv[1:]]" \
+	  $$(git ls-files '*.yaml' '*.yml')
 
 format: $(STAMP)
 	$(BIN)/ruff format .
@@ -54,9 +57,23 @@ docs: $(STAMP)  ## dbt docs with lineage from the published warehouse (run make 
 	  --target-path $(CURDIR)/var/dbt-docs --log-path $(CURDIR)/var/dbt-docs/logs
 	@echo "docs: $(CURDIR)/var/dbt-docs/index.html (serve with: $(BIN)/dbt docs serve --project-dir dbt --profiles-dir dbt --target-path $(CURDIR)/var/dbt-docs)"
 
-airflow: $(STAMP)  ## airflow standalone on 127.0.0.1 with the project's DAGs
-	AIRFLOW_HOME=$(CURDIR)/var/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
-	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__API__HOST=127.0.0.1 $(BIN)/airflow standalone
+# standalone starts its components as `airflow` from PATH: the venv's bin goes first, or a fresh clone fails
+AIRFLOW_HOME ?= $(CURDIR)/var/airflow
+AIRFLOW_PORT ?= 8080
+PINGAN_HOME ?= $(CURDIR)/var
+AIRFLOW_LINEAGE := $(PINGAN_HOME)/lake/_lineage/airflow.jsonl
+# tasks at once: DuckDB and dbt are CPU-bound, and a laptop has few cores
+AIRFLOW_PARALLELISM ?= 2
+airflow: $(STAMP)  ## airflow standalone on 127.0.0.1:$(AIRFLOW_PORT) with the project's DAGs (login in $(AIRFLOW_HOME))
+	mkdir -p $(dir $(AIRFLOW_LINEAGE))
+	PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
+	AIRFLOW__API__BASE_URL=http://127.0.0.1:$(AIRFLOW_PORT) \
+	AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$(AIRFLOW_PORT)/execution/ \
+	AIRFLOW__CORE__PARALLELISM=$(AIRFLOW_PARALLELISM) AIRFLOW__API__WORKERS=1 \
+	AIRFLOW__OPENLINEAGE__NAMESPACE=pingan \
+	AIRFLOW__OPENLINEAGE__TRANSPORT='{"type": "file", "log_file_path": "$(AIRFLOW_LINEAGE)", "append": true}' \
+	AIRFLOW__COSMOS__ENABLE_TELEMETRY=False $(BIN)/airflow standalone
 
 up:  ## MinIO, Postgres and Airflow in Docker (needs a Docker engine)
 	docker compose up -d

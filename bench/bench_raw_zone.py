@@ -29,8 +29,8 @@ FILE = f"qingpu/110/110接处警_{DAY:%Y%m%d}.csv"
 
 def make_input(workdir: Path, rows: int) -> Path:
     """Simulate a week of Qingpu, then repeat its data lines (with fresh ids) up to `rows` rows."""
-    from pingan.simulate import simulate
     from pingan.storage import Store
+    from pingan_sim import simulate
 
     target = workdir / "home" / "sim" / FILE
     if target.exists() and sum(1 for _ in target.open("rb")) - 1 >= rows:

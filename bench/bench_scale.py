@@ -4,7 +4,7 @@ One run measures:
 - for 5, 10 and 20 jurisdictions x one month at scale 1: simulation, load (extract, normalise, commit) and
   quality-gate seconds through the real loader and GX gate (every feed gated on its first --gate-days
   days, scaled to the month: the gate's cost is per batch and about 2-3 s each on these 2 cores), the DuckDB build of the month, raw rows and
-  lake bytes. Jurisdictions beyond the real five are made-up districts (pingan/simulate/districts.py):
+  lake bytes. Jurisdictions beyond the real five are made-up districts (pingan_sim/districts.py):
   replicas of the five districts' systems under other county codes, loaded from their own sources;
 - for the five real districts: tonight's incremental build after one month and after one year of history
   (the year is the month's batches replicated with shifted dates and fresh ids, as bench_warehouse does);
@@ -98,11 +98,11 @@ def load_days(settings: Settings, feeds: list[str], days: list[date], gate_days:
 
 def jurisdiction_stages(args, work: Path) -> tuple[list[dict], Settings]:
     """Load replicas of the five districts one after another; measure after each requested size."""
+    from pingan.deployment import feed_sources
     from pingan.feed_spec import load_specs
-    from pingan.pipeline import simulated_sources
-    from pingan.simulate import simulate
-    from pingan.simulate.districts import replica_sources, replicas, simulate_replica, write_specs
     from pingan.warehouse import build
+    from pingan_sim import simulate
+    from pingan_sim.districts import replica_sources, replicas, simulate_replica, write_specs
 
     connectors = work / "connectors"
     shutil.copytree(ROOT / "connectors", connectors)
@@ -110,7 +110,8 @@ def jurisdiction_stages(args, work: Path) -> tuple[list[dict], Settings]:
     real_feeds = sorted(load_specs(connectors))
     end = START + timedelta(days=args.days - 1)
     days = [START + timedelta(days=i) for i in range(args.days)]
-    all_replicas = replicas(max(args.jurisdictions) // 5 - 1, work / "replicas")
+    # under the local landing root ($PINGAN_HOME/sim), so the replicas' file feeds are paths relative to it
+    all_replicas = replicas(max(args.jurisdictions) // 5 - 1, settings.sim_dir / "replicas")
     stages, loaded, totals = [], 0, {"simulate_s": 0.0, "load_s": 0.0, "gate_s": 0.0, "rows_read": 0}
     for n in sorted(args.jurisdictions):
         while loaded < n // 5:
@@ -123,10 +124,11 @@ def jurisdiction_stages(args, work: Path) -> tuple[list[dict], Settings]:
             else:
                 rep = all_replicas[loaded - 1]
                 simulate_replica(rep, START, end, scale=args.scale)
-                feeds, reps = write_specs(rep, ROOT / "connectors", connectors), [rep]
+                feeds, reps = write_specs(rep, ROOT / "connectors", connectors, settings.sim_dir), [rep]
             totals["simulate_s"] += time.monotonic() - t
             settings = settings_for(work / "home", connectors)
-            with replica_sources(reps), simulated_sources(settings, real_feeds if loaded == 0 else feeds):
+            specs = load_specs(connectors)
+            with replica_sources(reps), feed_sources(settings, [specs[f] for f in (real_feeds if loaded == 0 else feeds)]):
                 measured = load_days(settings, feeds, days, args.gate_days)
             for key in ("load_s", "gate_s", "rows_read"):
                 totals[key] += measured[key]

@@ -14,12 +14,12 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from pingan.simulate import simulate
-from pingan.simulate.context import RunContext
-from pingan.simulate.incidents import QINGPU, day_bytes
-from pingan.simulate.reference import load_reference
-from pingan.simulate.writers import write_file
 from pingan.storage import Store
+from pingan_sim import simulate
+from pingan_sim.context import RunContext
+from pingan_sim.incidents import QINGPU, day_bytes
+from pingan_sim.reference import load_reference
+from pingan_sim.writers import write_file
 
 
 def bench_110(out: Path, start: date, days: int, scale: float) -> None:

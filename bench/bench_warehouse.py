@@ -52,8 +52,8 @@ def seed_week(work: Path):
     settings = settings_for(home)
     if (home / ".ready").exists():
         return settings
-    from pingan.pipeline import ingest_day, simulated_sources
-    from pingan.simulate import simulate
+    from pingan.pipeline import ingest_day, sources_for
+    from pingan_sim import simulate
 
     shutil.rmtree(home, ignore_errors=True)
     landing = Store(settings.landing_url)
@@ -61,7 +61,7 @@ def seed_week(work: Path):
     end = SEED_START + timedelta(days=SEED_DAYS - 1)
     t = time.monotonic()
     simulate(settings.home, landing, SEED_START, end, seed=42, scale=1.0, defect_rate=0.01)
-    with simulated_sources(settings):
+    with sources_for(settings):
         day = SEED_START
         while day <= end:
             ingest_day(settings, day, gate=False)

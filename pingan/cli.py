@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import sys
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import click
@@ -28,7 +28,24 @@ out = Console(width=_WIDTH)
 
 
 class PinganGroup(click.Group):
-    """Turns any exception into one clear line (and exit code 1) unless --debug."""
+    """Turns any exception into one clear line (and exit code 1) unless --debug; adds installed extras'
+    commands (entry point group `pingan.cli`: the simulator's simulate and demo) when first looked up."""
+
+    def _add_plugins(self) -> None:
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group="pingan.cli"):
+            if ep.name not in self.commands:
+                self.add_command(ep.load(), ep.name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._add_plugins()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, name: str):
+        if name not in self.commands:
+            self._add_plugins()
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -65,10 +82,15 @@ def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
 
     Storage comes from the environment: PINGAN_HOME (default ./var) holds the embedded default, a lake in
     var/lake and the analyst warehouse var/warehouse.duckdb; PINGAN_LAKE_URL=s3://bucket/prefix with
-    PINGAN_S3_* puts the lake on MinIO/S3. Typical use: `pingan demo` (simulate a week and run it),
+    PINGAN_S3_* puts the lake on MinIO/S3. PINGAN_DEPLOYMENT=prod has no defaults and checks every
+    variable at start-up. Typical use: `pingan demo` (simulate a week and run it; needs the sim extra),
     `pingan run --date 2025-01-01`, `pingan status`.
     """
     ctx.obj = {"debug": debug, "verbose": verbose or debug}
+    if ctx.invoked_subcommand and not any(a in ("-h", "--help") for a in sys.argv[1:]):
+        from pingan.deployment import check_deployment
+
+        check_deployment(load_settings())  # prod: every unset variable in one error, before any work
     # without --verbose only warnings and errors are logged; commands print their own short progress
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(message)s",
@@ -78,43 +100,17 @@ def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
 
 
 @main.command()
-@click.option("--start", callback=_date, required=True, help="First simulated day (YYYY-MM-DD).")
-@click.option("--end", callback=_date, help="Last simulated day (default: --start).")
-@click.option("--seed", default=42, show_default=True, help="Same seed and arguments give identical files.")
-@click.option("--scale", default=1.0, show_default=True, help="1.0 = a district's real daily volumes.")
-@click.option("--defect-rate", default=0.01, show_default=True, help="Share of records with an injected defect.")
-def simulate(start: date, end: date | None, seed: int, scale: float, defect_rate: float) -> None:
-    """Write the simulated source systems under $PINGAN_HOME/sim (and the landing zone).
-
-    Every feed in its native format; every injected defect is listed in sim/defects.jsonl.
-    """
-    from pingan.simulate import simulate as run_simulation
-    from pingan.storage import Store
-
-    settings = load_settings()
-    landing = Store(settings.landing_url, settings.s3)
-    landing.ensure()
-    counts = run_simulation(settings.home, landing, start, end or start, seed=seed, scale=scale,
-                            defect_rate=defect_rate, progress=_progress)
-    table = Table("feed", "rows", title=f"simulated {start} .. {end or start} (seed {seed}, scale {scale})")
-    for feed, n in sorted(counts.items()):
-        table.add_row(feed, f"{n:,}")
-    out.print(table)
-
-
-@main.command()
 @click.option("--date", "day", callback=_date, required=True, help="Logical date to load (YYYY-MM-DD).")
 @click.option("--feed", "feeds", multiple=True, help="Only this feed (repeatable). Default: all feeds.")
 @click.option("--no-gate", is_flag=True, help="Skip the Great Expectations gate (not for production).")
 @click.option("--force", is_flag=True, help="Reload an incremental feed's day even when later days are loaded.")
 def ingest(day: date, feeds: tuple[str, ...], no_gate: bool, force: bool) -> None:
     """Load feeds for one logical date into the raw zone (idempotent: a rerun replaces that day)."""
-    from pingan.pipeline import ingest_day, simulated_sources
+    from pingan.pipeline import ingest_day
 
     settings = load_settings()
-    with simulated_sources(settings, list(feeds) or None):
-        outcomes = ingest_day(settings, day, feeds=list(feeds) or None, gate=not no_gate, progress=_progress,
-                              force=force)
+    outcomes = ingest_day(settings, day, feeds=list(feeds) or None, gate=not no_gate, progress=_progress,
+                          force=force)
     _print_outcomes(day, outcomes)
     if any(o.status in ("failed", "blocked") for o in outcomes):
         sys.exit(1)
@@ -196,29 +192,6 @@ def run(day: date, feeds: tuple[str, ...]) -> None:
 
 
 @main.command()
-@click.option("--days", default=7, show_default=True, help="How many simulated days.")
-@click.option("--start", callback=_date, default="2025-03-01", show_default=True, help="First day.")
-@click.option("--seed", default=42, show_default=True)
-@click.option("--scale", default=1.0, show_default=True)
-@click.option("--defect-rate", default=0.01, show_default=True)
-@click.pass_context
-def demo(ctx: click.Context, days: int, start: date, seed: int, scale: float, defect_rate: float) -> None:
-    """Simulate a date range, then run every day of it; end with a summary and the analyst's next command.
-
-    One line per night (loads, build, shares); `pingan -v demo` shows every step and dbt's output.
-    """
-    from pingan.demo import run_demo
-
-    settings = load_settings()
-    summary = run_demo(settings, start, start + timedelta(days=days - 1), seed=seed, scale=scale,
-                       defect_rate=defect_rate, progress=_progress,
-                       detail=_progress if ctx.obj["verbose"] else None)
-    from pingan.demo import print_summary
-
-    print_summary(out, settings, summary)
-
-
-@main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON: per feed, its batches and row counts.")
 def status(as_json: bool) -> None:
     """What was loaded, when, how many rows, what was quarantined."""
@@ -241,6 +214,9 @@ def status(as_json: bool) -> None:
     for feed, f in data["feeds"].items():
         for d, p in f["problem_days"].items():
             out.print(f"{feed} {d}: {p['status']}: {p['error']}", highlight=False, soft_wrap=True)
+    for a in data["alerts"]:
+        out.print(f"[red]alert[/] {a['raised_at'][:19]} {a['dag_id']}.{a['task_id']} ({a['run_id']}): {a['error']}",
+                  highlight=False, soft_wrap=True)
     out.print(f"warehouse: {data['warehouse']} ({'published' if data['warehouse_exists'] else 'not built yet'})")
 
 
@@ -298,6 +274,29 @@ def report(output: str | None, no_data_docs: bool) -> None:
     path = write_report(settings, lake_store(settings), Path(output) if output else None,
                         build_docs=not no_data_docs)
     out.print(f"report: {path}", highlight=False)
+
+
+@main.command()
+@click.argument("target")
+@click.option("--json", "as_json", is_flag=True, help="Print the chain as JSON.")
+def lineage(target: str, as_json: bool) -> None:
+    """Trace a warehouse table (e.g. fct_incidents) or a share (PARTNER/DATASET) back to its source files.
+
+    Prints share snapshot → table → dbt models → raw batches → source files (with sha256), from the
+    share's signed manifest, dbt's manifest of the last build and the raw zone's commit manifests.
+    """
+    from dataclasses import asdict
+
+    from pingan.lineage import as_text, trace
+    from pingan.pipeline import lake_store
+
+    settings = load_settings()
+    chain = trace(settings, lake_store(settings), target)
+    if as_json:
+        click.echo(json.dumps(asdict(chain), ensure_ascii=False, indent=2, default=str))
+        return
+    for line in as_text(chain):
+        out.print(line, highlight=False, soft_wrap=True)
 
 
 @main.command()

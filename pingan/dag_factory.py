@@ -1,27 +1,32 @@
 """Airflow DAG shapes built from the feed specs; the files under dags/ only call these.
 
 One ingest DAG per feed (not per jurisdiction), so a late or broken feed is retried, backfilled and
-alerted on alone; each emits an Asset, and the warehouse DAG runs when the feeds' assets are updated.
-Tasks call pingan.dag_tasks, the same code as the `pingan` CLI.
+alerted on alone; each emits an Asset whose event carries the load date. The warehouse DAG runs when
+every feed's asset is updated, or at the latest feed deadline (`freshness.deadline`) with whatever is
+committed by then, so a late feed never holds the night back (the marts flag it as stale).
+Tasks call pingan.dag_tasks, the same code as the `pingan` CLI; a failed task records an alert.
 """
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
-import pendulum
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import Asset, AssetAll, AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
+from pingan.dag_tasks import alert_on_failure
+from pingan.deployment import check_deployment
 from pingan.feed_spec import FeedSpec, load_specs
 from pingan.settings import load_settings
 
-START = pendulum.datetime(2025, 1, 1, tz="Asia/Shanghai")
 DEFAULT_ARGS = {
-    "retries": 2,
+    "retries": int(os.environ.get("PINGAN_TASK_RETRIES", "2")),  # 0 in tests that must see a failure at once
     "retry_delay": timedelta(minutes=5),
     "retry_exponential_backoff": True,
     "execution_timeout": timedelta(hours=2),
+    "on_failure_callback": alert_on_failure,
 }
+TZ = "Asia/Shanghai"
 
 
 def feed_asset(feed: str) -> Asset:
@@ -29,7 +34,20 @@ def feed_asset(feed: str) -> Asset:
 
 
 def feed_specs() -> list[FeedSpec]:
-    return list(load_specs(load_settings().connectors_dir).values())
+    settings = load_settings()
+    check_deployment(settings)  # prod: a worker missing configuration fails at parse time, listing it all
+    return list(load_specs(settings.connectors_dir).values())
+
+
+def deadline_cron(specs: list[FeedSpec]) -> str:
+    """The latest of the feeds' deadlines as a daily cron (local time on the day after the data)."""
+    hour, minute = max(tuple(map(int, s.freshness.deadline.split(":"))) for s in specs)
+    return f"{minute} {hour} * * *"
+
+
+def warehouse_schedule(specs: list[FeedSpec]) -> AssetOrTimeSchedule:
+    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(deadline_cron(specs), timezone=TZ),
+                               assets=AssetAll(*(feed_asset(s.feed) for s in specs)))
 
 
 def ingest_dag(spec: FeedSpec):
@@ -37,8 +55,9 @@ def ingest_dag(spec: FeedSpec):
 
     @dag(
         dag_id=f"ingest_{feed}",
-        schedule=spec.schedule,
-        start_date=START,
+        # no start_date: a DAG first runs at its next scheduled time, never at once for a past night
+        # (a past night is a backfill); manual and backfill runs choose their logical dates freely
+        schedule=CronTriggerTimetable(spec.schedule, timezone=TZ),
         catchup=False,
         max_active_runs=1,
         default_args=DEFAULT_ARGS,
@@ -50,7 +69,10 @@ def ingest_dag(spec: FeedSpec):
         def load(**context) -> dict:
             from pingan.dag_tasks import ingest_task
 
-            return ingest_task(feed, context["logical_date"])
+            loaded = ingest_task(feed, context["logical_date"])
+            # the warehouse run reads the load date from the asset event (asset runs have no logical date)
+            context["outlet_events"][feed_asset(feed)].extra = {"load_date": loaded["load_date"]}
+            return loaded
 
         load()
 
@@ -60,26 +82,28 @@ def ingest_dag(spec: FeedSpec):
 def warehouse_dag(specs: list[FeedSpec]):
     @dag(
         dag_id="warehouse_build_and_publish",
-        schedule=[feed_asset(s.feed) for s in specs],
-        start_date=START,
+        schedule=warehouse_schedule(specs),
         catchup=False,
         max_active_runs=1,
         default_args={**DEFAULT_ARGS, "execution_timeout": timedelta(hours=3)},
         tags=["pingan", "warehouse", "sharing"],
-        doc_md="Build the governance warehouse once every feed has landed, then publish partner shares.",
+        doc_md="Build the governance warehouse once every feed has landed (or at the deadline with what has), "
+               "then publish partner shares.",
     )
     def warehouse_build_and_publish():
         @task
-        def build() -> dict:
-            from pingan.dag_tasks import build_task
+        def build(**context) -> dict:
+            from pingan.dag_tasks import build_date_for, build_task
 
-            return build_task()
+            return build_task(build_date_for(context))
 
         @task
-        def publish(built: dict, **context) -> list[str]:
+        def publish(built: dict) -> list[str]:
+            from datetime import date
+
             from pingan.dag_tasks import publish_task
 
-            return publish_task(context["logical_date"])
+            return publish_task(date.fromisoformat(built["build_date"]))
 
         publish(build())
 

@@ -1,4 +1,5 @@
-"""`pingan demo`: simulate a date range, run every day of it, and say what happened and what to run next."""
+"""`pingan demo` (registered by pingan_sim): run every day of a simulated range, say what happened and what to
+run next. The simulation itself is the sim package's; this module knows only the days' results."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from rich.table import Table
 
 from pingan.pipeline import DayResult, lake_store, run_day
 from pingan.settings import Settings
-from pingan.storage import Store
 
 ANALYST_QUERY = (
     "select jurisdiction_code, count(*) as incidents from fct_incidents group by all order by incidents desc"
@@ -26,19 +26,13 @@ class DemoSummary:
     days: list[DayResult] = field(default_factory=list)
 
 
-def run_demo(settings: Settings, start: date, end: date, *, seed: int, scale: float, defect_rate: float,
-             progress=None, detail=None) -> DemoSummary:
-    """`progress` gets a line per stage and per day; `detail` (for --verbose) every step within them."""
-    from pingan.simulate import simulate
+def run_demo(settings: Settings, start: date, end: date, simulated: dict[str, int], *, progress=None,
+             detail=None) -> DemoSummary:
+    """Run every day of [start, end] whose sources were already written (`simulated`: records per feed).
 
+    `progress` gets a line per day; `detail` (for --verbose) every step within them."""
     say = progress or (lambda _msg: None)
-    landing = Store(settings.landing_url, settings.s3)
-    landing.ensure()
     lake_store(settings)
-    say(f"simulating {start} .. {end} (seed {seed}, scale {scale}) into {settings.sim_dir}")
-    simulated = simulate(settings.home, landing, start, end, seed=seed, scale=scale, defect_rate=defect_rate,
-                         progress=detail)
-    say(f"simulated {sum(simulated.values()):,} source records")
     summary = DemoSummary(start, end, simulated)
     day = start
     while day <= end:

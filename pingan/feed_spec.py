@@ -29,11 +29,10 @@ class Strict(BaseModel):
 
 # --- transports ---------------------------------------------------------------------------------------
 class FileDrop(Strict):
-    """Files dropped in a directory or bucket. `root` is a URL, or `sim`/`landing` for the configured ones."""
+    """Files dropped in the deployment's landing root (PINGAN_LANDING_URL: a folder or a bucket)."""
 
     kind: Literal["file_drop", "s3_landing"]
-    root: str = "sim"
-    path: str  # template, `{date:%Y%m%d}` etc. for the logical date; may contain * wildcards
+    path: str  # relative to the landing root  # template, `{date:%Y%m%d}` etc. for the logical date; may contain * wildcards
 
 
 class PagePagination(Strict):
@@ -82,8 +81,7 @@ class HttpFile(Strict):
 
 class SqlTable(Strict):
     kind: Literal["sql_table"]
-    url_env: str  # environment variable with the SQLAlchemy URL
-    default_url: str | None = None  # used when the variable is unset; `{home}` is PINGAN_HOME
+    url_env: str  # environment variable with the SQLAlchemy URL (the deployment supplies it)
     table: str
     chunk_rows: int = Field(50_000, gt=0)
 

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import secrets
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -162,8 +160,12 @@ def ingest_feed(
     gate: Callable | None = None,
     progress: Callable[[str], None] | None = None,
     force: bool = False,
+    before_commit: Callable[[dict], None] | None = None,
 ) -> BatchResult:
-    """Load `spec` for logical date `day`. `gate(spec, table) -> GateResult` validates the rows before writing."""
+    """Load `spec` for logical date `day`. `gate(spec, table) -> GateResult` validates the rows before writing.
+
+    `before_commit(manifest)` runs between writing the batch's files and committing it (a test's hook, e.g.
+    a SIGKILL there must leave nothing visible)."""
     if not force:
         check_incremental_rerun(spec, day, lake)
     attempt = Attempt.begin(spec, day)
@@ -183,7 +185,7 @@ def ingest_feed(
         )
         verdict = judge(attempt, streamed, lake)
         manifest = build_manifest(attempt, ctx, streamed, verdict)
-        finish(lake, attempt, manifest, streamed.gate)
+        finish(lake, attempt, manifest, streamed.gate, before_commit)
         return BatchResult(manifest)
     except Exception:
         # the caller records the failure with its error; a record left "running" would mean a killed load
@@ -322,7 +324,13 @@ def build_manifest(attempt: Attempt, ctx: ExtractContext, streamed: Streamed, ve
     )
 
 
-def finish(lake: Store, attempt: Attempt, manifest: Manifest, gate: GateOutcome) -> None:
+def finish(
+    lake: Store,
+    attempt: Attempt,
+    manifest: Manifest,
+    gate: GateOutcome,
+    before_commit: Callable[[dict], None] | None = None,
+) -> None:
     """Commit the batch (then delete the day's older batch files), or record the blocked attempt; either way
     store the quality results."""
     spec = attempt.spec
@@ -334,7 +342,8 @@ def finish(lake: Store, attempt: Attempt, manifest: Manifest, gate: GateOutcome)
             manifest.schema_drift.new_columns,
         )
     if manifest.status == "committed":
-        _fault_point("before_commit")
+        if before_commit is not None:
+            before_commit(manifest.to_json())
         raw_zone.commit(lake, manifest)
         raw_zone.collect_garbage(
             lake, spec.entity, spec.jurisdiction_code, attempt.day, spec.feed, keep=attempt.batch_id
@@ -348,8 +357,3 @@ def finish(lake: Store, attempt: Attempt, manifest: Manifest, gate: GateOutcome)
 def schema_fingerprint(schema: pa.Schema) -> str:
     return hashlib.sha256(schema.to_string(show_schema_metadata=False).encode()).hexdigest()[:16]
 
-
-def _fault_point(name: str) -> None:
-    """Crash on purpose where PINGAN_FAULT says (used by tests to kill a load at a precise step)."""
-    if os.environ.get("PINGAN_FAULT") == name:
-        os.kill(os.getpid(), signal.SIGKILL)

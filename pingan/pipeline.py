@@ -1,35 +1,25 @@
 """The nightly job as plain functions: ingest every feed for a day, build the warehouse, publish shares.
 
-The CLI and the Airflow DAGs call these same functions. A feed that fails or is late does not stop the
+The CLI and the Airflow DAGs call these same functions; the deployment (pingan.settings) says where the
+stores are and pingan.deployment supplies each feed's endpoint. A feed that fails or is late does not stop the
 others; the day's result says which feeds loaded, which were blocked and which failed.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from pingan import raw_zone
-from pingan.environment import temporary_env
+from pingan import lineage_events, raw_zone
+from pingan.deployment import feed_sources
 from pingan.feed_spec import FeedSpec, load_specs
 from pingan.ingest import BatchResult, ingest_feed, new_batch_id
 from pingan.settings import Settings
 from pingan.storage import Store
 
 log = logging.getLogger(__name__)
-
-# Base URLs and tokens of the simulated HTTP sources, as the feed specs name them.
-SIM_ENV = {
-    "fire_url": "PINGAN_QINGPU_FIRE_URL",
-    "fire_token": "PINGAN_QINGPU_FIRE_TOKEN",
-    "joint_ops_url": "PINGAN_PINGHU_JINSHAN_URL",
-}
-
 
 @dataclass
 class FeedOutcome:
@@ -71,29 +61,6 @@ def quality_gate(settings: Settings) -> Callable:
     return gate
 
 
-@contextmanager
-def simulated_sources(settings: Settings, feeds: list[str] | None = None) -> Iterator[None]:
-    """Serve the simulated REST/HTTP sources on loopback when a selected feed needs one that is not configured.
-
-    In production the base URLs are set and nothing is started; in the embedded default the simulator's
-    servers stand in for the fire brigade API and the Pinghu–Jinshan platform.
-    """
-    needed = [s for s in select_specs(settings, feeds) if s.transport.kind in ("rest_json", "http_file")
-              and not os.environ.get(s.transport.base_url_env)]
-    if not needed:
-        yield
-        return
-    from pingan.simulate.servers import SourceServers
-
-    token = os.environ.get(SIM_ENV["fire_token"]) or secrets.token_urlsafe(24)
-    with SourceServers(settings.home, token) as servers, temporary_env(**{
-        SIM_ENV["fire_url"]: os.environ.get(SIM_ENV["fire_url"]) or servers.fire_url,
-        SIM_ENV["joint_ops_url"]: os.environ.get(SIM_ENV["joint_ops_url"]) or servers.joint_ops_url,
-        SIM_ENV["fire_token"]: token,
-    }):
-        yield
-
-
 def select_specs(settings: Settings, feeds: list[str] | None) -> list[FeedSpec]:
     specs = load_specs(settings.connectors_dir)
     if feeds:
@@ -104,31 +71,42 @@ def select_specs(settings: Settings, feeds: list[str] | None) -> list[FeedSpec]:
     return list(specs.values())
 
 
+def sources_for(settings: Settings, feeds: list[str] | None = None):
+    """The selected feeds' endpoints for a block (pingan.deployment.feed_sources), for callers of ingest_feed."""
+    return feed_sources(settings, select_specs(settings, feeds))
+
+
 def ingest_day(settings: Settings, day: date, *, feeds: list[str] | None = None, gate: bool = True,
                progress: Callable[[str], None] | None = None, force: bool = False) -> list[FeedOutcome]:
-    from pingan.transports import SourceMissing
-
+    """Load the selected feeds (default all) for one day, each with the endpoint its deployment supplies."""
     lake = lake_store(settings)
     check = quality_gate(settings) if gate else None
-    outcomes = []
-    for spec in select_specs(settings, feeds):
-        started = datetime.now(UTC).isoformat()
-        try:
-            result = ingest_feed(spec, day, settings, lake, gate=check, progress=progress, force=force)
-            outcomes.append(FeedOutcome(spec.feed, result.status, result))
-            continue
-        except SourceMissing as exc:
-            log.warning("%s", exc)
-            outcome = FeedOutcome(spec.feed, "late", error=str(exc))
-        except Exception as exc:  # one broken feed must not stop the others
-            log.error("%s %s: load failed: %s", spec.feed, day, exc)
-            outcome = FeedOutcome(spec.feed, "failed", error=f"{type(exc).__name__}: {exc}")
-        outcomes.append(outcome)
-        raw_zone.record_attempt_failure(
-            lake, feed=spec.feed, entity=spec.entity, jurisdiction=spec.jurisdiction_code, load_date=day,
-            batch_id=new_batch_id(day), status=outcome.status, error=outcome.error, started_at=started,
-            finished_at=datetime.now(UTC).isoformat())
-    return outcomes
+    specs = select_specs(settings, feeds)
+    with feed_sources(settings, specs):
+        return [_ingest_one(spec, day, settings, lake, check, progress, force) for spec in specs]
+
+
+def _ingest_one(spec: FeedSpec, day: date, settings: Settings, lake: Store, check, progress, force) -> FeedOutcome:
+    """One feed's load; a late or broken feed leaves a batch record and never stops the others."""
+    from pingan.transports import SourceMissing
+
+    started = datetime.now(UTC).isoformat()
+    try:
+        result = ingest_feed(spec, day, settings, lake, gate=check, progress=progress, force=force)
+        if result.status == "committed":
+            lineage_events.emit_load(settings, lake, result.manifest)
+        return FeedOutcome(spec.feed, result.status, result)
+    except SourceMissing as exc:
+        log.warning("%s", exc)
+        outcome = FeedOutcome(spec.feed, "late", error=str(exc))
+    except Exception as exc:  # one broken feed must not stop the others
+        log.error("%s %s: load failed: %s", spec.feed, day, exc)
+        outcome = FeedOutcome(spec.feed, "failed", error=f"{type(exc).__name__}: {exc}")
+    raw_zone.record_attempt_failure(
+        lake, feed=spec.feed, entity=spec.entity, jurisdiction=spec.jurisdiction_code, load_date=day,
+        batch_id=new_batch_id(day), status=outcome.status, error=outcome.error, started_at=started,
+        finished_at=datetime.now(UTC).isoformat())
+    return outcome
 
 
 def build_warehouse(settings: Settings, *, full_refresh: bool = False, build_date: date | None = None,
@@ -136,21 +114,26 @@ def build_warehouse(settings: Settings, *, full_refresh: bool = False, build_dat
     from pingan.warehouse import build
 
     lake = lake_store(settings)
-    return build(settings, raw_zone.committed_batches(lake), lake=lake, full_refresh=full_refresh,
-                 build_date=build_date, progress=progress)
+    result = build(settings, raw_zone.committed_batches(lake), lake=lake, full_refresh=full_refresh,
+                   build_date=build_date, progress=progress)
+    lineage_events.emit_dbt_build(settings)
+    return result
 
 
 def publish_shares(settings: Settings, day: date, partners: list[str] | None = None):
     from pingan.sharing.publish import publish, share_store
 
-    return publish(settings, lake_store(settings), share_store(settings), partners=partners, as_of=day)
+    shares = publish(settings, lake_store(settings), share_store(settings), partners=partners, as_of=day)
+    for share in shares:
+        if getattr(share, "created", False):
+            lineage_events.emit_share(settings, share)
+    return shares
 
 
 def run_day(settings: Settings, day: date, *, feeds: list[str] | None = None,
             progress: Callable[[str], None] | None = None) -> DayResult:
     result = DayResult(day)
-    with simulated_sources(settings, feeds):
-        result.feeds = ingest_day(settings, day, feeds=feeds, progress=progress)
+    result.feeds = ingest_day(settings, day, feeds=feeds, progress=progress)
     result.build = build_warehouse(settings, build_date=day, progress=progress)
     result.shares = publish_shares(settings, day)
     return result

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from pingan import raw_zone
+from pingan.alerts import recent_alerts
 from pingan.feed_spec import load_specs
 from pingan.settings import Settings
 from pingan.storage import Store
@@ -49,7 +52,8 @@ def collect_status(settings: Settings, lake: Store) -> dict:
     for feed, entry in feeds.items():
         entry["freshness"] = freshness.get(feed)
     return {"lake": lake.url, "warehouse": str(settings.warehouse_path),
-            "warehouse_exists": settings.warehouse_path.exists(), "feeds": feeds}
+            "warehouse_exists": settings.warehouse_path.exists(), "feeds": feeds,
+            "alerts": [asdict(a) for a in recent_alerts(lake)]}
 
 
 def warehouse_freshness(settings: Settings) -> dict[str, dict]:

@@ -224,7 +224,7 @@ def _run_dbt(
         "--profiles-dir", str(settings.dbt_dir),
         "--target-path", str(settings.home / "dbt" / "target"),
         "--log-path", str(settings.home / "dbt" / "logs"),
-        "--target", "local" if s3 is None else "s3",
+        "--target", settings.dbt_target,
     ]  # fmt: skip
     build_args = ["build", *common, "--exclude-resource-type", "seed"]
     if full_refresh:

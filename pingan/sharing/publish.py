@@ -123,8 +123,8 @@ def publish(
     if not settings.warehouse_path.exists():
         raise ShareError(f"no published warehouse at {settings.warehouse_path}: run the build first")
 
-    # Keys are generated only for the embedded default; an S3 deployment must provide them.
-    secrets_dir, allow_generate = settings.home / "secrets", shares.scheme == "file"
+    # Keys are generated only in the local deployment; prod must be given them (pingan.settings).
+    secrets_dir, allow_generate = settings.home / "secrets", settings.generate_keys
     signer = signing_key(secrets_dir, allow_generate=allow_generate)
     specs = load_specs(settings.connectors_dir)
     pii_columns = {c for spec in specs.values() for c in spec.pii_columns}

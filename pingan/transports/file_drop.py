@@ -12,12 +12,9 @@ from pingan.storage import Store
 from pingan.transports.context import ExtractContext, HashingReader, SourceMissing
 
 
-def root_store(root: str, settings) -> Store:
-    if root == "sim":
-        return Store(f"file://{settings.sim_dir}")
-    if root == "landing":
-        return Store(settings.landing_url, settings.s3)
-    return Store(root, settings.s3)
+def landing_store(settings) -> Store:
+    """The deployment's landing root; every file feed's path is relative to it."""
+    return Store(settings.landing_url, settings.s3)
 
 
 def matching_keys(store: Store, pattern: str) -> list[str]:
@@ -30,7 +27,7 @@ def matching_keys(store: Store, pattern: str) -> list[str]:
 
 def extract_files(ctx: ExtractContext) -> Iterator[SourceChunk]:
     transport = ctx.spec.transport
-    store = root_store(transport.root, ctx.settings)
+    store = landing_store(ctx.settings)
     pattern = transport.path.format(date=ctx.logical_date)
     keys = matching_keys(store, pattern)
     if not keys:

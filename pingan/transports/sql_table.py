@@ -13,7 +13,7 @@ from pingan.transports.context import ExtractContext
 
 def engine_url(ctx: ExtractContext) -> str:
     t = ctx.spec.transport
-    url = os.environ.get(t.url_env) or (t.default_url or "").format(home=ctx.settings.home)
+    url = os.environ.get(t.url_env)
     if not url:
         raise RuntimeError(f"{ctx.spec.feed}: {t.url_env} is not set (SQLAlchemy URL of the source database)")
     return url

@@ -12,12 +12,12 @@ import pytest
 from pingan import raw_zone
 from pingan.feed_spec import load_specs
 from pingan.ingest import ingest_feed
-from pingan.pipeline import quality_gate, simulated_sources
+from pingan.pipeline import quality_gate, sources_for
 from pingan.quality.batch_rules import judge_batch
 from pingan.settings import PROJECT_ROOT, load_settings
-from pingan.simulate.delivery_faults import BATCH_FAULTS, FAULTS, NotApplicable, deliver_fault
 from pingan.status import collect_status
 from pingan.storage import Store
+from pingan_sim.delivery_faults import BATCH_FAULTS, FAULTS, NotApplicable, deliver_fault
 
 pytestmark = pytest.mark.slow  # about a minute: every feed, every fault
 DAY = date(2025, 3, 3)
@@ -27,10 +27,10 @@ CASES = [(f, k) for f in sorted(SPECS) for k in FAULTS]
 
 @pytest.fixture(scope="module")
 def simulated_day(tmp_path_factory) -> Path:
-    from pingan.simulate import simulate
+    from pingan_sim import simulate
 
     home = tmp_path_factory.mktemp("faults-sim")
-    landing = Store(f"file://{home / 'landing'}")
+    landing = Store(f"file://{home / 'sim'}")  # the local deployment's landing root
     landing.ensure()
     simulate(home, landing, DAY, DAY, seed=5, scale=0.05, defect_rate=0.02)
     return home
@@ -56,7 +56,7 @@ def fault_home(simulated_day, tmp_path, monkeypatch) -> Path:
 
 
 def _load(settings, lake, spec):
-    with simulated_sources(settings, [spec.feed]):
+    with sources_for(settings, [spec.feed]):
         return ingest_feed(spec, DAY, settings, lake, gate=quality_gate(settings))
 
 

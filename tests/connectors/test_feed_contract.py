@@ -12,9 +12,10 @@ import pytest
 
 from pingan import raw_zone
 from pingan.canonical import entity_schema
+from pingan.deployment import feed_sources
 from pingan.feed_spec import load_specs
 from pingan.ingest import RerunRefused, ingest_feed
-from pingan.pipeline import quality_gate, simulated_sources
+from pingan.pipeline import quality_gate
 from pingan.settings import PROJECT_ROOT, load_settings
 from pingan.storage import Store
 
@@ -28,10 +29,10 @@ VOLATILE = {"batch_id", "ingested_at"}
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory) -> Path:
-    from pingan.simulate import simulate
+    from pingan_sim import simulate
 
     home = tmp_path_factory.mktemp("sim-home")
-    landing = Store(f"file://{home / 'landing'}")
+    landing = Store(f"file://{home / 'sim'}")  # the local deployment's landing root
     landing.ensure()
     simulate(home, landing, START, END, seed=7, scale=0.05, defect_rate=0.02)
     return home
@@ -42,7 +43,7 @@ def feed_settings(simulated, tmp_path, monkeypatch):
     monkeypatch.setenv("PINGAN_HOME", str(simulated))
     monkeypatch.setenv("PINGAN_LAKE_URL", f"file://{tmp_path / 'lake'}")
     for var in ("PINGAN_LANDING_URL", "PINGAN_S3_ENDPOINT", "PINGAN_QINGPU_FIRE_URL", "PINGAN_PINGHU_JINSHAN_URL",
-                "PINGAN_QINGPU_FIRE_TOKEN", "PINGAN_QINGPU_TAX_DB_URL", "PINGAN_FAULT"):
+                "PINGAN_QINGPU_FIRE_TOKEN", "PINGAN_QINGPU_TAX_DB_URL"):
         monkeypatch.delenv(var, raising=False)
     return load_settings()
 
@@ -63,7 +64,7 @@ def test_feed_contract(feed, feed_settings, simulated):
     lake = Store(feed_settings.lake_url)
     lake.ensure()
     gate = quality_gate(feed_settings)
-    with simulated_sources(feed_settings, [feed]):
+    with feed_sources(feed_settings, [spec]):
         first = [ingest_feed(spec, d, feed_settings, lake, gate=gate) for d in (START, END)]
         snapshot = {d: _stable(lake.read_parquet(raw_zone.committed_manifest(lake, feed, d)["files"]["raw"]))
                     for d in (START, END)}

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from killed_load import killed_load
 
 from pingan import raw_zone
 from pingan.feed_spec import load_specs
@@ -101,15 +102,14 @@ def _pingan(*args: str, env: dict) -> subprocess.CompletedProcess:
 
 def test_a_load_killed_between_files_and_commit_leaves_nothing_visible(home, settings, lake):
     jiashan_csv(home, rows=500)
-    env = {**os.environ, "PINGAN_FAULT": "before_commit"}
-    killed = _pingan("ingest", "--date", DAY.isoformat(), "--feed", "jiashan_incidents", "--no-gate", env=env)
+    killed = killed_load("jiashan_incidents", DAY)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert lake.list("raw/"), "the killed load had written its files"
     assert raw_zone.committed_manifest(lake, "jiashan_incidents", DAY) is None
     assert committed_rows(lake) == []  # readers see nothing of it
 
-    env.pop("PINGAN_FAULT")
-    rerun = _pingan("ingest", "--date", DAY.isoformat(), "--feed", "jiashan_incidents", "--no-gate", env=env)
+    rerun = _pingan("ingest", "--date", DAY.isoformat(), "--feed", "jiashan_incidents", "--no-gate",
+                    env=dict(os.environ))
     assert rerun.returncode == 0, rerun.stderr
     manifest = raw_zone.committed_manifest(lake, "jiashan_incidents", DAY)
     assert manifest["rows_written"] == 500

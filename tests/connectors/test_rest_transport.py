@@ -11,10 +11,10 @@ from pingan import raw_zone
 from pingan.feed_spec import load_specs
 from pingan.ingest import ingest_feed
 from pingan.settings import load_settings
-from pingan.simulate import simulate
-from pingan.simulate.servers import Faults, SourceServers
 from pingan.storage import Store
 from pingan.transports.http_client import SourceHttpError
+from pingan_sim import simulate
+from pingan_sim.servers import Faults, SourceServers
 
 DAY = date(2025, 3, 1)
 TOKEN = "test-token-not-a-secret"

@@ -78,7 +78,7 @@ jurisdiction_code: "320583"
 entity: incident
 domain: police
 description: Kunshan incidents, a made-up onboarding example (GBK CSV, own headers).
-transport: {kind: file_drop, root: sim, path: "kunshan/jq_{date:%Y-%m-%d}.csv"}
+transport: {kind: file_drop, path: "kunshan/jq_{date:%Y-%m-%d}.csv"}
 format: {kind: csv, encoding: gbk, delimiter: "|"}
 primary_key: [编号]
 code_mapping:

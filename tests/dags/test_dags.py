@@ -45,7 +45,7 @@ def test_ingest_dag_is_nightly_in_shanghai_with_retries_and_timeout(dagbag, feed
 def test_dag_test_loads_the_day_before_the_run(dagbag, airflow_db, home):
     from airflow.utils.state import DagRunState
 
-    from pingan.simulate import simulate
+    from pingan_sim import simulate
 
     day = date(2025, 3, 1)
     settings = load_settings()

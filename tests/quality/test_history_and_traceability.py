@@ -4,11 +4,10 @@ rejects that still name their source record."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 from datetime import date
+
+from killed_load import killed_load
 
 from pingan import raw_zone
 from pingan.feed_spec import load_specs
@@ -71,24 +70,7 @@ def test_a_killed_load_leaves_an_interrupted_batch_record(home, settings):
     path.write_bytes(
         "\ufeff警情编号,接警时间,警情类型代码,镇街\nJ1,2025/03/01 08:00,JS-ZA-01,西塘镇\n".encode()
     )
-    env = {**os.environ, "PINGAN_FAULT": "before_commit"}
-    killed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pingan.cli",
-            "ingest",
-            "--date",
-            D1.isoformat(),
-            "--feed",
-            "jiashan_incidents",
-            "--no-gate",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    killed = killed_load("jiashan_incidents", D1)
     assert killed.returncode == -signal.SIGKILL
     lake = Store(settings.lake_url)
     feed = collect_status(settings, lake)["feeds"]["jiashan_incidents"]

@@ -12,7 +12,7 @@ import pytest
 from pingan import raw_zone
 from pingan.feed_spec import load_specs
 from pingan.ingest import ingest_feed
-from pingan.pipeline import quality_gate, simulated_sources
+from pingan.pipeline import quality_gate, sources_for
 from pingan.settings import PROJECT_ROOT, load_settings
 from pingan.storage import Store
 
@@ -23,10 +23,10 @@ FEEDS = sorted(load_specs(PROJECT_ROOT / "connectors"))
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory):
-    from pingan.simulate import simulate
+    from pingan_sim import simulate
 
     home = tmp_path_factory.mktemp("recall")
-    landing = Store(f"file://{home / 'landing'}")
+    landing = Store(f"file://{home / 'sim'}")  # the local deployment's landing root
     landing.ensure()
     simulate(home, landing, DAYS[0], DAYS[-1], seed=7, scale=0.15, defect_rate=0.02)
     mp = pytest.MonkeyPatch()
@@ -46,7 +46,7 @@ def loaded(tmp_path_factory):
     lake.ensure()
     gate = quality_gate(settings)
     specs = load_specs(settings.connectors_dir)
-    with simulated_sources(settings):
+    with sources_for(settings):
         for feed in FEEDS:
             for day in DAYS:
                 result = ingest_feed(specs[feed], day, settings, lake, gate=gate)

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from pingan.simulate import simulate
 from pingan.storage import Store
+from pingan_sim import simulate
 
 START, END = date(2024, 3, 6), date(2024, 3, 8)  # Wed..Fri
 SEED = 7

@@ -78,7 +78,7 @@ def test_a_later_run_keeps_earlier_days_and_their_ledger_entries(tmp_path):
 
     from sim_native import ledger, mapped_codes, observed, qingpu_stage_times
 
-    from pingan.simulate import FEEDS
+    from pingan_sim import FEEDS
 
     home = tmp_path / "home"
     run_simulation(home, start=date(2024, 3, 6), end=date(2024, 3, 7))

@@ -15,10 +15,10 @@ from sim_native import in_delta, ledger, read_feed
 from sim_runs import START
 from stdnum.cn import uscc
 
-from pingan.simulate import FEEDS, incidents
-from pingan.simulate.context import RunContext
-from pingan.simulate.reference import load_reference
 from pingan.storage import Store
+from pingan_sim import FEEDS, incidents
+from pingan_sim.context import RunContext
+from pingan_sim.reference import load_reference
 
 REF = load_reference()
 TOWNS = {j: set(t.names) for j, t in REF.towns.items()}

@@ -21,7 +21,7 @@ from sim_native import (
 from sim_runs import END, START
 from stdnum.cn import ric, uscc
 
-from pingan.simulate import FEEDS
+from pingan_sim import FEEDS
 
 
 def sim_rows(sim, feed: str) -> list[int]:

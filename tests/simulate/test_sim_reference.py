@@ -12,7 +12,7 @@ from stdnum.cn import ric, uscc
 
 from pingan.feed_spec import load_specs
 from pingan.settings import PROJECT_ROOT
-from pingan.simulate.identities import (
+from pingan_sim.identities import (
     MOBILE_PREFIXES,
     break_ric_check,
     break_uscc_check,
@@ -21,7 +21,7 @@ from pingan.simulate.identities import (
     resident_ids,
     usccs,
 )
-from pingan.simulate.reference import SEEDS_DIR, load_reference
+from pingan_sim.reference import SEEDS_DIR, load_reference
 
 # DOMAIN.md, "Jurisdictions": the real towns the simulation must use, and the border towns.
 TOWNS = {

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 import requests
 
-from pingan.simulate.servers import Faults, SourceServers
+from pingan_sim.servers import Faults, SourceServers
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -16,10 +16,10 @@ import duckdb
 import pytest
 
 from pingan.feed_spec import load_specs
-from pingan.pipeline import build_warehouse, ingest_day, simulated_sources
+from pingan.pipeline import build_warehouse, ingest_day, sources_for
 from pingan.settings import load_settings
-from pingan.simulate import simulate
 from pingan.storage import Store
+from pingan_sim import simulate
 
 pytestmark = pytest.mark.slow
 
@@ -100,7 +100,7 @@ def test_incremental_builds_equal_a_full_refresh(home, tmp_path):
     feeds = list(load_specs(settings.connectors_dir))
     on_time = [f for f in feeds if f not in LATE]
 
-    with simulated_sources(settings):
+    with sources_for(settings):
         # two ordinary nights
         for day in (D1, D2):
             ingest_day(settings, day)

@@ -28,7 +28,7 @@ jurisdiction_code: "320583"
 entity: incident
 domain: police
 description: Kunshan incidents, daily GBK CSV with its own headers and category codes.
-transport: {kind: file_drop, root: sim, path: "kunshan/jq_{date:%Y-%m-%d}.csv"}
+transport: {kind: file_drop, path: "kunshan/jq_{date:%Y-%m-%d}.csv"}
 format: {kind: csv, encoding: gbk, delimiter: "|"}
 primary_key: [编号]
 columns:
@@ -56,7 +56,7 @@ jurisdiction_code: "320583"
 entity: grid_event_stage
 domain: grid
 description: Kunshan grid events, daily CSV with every event's stage times so far.
-transport: {kind: file_drop, root: sim, path: "kunshan/wg_{date:%Y-%m-%d}.csv"}
+transport: {kind: file_drop, path: "kunshan/wg_{date:%Y-%m-%d}.csv"}
 format: {kind: csv}
 primary_key: [事件号, stage]
 columns:

@@ -14,10 +14,10 @@ import duckdb
 import pytest
 
 from pingan import raw_zone
-from pingan.pipeline import build_warehouse, ingest_day, lake_store, simulated_sources
-from pingan.simulate import simulate
+from pingan.pipeline import build_warehouse, ingest_day, lake_store, sources_for
 from pingan.storage import Store
 from pingan.warehouse_spark import MART_SCHEMA, build_on_spark
+from pingan_sim import simulate
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
@@ -43,7 +43,7 @@ def built(tmp_path_factory) -> tuple[Path, Path]:
         simulate(settings.home, landing, START, end, seed=7, scale=0.1, defect_rate=0.01)
         day = START
         while day <= end:
-            with simulated_sources(settings):
+            with sources_for(settings):
                 outcomes = ingest_day(settings, day)
             assert all(o.status == "committed" for o in outcomes), [
                 (o.feed, o.status, o.error) for o in outcomes

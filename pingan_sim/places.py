@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pingan.simulate.reference import Towns
+from pingan_sim.reference import Towns
 
 # Generous box around Shanghai, Jiangsu, Zhejiang and Anhui (lat_min, lat_max, lon_min, lon_max).
 DELTA_BBOX = (27.0, 35.5, 114.8, 123.0)

@@ -64,8 +64,11 @@ def replicas(count: int, root: Path) -> list[Replica]:
     ]
 
 
-def write_specs(replica: Replica, real_connectors: Path, connectors: Path) -> list[str]:
-    """The replica's feed specs under `connectors` (beside the real ones); returns its feed ids."""
+def write_specs(replica: Replica, real_connectors: Path, connectors: Path, landing_root: Path) -> list[str]:
+    """The replica's feed specs under `connectors` (beside the real ones); returns its feed ids.
+
+    The replica's files are under `landing_root` (the deployment's landing folder): its file feeds'
+    paths get the replica's folder in front."""
     shutil.copyfile(real_connectors / "_defaults.yaml", connectors / "_defaults.yaml")
     feeds = []
     for path in sorted(real_connectors.rglob("*.yaml")):
@@ -79,10 +82,8 @@ def write_specs(replica: Replica, real_connectors: Path, connectors: Path) -> li
             + spec.get("description", "")
         )
         transport = spec["transport"]
-        if transport.get("root") in ("sim", "landing"):
-            transport["root"] = f"file://{replica.home / transport['root']}"
-        if "default_url" in transport:
-            transport["default_url"] = transport["default_url"].format(home=replica.home)
+        if transport["kind"] in ("file_drop", "s3_landing"):
+            transport["path"] = f"{(replica.home / 'sim').relative_to(landing_root).as_posix()}/{transport['path']}"
         for key in URL_ENVS:
             if key in transport:
                 transport[key] = replica.env(transport[key])
@@ -104,10 +105,10 @@ def simulate_replica(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, int]:
     """The replica's source files for [start, end], from its own seed (rows differ from the real ones)."""
-    from pingan.simulate import simulate
     from pingan.storage import Store
+    from pingan_sim import simulate
 
-    landing = Store(f"file://{replica.home / 'landing'}")
+    landing = Store(f"file://{replica.home / 'sim'}")  # like the local deployment: one landing root
     landing.ensure()
     return simulate(
         replica.home, landing, start, end, seed=seed + 7919 * replica.index, scale=scale,
@@ -118,16 +119,18 @@ def simulate_replica(
 @contextmanager
 def replica_sources(reps: list[Replica]) -> Iterator[None]:
     """Each replica's simulated REST/HTTP servers on loopback, their URLs and token in its feeds' env vars."""
-    from pingan.pipeline import SIM_ENV
-    from pingan.simulate.servers import SourceServers
+    from pingan_sim import registry
+    from pingan_sim.local_sources import FIRE_TOKEN, FIRE_URL, JOINT_OPS_URL, TAX_DB_URL
+    from pingan_sim.servers import SourceServers
 
     with ExitStack() as stack:
         env = {}
         for rep in reps:
             token = secrets.token_urlsafe(24)
             servers = stack.enter_context(SourceServers(rep.home, token))
-            env[rep.env(SIM_ENV["fire_url"])] = servers.fire_url
-            env[rep.env(SIM_ENV["fire_token"])] = token
-            env[rep.env(SIM_ENV["joint_ops_url"])] = servers.joint_ops_url
+            env[rep.env(FIRE_URL)] = servers.fire_url
+            env[rep.env(FIRE_TOKEN)] = token
+            env[rep.env(JOINT_OPS_URL)] = servers.joint_ops_url
+            env[rep.env(TAX_DB_URL)] = f"sqlite:///{rep.home / registry.FILE}"
         stack.enter_context(temporary_env(**env))
         yield

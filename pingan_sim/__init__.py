@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pingan.simulate import fire, grid_events, incidents, joint_operations, registry
-from pingan.simulate.context import RunContext, feed_offset
-from pingan.simulate.reference import load_reference
 from pingan.storage import Store
+from pingan_sim import fire, grid_events, incidents, joint_operations, registry
+from pingan_sim.context import RunContext, feed_offset
+from pingan_sim.reference import load_reference
 
 FEEDS = (
     "qingpu_110_incidents",

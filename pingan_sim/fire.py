@@ -13,11 +13,11 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from pingan.simulate import places, rhythm
-from pingan.simulate.context import DEFECTS, RunContext
-from pingan.simulate.defects import DefectSpec, Frame, inject
-from pingan.simulate.registry import QINGPU, Population
-from pingan.simulate.writers import (
+from pingan_sim import places, rhythm
+from pingan_sim.context import DEFECTS, RunContext
+from pingan_sim.defects import DefectSpec, Frame, inject
+from pingan_sim.registry import QINGPU, Population
+from pingan_sim.writers import (
     TextFormat,
     encode_text,
     fmt_times,

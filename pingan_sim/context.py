@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pingan.simulate.defects import Injected, Ledger, truncated_entry
-from pingan.simulate.reference import Reference
 from pingan.storage import Store
+from pingan_sim.defects import Injected, Ledger, truncated_entry
+from pingan_sim.reference import Reference
 
 # Streams within a feed-day: the records themselves, the defects (so changing the defect rate leaves
 # the clean data as it was), and history before the run (e.g. when registry rows were last updated).

@@ -30,8 +30,8 @@ from datetime import date, datetime
 from pathlib import Path
 
 from pingan.feed_spec import FeedSpec
-from pingan.simulate.defects import Ledger
 from pingan.storage import Store
+from pingan_sim.defects import Ledger
 
 BATCH_FAULTS = (
     "empty_file",
@@ -75,11 +75,11 @@ def source_file(spec: FeedSpec, day: date) -> tuple[str, str]:
             key = key.replace("*.jsonl", f"incidents_{day:%Y%m%d}.jsonl")
         return ("landing" if t.kind == "s3_landing" else "sim"), key
     if spec.feed == "pinghu_jinshan_joint_operations":
-        from pingan.simulate.joint_operations import file_for
+        from pingan_sim.joint_operations import file_for
 
         return "home", file_for(day)
     if spec.transport.kind == "rest_json":
-        from pingan.simulate.fire import _day_file
+        from pingan_sim.fire import _day_file
 
         return "home", _day_file(spec.transport.path.rsplit("/", 1)[1], day)
     raise NotApplicable(f"{spec.feed}: a {t.kind} source has no delivered file")
@@ -141,7 +141,7 @@ def parse(spec: FeedSpec, data: bytes) -> Delivery:
 
 def render(spec: FeedSpec, d: Delivery, body_encoding: str | None = None) -> bytes:
     if spec.format.kind == "xlsx":
-        from pingan.simulate.writers import xlsx_bytes
+        from pingan_sim.writers import xlsx_bytes
 
         sheet = spec.format.sheet or "Sheet1"
         width = len(d.header)

@@ -18,11 +18,11 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 
-from pingan.simulate import places, rhythm
-from pingan.simulate.context import DEFECTS, RunContext
-from pingan.simulate.defects import DefectSpec, Frame, inject
-from pingan.simulate.identities import person_names
-from pingan.simulate.writers import (
+from pingan_sim import places, rhythm
+from pingan_sim.context import DEFECTS, RunContext
+from pingan_sim.defects import DefectSpec, Frame, inject
+from pingan_sim.identities import person_names
+from pingan_sim.writers import (
     TextFormat,
     encode_text,
     fmt_times,

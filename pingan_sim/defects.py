@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pingan.simulate.identities import break_ric_check, break_uscc_check
-from pingan.simulate.places import OUTSIDE_DELTA, in_delta
+from pingan_sim.identities import break_ric_check, break_uscc_check
+from pingan_sim.places import OUTSIDE_DELTA, in_delta
 
 KINDS = (
     "bad_id_checksum",

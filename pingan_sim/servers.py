@@ -24,8 +24,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
-from pingan.simulate.fire import ALARMS_PATH, FIRE_DIR, INSPECTIONS_PATH
-from pingan.simulate.joint_operations import file_for
+from pingan_sim.fire import ALARMS_PATH, FIRE_DIR, INSPECTIONS_PATH
+from pingan_sim.joint_operations import file_for
 
 JOINT_OPS_PATH = "/api/v1/joint-operations.csv"
 SHANGHAI = timezone(timedelta(hours=8))

@@ -16,11 +16,11 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from pingan.simulate import places, rhythm
-from pingan.simulate.context import DEFECTS, HISTORY, RunContext
-from pingan.simulate.defects import DefectSpec, Frame, inject
-from pingan.simulate.identities import person_names, resident_ids, usccs
-from pingan.simulate.writers import fmt_times
+from pingan_sim import places, rhythm
+from pingan_sim.context import DEFECTS, HISTORY, RunContext
+from pingan_sim.defects import DefectSpec, Frame, inject
+from pingan_sim.identities import person_names, resident_ids, usccs
+from pingan_sim.writers import fmt_times
 
 FEED = "qingpu_tax_registry"
 FILE = "sim/qingpu/tax_registry.sqlite"

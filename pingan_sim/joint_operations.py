@@ -14,10 +14,10 @@ from datetime import date
 
 import numpy as np
 
-from pingan.simulate import places, rhythm
-from pingan.simulate.context import DEFECTS, RunContext
-from pingan.simulate.defects import DefectSpec, Frame, inject
-from pingan.simulate.writers import fmt_times, write_file
+from pingan_sim import places, rhythm
+from pingan_sim.context import DEFECTS, RunContext
+from pingan_sim.defects import DefectSpec, Frame, inject
+from pingan_sim.writers import fmt_times, write_file
 
 FEED = "pinghu_jinshan_joint_operations"
 PINGHU, JINSHAN = "330482", "310116"
