@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SPARK_STAMP := $(VENV)/.spark-installed-stamp
 
-.PHONY: demo test test-fast lint format bench docs airflow up up-celery down clean
+.PHONY: demo test browser test-fast lint format bench docs airflow up up-celery down clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,13 @@ $(SPARK_STAMP): $(STAMP)
 demo: $(STAMP)  ## simulate 7 days and run every stage on each (lake in var/lake, warehouse var/warehouse.duckdb)
 	$(BIN)/pingan demo $(DEMO_ARGS)
 
-test: $(SPARK_STAMP)  ## the whole suite, slow end-to-end and Spark tests included
+test: $(SPARK_STAMP) browser  ## the whole suite, slow end-to-end and Spark tests included
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+browser:  ## headless chromium for the report's browser test (Debian apt); skipped with a reason without apt
+	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get install -y -q chromium >/dev/null 2>&1 || sudo -n apt-get install -y -q chromium >/dev/null 2>&1) \
+	  || echo "chromium not installed (no apt): the report's browser test will be skipped"; }
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
@@ -40,6 +45,7 @@ bench: $(STAMP)  ## benchmarks print their numbers; they are not tests
 	$(BIN)/python bench/bench_raw_zone.py
 	$(BIN)/python bench/bench_quality.py
 	$(BIN)/python bench/bench_simulate.py
+	$(BIN)/python bench/bench_sharing.py
 
 docs: $(STAMP)  ## dbt docs with lineage from the published warehouse (run make demo first); opens nothing
 	test -f var/warehouse.duckdb || { echo "no var/warehouse.duckdb yet: run make demo first"; exit 1; }

@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -97,16 +98,19 @@ def expand_history(work: Path, week, days: int):
     if (home / ".ready").exists():
         return settings
     shutil.rmtree(home, ignore_errors=True)
-    seed_lake, lake = Store(week.lake_url), Store(settings.lake_url)
+    seed_lake, lake = Store(week.lake_url), Store(settings.lake_url)  # local disk: the bench reads files
     lake.ensure()
     seed = raw_zone.committed_batches(seed_lake)
     tonight = SEED_START + timedelta(days=SEED_DAYS - 1)
     first = tonight - timedelta(days=days)
     t = time.monotonic()
     for b in seed:
-        table = seed_lake.read_parquet(list(b.files)).cast(entity_schema(b.entity))
+        table = pa.concat_tables(pq.read_table(uri.removeprefix("file://")) for uri in b.files)
+        table = table.cast(entity_schema(b.entity))
         if b.load_date == tonight:
             targets = [tonight]
+        elif b.entity == "enterprise" and b.load_date == SEED_START:
+            targets = [first]  # the registry's first full pull happens once; later days are its changes
         else:
             offset = (b.load_date - SEED_START).days
             targets = [first + timedelta(days=h) for h in range(offset, days, SEED_DAYS - 1)]
@@ -162,9 +166,14 @@ def copy_cost(path: Path) -> float:
 
 
 def readme_queries() -> list[str]:
-    """The analysts' SQL of the README (the `duckdb -readonly ... "<sql>"` lines)."""
+    """The statements of the README's "Analysts: the six questions" SQL blocks, exactly as written there."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    return [m.group(1) for m in re.finditer(r'duckdb -readonly \S+ \\?\s*"([^"]+)"', text, re.S)]
+    section = text.split("## Analysts: the six questions", 1)[1].split("\n## ", 1)[0]
+    statements = []
+    for block in re.findall(r"```sql\n(.*?)```", section, re.S):
+        code = "\n".join(line for line in block.splitlines() if not line.strip().startswith("--"))
+        statements += [s.strip() for s in code.split(";") if s.strip()]
+    return statements
 
 
 def query_latency(path: Path, queries: list[str], repeat: int = 20) -> list[tuple[str, float, float]]:
@@ -186,11 +195,15 @@ def main() -> None:
     ap.add_argument("--years", type=float, default=2.0)
     ap.add_argument("--work", type=Path, default=ROOT / "var" / "bench" / "warehouse")
     ap.add_argument("--prepare-only", action="store_true", help="Generate and cache the lakes, measure nothing.")
+    ap.add_argument("--queries-only", action="store_true", help="Only time the README's queries on the last build.")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     week = seed_week(args.work)
     history = expand_history(args.work, week, int(365 * args.years))
     if args.prepare_only:
+        return
+    if args.queries_only:
+        print_latencies(history, args.years)
         return
     short = nightly(week, "1 week")
     long = nightly(history, f"{args.years:g} years")
@@ -199,13 +212,15 @@ def main() -> None:
           f"{short['incremental']:.1f} s = {ratio:.2f}x (target <= 1.2x)")
     print(f"copying the published {long['size'] / 2**20:,.0f} MiB file would add {copy_cost(history.warehouse_path):.1f} s "
           "a night (the build keeps a second file instead; see pingan/warehouse.py)")
-    queries = readme_queries()
-    latencies = query_latency(history.warehouse_path, queries)
+    print_latencies(history, args.years)
+
+
+def print_latencies(history, years: float) -> None:
+    latencies = query_latency(history.warehouse_path, readme_queries())
     for sql, median, p95 in latencies:
         print(f"  {p95 * 1000:6.1f} ms p95 ({median * 1000:.1f} ms median)  {sql}")
-    if latencies:
-        worst = max(p for _, _, p in latencies)
-        print(f"README KPI queries on the {args.years:g}-year file: worst p95 {worst * 1000:.1f} ms (target < 50 ms)")
+    worst = max(p for _, _, p in latencies)
+    print(f"README KPI queries on the {years:g}-year file: worst p95 {worst * 1000:.1f} ms (target < 50 ms)")
 
 
 if __name__ == "__main__":

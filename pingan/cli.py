@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from datetime import date, timedelta
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -175,8 +176,10 @@ def publish(day: date | None, partners: tuple[str, ...]) -> None:
     from pingan.pipeline import publish_shares
 
     shares = publish_shares(load_settings(), day or date.today(), list(partners) or None)
-    for share in shares:
-        out.print(share)
+    for partner in sorted({s.partner for s in shares}):
+        mine = [s for s in shares if s.partner == partner]
+        out.print(f"{partner}: " + ", ".join(f"{s.dataset} {s.snapshot_id} ({s.rows:,} rows)" for s in mine),
+                  highlight=False, soft_wrap=True)
 
 
 @main.command()
@@ -253,6 +256,51 @@ def _freshness(f: dict | None) -> str:
 
 
 @main.command()
+@click.option("--feed", help="Only this feed.")
+@click.option("--since", callback=_date, help="Only load dates on or after this day (YYYY-MM-DD).")
+def quality(feed: str | None, since: date | None) -> None:
+    """Quality per feed and day: rows read, committed, quarantined by rule, warnings, blocked with cause.
+
+    `committed` is the rows of the day's committed batch: a blocked delivery leaves the previous one.
+    Exit code 1 when a shown day's latest load was blocked, failed or interrupted.
+    """
+    from pingan.pipeline import lake_store
+    from pingan.quality.overview import day_quality, top_rules
+
+    days = day_quality(lake_store(load_settings()), feed, since)
+    table = Table("feed", "day", "status", "read", "committed", "quarantined", "top rules", "warned")
+    for d in days:
+        style = "red" if d.status in ("blocked", "failed", "interrupted") else None
+        table.add_row(d.feed, d.load_date, d.status, f"{d.rows_read:,}", f"{d.rows_committed:,}",
+                      f"{d.rows_quarantined:,}", top_rules(d.quarantine_by_rule), ", ".join(d.warnings) or "-",
+                      style=style)
+    out.print(table)
+    for d in days:
+        if d.cause:
+            out.print(f"{d.feed} {d.load_date} {d.status}: {d.cause}", highlight=False, soft_wrap=True)
+    if any(d.status in ("blocked", "failed", "interrupted") for d in days):
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--output", type=click.Path(dir_okay=False), help="Where to write the page (default: "
+              "$PINGAN_HOME/report/index.html).")
+@click.option("--no-data-docs", is_flag=True, help="Do not (re)build the Great Expectations Data Docs first.")
+def report(output: str | None, no_data_docs: bool) -> None:
+    """Write one static HTML page on the lake's quality: per feed, freshness, rows and quarantine per day
+    as charts, top rules, blocked days, and links to the Data Docs and dbt docs. Opens in any browser."""
+    from pathlib import Path
+
+    from pingan.pipeline import lake_store
+    from pingan.quality.report import write_report
+
+    settings = load_settings()
+    path = write_report(settings, lake_store(settings), Path(output) if output else None,
+                        build_docs=not no_data_docs)
+    out.print(f"report: {path}", highlight=False)
+
+
+@main.command()
 def feeds() -> None:
     """List and validate the feed specs under connectors/."""
     from pingan.feed_spec import load_specs
@@ -263,6 +311,96 @@ def feeds() -> None:
         table.add_row(feed, s.jurisdiction_code, s.entity, s.transport.kind, s.format.kind,
                       os.path.relpath(s.path))
     out.print(table)
+
+
+@main.group()
+def partners() -> None:
+    """Hub side: turn the sharing agreements into each partner's access."""
+
+
+@partners.command("provision")
+@click.option("--backend", type=click.Choice(["minio", "seaweedfs", "none"]),
+              help="minio: users and IAM policies through the MinIO admin API (production); seaweedfs: rewrite "
+              "the identities of SeaweedFS's s3.json (tests); none: only write the partners' profiles. "
+              "Default: minio for an s3:// share store, none for a local one.")
+@click.option("--s3-config", type=click.Path(dir_okay=False, path_type=Path),
+              help="The s3.json SeaweedFS starts with (seaweedfs back end).")
+@click.option("--share-server-url", help="Endpoint written into the Delta Sharing profiles "
+              "(default $PINGAN_SHARE_SERVER_URL or http://127.0.0.1:8090/delta-sharing).")
+def partners_provision(backend: str | None, s3_config, share_server_url: str | None) -> None:
+    """Grant each partner in force read/list on share/<partner>/ of the share store, remove ended ones.
+
+    Writes each partner's pull profile and Delta Sharing profile under $PINGAN_HOME/partners/<partner>/
+    (mode 0600), to hand over out of band. Every grant and removal goes to the audit log.
+    """
+    from pingan.sharing.provision import provision
+    from pingan.sharing.publish import share_store
+
+    settings = load_settings()
+    shares = share_store(settings)
+    backend = backend or ("minio" if shares.scheme == "s3" else "none")
+    result = provision(settings, shares, backend=backend, s3_config=s3_config, share_server_url=share_server_url)
+    for partner, path in sorted(result.profiles.items()):
+        state = "granted" if partner in result.granted else "unchanged"
+        out.print(f"{partner}: access {state}; profiles in {path.parent}", highlight=False)
+    for partner in result.removed:
+        out.print(f"{partner}: access removed (agreement ended)", highlight=False)
+
+
+@main.group()
+def partner() -> None:
+    """Partner side: pull the shares an agreement grants and verify them."""
+
+
+@partner.command("pull")
+@click.option("--profile", "profile_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The partner profile (share store, credentials, trusted hub key ids) the hub handed over.")
+@click.option("--dest", default="pingan-shares", show_default=True, type=click.Path(file_okay=False),
+              help="Local folder for the snapshots and <partner>.duckdb.")
+@click.option("--dataset", "datasets", multiple=True, help="Only this dataset (repeatable).")
+def partner_pull(profile_path: str, dest: str, datasets: tuple[str, ...]) -> None:
+    """Download the latest snapshots, verify signature, partner, dataset, rollback and hashes; add DuckDB views.
+
+    Anything that does not verify is refused with one line and not used.
+    """
+    from pingan.sharing.partner import load_profile, pull
+
+    profile = load_profile(Path(profile_path))
+    pulled = pull(profile, Path(dest), list(datasets) or None)
+    for p in pulled:
+        out.print(f"{p.dataset}: {p.snapshot_id} as of {p.as_of}, {p.rows:,} rows, verified"
+                  f"{'' if p.new else ' (already here)'}", highlight=False)
+    out.print(f"query: .venv/bin/duckdb -readonly {Path(dest) / (profile.partner + '.duckdb')}", highlight=False)
+
+
+@partner.command("verify")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--profile", "profile_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The partner profile: which partner this copy belongs to and the trusted hub keys.")
+def partner_verify(path: str, profile_path: str) -> None:
+    """Check a local copy (a snapshot folder or a pull destination): signature, partner, dataset, hashes."""
+    from pingan.sharing.partner import load_profile, verify_local
+
+    for m in verify_local(Path(path), load_profile(Path(profile_path))):
+        out.print(f"{m['dataset']}: {m['snapshot_id']} as of {m['as_of']}, {m['rows']:,} rows, "
+                  f"signed by {m['signing_key_id']}: ok", highlight=False)
+
+
+@main.command("share-server")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8090, show_default=True, help="Port to listen on.")
+def share_server(host: str, port: int) -> None:
+    """Serve the partner shares over the Delta Sharing protocol (for pandas, Spark, Power BI clients).
+
+    One bearer token per partner, derived from its agreement (see `pingan partners provision` for the
+    profile files); ended agreements get 403; file URLs are pre-signed by the object store (or signed by
+    this server for a local share store); every query goes to the audit log.
+    """
+    import uvicorn
+
+    from pingan.sharing.server import create_app
+
+    uvicorn.run(create_app(load_settings()), host=host, port=port, log_level="warning")
 
 
 def print_build(result, settings) -> None:

@@ -150,6 +150,16 @@ class Freshness(Strict):
     deadline: str = Field("06:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
+class EmptyDays(Strict):
+    """A feed whose source may legitimately deliver nothing for a day; without it an empty day is blocked."""
+
+    reason: str = Field(min_length=10)
+
+
+# A source field longer than this (UTF-8 bytes) quarantines its row as `oversized_field`, with its line.
+MAX_FIELD_BYTES = 64 * 1024
+
+
 class Incremental(Strict):
     cursor_column: str  # source column compared with the stored cursor (SQL column, API field)
 
@@ -177,6 +187,8 @@ class FeedSpec(Strict):
     constants: dict[str, str] = {}  # canonical column -> fixed value for every row of this feed
     ignore_columns: list[str] = []  # source columns known and deliberately not loaded
     quality_overrides: dict[str, QualityOverride] = {}
+    empty_days: EmptyDays | None = None  # declared, with a reason, when an empty delivery is normal
+    max_field_bytes: int = Field(MAX_FIELD_BYTES, gt=0)
     path: str = Field("", exclude=True)
     fingerprint: str = Field("", exclude=True)
 

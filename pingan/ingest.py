@@ -21,10 +21,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pingan import __version__, raw_zone
+from pingan.background_write import BackgroundWriter
 from pingan.canonical import entity_schema, quarantine_schema
 from pingan.feed_spec import FeedSpec
 from pingan.normalise import BatchInfo, normalise, quarantine_rows
 from pingan.prefetch import prefetch
+from pingan.quality import results_store, stage_history
+from pingan.quality.batch_rules import judge_batch
 from pingan.settings import Settings
 from pingan.storage import Store
 from pingan.transports import ExtractContext, extract
@@ -135,7 +138,19 @@ def ingest_feed(
     raw_key = raw_zone.batch_prefix("raw", spec.entity, spec.jurisdiction_code, day, spec.feed, batch_id) + PART
     q_key = raw_zone.batch_prefix("quarantine", spec.entity, spec.jurisdiction_code, day, spec.feed, batch_id) + PART
     schema = entity_schema(spec.entity)
+    raw_zone.start_attempt(lake, feed=spec.feed, entity=spec.entity, jurisdiction=spec.jurisdiction_code,
+                           load_date=day, batch_id=batch_id, started_at=started.isoformat())
+    try:
+        return _load(spec, day, settings, lake, gate, progress, info, ctx, raw_key, q_key, schema, started)
+    except Exception:
+        # the caller records the failure with its error; a record left "running" would mean a killed load
+        raw_zone.drop_attempt(lake, spec.feed, batch_id)
+        raise
 
+
+def _load(spec: FeedSpec, day: date, settings: Settings, lake: Store, gate, progress, info: BatchInfo,
+          ctx: ExtractContext, raw_key: str, q_key: str, schema: pa.Schema, started: datetime) -> BatchResult:
+    batch_id = info.batch_id
     counts = Counter()
     by_rule: Counter[str] = Counter()
     new_columns: set[str] = set()
@@ -144,11 +159,14 @@ def ingest_feed(
     cursor_after = ctx.cursor_before
     cursor_source = spec.incremental.cursor_column if spec.incremental else None
     seen: set[str] = set()
+    gate_rules: dict[str, dict] = {}
+    gate_runs = 0
 
     buffered: list[pa.Table] = []
 
     def flush() -> None:
         """Gate the buffered rows in one GX run (a run costs about a second whatever its size), then write."""
+        nonlocal gate_runs
         if not buffered:
             return
         good = pa.concat_tables(buffered)
@@ -157,8 +175,16 @@ def ingest_feed(
             verdict = gate(spec, good)
             critical.update(verdict.critical_failures)
             warnings.update(verdict.warnings)
-            if verdict.row_failures:
-                good, gated = _split_row_failures(good, verdict.row_failures, spec, info)
+            results_store.merge_gate_rules(gate_rules, verdict.rules)
+            if verdict.gx_result is not None:
+                results_store.store_validation(lake, spec.feed, batch_id, gate_runs, verdict.gx_result,
+                                               {"feed": spec.feed, "load_date": day.isoformat(), "batch_id": batch_id})
+            gate_runs += 1
+            failures = list(verdict.row_failures)
+            if spec.entity == stage_history.ENTITY:
+                failures += stage_history.stage_order_failures(lake, spec.feed, day, good, settings.expectations_dir)
+            if failures:
+                good, gated = _split_row_failures(good, sorted(failures), spec, info)
                 write_quarantine(gated)
         raw_out.write_table(good)
         counts["written"] += good.num_rows
@@ -168,23 +194,30 @@ def ingest_feed(
         counts["quarantined"] += table.num_rows
         by_rule.update(table["rule"].to_pylist())
 
-    with lake.parquet_writer(raw_key, schema) as raw_out, lake.parquet_writer(q_key, quarantine_schema()) as q_out:
-        for chunk in prefetch(extract(ctx)):
-            if cursor_source and cursor_source in chunk.table.column_names and chunk.table.num_rows:
-                top = pc.max(chunk.table[cursor_source]).as_py()
-                cursor_after = max(filter(None, [cursor_after, top]), default=None)
-            result = normalise(chunk, spec, info)
-            good, duplicates = _dedupe(result.good, seen, spec, info)
-            write_quarantine(pa.concat_tables([result.quarantine, duplicates]))
-            buffered.append(good)
-            counts["read"] += result.records_in
-            new_columns.update(result.new_columns)
-            if sum(t.num_rows for t in buffered) >= GATE_ROWS:
-                flush()
-            if progress:
-                progress(f"{spec.feed} {day}: {counts['read']:,} read, {counts['quarantined']:,} quarantined")
-        flush()
+    with lake.parquet_writer(raw_key, schema) as raw_file, lake.parquet_writer(q_key, quarantine_schema()) as q_out:
+        raw_out = BackgroundWriter(raw_file)  # compresses the previous part while this one is parsed
+        try:
+            for chunk in prefetch(extract(ctx)):
+                if cursor_source and cursor_source in chunk.table.column_names and chunk.table.num_rows:
+                    top = pc.max(chunk.table[cursor_source]).as_py()
+                    cursor_after = max(filter(None, [cursor_after, top]), default=None)
+                result = normalise(chunk, spec, info)
+                good, duplicates = _dedupe(result.good, seen, spec, info)
+                write_quarantine(pa.concat_tables([result.quarantine, duplicates]))
+                buffered.append(good)
+                counts["read"] += result.records_in
+                new_columns.update(result.new_columns)
+                if gate is None or sum(t.num_rows for t in buffered) >= GATE_ROWS:
+                    flush()
+                if progress:
+                    progress(f"{spec.feed} {day}: {counts['read']:,} read, {counts['quarantined']:,} quarantined")
+            flush()
+        finally:
+            raw_out.close()
 
+    # the delivery as a whole: rows rejected at any stage against the feed's threshold, or nothing at all
+    batch_failures = judge_batch(spec, counts["read"], counts["quarantined"], by_rule)
+    critical.update(f.rule for f in batch_failures)
     status = "blocked" if critical else "committed"
     if status == "blocked":
         moved = _block(lake, raw_key, q_key, sorted(critical), spec, info)
@@ -210,11 +243,15 @@ def ingest_feed(
         "schema_drift": {"new_columns": sorted(new_columns)},
         "cursor_before": ctx.cursor_before,
         "cursor_after": cursor_after,
-        "quality": {"critical_failures": sorted(critical), "warnings": dict(warnings)},
+        "quality": {"critical_failures": sorted(critical), "warnings": dict(warnings),
+                    "batch_failures": [{"rule": f.rule, "cause": f.cause} for f in batch_failures],
+                    "gate_runs": gate_runs},
         "code_version": {"pingan": __version__, "spec_fingerprint": spec.fingerprint},
         "started_at": started.isoformat(),
         "finished_at": datetime.now(UTC).isoformat(),
     }
+    if status == "blocked":
+        manifest["error"] = _blocked_cause(spec, sorted(critical), batch_failures, gate_rules)
     if new_columns:
         log.warning("%s %s: new source columns kept in extra_columns: %s", spec.feed, day, sorted(new_columns))
     if status == "committed":
@@ -223,8 +260,21 @@ def ingest_feed(
         raw_zone.collect_garbage(lake, spec.entity, spec.jurisdiction_code, day, spec.feed, keep=batch_id)
     else:
         raw_zone.write_batch_record(lake, manifest)
+    results_store.store_results(lake, manifest, gate_rules, manifest["quality"]["batch_failures"])
     return BatchResult(spec.feed, day, batch_id, status, counts["read"], counts["written"], counts["quarantined"],
                        dict(by_rule), sorted(new_columns), sorted(critical), manifest)
+
+
+def _blocked_cause(spec: FeedSpec, critical: list[str], batch_failures, gate_rules: dict[str, dict]) -> str:
+    """One line: why the batch was blocked, and that the day's previous commit stays."""
+    if batch_failures:
+        return "; ".join(f"{f.rule}: {f.cause}" for f in batch_failures)
+    parts = []
+    for rule in critical:
+        r = gate_rules.get(rule, {})
+        n = r.get("unexpected_count")
+        parts.append(f"{rule} ({n:,} of {r.get('element_count', 0):,} rows)" if n else rule)
+    return f"{spec.feed}: quality gate rejected the batch: {', '.join(parts)}; the previous commit of the day stays"
 
 
 def _split_row_failures(good: pa.Table, failures, spec: FeedSpec, info: BatchInfo) -> tuple[pa.Table, pa.Table]:

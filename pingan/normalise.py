@@ -16,7 +16,16 @@ import pyarrow.compute as pc
 
 from pingan.canonical import TS, entity_schema, quarantine_schema
 from pingan.feed_spec import Column, FeedSpec
-from pingan.source_chunk import SourceChunk
+from pingan.quality.text_cleaning import (
+    CONTROL_CHARACTER,
+    OVERSIZED_FIELD,
+    clean_identifiers,
+    control_character_mask,
+    oversized_mask,
+    shorten_record,
+    shortened,
+)
+from pingan.source_chunk import Reject, SourceChunk
 
 MELT_NAME, MELT_VALUE = "__melt_name", "__melt_value"
 DEFAULT_TRUE = ["true", "t", "1", "yes", "y", "是"]
@@ -134,6 +143,9 @@ def _parse(col: Column, values: pa.Array, tz: str) -> pa.Array:
 
 def normalise(chunk: SourceChunk, spec: FeedSpec, info: BatchInfo) -> Normalised:
     table, rows = chunk.table, chunk.rows
+    if not table.column_names:  # every row of the chunk was a reader reject
+        return Normalised(entity_schema(spec.entity).empty_table(), _reject_quarantine(chunk, spec, info),
+                          len(chunk.rejects), [])
     missing = [c for c in spec.required_source_columns if c not in table.column_names]
     if missing:
         raise MissingColumns(
@@ -151,15 +163,17 @@ def normalise(chunk: SourceChunk, spec: FeedSpec, info: BatchInfo) -> Normalised
                                      format=spec.melt.format, required=True)
     n = table.num_rows
     record_columns = table.column_names  # after melt: what quarantine keeps of each row
-    text = {c: _strings(table[c]) for c in columns if c in table.column_names}
+    text = clean_identifiers({c: _strings(table[c]) for c in columns if c in table.column_names}, spec)
 
     # first failing column per row decides the rule
     rule = pa.nulls(n, pa.string())
     fail_col = pa.nulls(n, pa.string())
     fail_val = pa.nulls(n, pa.string())
 
-    def flag(mask: pa.Array, rule_name: str, column: str, values: pa.Array) -> None:
+    def flag(mask: pa.Array | None, rule_name: str, column: str, values: pa.Array) -> None:
         nonlocal rule, fail_col, fail_val
+        if mask is None:
+            return
         mask = pc.fill_null(mask, False)
         if not pc.any(mask).as_py():  # the usual case: nothing to record, skip three passes over the column
             return
@@ -167,6 +181,16 @@ def normalise(chunk: SourceChunk, spec: FeedSpec, info: BatchInfo) -> Normalised
         rule = pc.if_else(new, rule_name, rule)
         fail_col = pc.if_else(new, column, fail_col)
         fail_val = pc.if_else(new, values, fail_val)
+
+    # broken text first: it decides the rule whatever else the row holds
+    oversized = False
+    for name in record_columns:
+        values = text[name] if name in text else _strings(table[name])
+        flag(control_character_mask(values), CONTROL_CHARACTER, name, values)
+        too_long = oversized_mask(values, spec.max_field_bytes)
+        if too_long is not None:
+            oversized = True
+            flag(too_long, OVERSIZED_FIELD, name, shortened(values))
 
     out: dict[str, pa.Array] = {}
     for source_col, col in columns.items():
@@ -214,21 +238,43 @@ def normalise(chunk: SourceChunk, spec: FeedSpec, info: BatchInfo) -> Normalised
     failed = pc.is_valid(rule)
     good = full.filter(pc.invert(failed))
     bad_idx = pc.indices_nonzero(failed)
+    records = table.select(record_columns).take(bad_idx).to_pylist()
+    if oversized:
+        records = [shorten_record(r, spec.max_field_bytes) for r in records]
     quarantine = quarantine_rows(
         spec, info, chunk.source_file,
         source_record_id=source_record_id.take(bad_idx), rows=rows.take(bad_idx),
         rules=rule.take(bad_idx), columns=fail_col.take(bad_idx), values=fail_val.take(bad_idx),
-        records=table.select(record_columns).take(bad_idx).to_pylist(),
+        records=records,
     )
     if chunk.rejects:
-        r = chunk.rejects
-        quarantine = pa.concat_tables([quarantine, quarantine_rows(
-            spec, info, pa.array([x.source_file for x in r]), source_record_id=pa.nulls(len(r), pa.string()),
-            rows=pa.array([x.row for x in r], pa.int64()), rules=pa.array([x.rule for x in r]),
-            columns=pa.array([x.column for x in r], pa.string()), values=pa.array([x.text[:2000] for x in r]),
-            records=[x.text for x in r],
-        )])
+        quarantine = pa.concat_tables([quarantine, _reject_quarantine(chunk, spec, info)])
     return Normalised(good, quarantine, n + len(chunk.rejects), new_columns)
+
+
+def _reject_quarantine(chunk: SourceChunk, spec: FeedSpec, info: BatchInfo) -> pa.Table:
+    """Quarantine records of the rows the reader could not read."""
+    r = chunk.rejects
+    return quarantine_rows(
+        spec, info, pa.array([x.source_file for x in r], pa.string()),
+        source_record_id=pa.array([reject_record_id(x, spec) for x in r], pa.string()),
+        rows=pa.array([x.row for x in r], pa.int64()), rules=pa.array([x.rule for x in r], pa.string()),
+        columns=pa.array([x.column for x in r], pa.string()), values=pa.array([x.text[:2000] for x in r], pa.string()),
+        records=[x.text for x in r],
+    )
+
+
+def reject_record_id(reject: Reject, spec: FeedSpec) -> str | None:
+    """The source record id of a row the reader could not read, from the fields it could split out.
+
+    For a melted feed the melt's name column is not in the source row: the id is the other key parts.
+    """
+    fields = reject.fields or {}
+    melt_name = spec.melt.name_column if spec.melt else None
+    parts = [fields.get(k) for k in spec.primary_key if k != melt_name]
+    if not parts or any(p is None or not str(p).strip() for p in parts):
+        return None
+    return ":".join(str(p).strip() for p in parts)
 
 
 def quarantine_rows(spec: FeedSpec, info: BatchInfo, source_file: str | pa.Array, *, source_record_id, rows, rules,

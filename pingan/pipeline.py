@@ -141,9 +141,9 @@ def build_warehouse(settings: Settings, *, full_refresh: bool = False, build_dat
 
 
 def publish_shares(settings: Settings, day: date, partners: list[str] | None = None):
-    from pingan.sharing.publish import publish
+    from pingan.sharing.publish import publish, share_store
 
-    return publish(settings, lake_store(settings), partners=partners, as_of=day)
+    return publish(settings, lake_store(settings), share_store(settings), partners=partners, as_of=day)
 
 
 def run_day(settings: Settings, day: date, *, feeds: list[str] | None = None,

@@ -16,6 +16,8 @@ next load of that feed and day deletes them. Cursors of incremental feeds live i
 from __future__ import annotations
 
 import json
+import os
+import socket
 from dataclasses import dataclass
 from datetime import date
 
@@ -49,8 +51,9 @@ def read_json(store: Store, key: str) -> dict | None:
     return json.loads(data) if data is not None else None
 
 
-def write_batch_record(lake: Store, record: dict) -> None:
-    lake.put_bytes(batch_record_key(record["feed"], record["batch_id"]), _dump(record), "application/json")
+def write_batch_record(lake: Store, record: dict, *, durable: bool = True) -> None:
+    lake.put_bytes(batch_record_key(record["feed"], record["batch_id"]), _dump(record), "application/json",
+                   durable=durable)
 
 
 def record_attempt_failure(lake: Store, *, feed: str, entity: str, jurisdiction: str, load_date: date, batch_id: str,
@@ -63,6 +66,47 @@ def record_attempt_failure(lake: Store, *, feed: str, entity: str, jurisdiction:
         "rows_read": 0, "rows_written": 0, "rows_quarantined": 0, "quarantine_by_rule": {},
         "files": {"raw": [], "quarantine": []}, "started_at": started_at, "finished_at": finished_at,
     })
+
+
+def start_attempt(lake: Store, *, feed: str, entity: str, jurisdiction: str, load_date: date, batch_id: str,
+                  started_at: str) -> None:
+    """Record a load as `running` before it reads anything. The load replaces the record when it ends; a
+    load killed before that leaves it, and `attempt_status` then reports the batch `interrupted`."""
+    write_batch_record(lake, {
+        "manifest_version": MANIFEST_VERSION, "feed": feed, "entity": entity, "jurisdiction_code": jurisdiction,
+        "load_date": load_date.isoformat(), "batch_id": batch_id, "status": "running",
+        "host": socket.gethostname(), "pid": os.getpid(), "rows_read": 0, "rows_written": 0,
+        "rows_quarantined": 0, "quarantine_by_rule": {}, "files": {"raw": [], "quarantine": []},
+        "started_at": started_at, "finished_at": None,
+    }, durable=False)  # lost in a power cut, the load is as invisible as if it never started
+
+
+def drop_attempt(lake: Store, feed: str, batch_id: str) -> None:
+    """Forget a `running` record of a load that failed with an error (its caller records the failure)."""
+    lake.delete(batch_record_key(feed, batch_id))
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def attempt_status(record: dict, superseded: bool) -> str:
+    """The status to show for a batch record: a `running` record whose process is gone (or that a later
+    attempt of the same feed and day followed) is an `interrupted` load."""
+    if record.get("status") != "running":
+        return record.get("status")
+    same_host = record.get("host") == socket.gethostname()
+    if superseded or (same_host and not _alive(int(record.get("pid") or 0))):
+        return "interrupted"
+    return "running"
 
 
 def commit(lake: Store, manifest: dict) -> None:
@@ -129,6 +173,7 @@ class RawBatch:
     batch_id: str
     files: tuple[str, ...]  # URIs of its raw-zone Parquet files
     rows: int = 0
+    committed_at: str | None = None  # ISO instant the load finished (manifest finished_at)
 
 
 def committed_batches(lake: Store) -> list[RawBatch]:
@@ -138,6 +183,7 @@ def committed_batches(lake: Store) -> list[RawBatch]:
             feed=m["feed"], entity=m["entity"], jurisdiction_code=m["jurisdiction_code"],
             load_date=date.fromisoformat(m["load_date"]), batch_id=m["batch_id"],
             files=tuple(lake.uri(k) for k in m["files"]["raw"]), rows=m.get("rows_written", 0),
+            committed_at=m.get("finished_at"),
         )
         for m in committed_manifests(lake)
     ]

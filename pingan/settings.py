@@ -3,6 +3,8 @@
 PINGAN_HOME            root of local state (default ./var)
 PINGAN_LAKE_URL        file:///path or s3://bucket/prefix (default file://$PINGAN_HOME/lake)
 PINGAN_LANDING_URL     where partners drop files (default file://$PINGAN_HOME/landing)
+PINGAN_SHARE_URL       partner shares, their own store apart from lake and warehouse
+                       (default file://$PINGAN_HOME/shares; production: s3://<share bucket>)
 PINGAN_WAREHOUSE       the published analyst DuckDB file (default $PINGAN_HOME/warehouse.duckdb)
 PINGAN_S3_ENDPOINT     host:port of the S3 server (MinIO in production, SeaweedFS in tests)
 PINGAN_S3_ACCESS_KEY / PINGAN_S3_SECRET_KEY / PINGAN_S3_SECURE / PINGAN_S3_REGION
@@ -34,6 +36,7 @@ class Settings:
     home: Path
     lake_url: str
     landing_url: str
+    share_url: str
     warehouse_path: Path
     connectors_dir: Path
     expectations_dir: Path
@@ -62,7 +65,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         home=home,
         lake_url=env.get("PINGAN_LAKE_URL", f"file://{home / 'lake'}"),
         landing_url=env.get("PINGAN_LANDING_URL", f"file://{home / 'landing'}"),
-        warehouse_path=Path(env.get("PINGAN_WAREHOUSE", home / "warehouse.duckdb")).resolve(),
+        share_url=env.get("PINGAN_SHARE_URL", f"file://{home / 'shares'}"),
+        # absolute, not resolved: the published path is a symlink to the file a build swapped in
+        warehouse_path=Path(env.get("PINGAN_WAREHOUSE", home / "warehouse.duckdb")).absolute(),
         connectors_dir=Path(env.get("PINGAN_CONNECTORS_DIR", PROJECT_ROOT / "connectors")),
         expectations_dir=Path(env.get("PINGAN_EXPECTATIONS_DIR", PROJECT_ROOT / "expectations")),
         agreements_dir=Path(env.get("PINGAN_AGREEMENTS_DIR", PROJECT_ROOT / "agreements")),

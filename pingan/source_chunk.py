@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+# Reader-level rule names, the same for every format (one name per defect).
+WRONG_ENCODING = "wrong_encoding"  # the row's bytes are not in the file's declared encoding
+MALFORMED_ROW = "malformed_row"  # wrong number of fields, stray quote, not a JSON object, cut short
+
 
 @dataclass(frozen=True)
 class Reject:
@@ -16,6 +20,7 @@ class Reject:
     rule: str
     text: str
     column: str | None = None
+    fields: dict[str, str] | None = None  # what could be split out of the row (for its record id)
 
 
 @dataclass

@@ -19,12 +19,15 @@ def collect_status(settings: Settings, lake: Store) -> dict:
         feed: {"entity": s.entity, "jurisdiction_code": s.jurisdiction_code, "batches": []}
         for feed, s in sorted(specs.items())
     }
-    for rec in raw_zone.batch_records(lake):
+    records = raw_zone.batch_records(lake)
+    for n, rec in enumerate(records):
         entry = feeds.setdefault(rec["feed"], {"entity": rec["entity"], "jurisdiction_code": rec["jurisdiction_code"],
                                                "batches": []})
         batch = {k: rec.get(k) for k in BATCH_FIELDS}
+        later = any(r["feed"] == rec["feed"] and r["load_date"] == rec["load_date"] for r in records[n + 1:])
+        batch["status"] = raw_zone.attempt_status(rec, superseded=later)
         batch["is_current"] = committed.get((rec["feed"], rec["load_date"])) == rec["batch_id"]
-        if rec["status"] == "committed" and not batch["is_current"]:
+        if batch["status"] == "committed" and not batch["is_current"]:
             batch["status"] = "superseded"
         entry["batches"].append(batch)
     for entry in feeds.values():
@@ -34,13 +37,13 @@ def collect_status(settings: Settings, lake: Store) -> dict:
         entry["rows_quarantined"] = sum(b["rows_quarantined"] for b in current)
         entry["last_load_date"] = max((b["load_date"] for b in current), default=None)
         entry["blocked_days"] = sorted({b["load_date"] for b in entry["batches"] if b["status"] == "blocked"})
-        # days whose latest attempt failed or found the source late, and that have no commit
-        committed_days = {b["load_date"] for b in current}
+        # days whose latest attempt did not commit (failed, late, blocked, interrupted), with the cause; a
+        # blocked or interrupted attempt left the day's previous commit (if any) in place
         latest: dict[str, dict] = {}
         for b in entry["batches"]:
             latest[b["load_date"]] = b  # batches are in start order
         entry["problem_days"] = {d: {"status": b["status"], "error": b.get("error")} for d, b in sorted(latest.items())
-                                 if b["status"] in ("failed", "late") and d not in committed_days}
+                                 if b["status"] in ("failed", "late", "blocked", "interrupted")}
     freshness = warehouse_freshness(settings)
     for feed, entry in feeds.items():
         entry["freshness"] = freshness.get(feed)

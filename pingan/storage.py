@@ -92,16 +92,21 @@ class Store:
             self.minio.make_bucket(self.bucket)
 
     # --- small objects (manifests, state, JSON) ---------------------------------------------------------
-    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
-        """Write an object in one step: readers see the old object or the new one, never a part."""
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream", *,
+                  durable: bool = True) -> None:
+        """Write an object in one step: readers see the old object or the new one, never a part.
+
+        `durable=False` skips the fsync on local disk, for records that may be lost in a power cut
+        (quality results, a load's `running` record); commits stay durable."""
         if self.scheme == "file":
             path = self._path(key)
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
+                if durable:
+                    fh.flush()
+                    os.fsync(fh.fileno())
             os.replace(tmp, path)
         else:
             self.minio.put_object(self.bucket, self._object(key), io.BytesIO(data), len(data), content_type)
@@ -196,9 +201,9 @@ class Store:
         with self.parquet_writer(key, table.schema) as writer:
             writer.write_table(table)
 
-    def read_parquet(self, keys: list[str] | str) -> pa.Table:
+    def read_parquet(self, keys: list[str] | str, columns: list[str] | None = None) -> pa.Table:
         keys = [keys] if isinstance(keys, str) else keys
-        tables = [pq.read_table(self._fs_path(k), filesystem=self.fs) for k in keys]
+        tables = [pq.read_table(self._fs_path(k), filesystem=self.fs, columns=columns) for k in keys]
         return pa.concat_tables(tables, promote_options="default") if tables else pa.table({})
 
     # --- DuckDB -----------------------------------------------------------------------------------------

@@ -36,8 +36,10 @@ import pyarrow as pa
 from pingan.canonical import ENTITIES, TZ, entity_schema
 from pingan.environment import temporary_env
 from pingan.feed_spec import load_specs
+from pingan.quality.results_table import register_quality_results
 from pingan.raw_zone import RawBatch
 from pingan.settings import S3Settings, Settings
+from pingan.sharing.audit import register_warehouse_view
 from pingan.storage import Store
 from pingan.warehouse_inputs import plan_batches, register_batches, register_code_mappings, register_feeds
 from pingan.warehouse_slots import Slots
@@ -136,9 +138,11 @@ def _build_in(
             lake.duckdb_setup(con)
         plan = plan_batches(con, batches, full_refresh=full_refresh)
         create_raw_views(con, plan.pending_files)
+        register_warehouse_view(con, settings)  # audit.share_audit_log: the sharing audit trail
         register_batches(con, plan)
         register_feeds(con, specs, plan.committed, build_date)
         register_code_mappings(con, specs)
+        register_quality_results(con, lake)
     if progress:
         progress(f"dbt: {len(plan.added)} new batches, {sum(map(len, plan.removed.values()))} withdrawn")
     s3 = lake.s3 if s3_lake else None

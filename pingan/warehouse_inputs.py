@@ -96,6 +96,10 @@ def register_batches(con: duckdb.DuckDBPyConnection, plan: BatchPlan) -> None:
             "jurisdiction_code": pa.array([b.jurisdiction_code for b in plan.committed], text),
             "load_date": pa.array([b.load_date for b in plan.committed], pa.date32()),
             "rows_written": pa.array([b.rows for b in plan.committed], pa.int64()),
+            "committed_at": pa.array(
+                [datetime.fromisoformat(b.committed_at) if b.committed_at else None for b in plan.committed],
+                pa.timestamp("us", tz="UTC"),
+            ),
         }
     )
     removed = [(entity, batch_id) for entity, ids in plan.removed.items() for batch_id in sorted(ids)]

@@ -81,7 +81,7 @@ def start_s3_server(data_dir: Path, identities: list[dict] | None = None, timeou
     master, volume, filer, s3 = free_port(), free_port(), free_port(), free_port()
     log = open(data_dir / "weed.log", "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
-        [weed_binary(), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data_dir}",
+        [weed_binary(), *([f"-v={os.environ['WEED_V']}"] if os.environ.get("WEED_V") else []), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data_dir}",
          f"-master.port={master}", f"-volume.port={volume}", "-volume.max=50",
          "-master.volumeSizeLimitMB=256", "-filer", f"-filer.port={filer}", "-s3", f"-s3.port={s3}",
          f"-s3.config={config}", "-s3.port.iceberg=0", "-s3.port.lance=0"],  # unused; fixed default ports clash

@@ -47,14 +47,27 @@ def test_demo_runs_every_stage_and_the_documented_query_answers(home: Path):
     assert fct[0] == fct[1] == sum(counts.values())
     assert con.sql("select count(*) from fct_incidents where category is null").fetchone()[0] == 0
 
-    # at least one partner share snapshot with its manifest and latest pointer
-    lake = Store(f"file://{home / 'lake'}")
+    # every granted dataset of every partner: a verified snapshot behind its signed latest pointer
+    from pingan.sharing.agreements import load_agreements
+    from pingan.sharing.keys import public_key_id
+    from pingan.sharing.manifest import LATEST, LATEST_SIGNATURE, dataset_prefix, verify_signed
+
+    shares = Store(f"file://{home / 'shares'}")
     public = signing_key(home / "secrets", allow_generate=False).public_key()
-    pointers = [k for k in lake.list("share/") if k.endswith("/latest.json")]
-    assert {k.split("/")[1] for k in pointers} == {"wujiang", "jiashan", "pinghu", "jinshan"}
-    for key in pointers:
-        latest = json.loads(lake.get_bytes(key))
-        prefix = key.rsplit("/", 1)[0] + f"/{latest['snapshot_id']}/"
-        manifest = verify_snapshot(lake, prefix, public)  # signature and every file's sha256
-        assert manifest["rows"] == sum(f["rows"] for f in manifest["files"])
-        assert manifest["agreement"]["version"] and manifest["source"]["batch_ids"]
+    trusted = {public_key_id(public): public}
+    for partner, agreement in load_agreements().items():
+        for dataset in agreement.datasets:
+            prefix = dataset_prefix(partner, dataset)
+            latest = verify_signed(shares.get_bytes(prefix + LATEST), shares.get_bytes(prefix + LATEST_SIGNATURE),
+                                   trusted, prefix)
+            manifest = verify_snapshot(shares.get_bytes, prefix + latest["manifest"], prefix, trusted,
+                                       partner=partner, dataset=dataset)  # signature and every file's sha256
+            assert manifest["rows"] == sum(f["rows"] for f in manifest["files"])
+            assert manifest["agreement"]["version"]
+    assert lake_has_no_shares(home)
+    published = con.sql("select count(*) from audit.share_audit_log where event = 'published'").fetchone()[0]
+    assert published >= sum(len(a.datasets) for a in load_agreements().values())
+
+
+def lake_has_no_shares(home: Path) -> bool:
+    return not (home / "lake" / "share").exists()

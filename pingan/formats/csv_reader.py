@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from pingan.source_chunk import Reject, SourceChunk
+from pingan.source_chunk import MALFORMED_ROW, WRONG_ENCODING, Reject, SourceChunk
 
 # Pre-filter for UTF-8 lines inside a GB18030 file: map every byte to its class (L = lead byte of a
 # 3-byte UTF-8 CJK character, C = continuation byte, x = other) and look for two such characters in a
@@ -32,6 +32,7 @@ from pingan.source_chunk import Reject, SourceChunk
 _BYTE_CLASS = bytes(
     ord("L") if 0xE4 <= b <= 0xE9 else ord("C") if 0x80 <= b <= 0xBF else ord("x") for b in range(256)
 )
+PYARROW_BLOCK_BYTES = 1 << 20  # pyarrow's default parse block; a longer row needs a retry (see _parse_block)
 _UTF8_CJK_RUN = re.compile(re.escape(b"LCC" * 2))  # two characters: a two-character name is enough
 
 
@@ -126,8 +127,7 @@ def read_csv(
         next_line += raw.count(b"\n") + (0 if raw.endswith(b"\n") or not raw else 1)
         if chunk.rows_read:
             yield chunk
-    if header is None:
-        raise ValueError(f"{source_file}: empty file, no header row")
+    # a 0-byte file yields no rows: the loader's empty_batch rule judges it like a header-only file
 
 
 def _parse_header(head: bytes, encoding: str, delimiter: str, source_file: str) -> list[str]:
@@ -143,6 +143,15 @@ def _parse_header(head: bytes, encoding: str, delimiter: str, source_file: str) 
     return names
 
 
+def _fields(line: str, header: list[str], delimiter: str) -> dict[str, str] | None:
+    """What a rejected line's cells would be, as far as they split (the record id is usually first)."""
+    try:
+        cells = next(csv.reader([line.rstrip("\r")], delimiter=delimiter), [])
+    except csv.Error:
+        return None
+    return dict(zip(header, cells, strict=False)) or None
+
+
 def _parse_block(
     raw: bytes, header: list[str], source_file: str, first_line: int, encoding: str, utf8: bool, delimiter: str
 ) -> SourceChunk:
@@ -154,21 +163,19 @@ def _parse_block(
         text, bad_lines = _decode_lines_individually(raw, encoding)
         raw_lines = raw.split(b"\n")
         for i in bad_lines:
-            rule = "encoding"
-            if not utf8:  # a UTF-8 line in a legacy-encoded file is the usual cause: say so
-                try:
-                    raw_lines[i].decode("utf-8")
-                    rule = "wrong_encoding"
-                except UnicodeDecodeError:
-                    pass
-            rejects.append(Reject(source_file, first_line + i, rule, raw_lines[i].decode(encoding, "replace")))
+            # one rule whatever the bytes turn out to be: the line is not in the file's declared encoding
+            line = raw_lines[i].decode(encoding, "replace")
+            rejects.append(Reject(source_file, first_line + i, WRONG_ENCODING, line,
+                                  fields=_fields(line, header, delimiter)))
     if not utf8:
         wrong = [i for i in _utf8_lines_in_legacy(raw) if i not in set(bad_lines)]
         if wrong:
             lines = text.split("\n")
             raw_lines = raw.split(b"\n")
             for i in wrong:
-                rejects.append(Reject(source_file, first_line + i, "wrong_encoding", raw_lines[i].decode("utf-8")))
+                line = raw_lines[i].decode("utf-8")
+                rejects.append(Reject(source_file, first_line + i, WRONG_ENCODING, line,
+                                      fields=_fields(line, header, delimiter)))
                 lines[i] = ""
             text = "\n".join(lines)
     body = raw if (utf8 and not bad_lines) else text.encode("utf-8")
@@ -184,17 +191,15 @@ def _parse_block(
     if not body or body.isspace():  # isspace() stops at the first character; strip() would copy
         empty = pa.table({name: pa.array([], pa.string()) for name in header})
         return SourceChunk(source_file, empty, pa.array([], pa.int64()), sorted(rejects, key=lambda r: r.row or 0))
-    table = pacsv.read_csv(
-        io.BytesIO(body),
-        read_options=pacsv.ReadOptions(column_names=header, use_threads=True),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in header},
-            strings_can_be_null=True,
-            null_values=[""],
-            quoted_strings_can_be_null=True,
-        ),
-    )
+    try:
+        table = _read_body(body, header, delimiter, on_invalid, PYARROW_BLOCK_BYTES)
+    except pa.ArrowInvalid as exc:
+        if "straddling" not in str(exc):
+            raise
+        # a row longer than pyarrow's parse block (an oversized field): parse this body in one block, so
+        # the row reaches the normaliser, which quarantines it with its line (rule oversized_field)
+        invalid.clear()
+        table = _read_body(body, header, delimiter, on_invalid, len(body) + 1)
     # Line numbers of parsed rows: the non-empty lines, minus those pyarrow rejected. Found with numpy on
     # the UTF-8 body (same lines as the text): a Python pass over a million lines cost most of a second.
     candidates = _non_empty_lines(body)
@@ -208,7 +213,8 @@ def _parse_block(
             if pending[line] > 0:
                 pending[line] -= 1
                 drop.append(idx)
-                rejects.append(Reject(source_file, first_line + int(idx), "malformed_row", line))
+                rejects.append(Reject(source_file, first_line + int(idx), MALFORMED_ROW, line,
+                                      fields=_fields(line, header, delimiter)))
         candidates = np.setdiff1d(candidates, np.array(drop, dtype=np.int64))
     if len(candidates) != table.num_rows:
         # a stray quote or a bare carriage return made pyarrow merge or split lines: never guess row
@@ -218,9 +224,23 @@ def _parse_block(
     return SourceChunk(source_file, table, pa.array(candidates + first_line, pa.int64()), rejects)
 
 
+def _read_body(body: bytes, header: list[str], delimiter: str, on_invalid, block_size: int) -> pa.Table:
+    return pacsv.read_csv(
+        io.BytesIO(body),
+        read_options=pacsv.ReadOptions(column_names=header, use_threads=True, block_size=block_size),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in header},
+            strings_can_be_null=True,
+            null_values=[""],
+            quoted_strings_can_be_null=True,
+        ),
+    )
+
+
 def _parse_lines_individually(text: str, header: list[str], source_file: str, first_line: int, delimiter: str,
                               rejects: list[Reject]) -> SourceChunk:
-    rejects = [r for r in rejects if r.rule != "malformed_row"]  # recomputed below, line by line
+    rejects = [r for r in rejects if r.rule != MALFORMED_ROW]  # recomputed below, line by line
     rows, numbers = [], []
     for i, line in enumerate(text.split("\n")):
         line = line.removesuffix("\r")
@@ -231,7 +251,8 @@ def _parse_lines_individually(text: str, header: list[str], source_file: str, fi
         except csv.Error:
             fields = None
         if fields is None or len(fields) != len(header):
-            rejects.append(Reject(source_file, first_line + i, "malformed_row", line))
+            rejects.append(Reject(source_file, first_line + i, MALFORMED_ROW, line,
+                                  fields=_fields(line, header, delimiter)))
             continue
         rows.append(fields)
         numbers.append(first_line + i)

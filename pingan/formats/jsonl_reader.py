@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from pingan.source_chunk import Reject, SourceChunk, records_to_chunk
+from pingan.source_chunk import MALFORMED_ROW, WRONG_ENCODING, Reject, SourceChunk, records_to_chunk
 
 CHUNK_ROWS = 50_000
+_STRING_MEMBER = re.compile(r'"([^"\\]+)"\s*:\s*"([^"\\]*)"')
+
+
+def _fields(text: str) -> dict[str, str] | None:
+    """The string members a broken line still shows (`"id": "..."`), for its record id."""
+    return dict(_STRING_MEMBER.findall(text)) or None
 
 
 def read_jsonl(stream: BinaryIO, source_file: str, *, encoding: str = "utf-8") -> Iterator[SourceChunk]:
@@ -21,15 +28,17 @@ def read_jsonl(stream: BinaryIO, source_file: str, *, encoding: str = "utf-8") -
         try:
             text = raw.decode(encoding)
         except UnicodeDecodeError:
-            rejects.append(Reject(source_file, line_no, "encoding", raw.decode(encoding, "replace").rstrip()))
+            text = raw.decode(encoding, "replace").rstrip()
+            rejects.append(Reject(source_file, line_no, WRONG_ENCODING, text, fields=_fields(text)))
             continue
         try:
             rec = json.loads(text)
         except json.JSONDecodeError as exc:
-            rejects.append(Reject(source_file, line_no, "malformed_row", f"{exc.msg}: {text.rstrip()[:500]}"))
+            rejects.append(Reject(source_file, line_no, MALFORMED_ROW, f"{exc.msg}: {text.rstrip()[:500]}",
+                                  fields=_fields(text)))
             continue
         if not isinstance(rec, dict):
-            rejects.append(Reject(source_file, line_no, "malformed_row", text.rstrip()[:500]))
+            rejects.append(Reject(source_file, line_no, MALFORMED_ROW, text.rstrip()[:500]))
             continue
         records.append(rec)
         rows.append(line_no)

@@ -12,11 +12,18 @@ CHUNK_ROWS = 50_000
 
 def read_xlsx(stream: BinaryIO, source_file: str, *, sheet: str | None = None) -> Iterator[SourceChunk]:
     import io
+    import zipfile
 
     from openpyxl import load_workbook
 
     # openpyxl needs a seekable file; daily exports are small enough to hold in memory
-    wb = load_workbook(io.BytesIO(stream.read()), read_only=True, data_only=True)
+    data = stream.read()
+    if not data:  # 0 bytes: no rows, judged by the loader's empty_batch rule
+        return
+    try:
+        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except zipfile.BadZipFile:
+        raise ValueError(f"{source_file}: not an XLSX workbook (not a zip archive)") from None
     try:
         if sheet is not None and sheet not in wb.sheetnames:
             raise ValueError(f"{source_file}: no sheet {sheet!r} (sheets: {', '.join(wb.sheetnames)})")

@@ -2,14 +2,22 @@
 
 An agreement says which datasets a partner receives, built from which warehouse table, which rows (a
 filter), and what happens to each column: `keep`, `drop` (named so the decision is on record),
-`pseudonymise` (keyed HMAC per partnership) or `coarsen_location` (coordinates rounded to ~1 km).
-Columns the agreement does not name are never shared. Unknown keys are errors naming the file and key.
+`pseudonymise` (keyed HMAC per partnership), `key_per_partnership` (record ids keyed per partnership,
+jurisdiction prefix kept), `coarsen_location` (coordinates rounded to ~1 km), `truncate_to_hour` or
+`truncate_to_day` (times coarsened). Record identifiers (`record_id`, `event_id`, `operation_id`,
+`*_record_ids`, `source_*_id`) may not be kept as they are: two partnerships receiving the same row
+could pair their copies by id. Columns the agreement does not name are never shared. Unknown keys are
+errors naming the file and key.
+
+An agreement is in force until `expires_on` (inclusive) and unless `revoked_on` is set and reached;
+both are checked against the real date, never against a snapshot's as-of date.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
@@ -20,7 +28,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pingan.settings import PROJECT_ROOT
 
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
-Treatment = Literal["keep", "drop", "pseudonymise", "coarsen_location"]
+Treatment = Literal[
+    "keep",
+    "drop",
+    "pseudonymise",
+    "key_per_partnership",
+    "coarsen_location",
+    "truncate_to_hour",
+    "truncate_to_day",
+]
+KEYED_TREATMENTS = ("pseudonymise", "key_per_partnership", "drop")
+RECORD_IDENTIFIER = re.compile(r"^(record_id|event_id|operation_id|source_\w*_id|\w*_record_ids?)$")
 Scalar = str | bool | int | float
 
 
@@ -65,6 +83,14 @@ class DatasetGrant(Strict):
         bad = [c for c in self.columns if not c.isidentifier() or c.lower() != c]
         if bad:
             raise ValueError(f"column names must be lower-case identifiers: {bad}")
+        linkable = [
+            c for c, t in self.columns.items() if RECORD_IDENTIFIER.match(c) and t not in KEYED_TREATMENTS
+        ]
+        if linkable:
+            raise ValueError(
+                f"record identifier(s) {linkable} must be key_per_partnership, pseudonymise or drop: "
+                "a raw id lets two partnerships pair their copies of a row"
+            )
         return self
 
     @property
@@ -84,6 +110,8 @@ class Agreement(Strict):
     purpose: str = Field(min_length=10)
     retention_days: int = Field(gt=0)
     expires_on: date
+    revoked_on: date | None = None  # access ends on this day, before expiry (e.g. a partner left)
+    schema_name: str = Field("pingan", pattern=IDENTIFIER, alias="schema")  # Delta Sharing schema
     datasets: dict[str, DatasetGrant] = Field(min_length=1)
     path: str = Field("", exclude=True)
     text_sha256: str = Field("", exclude=True)  # of the file as committed, recorded in every manifest
@@ -97,6 +125,15 @@ class Agreement(Strict):
 
     def is_expired(self, on: date) -> bool:
         return on > self.expires_on
+
+    def is_in_force(self, today: date) -> bool:
+        """On the real date (never a snapshot's as-of date): not expired and not revoked."""
+        return not self.is_expired(today) and (self.revoked_on is None or today < self.revoked_on)
+
+    def ended_why(self, today: date) -> str:
+        if self.revoked_on is not None and today >= self.revoked_on:
+            return f"revoked on {self.revoked_on}"
+        return f"expired on {self.expires_on}"
 
 
 def default_agreements_dir() -> Path:

@@ -1,9 +1,11 @@
-"""Snapshot manifests: what a partner needs to trust a share without trusting the transport.
+"""Snapshot manifests and the `latest` pointer: what a partner needs to trust a share without the transport.
 
-A snapshot is `share/<partner>/<dataset>/<snapshot_id>/` holding its data files, `manifest.json` (files
-with sha256 and row counts, schema, agreement version, source batches, quality) and `manifest.sig`, the
-base64 Ed25519 signature of the exact manifest bytes. The partner pins the hub's public key out of band
-(a copy sits at `share/<partner>/signing_key.pub.pem`, and the manifest names its `signing_key_id`).
+A dataset `share/<partner>/<dataset>/` is a Delta table; each snapshot has `snapshots/<id>/manifest.json`
+(partner, dataset, delta_version, files with sha256 and rows, schema, agreement, source batches and their
+quality, signing_key_id) and `manifest.sig`, the base64 Ed25519 signature of the exact manifest bytes.
+`latest.json` + `latest.sig` is the signed pointer to the current snapshot, with a `sequence` that only
+grows, so a partner refuses a pointer older than one it has seen (rollback). The partner pins the hub's
+public keys out of band, by key id: keys can rotate, and a manifest names the key that signed it.
 """
 
 from __future__ import annotations
@@ -11,20 +13,23 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable, Mapping
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from pingan.storage import Store
-
-FORMAT = "pingan.share/1"
+FORMAT = "pingan.share/2"
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 LATEST = "latest.json"
+LATEST_SIGNATURE = "latest.sig"
+SNAPSHOTS = "snapshots/"
+
+Reader = Callable[[str], bytes | None]  # key -> bytes, None when absent
 
 
 class ManifestError(RuntimeError):
-    """A snapshot that does not verify: bad signature, missing or altered file."""
+    """A snapshot that does not verify: bad signature, wrong partner or dataset, missing or altered file."""
 
 
 def dataset_prefix(partner: str, dataset: str) -> str:
@@ -32,36 +37,70 @@ def dataset_prefix(partner: str, dataset: str) -> str:
 
 
 def snapshot_prefix(partner: str, dataset: str, snapshot_id: str) -> str:
-    return f"{dataset_prefix(partner, dataset)}{snapshot_id}/"
+    return f"{dataset_prefix(partner, dataset)}{SNAPSHOTS}{snapshot_id}/"
 
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def encode(manifest: dict) -> bytes:
-    return (json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
+def encode(document: dict) -> bytes:
+    return (json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
-def sign(manifest_bytes: bytes, key: Ed25519PrivateKey) -> bytes:
-    return base64.b64encode(key.sign(manifest_bytes)) + b"\n"
+def sign(document_bytes: bytes, key: Ed25519PrivateKey) -> bytes:
+    return base64.b64encode(key.sign(document_bytes)) + b"\n"
 
 
-def verify_snapshot(store: Store, prefix: str, public_key: Ed25519PublicKey) -> dict:
-    """The manifest of the snapshot under prefix, after checking its signature and every file's hash."""
-    manifest_bytes = store.get_bytes(prefix + MANIFEST)
-    signature = store.get_bytes(prefix + SIGNATURE)
-    if manifest_bytes is None or signature is None:
-        raise ManifestError(f"{prefix}: incomplete snapshot (no {MANIFEST} or {SIGNATURE})")
+def verify_signed(
+    document_bytes: bytes | None,
+    signature: bytes | None,
+    trusted: Mapping[str, Ed25519PublicKey],
+    where: str,
+) -> dict:
+    """The document, after checking it is signed by the trusted key it names."""
+    if document_bytes is None or signature is None:
+        raise ManifestError(f"{where}: incomplete (document or signature missing)")
     try:
-        public_key.verify(base64.b64decode(signature), manifest_bytes)
-    except (InvalidSignature, ValueError) as exc:
-        raise ManifestError(f"{prefix}{MANIFEST}: signature does not verify") from exc
-    manifest = json.loads(manifest_bytes)
+        document = json.loads(document_bytes)
+    except ValueError:
+        raise ManifestError(f"{where}: not JSON") from None
+    key_id = document.get("signing_key_id")
+    key = trusted.get(key_id)
+    if key is None:
+        raise ManifestError(
+            f"{where}: signed with key {key_id!r}, which is not among the trusted keys "
+            f"({', '.join(sorted(trusted)) or 'none'})"
+        )
+    try:
+        key.verify(base64.b64decode(signature), document_bytes)
+    except (InvalidSignature, ValueError):
+        raise ManifestError(f"{where}: signature does not verify with key {key_id}") from None
+    return document
+
+
+def verify_snapshot(
+    read: Reader,
+    manifest_key: str,
+    files_prefix: str,
+    trusted: Mapping[str, Ed25519PublicKey],
+    *,
+    partner: str,
+    dataset: str,
+) -> dict:
+    """The manifest at manifest_key after checking its signature, that it names this partner and dataset,
+    and every listed file (under files_prefix) against its sha256."""
+    signature_key = manifest_key[: -len(MANIFEST)] + SIGNATURE
+    manifest = verify_signed(read(manifest_key), read(signature_key), trusted, manifest_key)
+    if manifest.get("partner") != partner or manifest.get("dataset") != dataset:
+        raise ManifestError(
+            f"{manifest_key}: manifest is for partner {manifest.get('partner')!r}, dataset "
+            f"{manifest.get('dataset')!r}, not {partner!r}/{dataset!r}"
+        )
     for entry in manifest["files"]:
-        data = store.get_bytes(prefix + entry["path"])
+        data = read(files_prefix + entry["path"])
         if data is None:
-            raise ManifestError(f"{prefix}{entry['path']}: listed in the manifest but missing")
+            raise ManifestError(f"{files_prefix}{entry['path']}: listed in the manifest but missing")
         if sha256(data) != entry["sha256"]:
-            raise ManifestError(f"{prefix}{entry['path']}: sha256 differs from the manifest")
+            raise ManifestError(f"{files_prefix}{entry['path']}: sha256 differs from the manifest")
     return manifest

@@ -1,18 +1,19 @@
-"""Publish partner shares from the published warehouse, as immutable, signed, pseudonymised snapshots.
+"""Publish partner shares from the published warehouse into the share store, as signed Delta snapshots.
 
-For each partner whose agreement is in force on `as_of`, and each dataset it grants:
-1. read the granted rows and columns from the warehouse (read-only: analysts and builds are unaffected),
-   leaving out rows after `as_of` so a rerun or backfill of a past date shares the same rows;
-2. pseudonymise and coarsen columns as the agreement says, then run the PII guard. Every share of the run
-   is prepared and guarded before anything is written, so a blocked share leaves no trace;
-3. write `share/<partner>/<dataset>/<snapshot_id>/part-0.parquet`, then `manifest.json`, then
-   `manifest.sig`, and only then move `share/<partner>/<dataset>/latest.json`: a reader following the
-   pointer only ever finds complete snapshots;
-4. append an entry to the audit log `audit/publications/<day>/<...>.json` (one object per entry, so
-   local disk and S3 behave alike; `read_json('audit/publications/**/*.json')` reads it as one table).
-
-The snapshot id is the as-of date plus a hash of the content, the grant and the pseudonym key: a rerun
-finds the snapshot complete and writes nothing. `latest` never moves back to an older as-of date.
+The share store (`PINGAN_SHARE_URL`) is apart from the lake and the warehouse: partner credentials are
+granted `share/<partner>/` in it and nothing else. A run, on the real date `today`:
+1. agreements that ended (expired or revoked, on the real date, never the as-of date) get their `latest`
+   pointers withdrawn and nothing new; snapshots published longer ago than the agreement's retention are
+   removed. Each is audited;
+2. for every agreement in force, each granted dataset is read from the warehouse (read-only), rows after
+   `as_of` left out, columns treated as the agreement says (pseudonyms and record ids keyed per
+   partnership, coarse places and times), then the PII guard runs, with the names found in the PII
+   columns of the source batches. Every share is prepared and guarded before anything is written: a
+   blocked run writes no share (the block is audited);
+3. a new snapshot is a new version of the dataset's Delta table, then its manifest and signature, then
+   the signed `latest` pointer (never moved back to an older as-of date). A rerun with the same content
+   writes nothing, but re-verifies the published snapshot and stops with an error if it was tampered with.
+The snapshot id is the as-of date plus a hash of the content, the grant and the pseudonym key.
 """
 
 from __future__ import annotations
@@ -32,17 +33,25 @@ import pyarrow.parquet as pq
 from pingan.canonical import TZ
 from pingan.feed_spec import load_specs
 from pingan.settings import Settings
+from pingan.sharing import audit, delta
 from pingan.sharing import manifest as mf
 from pingan.sharing.agreements import Agreement, AnyOf, Condition, DatasetGrant, load_agreements
-from pingan.sharing.keys import key_id, public_key_id, public_key_pem, share_key, signing_key
+from pingan.sharing.keys import (
+    key_id,
+    public_key_id,
+    public_key_pem,
+    report_generated,
+    share_key,
+    signing_key,
+)
+from pingan.sharing.lineage import SourceBatches
 from pingan.sharing.pii_guard import Finding, PiiGuardError
 from pingan.sharing.pii_guard import scan as pii_scan
-from pingan.sharing.pseudonymise import coarsen_location, pseudonymise_column
-from pingan.storage import PARQUET_OPTIONS, Store
+from pingan.sharing.pseudonymise import coarsen_location, key_ids_column, pseudonymise_column, truncate_time
+from pingan.storage import Store
 
 log = logging.getLogger(__name__)
 
-DATA_FILE = "part-0.parquet"
 WAREHOUSE_SCHEMA = "main"
 PUBLIC_KEY_FILE = "signing_key.pub.pem"
 
@@ -51,14 +60,19 @@ class ShareError(RuntimeError):
     """A share that cannot be built from its agreement (missing table or column, unknown partner)."""
 
 
+class ShareTamperedError(ShareError):
+    """A published snapshot no longer matches its signed manifest."""
+
+
 @dataclass(frozen=True)
 class PublishedShare:
     partner: str
     dataset: str
     snapshot_id: str
-    path: str  # URI of the snapshot folder
+    path: str  # URI of the dataset's Delta table
     rows: int
     created: bool  # False when a rerun found this snapshot already published
+    delta_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -68,79 +82,175 @@ class _Prepared:
     grant: DatasetGrant
     table: pa.Table
     batch_ids: list[str]
+    quality: list[dict]
     pseudonym_key_id: str
     findings: list[Finding]  # of the PII guard; any finding blocks the whole run
+
+
+def local_today() -> date:
+    return datetime.now(ZoneInfo(TZ)).date()
+
+
+def share_store(settings: Settings) -> Store:
+    store = Store(settings.share_url, settings.s3)
+    store.ensure()
+    return store
 
 
 def publish(
     settings: Settings,
     lake: Store,
+    shares: Store,
     *,
     partners: list[str] | None = None,
     as_of: date,
     agreements_dir: Path | None = None,
+    today: date | None = None,
 ) -> list[PublishedShare]:
+    today = today or local_today()
     agreements = load_agreements(agreements_dir or settings.agreements_dir)
     unknown = sorted(set(partners or []) - set(agreements))
     if unknown:
         raise ShareError(f"no agreement for partner(s) {unknown}; known: {', '.join(sorted(agreements))}")
     selected = [agreements[p] for p in sorted(partners or agreements)]
-    in_force = []
+    in_force = [a for a in selected if a.is_in_force(today)]
     for agreement in selected:
-        if agreement.is_expired(as_of):
-            log.warning(
-                "agreement %s v%d expired on %s: nothing published",
-                agreement.partner,
-                agreement.version,
-                agreement.expires_on,
-            )
-            _audit(
-                lake,
-                {
-                    "event": "skipped_expired",
-                    "partner": agreement.partner,
-                    "agreement_version": agreement.version,
-                    "as_of": as_of.isoformat(),
-                    "expires_on": agreement.expires_on.isoformat(),
-                },
-            )
-        else:
-            in_force.append(agreement)
+        if agreement not in in_force:
+            withdraw(shares, agreement, today, as_of)
+        enforce_retention(shares, agreement, today)
     if not in_force:
         return []
     if not settings.warehouse_path.exists():
         raise ShareError(f"no published warehouse at {settings.warehouse_path}: run the build first")
 
     # Keys are generated only for the embedded default; an S3 deployment must provide them.
-    secrets_dir, allow_generate = settings.home / "secrets", lake.scheme == "file"
+    secrets_dir, allow_generate = settings.home / "secrets", shares.scheme == "file"
     signer = signing_key(secrets_dir, allow_generate=allow_generate)
-    pii_columns = {c for spec in load_specs(settings.connectors_dir).values() for c in spec.pii_columns}
+    specs = load_specs(settings.connectors_dir)
+    pii_columns = {c for spec in specs.values() for c in spec.pii_columns}
+    sources = SourceBatches(lake, specs)
     prepared: list[_Prepared] = []
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         con.execute(f"SET TimeZone = '{TZ}'")
         for agreement in in_force:
             key = share_key(agreement.partner, secrets_dir, allow_generate=allow_generate)
             for name, grant in agreement.datasets.items():
-                prepared.append(_prepare(con, agreement, name, grant, key, as_of, pii_columns))
-    blocked = [f.describe(p.agreement.partner, p.dataset) for p in prepared for f in p.findings]
+                prepared.append(_prepare(con, agreement, name, grant, key, as_of, pii_columns, sources))
+    report_generated(secrets_dir)
+    blocked = [(p, f) for p in prepared for f in p.findings]
     if blocked:
-        raise PiiGuardError("PII guard blocked the publication, nothing was written: " + "; ".join(blocked))
-    return [_write(lake, p, as_of, signer) for p in prepared]
+        for p, f in blocked:
+            audit.append(
+                shares, "pii_guard_blocked", partner=p.agreement.partner, dataset=p.dataset,
+                column=f.column, rule=f.rule, rows=f.rows, as_of=as_of,
+            )  # fmt: skip
+        described = "; ".join(f.describe(p.agreement.partner, p.dataset) for p, f in blocked)
+        raise PiiGuardError("PII guard blocked the publication, nothing was written: " + described)
+    results = [_write(shares, p, as_of, today, signer) for p in prepared]
+    for agreement in in_force:  # at most a line per partner (`pingan publish` prints them)
+        mine = [r for r in results if isinstance(r, PublishedShare) and r.partner == agreement.partner]
+        new = [r for r in mine if r.created]
+        log.debug("shares %s: %d dataset(s), %d new snapshot(s), %s rows", agreement.partner, len(mine), len(new),
+                 f"{sum(r.rows for r in new):,}")  # fmt: skip
+    tampered = [r for r in results if isinstance(r, str)]
+    if tampered:
+        raise ShareTamperedError("published snapshot(s) tampered with: " + "; ".join(tampered))
+    return results
+
+
+# --- ended agreements and retention ---------------------------------------------------------------------
+def withdraw(shares: Store, agreement: Agreement, today: date, as_of: date) -> int:
+    """Remove the `latest` pointers of an agreement that ended: the partner's view of current data stops."""
+    removed = 0
+    for dataset in agreement.datasets:
+        prefix = mf.dataset_prefix(agreement.partner, dataset)
+        if shares.exists(prefix + mf.LATEST):
+            shares.delete(prefix + mf.LATEST)
+            shares.delete(prefix + mf.LATEST_SIGNATURE)
+            audit.append(
+                shares, "withdrawn", partner=agreement.partner, dataset=dataset,
+                reason=agreement.ended_why(today), today=today,
+            )  # fmt: skip
+            removed += 1
+    log.warning("agreement %s v%d %s: nothing published", agreement.partner, agreement.version,
+                agreement.ended_why(today))  # fmt: skip
+    audit.append(shares, "skipped_ended", partner=agreement.partner, reason=agreement.ended_why(today),
+                 as_of=as_of, today=today, agreement_version=agreement.version)  # fmt: skip
+    return removed
+
+
+def enforce_retention(shares: Store, agreement: Agreement, today: date) -> list[str]:
+    """Delete snapshots published more than `retention_days` before today (their files and manifests)."""
+    cutoff = today - timedelta(days=agreement.retention_days)
+    removed = []
+    for dataset in agreement.datasets:
+        prefix = mf.dataset_prefix(agreement.partner, dataset)
+        manifests = _manifests(shares, prefix)
+        expired = {sid: m for sid, m in manifests.items() if _published_on(m) < cutoff}
+        if not expired:
+            continue
+        kept_files = {f["path"] for sid, m in manifests.items() if sid not in expired for f in m["files"]}
+        latest = _read_json(shares, prefix + mf.LATEST)
+        for sid, m in sorted(expired.items()):
+            for f in m["files"]:
+                if f["path"] not in kept_files:
+                    shares.delete(prefix + f["path"])
+            shares.delete_prefix(prefix + mf.SNAPSHOTS + sid + "/")
+            if latest and latest["snapshot_id"] == sid:
+                shares.delete(prefix + mf.LATEST)
+                shares.delete(prefix + mf.LATEST_SIGNATURE)
+            audit.append(
+                shares, "removed_retention", partner=agreement.partner, dataset=dataset, snapshot_id=sid,
+                published_on=_published_on(m), retention_days=agreement.retention_days, today=today,
+                files=len(m["files"]),
+            )  # fmt: skip
+            removed.append(sid)
+            log.warning("%s/%s: removed snapshot %s (past %d-day retention)", agreement.partner, dataset, sid,
+                     agreement.retention_days)  # fmt: skip
+    return removed
+
+
+def _published_on(manifest: dict) -> date:
+    return date.fromisoformat(manifest["published_on"])
+
+
+def _manifests(shares: Store, dataset_prefix: str) -> dict[str, dict]:
+    out = {}
+    base = dataset_prefix + mf.SNAPSHOTS
+    for key in shares.list(base):
+        if key.endswith("/" + mf.MANIFEST):
+            out[key[len(base) :].split("/", 1)[0]] = json.loads(shares.get_bytes(key))
+    return out
+
+
+def _read_json(store: Store, key: str) -> dict | None:
+    data = store.get_bytes(key)
+    return json.loads(data) if data else None
 
 
 # --- building a share -----------------------------------------------------------------------------------
 def _prepare(
-    con, agreement: Agreement, name: str, grant: DatasetGrant, key: bytes, as_of: date, pii_columns: set[str]
+    con,
+    agreement: Agreement,
+    name: str,
+    grant: DatasetGrant,
+    key: bytes,
+    as_of: date,
+    pii_columns: set[str],
+    sources: SourceBatches,
 ) -> _Prepared:
     label = f"partner {agreement.partner}, dataset {name} ({agreement.path})"
     try:
         table, batch_ids = _read_rows(con, grant, as_of)
-        table = _treat(table, grant, key)
+        table = delta.for_delta(_treat(table, grant, key))
     except ValueError as exc:
         raise ShareError(f"{label}: {exc}") from None
-    pseudonymised = set(grant.columns_treated("pseudonymise"))
-    findings = pii_scan(table, pii_columns=pii_columns, pseudonymised=pseudonymised)
-    return _Prepared(agreement, name, grant, table, batch_ids, key_id(key), findings)
+    protected = set(grant.columns_treated("pseudonymise")) | set(grant.columns_treated("key_per_partnership"))
+    findings = pii_scan(
+        table, pii_columns=pii_columns, pseudonymised=protected, person_names=sources.person_names(batch_ids)
+    )
+    quality = sources.quality(batch_ids)
+    return _Prepared(agreement, name, grant, table, batch_ids, quality, key_id(key), findings)
 
 
 def _read_rows(con, grant: DatasetGrant, as_of: date) -> tuple[pa.Table, list[str]]:
@@ -173,15 +283,22 @@ def _read_rows(con, grant: DatasetGrant, as_of: date) -> tuple[pa.Table, list[st
 
 
 def _treat(table: pa.Table, grant: DatasetGrant, key: bytes) -> pa.Table:
+    def replace(column: str, values: pa.ChunkedArray) -> None:
+        nonlocal table
+        table = table.set_column(table.schema.get_field_index(column), column, values)
+
     for column in grant.columns_treated("pseudonymise"):
-        index = table.schema.get_field_index(column)
-        table = table.set_column(index, column, pseudonymise_column(key, table[column]))
-    for column in grant.columns_treated("coarsen_location"):
-        try:
-            coarse = coarsen_location(table[column])
-        except TypeError as exc:
-            raise ValueError(f"column {column}: {exc}") from None
-        table = table.set_column(table.schema.get_field_index(column), column, coarse)
+        replace(column, pseudonymise_column(key, table[column]))
+    for column in grant.columns_treated("key_per_partnership"):
+        replace(column, key_ids_column(key, table[column]))
+    try:
+        for column in grant.columns_treated("coarsen_location"):
+            replace(column, coarsen_location(table[column]))
+        for unit in ("hour", "day"):
+            for column in grant.columns_treated(f"truncate_to_{unit}"):
+                replace(column, truncate_time(table[column], unit))
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
     return table
 
 
@@ -226,126 +343,150 @@ def _ident(name: str) -> str:
 
 
 # --- writing a snapshot ---------------------------------------------------------------------------------
-def _write(lake: Store, share: _Prepared, as_of: date, signer) -> PublishedShare:
-    agreement, partner = share.agreement, share.agreement.partner
-    data = _parquet_bytes(share.table)
-    data_sha = mf.sha256(data)
-    identity = "|".join(
-        [
-            mf.FORMAT,
-            share.dataset,
-            share.grant.model_dump_json(),
-            str(agreement.version),
-            share.pseudonym_key_id,
-            data_sha,
-        ]
-    )
-    snapshot_id = f"{as_of:%Y%m%d}-{mf.sha256(identity.encode())[:12]}"
-    prefix = mf.snapshot_prefix(partner, share.dataset, snapshot_id)
-    public_key = signer.public_key()
-    _ensure_public_key(lake, partner, public_key)
-
-    created = not lake.exists(prefix + mf.SIGNATURE)  # the signature is written last: present = complete
-    if created:
-        created_at = datetime.now(UTC)
-        manifest = {
-            "format": mf.FORMAT,
-            "partner": partner,
-            "dataset": share.dataset,
-            "snapshot_id": snapshot_id,
-            "as_of": as_of.isoformat(),
-            "created_at": created_at.isoformat(),
-            "agreement": {
-                "version": agreement.version,
-                "sha256": agreement.text_sha256,
-                "purpose": agreement.purpose,
-                "retention_days": agreement.retention_days,
-                "expires_on": agreement.expires_on.isoformat(),
-            },
-            "source": {"table": share.grant.source, "batch_ids": share.batch_ids},
-            "files": [
-                {"path": DATA_FILE, "sha256": data_sha, "bytes": len(data), "rows": share.table.num_rows}
-            ],
-            "rows": share.table.num_rows,
-            "schema": [{"name": f.name, "type": str(f.type)} for f in share.table.schema],
-            "treatments": {c: share.grant.columns[c] for c in share.grant.shared_columns},
-            "pseudonym_key_id": share.pseudonym_key_id,
-            "signing_key_id": public_key_id(public_key),
-            "quality": {"pii_guard": "passed"},
-        }
-        manifest_bytes = mf.encode(manifest)
-        lake.put_bytes(prefix + DATA_FILE, data, "application/vnd.apache.parquet")
-        lake.put_bytes(prefix + mf.MANIFEST, manifest_bytes, "application/json")
-        lake.put_bytes(prefix + mf.SIGNATURE, mf.sign(manifest_bytes, signer), "text/plain")
-    _move_latest(lake, partner, share.dataset, snapshot_id, as_of)
-    if created:
-        _audit(
-            lake,
-            {
-                "event": "published",
-                "partner": partner,
-                "dataset": share.dataset,
-                "snapshot_id": snapshot_id,
-                "as_of": as_of.isoformat(),
-                "rows": share.table.num_rows,
-                "agreement_version": agreement.version,
-                "source_batches": len(share.batch_ids),
-                "path": lake.uri(prefix),
-            },
-        )
-        log.info(
-            "published %s/%s snapshot %s (%d rows)", partner, share.dataset, snapshot_id, share.table.num_rows
-        )
-    return PublishedShare(
-        partner, share.dataset, snapshot_id, lake.uri(prefix), share.table.num_rows, created
-    )
-
-
-def _parquet_bytes(table: pa.Table) -> bytes:
+def _content_sha(table: pa.Table) -> str:
     buf = io.BytesIO()
-    pq.write_table(table, buf, **PARQUET_OPTIONS)
-    return buf.getvalue()
+    pq.write_table(table, buf, compression="zstd")
+    return mf.sha256(buf.getvalue())
 
 
-def _ensure_public_key(lake: Store, partner: str, public_key) -> None:
-    key = f"share/{partner}/{PUBLIC_KEY_FILE}"
-    pem = public_key_pem(public_key)
-    if lake.get_bytes(key) != pem:
-        lake.put_bytes(key, pem, "application/x-pem-file")
+def _write(shares: Store, share: _Prepared, as_of: date, today: date, signer) -> PublishedShare | str:
+    agreement, partner = share.agreement, share.agreement.partner
+    identity = "|".join(
+        [mf.FORMAT, partner, share.dataset, share.grant.model_dump_json(), str(agreement.version),
+         share.pseudonym_key_id, _content_sha(share.table)]
+    )  # fmt: skip
+    snapshot_id = f"{as_of:%Y%m%d}-{mf.sha256(identity.encode())[:12]}"
+    dataset_prefix = mf.dataset_prefix(partner, share.dataset)
+    snapshot = mf.snapshot_prefix(partner, share.dataset, snapshot_id)
+    public_key = signer.public_key()
+    trusted = {public_key_id(public_key): public_key}
+    _ensure_public_key(shares, partner, public_key)
 
+    if shares.exists(snapshot + mf.SIGNATURE):  # the signature is written last: present = complete
+        try:
+            manifest = mf.verify_snapshot(
+                shares.get_bytes, snapshot + mf.MANIFEST, dataset_prefix, _hub_keys(shares, partner, trusted),
+                partner=partner, dataset=share.dataset,
+            )  # fmt: skip
+        except mf.ManifestError as exc:
+            audit.append(shares, "tamper_detected", partner=partner, dataset=share.dataset,
+                         snapshot_id=snapshot_id, problem=str(exc))  # fmt: skip
+            log.error("%s/%s snapshot %s: %s", partner, share.dataset, snapshot_id, exc)
+            return f"{partner}/{share.dataset} snapshot {snapshot_id}: {exc}"
+        _move_latest(shares, partner, share.dataset, manifest, signer)
+        return PublishedShare(partner, share.dataset, snapshot_id, delta.table_uri(shares, dataset_prefix),
+                              share.table.num_rows, False, manifest["delta_version"])  # fmt: skip
 
-def _move_latest(lake: Store, partner: str, dataset: str, snapshot_id: str, as_of: date) -> None:
-    key = mf.dataset_prefix(partner, dataset) + mf.LATEST
-    current_bytes = lake.get_bytes(key)
-    current = json.loads(current_bytes) if current_bytes else None
-    if current and current["snapshot_id"] == snapshot_id:
-        return
-    if current and date.fromisoformat(current["as_of"]) > as_of:
-        log.info(
-            "%s/%s: latest stays at %s (as of %s), newer than %s",
-            partner,
-            dataset,
-            current["snapshot_id"],
-            current["as_of"],
-            as_of,
-        )
-        return
-    pointer = {
+    version = delta.write_version(shares, dataset_prefix, share.table)
+    files = [
+        {"path": f.path, "sha256": mf.sha256(shares.get_bytes(dataset_prefix + f.path)), "bytes": f.size,
+         "rows": f.rows}
+        for f in delta.files(shares, dataset_prefix, version)
+    ]  # fmt: skip
+    manifest = {
+        "format": mf.FORMAT,
+        "partner": partner,
+        "dataset": share.dataset,
+        "share": partner,
+        "schema": agreement.schema_name,
         "snapshot_id": snapshot_id,
         "as_of": as_of.isoformat(),
-        "manifest": f"{snapshot_id}/{mf.MANIFEST}",
+        "created_at": datetime.now(UTC).isoformat(),
+        "published_on": today.isoformat(),  # local date; retention counts from it
+        "delta_version": version,
+        "agreement": {
+            "version": agreement.version,
+            "sha256": agreement.text_sha256,
+            "purpose": agreement.purpose,
+            "retention_days": agreement.retention_days,
+            "expires_on": agreement.expires_on.isoformat(),
+        },
+        "source": {"table": share.grant.source, "batch_ids": share.batch_ids, "batches": share.quality},
+        "files": files,
+        "rows": share.table.num_rows,
+        "columns": [{"name": f.name, "type": str(f.type)} for f in share.table.schema],
+        "treatments": {c: share.grant.columns[c] for c in share.grant.shared_columns},
+        "pseudonym_key_id": share.pseudonym_key_id,
+        "signing_key_id": public_key_id(public_key),
+        "quality": {"pii_guard": "passed", "source_batches": _quality_summary(share.quality)},
+    }
+    manifest_bytes = mf.encode(manifest)
+    shares.put_bytes(snapshot + mf.MANIFEST, manifest_bytes, "application/json")
+    shares.put_bytes(snapshot + mf.SIGNATURE, mf.sign(manifest_bytes, signer), "text/plain")
+    _move_latest(shares, partner, share.dataset, manifest, signer)
+    audit.append(
+        shares, "published", partner=partner, dataset=share.dataset, snapshot_id=snapshot_id,
+        as_of=as_of, rows=share.table.num_rows, delta_version=version, agreement_version=agreement.version,
+        source_batches=len(share.batch_ids), manifest_sha256=mf.sha256(manifest_bytes),
+    )  # fmt: skip
+    log.info(
+        "published %s/%s snapshot %s (%d rows)", partner, share.dataset, snapshot_id, share.table.num_rows
+    )
+    return PublishedShare(partner, share.dataset, snapshot_id, delta.table_uri(shares, dataset_prefix),
+                          share.table.num_rows, True, version)  # fmt: skip
+
+
+def _quality_summary(batches: list[dict]) -> dict:
+    return {
+        "batches": len(batches),
+        "statuses": sorted({b.get("status", "?") for b in batches}),
+        "rows_quarantined": sum(b.get("rows_quarantined") or 0 for b in batches),
+    }
+
+
+def _hub_keys(shares: Store, partner: str, current: dict) -> dict:
+    """The current signing key and the published ones (a manifest signed before a rotation stays valid)."""
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    keys = dict(current)
+    for k in shares.list(f"share/{partner}/keys/"):
+        key = load_pem_public_key(shares.get_bytes(k))
+        keys[public_key_id(key)] = key
+    return keys
+
+
+def _ensure_public_key(shares: Store, partner: str, public_key) -> None:
+    pem = public_key_pem(public_key)
+    current = f"share/{partner}/{PUBLIC_KEY_FILE}"
+    if shares.get_bytes(current) != pem:
+        shares.put_bytes(current, pem, "application/x-pem-file")
+    by_id = f"share/{partner}/keys/{public_key_id(public_key)}.pub.pem"
+    if not shares.exists(by_id):
+        shares.put_bytes(by_id, pem, "application/x-pem-file")
+
+
+def _next_sequence(shares: Store, partner: str, dataset: str) -> int:
+    """Pointer sequence numbers only grow, also across a withdrawal (kept outside the partner's prefix)."""
+    key = f"_hub/pointer_sequence/{partner}/{dataset}"
+    sequence = int((shares.get_bytes(key) or b"0").decode()) + 1
+    shares.put_bytes(key, str(sequence).encode(), "text/plain")
+    return sequence
+
+
+def _move_latest(shares: Store, partner: str, dataset: str, manifest: dict, signer) -> None:
+    prefix = mf.dataset_prefix(partner, dataset)
+    current = _read_json(shares, prefix + mf.LATEST)
+    if current and current["snapshot_id"] == manifest["snapshot_id"]:
+        return
+    if current and date.fromisoformat(current["as_of"]) > date.fromisoformat(manifest["as_of"]):
+        log.info("%s/%s: latest stays at %s (as of %s), newer than %s", partner, dataset,
+                 current["snapshot_id"], current["as_of"], manifest["as_of"])  # fmt: skip
+        return
+    pointer = {
+        "format": mf.FORMAT,
+        "partner": partner,
+        "dataset": dataset,
+        "snapshot_id": manifest["snapshot_id"],
+        "as_of": manifest["as_of"],
+        "delta_version": manifest["delta_version"],
+        "manifest": f"{mf.SNAPSHOTS}{manifest['snapshot_id']}/{mf.MANIFEST}",
+        "manifest_sha256": mf.sha256(
+            shares.get_bytes(prefix + mf.SNAPSHOTS + manifest["snapshot_id"] + "/" + mf.MANIFEST)
+        ),
+        "sequence": _next_sequence(shares, partner, dataset),
+        "signing_key_id": public_key_id(signer.public_key()),
         "updated_at": datetime.now(UTC).isoformat(),
     }
-    lake.put_bytes(key, mf.encode(pointer), "application/json")
-
-
-def _audit(lake: Store, entry: dict) -> None:
-    at = datetime.now(UTC)
-    entry = {"at": at.isoformat(), **entry}
-    name = "-".join(str(entry[k]) for k in ("partner", "dataset", "snapshot_id") if k in entry)
-    key = f"audit/publications/{at:%Y-%m-%d}/{at:%Y%m%dT%H%M%S%fZ}-{entry['event']}-{name}.json"
-    lake.put_bytes(
-        key,
-        (json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8"),
-        "application/json",
-    )
+    pointer_bytes = mf.encode(pointer)
+    shares.put_bytes(prefix + mf.LATEST, pointer_bytes, "application/json")
+    shares.put_bytes(prefix + mf.LATEST_SIGNATURE, mf.sign(pointer_bytes, signer), "text/plain")

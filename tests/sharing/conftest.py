@@ -9,6 +9,7 @@ import pytest
 from share_fixtures import incident_rows, write_warehouse
 
 from pingan.settings import PROJECT_ROOT, load_settings
+from pingan.sharing.publish import share_store
 from pingan.storage import Store
 
 
@@ -33,4 +34,4 @@ def share_env(home, monkeypatch):
     write_warehouse(settings.warehouse_path, incident_rows())
     lake = Store(settings.lake_url, settings.s3)
     lake.ensure()
-    return settings, lake
+    return settings, lake, share_store(settings)

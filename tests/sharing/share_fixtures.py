@@ -1,5 +1,5 @@
-"""A small published warehouse with the marts partner shares read (fct_incidents, fct_joint_operations),
-holding realistic PII."""
+"""A small published warehouse with the marts partner shares read (fct_incidents, fct_joint_operations,
+fct_grid_events, mart_cross_border, with the contract's columns), holding realistic PII."""
 
 from __future__ import annotations
 
@@ -84,7 +84,41 @@ JOINT_COLUMNS = """record_id varchar, jurisdiction_code varchar, source_feed var
     town_b varchar, units_b varchar, source_file varchar, batch_id varchar, ingested_at timestamptz"""
 
 
-def write_warehouse(path: Path, incidents: list[tuple]) -> None:
+GRID_COLUMNS = """event_id varchar, jurisdiction_code varchar, source_feed varchar, source_event_type varchar,
+    event_type varchar, grid_id varchar, town varchar, is_border_town boolean, is_cross_border boolean,
+    discovered_at timestamptz, dispatched_at timestamptz, verified_at timestamptz, handled_at timestamptz,
+    closed_at timestamptz, feedback_at timestamptz, is_closed boolean, is_overdue boolean, parties varchar,
+    address varchar, handling_unit varchar, source_file varchar, batch_id varchar, ingested_at timestamptz"""
+
+PARTY_NAMES = ["张伟", "王秀英", "李娜", "刘洋"]
+
+
+def grid_event_rows() -> list[tuple]:
+    rows = []
+    for i in range(8):
+        jurisdiction, town, border = PLACES[i % len(PLACES)]
+        found = datetime(2025, 3, 1, 9, 30, tzinfo=SHANGHAI) + timedelta(hours=5 * i)
+        rows.append(
+            (f"{jurisdiction}:GE{i:04d}", jurisdiction, "grid", "纠纷", "dispute", f"G-{i:03d}", town, border,
+             i % 2 == 0, found, found + timedelta(hours=1), None, None, None, None, False, False,
+             f"{PARTY_NAMES[i % 4]};{PARTY_NAMES[(i + 1) % 4]}", f"{town}某路{i}号", "网格站", "ge.jsonl",
+             f"ge-batch-{i % 2}", found)
+        )  # fmt: skip
+    return rows
+
+
+def cross_border_rows() -> list[tuple]:
+    return [
+        (date(2025, 3, 1), "checkpoint", "310118", "CP-QP-01", "金泽卡口", 4),
+        (date(2025, 3, 1), "checkpoint", "320509", "CP-WJ-01", "黎里卡口", 3),
+        (date(2025, 3, 1), "checkpoint", "330421", "CP-JS-01", "西塘卡口", 2),
+        (date(2025, 3, 1), "joint_operation", "330482", "joint_mediation", "联调", 1),
+        (date(2025, 3, 1), "border_town_incident", "310118", "金泽镇", "金泽镇", 5),
+        (date(2025, 3, 1), "border_town_incident", "320509", "黎里镇", "黎里镇", 5),
+    ]
+
+
+def write_warehouse(path: Path, incidents: list[tuple], grid_events: list[tuple] | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     with duckdb.connect(str(path)) as con:
@@ -96,3 +130,9 @@ def write_warehouse(path: Path, incidents: list[tuple]) -> None:
             ('330482:OP1', '330482', 'pinghu_jinshan_joint_operations', 'OP1', '联调', 'joint_mediation',
              DATE '2025-03-01', '广陈镇—廊下镇交界', '调解成功', '330482:J1;310116:J2', '330482', '广陈镇',
              '广陈派出所', '310116', '廊下镇', '廊下派出所', 'op.csv', 'b-op', TIMESTAMPTZ '2025-03-02 02:00:00+08')""")
+        con.execute(f"CREATE TABLE fct_grid_events ({GRID_COLUMNS})")
+        grid = grid_event_rows() if grid_events is None else grid_events
+        con.executemany(f"INSERT INTO fct_grid_events VALUES ({', '.join('?' * 23)})", grid)
+        con.execute("""CREATE TABLE mart_cross_border (activity_month date, activity_kind varchar,
+            jurisdiction_code varchar, subject varchar, subject_name varchar, activity_count bigint)""")
+        con.executemany("INSERT INTO mart_cross_border VALUES (?, ?, ?, ?, ?, ?)", cross_border_rows())

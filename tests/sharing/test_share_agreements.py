@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import pyarrow as pa
 import pytest
 
 from pingan.sharing.agreements import AgreementError, load_agreement, load_agreements
-from pingan.sharing.pii_guard import scan
 from pingan.sharing.pseudonymise import pseudonym, pseudonymise_value
 
 WUJIANG = """\
@@ -25,7 +23,7 @@ datasets:
     row_filter:
       - {column: is_border_town, equals: true}
     columns:
-      record_id: keep
+      record_id: key_per_partnership
       caller_phone: pseudonymise
 """
 
@@ -61,6 +59,10 @@ def test_agreement_parses(tmp_path):
         (WUJIANG.replace("{column: is_border_town, equals: true}", "{column: is_border_town}"), "row_filter"),
         (WUJIANG.replace('jurisdiction_code: "320509"', "jurisdiction_code: 3205"), "jurisdiction_code"),
         (WUJIANG.replace("expires_on: 2027-12-31", "expires_on: someday"), "expires_on"),
+        (
+            WUJIANG.replace("record_id: key_per_partnership", "record_id: keep"),
+            "record identifier(s) ['record_id']",
+        ),
     ],
 )
 def test_mistakes_name_the_file_and_key(tmp_path, text, where):
@@ -69,6 +71,17 @@ def test_mistakes_name_the_file_and_key(tmp_path, text, where):
     with pytest.raises(AgreementError) as err:
         load_agreement(path)
     assert str(path) in str(err.value) and where in str(err.value)
+
+
+def test_agreement_in_force_on_the_real_date(tmp_path):
+    from datetime import date
+
+    path = tmp_path / "wujiang.yaml"
+    path.write_text(WUJIANG + "revoked_on: 2026-06-01\n", encoding="utf-8")
+    agreement = load_agreement(path)
+    assert agreement.is_in_force(date(2026, 5, 31)) and not agreement.is_in_force(date(2026, 6, 1))
+    assert agreement.ended_why(date(2026, 6, 1)) == "revoked on 2026-06-01"
+    assert not agreement.is_in_force(date(2028, 1, 1))
 
 
 def test_partner_must_match_file_name(tmp_path):
@@ -86,29 +99,3 @@ def test_pseudonyms_are_keyed_normalised_and_cannot_look_like_pii():
     assert value.count(";") == 1 and all(p.startswith("p_") for p in value.split(";"))
     assert not set(value) & set("0189")
     assert pseudonymise_value(a, None) is None and pseudonymise_value(a, " ; ") is None
-
-
-@pytest.mark.parametrize(
-    ("text", "rule"),
-    [
-        ("报警人 13912345678 已联系", "mobile"),
-        ("电话139-1234-5678", "mobile"),
-        ("电话１３９１２３４５６７８", "mobile"),
-        ("当事人 11010519491231002X 到场", "resident_id"),
-    ],
-)
-def test_pii_guard_finds_pii_in_free_text(text, rule):
-    table = pa.table({"disposition": [text, "已调解"], "record_id": ["310118:QP11020250301000001", None]})
-    assert [(f.column, f.rule, f.rows) for f in scan(table)] == [("disposition", rule, 1)]
-
-
-def test_pii_guard_ignores_ids_that_are_not_personal():
-    table = pa.table(
-        {
-            "record_id": ["310118:QP11020250301000001"],
-            "uscc": ["91310118MA1JL0RX4K"],
-            "grid_id": ["310118001-001"],
-            "phone": [pseudonym(b"k" * 32, "13912345678")],
-        }
-    )
-    assert scan(table) == []

@@ -1,32 +1,51 @@
-"""Partner shares: pseudonyms, the PII guard, signed manifests, pointer order, expiry, idempotence."""
+"""Partner shares: Delta snapshots in the share store, PII guard, keyed ids, expiry, retention, tampering."""
 
 from __future__ import annotations
 
 import json
 import os
 import stat
-from datetime import date
+from datetime import date, timedelta
 
-import pyarrow.parquet as pq
+import pyarrow as pa
 import pytest
 import yaml
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from share_fixtures import AS_OF, incident_rows, mobile, resident_id, write_warehouse
+from share_fixtures import (
+    AS_OF,
+    PARTY_NAMES,
+    grid_event_rows,
+    incident_rows,
+    mobile,
+    resident_id,
+    write_warehouse,
+)
 
+from pingan.sharing import audit, delta
 from pingan.sharing import manifest as mf
-from pingan.sharing.keys import ShareKeyError
+from pingan.sharing.keys import ShareKeyError, public_key_id
 from pingan.sharing.pii_guard import PiiGuardError, scan
-from pingan.sharing.publish import ShareError, publish
+from pingan.sharing.publish import ShareError, ShareTamperedError, publish
 from pingan.storage import Store
 
-
-def read_share(lake: Store, share) -> list[dict]:
-    prefix = mf.snapshot_prefix(share.partner, share.dataset, share.snapshot_id)
-    return pq.read_table(lake.uri(prefix + "part-0.parquet")).to_pylist()
+TODAY = date(2025, 3, 3)  # the real date the tests pretend it is
 
 
-def public_key(lake: Store, partner: str):
-    return load_pem_public_key(lake.get_bytes(f"share/{partner}/signing_key.pub.pem"))
+def read_share(shares: Store, share) -> list[dict]:
+    prefix = mf.dataset_prefix(share.partner, share.dataset)
+    return pa.table(delta.open_table(shares, prefix, share.delta_version).to_pyarrow_table()).to_pylist()
+
+
+def hub_keys(shares: Store, partner: str) -> dict:
+    key = load_pem_public_key(shares.get_bytes(f"share/{partner}/signing_key.pub.pem"))
+    return {public_key_id(key): key}
+
+
+def verify(shares: Store, partner: str, dataset: str, snapshot_id: str) -> dict:
+    return mf.verify_snapshot(
+        shares.get_bytes, mf.snapshot_prefix(partner, dataset, snapshot_id) + mf.MANIFEST,
+        mf.dataset_prefix(partner, dataset), hub_keys(shares, partner), partner=partner, dataset=dataset,
+    )  # fmt: skip
 
 
 def edit_agreement(directory, partner: str, change) -> None:
@@ -36,228 +55,272 @@ def edit_agreement(directory, partner: str, change) -> None:
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
 
 
-def test_wujiang_receives_its_border_incidents_verifiable_and_pseudonymised(share_env, agreements_dir):
-    settings, lake = share_env
-    shares = publish(settings, lake, partners=["wujiang"], as_of=AS_OF, agreements_dir=agreements_dir)
+def run(env, agreements_dir, *, as_of=AS_OF, today=TODAY, partners=None):
+    settings, lake, shares = env
+    return publish(settings, lake, shares, partners=partners, as_of=as_of, agreements_dir=agreements_dir,
+                   today=today)  # fmt: skip
 
-    assert [(s.partner, s.dataset, s.created) for s in shares] == [("wujiang", "border_incidents", True)]
-    rows = read_share(lake, shares[0])
+
+def events(shares: Store) -> list[tuple]:
+    return [(e["event"], e["partner"], e["dataset"]) for e in audit.entries(shares)]
+
+
+def test_shares_live_in_their_own_store(share_env, agreements_dir):
+    settings, lake, shares = share_env
+    run(share_env, agreements_dir, partners=["wujiang"])
+    assert shares.url != lake.url and lake.list("share/") == [] and lake.list("audit/") == []
+    assert not shares.url.startswith(lake.url + "/") and settings.warehouse_path.parent != shares.root
+
+
+def test_wujiang_receives_its_datasets_verifiable_and_pseudonymised(share_env, agreements_dir):
+    _, _, shares = share_env
+    got = {s.dataset: s for s in run(share_env, agreements_dir, partners=["wujiang"])}
+    assert set(got) == {
+        "border_incidents",
+        "cross_border_grid_events",
+        "checkpoint_activity",
+        "cross_border_kpis",
+    }
+    rows = read_share(shares, got["border_incidents"])
     expected = [r for r in incident_rows() if r[12] and r[1] in ("310118", "320509") and r[6].date() <= AS_OF]
-    assert len(rows) == shares[0].rows == len(expected) > 0
+    assert len(rows) == got["border_incidents"].rows == len(expected) > 0
     assert {r["town"] for r in rows} == {"金泽镇", "黎里镇"}
     assert "address" not in rows[0] and "source_file" not in rows[0] and "batch_id" not in rows[0]
     assert all(round(r["latitude"], 2) == r["latitude"] for r in rows)
     assert all(r["caller_phone"].startswith("p_") for r in rows)
-    assert all(len(r["involved_id_numbers"].split(";")) == 2 for r in rows)
+    assert all(r["record_id"].split(":")[1].startswith("k_") for r in rows)
+    assert all(r["reported_at"].minute == 0 and r["reported_at"].second == 0 for r in rows)
+    grid = read_share(shares, got["cross_border_grid_events"])
+    assert grid and all(r["parties"].startswith("p_") for r in grid)
+    assert {r["subject"] for r in read_share(shares, got["checkpoint_activity"])} == {"CP-QP-01", "CP-WJ-01"}
 
-    manifest = mf.verify_snapshot(
-        lake,
-        mf.snapshot_prefix("wujiang", "border_incidents", shares[0].snapshot_id),
-        public_key(lake, "wujiang"),
-    )
-    assert manifest["rows"] == len(rows) and manifest["agreement"]["version"] == 1
+    manifest = verify(shares, "wujiang", "border_incidents", got["border_incidents"].snapshot_id)
+    assert manifest["rows"] == len(rows) and manifest["agreement"]["version"] == 2
     assert manifest["source"]["batch_ids"] == sorted({r[22] for r in expected})
-    assert manifest["treatments"]["caller_phone"] == "pseudonymise"
-    latest = json.loads(lake.get_bytes("share/wujiang/border_incidents/latest.json"))
-    assert latest["snapshot_id"] == shares[0].snapshot_id
+    assert manifest["quality"]["pii_guard"] == "passed" and manifest["delta_version"] == 0
+    assert manifest["treatments"]["record_id"] == "key_per_partnership"
+    latest = json.loads(shares.get_bytes("share/wujiang/border_incidents/latest.json"))
+    assert latest["snapshot_id"] == manifest["snapshot_id"] and latest["sequence"] == 1
 
 
-def test_no_raw_id_or_phone_leaves_the_hub(share_env, agreements_dir):
-    settings, lake = share_env
-    shares = publish(settings, lake, as_of=AS_OF, agreements_dir=agreements_dir)
-    assert {s.partner for s in shares} == {"wujiang", "jiashan", "pinghu", "jinshan"}
-    raw_values = {mobile(i) for i in range(5)} | {resident_id(i) for i in range(200)}
-    for key in lake.list("share/"):
-        blob = lake.get_bytes(key)
-        if key.endswith(".parquet"):
-            table = pq.read_table(lake.uri(key))
-            assert scan(table) == [], key
-            text = json.dumps(table.to_pylist(), default=str, ensure_ascii=False)
-        else:
-            text = blob.decode("utf-8")
+def test_no_raw_id_phone_or_name_leaves_the_hub(share_env, agreements_dir):
+    _, _, shares = share_env
+    published = run(share_env, agreements_dir)
+    assert {s.partner for s in published} == {"wujiang", "jiashan", "pinghu", "jinshan"}
+    raw_values = {mobile(i) for i in range(5)} | {resident_id(i) for i in range(200)} | set(PARTY_NAMES)
+    for share in published:
+        table = delta.open_table(shares, mf.dataset_prefix(share.partner, share.dataset)).to_pyarrow_table()
+        assert scan(pa.table(table)) == [], share
+    for key in shares.list("share/"):
+        text = shares.get_bytes(key).decode("utf-8", "replace")
         assert not any(v in text for v in raw_values), key
 
 
-def test_pseudonyms_are_stable_within_a_partnership_and_differ_across(share_env, agreements_dir):
-    settings, lake = share_env
-    by_partner = {}
-    for day in (AS_OF, date(2025, 3, 3)):
-        for share in publish(
-            settings, lake, partners=["wujiang", "jiashan"], as_of=day, agreements_dir=agreements_dir
-        ):
-            # Qingpu's own border incidents go to both partners: compare those
-            by_partner.setdefault((share.partner, day), {}).update(
-                {
-                    r["record_id"]: r["caller_phone"]
-                    for r in read_share(lake, share)
-                    if r["jurisdiction_code"] == "310118"
-                }
-            )
-    wj1, wj2 = by_partner[("wujiang", AS_OF)], by_partner[("wujiang", date(2025, 3, 3))]
-    js1 = by_partner[("jiashan", AS_OF)]
-    assert wj1 and all(wj2[k] == v for k, v in wj1.items())
-    assert set(wj1) == set(js1) and all(js1[k] != wj1[k] for k in wj1)
+def test_no_identifier_links_rows_across_partnerships(share_env, agreements_dir):
+    """Wujiang and Jiashan both get Qingpu's border rows: their ids and pseudonyms must not pair them."""
+    _, _, shares = share_env
+    published = run(share_env, agreements_dir, partners=["wujiang", "jiashan"])
+    values: dict[str, set] = {}
+    for share in published:
+        if share.dataset in ("border_incidents", "cross_border_grid_events"):
+            for row in read_share(shares, share):
+                for column in ("record_id", "event_id", "caller_phone", "involved_id_numbers", "parties"):
+                    if row.get(column):
+                        values.setdefault(share.partner, set()).update(row[column].split(";"))
+    assert values["wujiang"] and values["jiashan"]
+    assert values["wujiang"] & values["jiashan"] == set()
+
+
+def test_pseudonyms_are_stable_within_a_partnership(share_env, agreements_dir):
+    _, _, shares = share_env
+    first = {s.dataset: s for s in run(share_env, agreements_dir, partners=["wujiang"])}
+    later = {
+        s.dataset: s for s in run(share_env, agreements_dir, partners=["wujiang"], as_of=date(2025, 3, 3))
+    }
+    a = {r["record_id"]: r["caller_phone"] for r in read_share(shares, first["border_incidents"])}
+    b = {r["record_id"]: r["caller_phone"] for r in read_share(shares, later["border_incidents"])}
+    assert a and len(b) > len(a) and all(b[k] == v for k, v in a.items())
+    assert later["border_incidents"].delta_version == 1  # a new Delta version: time travel to the first
+    assert len(read_share(shares, first["border_incidents"])) == len(a)
 
 
 def test_a_configured_key_is_used_and_never_written_or_logged(share_env, agreements_dir, monkeypatch, caplog):
-    settings, lake = share_env
+    settings, _, shares = share_env
     key = "a1" * 32
     monkeypatch.setenv("PINGAN_SHARE_KEY_WUJIANG", key)
     with caplog.at_level("DEBUG"):
-        publish(settings, lake, partners=["wujiang"], as_of=AS_OF, agreements_dir=agreements_dir)
+        run(share_env, agreements_dir, partners=["wujiang"])
     assert not (settings.home / "secrets" / "share_key_wujiang.hex").exists()
     signing_file = settings.home / "secrets" / "share_signing_key.pem"
     assert stat.S_IMODE(os.stat(signing_file).st_mode) == 0o600  # generated for the embedded default
     assert key not in caplog.text and "PRIVATE KEY" not in caplog.text
-    assert all(key not in lake.get_bytes(k).decode("utf-8", "replace") for k in lake.list())
-
-
-def test_generated_key_file_is_private_and_reused(share_env, agreements_dir):
-    settings, lake = share_env
-    first = publish(settings, lake, partners=["wujiang"], as_of=AS_OF, agreements_dir=agreements_dir)
-    key_file = settings.home / "secrets" / "share_key_wujiang.hex"
-    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
-    again = publish(settings, lake, partners=["wujiang"], as_of=AS_OF, agreements_dir=agreements_dir)
-    assert again[0].snapshot_id == first[0].snapshot_id
+    assert all(key not in shares.get_bytes(k).decode("utf-8", "replace") for k in shares.list())
 
 
 @pytest.mark.parametrize(
     ("column", "rule", "change"),
     [
-        (
-            "caller_phone",
-            "pii_column_unprotected",
-            lambda a: a["datasets"]["border_incidents"]["columns"].update(caller_phone="keep"),
-        ),
-        (
-            "address",
-            "resident_id",
-            lambda a: a["datasets"]["border_incidents"]["columns"].update(address="keep"),
-        ),
+        ("caller_phone", "pii_column_unprotected",
+         lambda a: a["datasets"]["border_incidents"]["columns"].update(caller_phone="keep")),
+        ("address", "resident_id", lambda a: a["datasets"]["border_incidents"]["columns"].update(address="keep")),
         ("disposition", "mobile", None),
+        ("disposition", "person_name", None),
     ],
-)
+)  # fmt: skip
 def test_pii_guard_blocks_and_nothing_is_written(share_env, agreements_dir, column, rule, change):
-    settings, lake = share_env
+    settings, _, shares = share_env
     rows = incident_rows()
     if rule == "resident_id":  # an ID number typed into the address
         rows[0] = rows[0][:16] + (f"金泽镇人民路1号 当事人{resident_id(7)}",) + rows[0][17:]
-    if rule == "mobile":  # a phone number in the free-text disposition
-        rows[0] = rows[0][:18] + (f"已联系报警人{mobile(3)}",) + rows[0][19:]
+    if rule == "mobile":  # a phone number with the country code in the free-text disposition
+        rows[0] = rows[0][:18] + (f"已联系报警人+86{mobile(3)}",) + rows[0][19:]
     write_warehouse(settings.warehouse_path, rows)
+    dataset = "border_incidents"
+    if rule == "person_name":  # a party named in the batch's PII column, typed into the grid event's unit
+        _commit_grid_batch(share_env)
+        grid = grid_event_rows()
+        grid[0] = grid[0][:19] + (f"{PARTY_NAMES[1]}调解室",) + grid[0][20:]
+        write_warehouse(settings.warehouse_path, rows, grid)
+        dataset, column = "cross_border_grid_events", "handling_unit"
     if change:
         edit_agreement(agreements_dir, "wujiang", change)
 
     with pytest.raises(PiiGuardError) as err:
-        publish(settings, lake, as_of=AS_OF, agreements_dir=agreements_dir)
+        run(share_env, agreements_dir)
     message = str(err.value)
-    assert f"partner wujiang, dataset border_incidents, column {column}: rule {rule}" in message
-    assert mobile(3) not in message and resident_id(7) not in message
-    assert lake.list("share/") == [] and lake.list("audit/") == []  # no partner got anything
+    assert f"partner wujiang, dataset {dataset}, column {column}: rule {rule}" in message
+    assert mobile(3) not in message and resident_id(7) not in message and PARTY_NAMES[1] not in message
+    assert shares.list("share/") == []  # no partner got anything
+    blocked = [e for e in audit.entries(shares) if e["event"] == "pii_guard_blocked"]
+    assert {(e["partner"], e["detail"]["column"], e["detail"]["rule"]) for e in blocked} >= {
+        ("wujiang", column, rule)
+    }
 
 
-def test_latest_pointer_is_written_after_the_snapshot(share_env, agreements_dir):
-    settings, lake = share_env
-    written: list[str] = []
+def _commit_grid_batch(env) -> None:
+    """A committed raw-zone grid-event batch (the fixture's rows carry batch_id ge-batch-0/1)."""
+    from pingan import raw_zone
 
-    class RecordingStore(Store):
-        def put_bytes(self, key, data, content_type="application/octet-stream"):
-            written.append(key)
-            super().put_bytes(key, data, content_type)
+    _, lake, _ = env
+    for day, batch in ((1, "ge-batch-0"), (2, "ge-batch-1")):
+        key = f"raw/grid_event/jurisdiction=310118/load_date=2025-03-0{day}/feed=qingpu_grid_events/batch={batch}/p.parquet"
+        lake.write_parquet(key, pa.table({"parties": [";".join(PARTY_NAMES)], "event_id": ["x"]}))
+        raw_zone.commit(lake, {
+            "feed": "qingpu_grid_events", "entity": "grid_event", "load_date": f"2025-03-0{day}", "batch_id": batch,
+            "status": "committed", "rows_read": 1, "rows_written": 1, "rows_quarantined": 0,
+            "quarantine_by_rule": {}, "files": {"raw": [key], "quarantine": []},
+        })  # fmt: skip
 
-    publish(
-        settings, RecordingStore(lake.url), partners=["wujiang"], as_of=AS_OF, agreements_dir=agreements_dir
+
+def test_source_batch_quality_is_in_the_manifest(share_env, agreements_dir):
+    _commit_grid_batch(share_env)
+    _, _, shares = share_env
+    share = next(
+        s
+        for s in run(share_env, agreements_dir, partners=["wujiang"])
+        if s.dataset == "cross_border_grid_events"
     )
-    names = [k.rsplit("/", 1)[-1] for k in written if k.startswith("share/wujiang/border_incidents/")]
-    assert names == ["part-0.parquet", "manifest.json", "manifest.sig", "latest.json"]
-    assert written[-1].startswith("audit/publications/")
+    manifest = verify(shares, "wujiang", share.dataset, share.snapshot_id)
+    # the cross-border rows all come from ge-batch-0
+    assert {b["batch_id"]: b["status"] for b in manifest["source"]["batches"]} == {"ge-batch-0": "committed"}
+    assert manifest["quality"]["source_batches"]["rows_quarantined"] == 0
 
 
-def test_expired_agreement_publishes_nothing(share_env, agreements_dir):
-    settings, lake = share_env
-    edit_agreement(agreements_dir, "jinshan", lambda a: a.update(expires_on="2025-03-01"))
-    shares = publish(settings, lake, partners=["jinshan"], as_of=AS_OF, agreements_dir=agreements_dir)
-    assert shares == [] and lake.list("share/") == []
-    entries = [json.loads(lake.get_bytes(k)) for k in lake.list("audit/publications/")]
-    assert [(e["event"], e["partner"]) for e in entries] == [("skipped_expired", "jinshan")]
+def test_expiry_uses_the_real_date_and_withdraws_latest(share_env, agreements_dir):
+    _, _, shares = share_env
+    run(share_env, agreements_dir, partners=["jinshan"])
+    assert shares.exists("share/jinshan/joint_operations/latest.json")
+    edit_agreement(agreements_dir, "jinshan", lambda a: a.update(expires_on="2025-03-02"))
+    # a backfill for a date the agreement still covered, run after it really expired: nothing published
+    assert run(share_env, agreements_dir, partners=["jinshan"], as_of=date(2025, 3, 1)) == []
+    assert not any(k.endswith("latest.json") for k in shares.list("share/jinshan/"))
+    assert ("withdrawn", "jinshan", "joint_operations") in events(shares)
+    assert ("skipped_ended", "jinshan", None) in events(shares)
+
+
+def test_retention_removes_old_snapshots_and_audits_it(share_env, agreements_dir):
+    _, _, shares = share_env
+    old = {s.dataset: s for s in run(share_env, agreements_dir, partners=["wujiang"], today=date(2025, 3, 2))}
+    old_id = old["border_incidents"].snapshot_id
+    old_files = [f["path"] for f in verify(shares, "wujiang", "border_incidents", old_id)["files"]]
+    today = date(2025, 3, 2) + timedelta(days=457)
+    new = {s.dataset: s for s in run(share_env, agreements_dir, partners=["wujiang"], as_of=date(2025, 3, 3),
+                                     today=today)}  # fmt: skip
+    remaining = shares.list("share/wujiang/border_incidents/")
+    assert not any(old_id in k for k in remaining)
+    assert old_files and not any(k.endswith(f) for f in old_files for k in remaining)
+    assert ("removed_retention", "wujiang", "border_incidents") in events(shares)
+    verify(shares, "wujiang", "border_incidents", new["border_incidents"].snapshot_id)
 
 
 def test_rerun_is_idempotent_and_latest_never_moves_back(share_env, agreements_dir):
-    settings, lake = share_env
-    first = publish(settings, lake, as_of=AS_OF, agreements_dir=agreements_dir)
-    keys, audit = lake.list("share/"), lake.list("audit/")
-    again = publish(settings, lake, as_of=AS_OF, agreements_dir=agreements_dir)
+    _, _, shares = share_env
+    first = run(share_env, agreements_dir)
+    keys, log_length = shares.list("share/"), len(audit.entries(shares))
+    again = run(share_env, agreements_dir)
     assert [s.snapshot_id for s in again] == [s.snapshot_id for s in first]
     assert not any(s.created for s in again)
-    assert lake.list("share/") == keys and lake.list("audit/") == audit
+    assert shares.list("share/") == keys and len(audit.entries(shares)) == log_length
 
-    later = publish(
-        settings, lake, partners=["wujiang"], as_of=date(2025, 3, 3), agreements_dir=agreements_dir
-    )
-    assert later[0].rows > first[[s.partner for s in first].index("wujiang")].rows
-    publish(
-        settings, lake, partners=["wujiang"], as_of=date(2025, 3, 1), agreements_dir=agreements_dir
-    )  # backfill
-    latest = json.loads(lake.get_bytes("share/wujiang/border_incidents/latest.json"))
-    assert latest["snapshot_id"] == later[0].snapshot_id
+    later = run(share_env, agreements_dir, partners=["wujiang"], as_of=date(2025, 3, 3))
+    run(share_env, agreements_dir, partners=["wujiang"], as_of=date(2025, 3, 1))  # backfill
+    latest = json.loads(shares.get_bytes("share/wujiang/border_incidents/latest.json"))
+    assert latest["snapshot_id"] == later[0].snapshot_id and latest["sequence"] == 2
 
 
-def test_tampered_snapshot_does_not_verify(share_env, agreements_dir):
-    settings, lake = share_env
-    share = publish(settings, lake, partners=["pinghu"], as_of=AS_OF, agreements_dir=agreements_dir)[0]
-    prefix = mf.snapshot_prefix("pinghu", "joint_operations", share.snapshot_id)
-    assert share.rows == 1
-    key = public_key(lake, "pinghu")
-    mf.verify_snapshot(lake, prefix, key)
-
-    data = bytearray(lake.get_bytes(prefix + "part-0.parquet"))
+def test_a_rerun_finds_a_tampered_snapshot_and_says_so(share_env, agreements_dir):
+    _, _, shares = share_env
+    share = run(share_env, agreements_dir, partners=["pinghu"])[0]
+    manifest = verify(shares, "pinghu", share.dataset, share.snapshot_id)
+    data_key = mf.dataset_prefix("pinghu", share.dataset) + manifest["files"][0]["path"]
+    data = bytearray(shares.get_bytes(data_key))
     data[-20] ^= 0xFF
-    lake.put_bytes(prefix + "part-0.parquet", bytes(data))
+    shares.put_bytes(data_key, bytes(data))
     with pytest.raises(mf.ManifestError, match="sha256"):
-        mf.verify_snapshot(lake, prefix, key)
+        verify(shares, "pinghu", share.dataset, share.snapshot_id)
+    with pytest.raises(
+        ShareTamperedError, match=rf"pinghu/joint_operations snapshot {share.snapshot_id}.*sha256"
+    ):
+        run(share_env, agreements_dir, partners=["pinghu"])
+    assert ("tamper_detected", "pinghu", "joint_operations") in events(shares)
 
-    forged = json.loads(lake.get_bytes(prefix + "manifest.json"))
+    key = mf.snapshot_prefix("pinghu", share.dataset, share.snapshot_id) + mf.MANIFEST
+    forged = json.loads(shares.get_bytes(key))
     forged["rows"] = 99
-    lake.put_bytes(prefix + "manifest.json", mf.encode(forged))
+    shares.put_bytes(key, mf.encode(forged))
     with pytest.raises(mf.ManifestError, match="signature"):
-        mf.verify_snapshot(lake, prefix, key)
+        verify(shares, "pinghu", share.dataset, share.snapshot_id)
 
 
 def test_missing_column_or_partner_is_a_clear_error(share_env, agreements_dir):
-    settings, lake = share_env
     with pytest.raises(ShareError, match="no agreement for partner"):
-        publish(settings, lake, partners=["hangzhou"], as_of=AS_OF, agreements_dir=agreements_dir)
+        run(share_env, agreements_dir, partners=["hangzhou"])
     edit_agreement(
-        agreements_dir,
-        "pinghu",
+        agreements_dir, "pinghu",
         lambda a: a["datasets"]["joint_operations"]["columns"].update(no_such_column="keep"),
-    )
+    )  # fmt: skip
     with pytest.raises(ShareError, match=r"partner pinghu, dataset joint_operations .*no_such_column"):
-        publish(settings, lake, partners=["pinghu"], as_of=AS_OF, agreements_dir=agreements_dir)
+        run(share_env, agreements_dir, partners=["pinghu"])
 
 
-@pytest.fixture
-def s3_lake(home, s3_server, monkeypatch):
+def test_an_s3_deployment_needs_its_keys_configured(home, s3_server, share_env, agreements_dir, monkeypatch):
+    settings, lake, _ = share_env
     for k, v in s3_server.env().items():
         monkeypatch.setenv(k, v)
-    monkeypatch.setenv("PINGAN_LAKE_URL", "s3://shares-test/lake")
+    from pingan.settings import load_settings
+    from pingan.sharing.publish import share_store
 
-
-def test_an_s3_deployment_needs_its_keys_configured(s3_lake, share_env, agreements_dir, monkeypatch):
-    settings, _ = share_env
-    lake = Store(settings.lake_url, settings.s3)
-    lake.ensure()
+    settings = load_settings({**os.environ, "PINGAN_SHARE_URL": "s3://shares-keys-test"})
+    shares = share_store(settings)
+    env = (settings, lake, shares)
     with pytest.raises(ShareKeyError, match="PINGAN_SHARE_SIGNING_KEY"):
-        publish(settings, lake, partners=["wujiang"], as_of=AS_OF, agreements_dir=agreements_dir)
+        run(env, agreements_dir, partners=["wujiang"])
     monkeypatch.setenv("PINGAN_SHARE_SIGNING_KEY", "5e" * 32)
     with pytest.raises(ShareKeyError, match="PINGAN_SHARE_KEY_WUJIANG"):
-        publish(settings, lake, partners=["wujiang"], as_of=AS_OF, agreements_dir=agreements_dir)
+        run(env, agreements_dir, partners=["wujiang"])
     monkeypatch.setenv("PINGAN_SHARE_KEY_WUJIANG", "7c" * 32)
-    share = publish(settings, lake, partners=["wujiang"], as_of=AS_OF, agreements_dir=agreements_dir)[0]
-    assert share.path.startswith("s3://shares-test/lake/share/wujiang/border_incidents/")
-    mf.verify_snapshot(
-        lake,
-        mf.snapshot_prefix("wujiang", "border_incidents", share.snapshot_id),
-        public_key(lake, "wujiang"),
-    )
+    share = run(env, agreements_dir, partners=["wujiang"])[0]
+    assert share.path.startswith("s3://shares-keys-test/share/wujiang/")
+    verify(shares, "wujiang", share.dataset, share.snapshot_id)
+    assert len(read_share(shares, share)) == share.rows > 0
     assert not (settings.home / "secrets").exists()

@@ -24,6 +24,19 @@ FEED_JURISDICTION = {
     "qingpu_110_incidents": "310118",
     "wujiang_incidents": "320509",
     "jiashan_incidents": "330421",
+    "qingpu_grid_events": "310118",
+    "jiashan_grid_events": "330421",
+    "qingpu_tax_registry": "310118",
+    "qingpu_fire_inspections": "310118",
+    "qingpu_fire_alarms": "310118",
+}
+# The entity each feed above delivers (for the generic RawZone.rows writer).
+FEED_ENTITY = {
+    "qingpu_grid_events": "grid_event_stage",
+    "jiashan_grid_events": "grid_event_stage",
+    "qingpu_tax_registry": "enterprise",
+    "qingpu_fire_inspections": "fire_inspection",
+    "qingpu_fire_alarms": "fire_alarm",
 }
 
 # Stand-ins for the simulator's seeds, used only when dbt/seeds/ has not been generated: same columns,
@@ -155,14 +168,14 @@ class RawZone:
                 "extra_columns": None,
                 "source_category_code": row.get("source_category_code"),
                 "reported_at": reported,
-                "dispatched_at": reported + timedelta(minutes=1),
-                "arrived_at": reported + timedelta(minutes=5, seconds=30),
+                "dispatched_at": row.get("dispatched_at", reported + timedelta(minutes=1)),
+                "arrived_at": row.get("arrived_at", reported + timedelta(minutes=5, seconds=30)),
                 "closed_at": row.get("closed_at"),
                 "town": row.get("town"),
                 "grid_id": "QP-JZ-001",
-                "latitude": 31.0412,
-                "longitude": 120.9234,
-                "address": f"{row.get('town')}某路{i + 1}号",
+                "latitude": row.get("latitude", 31.0412),
+                "longitude": row.get("longitude", 120.9234),
+                "address": row.get("address", f"{row.get('town')}某路{i + 1}号"),
                 "handling_unit": "金泽派出所",
                 "disposition": row.get("disposition", "已处置"),
                 "caller_phone": mobile(i),
@@ -213,6 +226,40 @@ class RawZone:
     def withdraw(self, batch_id: str) -> None:
         """A rerun replaced this batch: the manifests no longer list it."""
         self.batches = [b for b in self.batches if b.batch_id != batch_id]
+
+    def rows(
+        self,
+        feed: str,
+        rows: list[dict],
+        *,
+        batch_id: str,
+        ingested_at: datetime,
+        load_date: date | None = None,
+    ) -> str:
+        """Any entity's rows: lineage filled in, each row's own columns as given (others null).
+        A row's `source_record_id` defaults to its position; `record_id` derives from it."""
+        jurisdiction, entity = FEED_JURISDICTION[feed], FEED_ENTITY[feed]
+        records = []
+        for i, row in enumerate(rows):
+            source_id = row.get("source_record_id", f"{batch_id}-{i + 1}")
+            records.append(
+                {
+                    "record_id": f"{jurisdiction}:{source_id}",
+                    "source_record_id": source_id,
+                    "jurisdiction_code": jurisdiction,
+                    "source_feed": feed,
+                    "source_file": f"{feed}/{batch_id}.src",
+                    "source_row": i + 1,
+                    "batch_id": batch_id,
+                    "load_date": load_date or ingested_at.date(),
+                    "ingested_at": ingested_at,
+                    **{k: v for k, v in row.items() if k != "source_record_id"},
+                }
+            )
+        key = f"raw/{entity}/feed={feed}/{batch_id}.parquet"
+        self.lake.write_parquet(key, pa.Table.from_pylist(records, schema=entity_schema(entity)))
+        self._add(feed, entity, jurisdiction, batch_id, load_date or ingested_at.date(), key, len(records))
+        return self.lake.uri(key)
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ import duckdb
 import pytest
 
 from pingan.raw_zone import RawBatch
-from pingan.sharing.publish import publish
+from pingan.settings import load_settings
+from pingan.sharing.publish import publish, share_store
 from pingan.warehouse import WarehouseError, build
 
 pytestmark = pytest.mark.slow
@@ -276,8 +277,10 @@ def test_builds_take_turns_between_two_files_without_copying(wh_settings, raw_zo
     wh = wh_settings.warehouse_path
     day1_batches(raw_zone, reference)
     build(wh_settings, raw_zone.batches)
-    build(wh_settings, raw_zone.batches)
-    assert wh.resolve().name == "warehouse.b.duckdb"
+    build(load_settings(), raw_zone.batches)  # settings read again: the published path is still the link
+    assert wh.is_symlink() and wh.resolve().name == "warehouse.b.duckdb"
+    assert sorted(p.name for p in wh.parent.glob("warehouse*.duckdb")) == [
+        "warehouse.a.duckdb", "warehouse.b.duckdb", "warehouse.duckdb"]
     a = wh.parent / "warehouse.a.duckdb"
     inode = a.stat().st_ino
 
@@ -338,11 +341,13 @@ def test_partner_shares_publish_from_a_built_warehouse(wh_settings, raw_zone, re
     )
     build(wh_settings, raw_zone.batches)
 
-    shares = {s.partner: s for s in publish(wh_settings, raw_zone.lake, as_of=date(2025, 3, 2))}
-    assert set(shares) == {"wujiang", "jiashan", "pinghu", "jinshan"}
-    assert shares["wujiang"].rows == 3 + 1  # Qingpu's and Wujiang's border-town incidents
-    assert shares["jiashan"].rows == 3 + 3
-    assert shares["pinghu"].rows == shares["jinshan"].rows == 1
+    published = publish(wh_settings, raw_zone.lake, share_store(wh_settings), as_of=date(2025, 3, 2),
+                        today=date(2025, 3, 3))
+    shares = {(s.partner, s.dataset): s for s in published}
+    assert {p for p, _ in shares} == {"wujiang", "jiashan", "pinghu", "jinshan"}
+    assert shares["wujiang", "border_incidents"].rows == 3 + 1  # Qingpu's and Wujiang's border-town incidents
+    assert shares["jiashan", "border_incidents"].rows == 3 + 3
+    assert shares["pinghu", "joint_operations"].rows == shares["jinshan", "joint_operations"].rows == 1
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
 -- Incident volume per month, jurisdiction and harmonised category, with the change on the same month a
--- year earlier ("110 alarms down 26.12%"). Months are local (Asia/Shanghai) calendar months.
+-- year earlier ("110 alarms down 26.12%"). Months are local (Asia/Shanghai) calendar months. A
+-- cross-border double report counts once: its later copy is left out of `incidents` and counted in
+-- `double_reports_excluded`.
 with
 
 incidents as (
@@ -7,8 +9,9 @@ incidents as (
     select
         jurisdiction_code,
         category,
-        cast(date_trunc('month', {{ local_time('reported_at') }}) as date) as incident_month
-    from {{ ref('fct_incidents') }}
+        is_double_report,
+        {{ local_month('reported_at') }} as incident_month
+    from {{ ref('int_incidents__double_reports_flagged') }}
 
 ),
 
@@ -18,9 +21,16 @@ monthly as (
         incident_month,
         jurisdiction_code,
         category,
-        count(*) as incidents
+        sum(case when is_double_report then 0 else 1 end) as incidents,
+        sum(case when is_double_report then 1 else 0 end) as double_reports_excluded
     from incidents
     group by 1, 2, 3
+
+),
+
+staleness as (
+
+    {{ source_staleness(['incident']) }}
 
 ),
 
@@ -31,22 +41,35 @@ with_prior_year as (
         monthly.jurisdiction_code,
         monthly.category,
         monthly.incidents,
+        monthly.double_reports_excluded,
         prior.incidents as incidents_prior_year
     from monthly
     left join monthly as prior
-        on prior.incident_month = monthly.incident_month - interval 1 year
+        on prior.incident_month = cast({{ dbt.dateadd('year', -1, 'monthly.incident_month') }} as date)
         and prior.jurisdiction_code = monthly.jurisdiction_code
         and prior.category is not distinct from monthly.category
 
+),
+
+final as (
+
+    select
+        with_prior_year.incident_month,
+        with_prior_year.jurisdiction_code,
+        with_prior_year.category,
+        cast(with_prior_year.incidents as bigint) as incidents,
+        cast(with_prior_year.incidents_prior_year as bigint) as incidents_prior_year,
+        -- percent change; null when the month had no incidents a year earlier
+        cast(round(
+            100.0 * (with_prior_year.incidents - with_prior_year.incidents_prior_year)
+            / nullif(with_prior_year.incidents_prior_year, 0), 2
+        ) as double) as yoy_change_pct,
+        cast(with_prior_year.double_reports_excluded as bigint) as double_reports_excluded,
+        coalesce(staleness.is_source_stale, false) as is_source_stale
+    from with_prior_year
+    left join staleness
+        on with_prior_year.jurisdiction_code = staleness.jurisdiction_code
+
 )
 
-select
-    incident_month,
-    jurisdiction_code,
-    category,
-    incidents,
-    incidents_prior_year,
-    -- percent change; null when the month had no incidents a year earlier
-    round(100.0 * (incidents - incidents_prior_year) / nullif(incidents_prior_year, 0), 2)
-        as yoy_change_pct
-from with_prior_year
+select * from final

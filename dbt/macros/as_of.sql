@@ -1,0 +1,24 @@
+{#-
+    The moment KPIs are measured at ("is this open item overdue?"): the end of the build's logical day,
+    i.e. midnight after `build_date` (raw.feeds: the day `pingan build` builds for, by default the latest
+    committed load date) in the session's time zone (Asia/Shanghai). Not the wall clock, so a rebuild of
+    the same lake gives the same marts and a demo of past days reads as those days did. Falls back to
+    the start of the dbt run when no feed is registered.
+-#}
+{% macro as_of_instant() -%}
+    (
+        select coalesce(
+            cast({{ dbt.dateadd('day', 1, 'max(build_date)') }} as timestamp with time zone),
+            cast('{{ run_started_at.isoformat() }}' as timestamp with time zone)
+        )
+        from {{ ref('stg_raw__feeds') }}
+    )
+{%- endmacro %}
+
+{#- The build's logical day itself (a DATE), for date-valued deadlines such as rectification_deadline. -#}
+{% macro as_of_date() -%}
+    (
+        select coalesce(max(build_date), cast('{{ run_started_at.date().isoformat() }}' as date))
+        from {{ ref('stg_raw__feeds') }}
+    )
+{%- endmacro %}

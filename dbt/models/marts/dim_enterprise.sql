@@ -1,0 +1,68 @@
+-- The enterprise tax registry (税务登记) as a type-2 slowly changing dimension: one row per state of a
+-- USCC, valid from its updated_at until the next state's (valid_to exclusive; null for the current one).
+-- Rebuilt every night from every delivered registry row, so a withdrawn batch leaves no state behind.
+with
+
+versions as (
+
+    select * from {{ ref('int_enterprises__versions') }}
+
+),
+
+states as (
+
+    -- one state per (uscc, updated_at): a re-delivery of the same state replaces the earlier copy
+    select * from versions
+    where uscc is not null and updated_at is not null
+    {{ latest_delivery('uscc, updated_at') }}
+
+),
+
+intervals as (
+
+    select
+        states.*,
+        updated_at as valid_from,
+        lead(updated_at) over (partition by uscc order by updated_at) as valid_to
+    from states
+
+),
+
+final as (
+
+    select
+        -- ids: one row per state of an enterprise
+        uscc || '@' || cast(valid_from as {{ dbt.type_string() }}) as enterprise_version_id,
+        uscc,
+        jurisdiction_code,
+        source_feed,
+
+        -- registry state
+        enterprise_name,
+        industry_code,
+        address,
+        town,
+        registration_status,
+        tax_credit_rating,
+        -- 非正常户: a taxpayer the tax bureau flagged for not filing or not being found at its address
+        registration_status = '非正常户' as is_abnormal_tax_status,
+
+        -- validity of the state (SCD2)
+        valid_from,
+        valid_to,
+        valid_to is null as is_current,
+
+        -- pii (pseudonymised or dropped by every partner share)
+        legal_rep_name,
+        legal_rep_id_number,
+
+        -- lineage
+        source_file,
+        batch_id,
+        ingested_at
+
+    from intervals
+
+)
+
+select * from final

@@ -1,0 +1,89 @@
+-- Fire safety per local month, jurisdiction and town: hazards found vs rectified in the month's
+-- inspections (消防检查), and the month's IoT alarms (消防物联网告警): true-alarm ratio and handling time
+-- (raised → handled). Open hazards past their rectification deadline are counted as of the build.
+with
+
+inspections as (
+
+    select
+        cast({{ dbt.date_trunc('month', 'inspected_on') }} as date) as activity_month,
+        jurisdiction_code,
+        town,
+        count(*) as inspections,
+        sum(hazards_found) as hazards_found,
+        sum(hazards_rectified) as hazards_rectified,
+        sum(open_hazards) as open_hazards,
+        sum(case
+            when rectification_deadline <= {{ as_of_date() }} then open_hazards else 0
+        end) as overdue_open_hazards
+    from {{ ref('fct_fire_inspections') }}
+    group by 1, 2, 3
+
+),
+
+alarms as (
+
+    select
+        {{ local_month('raised_at') }} as activity_month,
+        jurisdiction_code,
+        town,
+        count(*) as alarms,
+        sum(case when is_true_alarm then 1 else 0 end) as true_alarms,
+        count(raised_to_handled_seconds) as handled_alarms,
+        {{ percentile_cont('raised_to_handled_seconds', 0.5) }} / 60.0 as p50_alarm_handling_minutes,
+        {{ percentile_cont('raised_to_handled_seconds', 0.9) }} / 60.0 as p90_alarm_handling_minutes
+    from {{ ref('fct_fire_alarms') }}
+    group by 1, 2, 3
+
+),
+
+grain as (
+
+    select activity_month, jurisdiction_code, town from inspections
+    union
+    select activity_month, jurisdiction_code, town from alarms
+
+),
+
+staleness as (
+
+    {{ source_staleness(['fire_inspection', 'fire_alarm']) }}
+
+),
+
+final as (
+
+    select
+        grain.activity_month,
+        grain.jurisdiction_code,
+        grain.town,
+        cast(coalesce(inspections.inspections, 0) as bigint) as inspections,
+        cast(coalesce(inspections.hazards_found, 0) as bigint) as hazards_found,
+        cast(coalesce(inspections.hazards_rectified, 0) as bigint) as hazards_rectified,
+        cast(coalesce(inspections.open_hazards, 0) as bigint) as open_hazards,
+        cast(coalesce(inspections.overdue_open_hazards, 0) as bigint) as overdue_open_hazards,
+        -- rectified / found; null when nothing was found
+        cast(inspections.hazards_rectified as double) / nullif(inspections.hazards_found, 0)
+            as rectification_rate,
+        cast(coalesce(alarms.alarms, 0) as bigint) as alarms,
+        cast(coalesce(alarms.true_alarms, 0) as bigint) as true_alarms,
+        cast(alarms.true_alarms as double) / nullif(alarms.alarms, 0) as true_alarm_ratio,
+        cast(coalesce(alarms.handled_alarms, 0) as bigint) as handled_alarms,
+        cast(alarms.p50_alarm_handling_minutes as double) as p50_alarm_handling_minutes,
+        cast(alarms.p90_alarm_handling_minutes as double) as p90_alarm_handling_minutes,
+        coalesce(staleness.is_source_stale, false) as is_source_stale
+    from grain
+    left join inspections
+        on grain.activity_month = inspections.activity_month
+        and grain.jurisdiction_code = inspections.jurisdiction_code
+        and grain.town is not distinct from inspections.town
+    left join alarms
+        on grain.activity_month = alarms.activity_month
+        and grain.jurisdiction_code = alarms.jurisdiction_code
+        and grain.town is not distinct from alarms.town
+    left join staleness
+        on grain.jurisdiction_code = staleness.jurisdiction_code
+
+)
+
+select * from final

@@ -1,0 +1,65 @@
+-- Closed-loop performance of grid events per local month of discovery, jurisdiction and harmonised event
+-- type: closure rate (办结率 = closed / discovered), overdue items (closed late or open past the deadline of
+-- ref_grid_event_deadlines), and the median hours each stage took.
+with
+
+events as (
+
+    select * from {{ ref('fct_grid_events') }}
+
+),
+
+monthly as (
+
+    select
+        {{ local_month('discovered_at') }} as discovered_month,
+        jurisdiction_code,
+        event_type,
+        count(*) as events,
+        sum(case when is_closed then 1 else 0 end) as closed_events,
+        sum(case when is_overdue then 1 else 0 end) as overdue_events,
+        sum(case when is_overdue and not is_closed then 1 else 0 end) as open_overdue_events,
+        sum(case when is_cross_border then 1 else 0 end) as cross_border_events,
+        {{ percentile_cont('dispatch_stage_seconds', 0.5) }} / 3600.0 as p50_dispatch_stage_hours,
+        {{ percentile_cont('verify_stage_seconds', 0.5) }} / 3600.0 as p50_verify_stage_hours,
+        {{ percentile_cont('handle_stage_seconds', 0.5) }} / 3600.0 as p50_handle_stage_hours,
+        {{ percentile_cont('close_stage_seconds', 0.5) }} / 3600.0 as p50_close_stage_hours,
+        {{ percentile_cont('feedback_stage_seconds', 0.5) }} / 3600.0 as p50_feedback_stage_hours,
+        {{ percentile_cont('discovered_to_closed_seconds', 0.5) }} / 3600.0 as p50_discovered_to_closed_hours
+    from events
+    group by 1, 2, 3
+
+),
+
+staleness as (
+
+    {{ source_staleness(['grid_event_stage']) }}
+
+),
+
+final as (
+
+    select
+        monthly.discovered_month,
+        monthly.jurisdiction_code,
+        monthly.event_type,
+        cast(monthly.events as bigint) as events,
+        cast(monthly.closed_events as bigint) as closed_events,
+        cast(monthly.closed_events as double) / nullif(monthly.events, 0) as closure_rate,
+        cast(monthly.overdue_events as bigint) as overdue_events,
+        cast(monthly.open_overdue_events as bigint) as open_overdue_events,
+        cast(monthly.cross_border_events as bigint) as cross_border_events,
+        cast(monthly.p50_dispatch_stage_hours as double) as p50_dispatch_stage_hours,
+        cast(monthly.p50_verify_stage_hours as double) as p50_verify_stage_hours,
+        cast(monthly.p50_handle_stage_hours as double) as p50_handle_stage_hours,
+        cast(monthly.p50_close_stage_hours as double) as p50_close_stage_hours,
+        cast(monthly.p50_feedback_stage_hours as double) as p50_feedback_stage_hours,
+        cast(monthly.p50_discovered_to_closed_hours as double) as p50_discovered_to_closed_hours,
+        coalesce(staleness.is_source_stale, false) as is_source_stale
+    from monthly
+    left join staleness
+        on monthly.jurisdiction_code = staleness.jurisdiction_code
+
+)
+
+select * from final

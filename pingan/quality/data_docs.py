@@ -1,0 +1,110 @@
+"""Great Expectations Data Docs, built as a static site under the lake from the stored SUMMARY results.
+
+The gate runs on an in-memory GX context; this builds a throw-away file context, loads each entity's suite
+and every stored validation result (`_quality/validations/...`) into its validation results store, lets
+GX render its site, and copies the site to `_quality/data_docs/` in the lake (local disk or S3).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+from pingan.quality.results_store import PREFIX
+from pingan.quality.suites import load_suite
+from pingan.storage import Store
+
+SITE_PREFIX = f"{PREFIX}/data_docs/"
+
+
+def build_data_docs(lake: Store, suites_dir: Path) -> str | None:
+    """Build the site; returns the lake key of its index.html, or None when no validation is stored."""
+    keys = [k for k in lake.list(f"{PREFIX}/validations/") if k.endswith(".json")]
+    if not keys:
+        return None
+    from pingan.quality import gx_runtime
+
+    gx_runtime._silence()
+    import great_expectations as gx
+    from great_expectations.core import ExpectationSuite, ExpectationSuiteValidationResult
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    import pingan.quality.custom_expectations  # noqa: F401  the stored results name our expectation types
+
+    with tempfile.TemporaryDirectory(prefix="pingan-docs-") as tmp:
+        ctx = gx.get_context(mode="file", project_root_dir=tmp)
+        site_dir = Path(tmp) / "site"
+        ctx.add_data_docs_site(
+            "pingan",
+            {
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(site_dir),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+        suites: set[str] = set()
+        for key in keys:
+            data = json.loads(lake.get_bytes(key))
+            meta = data.get("meta") or {}
+            name = data.get("suite_name") or meta.get("expectation_suite_name")
+            entity = name.split("@", 1)[0]
+            if name not in suites:
+                suite = load_suite(entity, suites_dir)
+                ctx.suites.add(ExpectationSuite(**{**suite, "name": name}))
+                suites.add(name)
+            result = ExpectationSuiteValidationResult(
+                **{
+                    k: v
+                    for k, v in data.items()
+                    if k
+                    in (
+                        "success",
+                        "results",
+                        "suite_name",
+                        "suite_parameters",
+                        "statistics",
+                        "meta",
+                        "batch_id",
+                    )
+                }
+            )
+            run_time = datetime.fromisoformat(
+                meta.get("run_id", {}).get("run_time") or "2000-01-01T00:00:00+00:00"
+            )
+            run_name = f"{meta.get('feed')}-{meta.get('load_date')}-{meta.get('batch_id')}"
+            ident = ValidationResultIdentifier(
+                ExpectationSuiteIdentifier(name),
+                RunIdentifier(run_name, run_time),
+                key.rsplit("/", 1)[1].removesuffix(".json"),
+            )
+            ctx.validation_results_store.set(ident, result)
+        ctx.build_data_docs(site_names=["pingan"])
+        lake.delete_prefix(SITE_PREFIX)
+        for path in sorted(site_dir.rglob("*")):
+            if path.is_file():
+                lake.put_bytes(
+                    SITE_PREFIX + path.relative_to(site_dir).as_posix(),
+                    path.read_bytes(),
+                    _content_type(path.suffix),
+                )
+    return SITE_PREFIX + "index.html"
+
+
+def _content_type(suffix: str) -> str:
+    return {
+        ".html": "text/html; charset=utf-8",
+        ".css": "text/css",
+        ".js": "application/javascript",
+        ".json": "application/json",
+        ".png": "image/png",
+        ".svg": "image/svg+xml",
+    }.get(suffix, "application/octet-stream")

@@ -1,0 +1,82 @@
+"""Stage order across batches: a grid event's stage that arrives on a later day is checked against the
+stages of that event already committed in the raw zone.
+
+The suite's `event_stages_in_order` sees one batch only; an event discovered on Monday and closed on
+Tuesday would escape it. Same rule name, same verdict: the row goes to quarantine as
+`quality:event_stages_in_order`. One DuckDB query over the feed's committed files of other days.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+
+from pingan import raw_zone
+from pingan.quality.result import RowFailure
+from pingan.quality.suites import load_suite, rules_of
+from pingan.storage import Store
+
+ENTITY = "grid_event_stage"
+RULE = "event_stages_in_order"
+COLUMNS = "event_id,stage,stage_at"
+
+
+def stage_ranks(suites_dir: Path) -> dict[str, int]:
+    """Lifecycle order of the stages, as the suite's own rule lists them."""
+    stages = rules_of(load_suite(ENTITY, suites_dir))[RULE]["kwargs"]["stages"]
+    return {s: i for i, s in enumerate(stages)}
+
+
+def history_files(lake: Store, feed: str, day: date) -> list[str]:
+    """Committed raw files of this feed for every other day."""
+    return [
+        lake.uri(k)
+        for m in raw_zone.committed_manifests(lake, feed)
+        if m["load_date"] != day.isoformat()
+        for k in m["files"]["raw"]
+    ]
+
+
+def stage_order_failures(
+    lake: Store, feed: str, day: date, table: pa.Table, suites_dir: Path
+) -> list[RowFailure]:
+    """Rows of `table` whose stage time contradicts a committed stage of the same event on another day."""
+    files = history_files(lake, feed, day)
+    if not files or table.num_rows == 0:
+        return []
+    import duckdb
+
+    ranks = stage_ranks(suites_dir)
+    batch = pa.table(
+        {
+            "row_index": pa.array(range(table.num_rows), pa.int64()),
+            "event_id": table["event_id"],
+            "stage": table["stage"],
+            "stage_at": table["stage_at"],
+        }
+    )
+    rank = pa.table({"stage": list(ranks), "stage_rank": list(ranks.values())})
+    con = duckdb.connect()
+    try:
+        lake.duckdb_setup(con)
+        con.register("batch", batch)
+        con.register("rank", rank)
+        rows = con.execute(f"""
+            with b as (select batch.*, stage_rank from batch join rank using (stage)),
+                 h as (select event_id, stage_at, stage_rank
+                       from read_parquet({files!r}) join rank using (stage)
+                       where event_id in (select event_id from b))
+            select distinct b.row_index, b.event_id, b.stage, b.stage_at
+            from b join h using (event_id)
+            where (h.stage_rank < b.stage_rank and h.stage_at > b.stage_at)
+               or (h.stage_rank > b.stage_rank and h.stage_at < b.stage_at)
+            order by 1""").fetchall()
+    finally:
+        con.close()
+    return [
+        RowFailure(int(i), RULE, COLUMNS, json.dumps([e, s, t.isoformat()], ensure_ascii=False))
+        for i, e, s, t in rows
+    ]

@@ -1,0 +1,193 @@
+"""The partner side: pull the latest snapshots with the partner's own credentials, verify them, query them.
+
+`pingan partner pull --profile FILE` reads, per granted dataset, the signed `latest` pointer, then the
+snapshot it names, and refuses (one line, nothing kept) unless:
+- the pointer and the manifest are signed by a key the profile trusts (keys rotate: the profile lists
+  trusted key ids, each document names the key that signed it);
+- both name this partner and this dataset (a snapshot copied under another partner's prefix fails);
+- the pointer is not older than the one this copy saw before (its sequence never goes back: rollback);
+- the manifest is the one the pointer names (sha256) and every file matches its sha256.
+The copy lands in DEST/<dataset>/<snapshot_id>/ and DEST/<partner>.duckdb gets one view per dataset.
+`pingan partner verify PATH` runs the same signature, identity and hash checks on a local copy.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from pydantic import BaseModel, ConfigDict
+
+from pingan.settings import S3Settings
+from pingan.sharing import manifest as mf
+from pingan.storage import Store
+
+SEEN = ".pingan-seen.json"
+
+
+class PartnerError(RuntimeError):
+    """A snapshot the partner must not use; the message names the file and the failed check."""
+
+
+class _S3(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    endpoint: str
+    secure: bool = False
+    region: str = "us-east-1"
+    access_key: str
+    secret_key: str
+
+
+class PartnerProfile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    format: str
+    partner: str
+    share_url: str
+    datasets: list[str]
+    trusted_keys: dict[str, str]  # key id -> PEM public key
+    s3: _S3 | None = None
+
+    def public_keys(self) -> dict:
+        return {kid: load_pem_public_key(pem.encode("ascii")) for kid, pem in self.trusted_keys.items()}
+
+    def store(self) -> Store:
+        s3 = None
+        if self.s3:
+            s3 = S3Settings(
+                self.s3.endpoint, self.s3.access_key, self.s3.secret_key, self.s3.secure, self.s3.region
+            )
+        return Store(self.share_url, s3)
+
+
+@dataclass(frozen=True)
+class PulledSnapshot:
+    dataset: str
+    snapshot_id: str
+    as_of: str
+    rows: int
+    path: Path
+    new: bool  # False when this copy already held the snapshot
+
+
+def load_profile(path: Path) -> PartnerProfile:
+    try:
+        return PartnerProfile.model_validate_json(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PartnerError(f"{path}: not a pingan partner profile: {str(exc).splitlines()[0]}") from None
+
+
+def pull(profile: PartnerProfile, dest: Path, datasets: list[str] | None = None) -> list[PulledSnapshot]:
+    store, trusted = profile.store(), profile.public_keys()
+    dest.mkdir(parents=True, exist_ok=True)
+    seen = _read_seen(dest)
+    pulled = []
+    for dataset in datasets or profile.datasets:
+        prefix = mf.dataset_prefix(profile.partner, dataset)
+        where = store.uri(prefix + mf.LATEST)
+        pointer = mf.verify_signed(
+            store.get_bytes(prefix + mf.LATEST), store.get_bytes(prefix + mf.LATEST_SIGNATURE), trusted, where
+        )
+        _check_names(pointer, profile.partner, dataset, where)
+        _check_not_rolled_back(pointer, seen.get(dataset), where)
+        manifest_key = prefix + pointer["manifest"]
+        manifest_bytes = store.get_bytes(manifest_key)
+        if manifest_bytes is None or mf.sha256(manifest_bytes) != pointer["manifest_sha256"]:
+            raise PartnerError(f"{store.uri(manifest_key)}: not the manifest the signed latest pointer names")
+        manifest = mf.verify_snapshot(store.get_bytes, manifest_key, prefix, trusted,
+                                      partner=profile.partner, dataset=dataset)  # fmt: skip
+        target = dest / dataset / manifest["snapshot_id"]
+        new = not (target / mf.SIGNATURE).exists()
+        if new:
+            _download(store, prefix, manifest_key, manifest, target)
+        verify_local(target, profile)  # what is on disk, not what was in memory
+        seen[dataset] = {k: pointer[k] for k in ("sequence", "as_of", "snapshot_id")}
+        _write_seen(dest, seen)
+        pulled.append(
+            PulledSnapshot(dataset, manifest["snapshot_id"], manifest["as_of"], manifest["rows"], target, new)
+        )
+    register_views(dest, profile.partner, pulled)
+    return pulled
+
+
+def verify_local(path: Path, profile: PartnerProfile) -> list[dict]:
+    """Verify every snapshot copy under path (a snapshot folder, a dataset folder or a pull destination)."""
+    path = Path(path)
+    manifests = [path / mf.MANIFEST] if (path / mf.MANIFEST).exists() else sorted(path.rglob(mf.MANIFEST))
+    if not manifests:
+        raise PartnerError(f"{path}: no {mf.MANIFEST} found (expected <dataset>/<snapshot_id>/{mf.MANIFEST})")
+    trusted = profile.public_keys()
+    out = []
+    for manifest_path in manifests:
+        folder = manifest_path.parent
+        dataset = folder.parent.name  # the copy's layout says which dataset it claims to be
+
+        def read(key: str, folder: Path = folder) -> bytes | None:
+            file = folder / Path(key).name
+            return file.read_bytes() if file.is_file() else None
+
+        try:
+            out.append(
+                mf.verify_snapshot(read, mf.MANIFEST, "", trusted, partner=profile.partner, dataset=dataset)
+            )
+        except mf.ManifestError as exc:
+            raise PartnerError(f"{folder}: {exc}") from None
+    return out
+
+
+def register_views(dest: Path, partner: str, pulled: list[PulledSnapshot]) -> Path:
+    """DEST/<partner>.duckdb with one view per dataset over its latest local snapshot."""
+    db = dest / f"{partner}.duckdb"
+    with duckdb.connect(str(db)) as con:
+        for snap in pulled:
+            files = sorted(str(p) for p in snap.path.glob("*.parquet"))
+            if files:
+                con.execute(
+                    f'CREATE OR REPLACE VIEW "{snap.dataset}" AS SELECT * FROM read_parquet({files!r})'
+                )
+            else:  # an empty snapshot has no data file: the view is there, with no rows
+                con.execute(f'CREATE OR REPLACE VIEW "{snap.dataset}" AS SELECT NULL AS no_rows WHERE false')
+    return db
+
+
+def _check_names(document: dict, partner: str, dataset: str, where: str) -> None:
+    if document.get("partner") != partner or document.get("dataset") != dataset:
+        raise PartnerError(
+            f"{where}: names partner {document.get('partner')!r}, dataset {document.get('dataset')!r}, "
+            f"not {partner!r}/{dataset!r}"
+        )
+
+
+def _check_not_rolled_back(pointer: dict, seen: dict | None, where: str) -> None:
+    if not seen:
+        return
+    older = pointer["sequence"] < seen["sequence"] or pointer["as_of"] < seen["as_of"]
+    replaced = pointer["sequence"] == seen["sequence"] and pointer["snapshot_id"] != seen["snapshot_id"]
+    if older or replaced:
+        raise PartnerError(
+            f"{where}: rollback refused: pointer sequence {pointer['sequence']} (as of {pointer['as_of']}, "
+            f"{pointer['snapshot_id']}) is older than the one seen before, sequence {seen['sequence']} "
+            f"(as of {seen['as_of']}, {seen['snapshot_id']})"
+        )
+
+
+def _download(store: Store, prefix: str, manifest_key: str, manifest: dict, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in manifest["files"]:
+        (target / Path(entry["path"]).name).write_bytes(store.get_bytes(prefix + entry["path"]))
+    (target / mf.MANIFEST).write_bytes(store.get_bytes(manifest_key))
+    # the signature last: a folder with a signature is complete
+    (target / mf.SIGNATURE).write_bytes(store.get_bytes(manifest_key[: -len(mf.MANIFEST)] + mf.SIGNATURE))
+
+
+def _read_seen(dest: Path) -> dict:
+    path = dest / SEEN
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _write_seen(dest: Path, seen: dict) -> None:
+    tmp = dest / (SEEN + ".tmp")
+    tmp.write_text(json.dumps(seen, indent=2))
+    tmp.replace(dest / SEEN)

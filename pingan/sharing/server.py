@@ -1,0 +1,224 @@
+"""`pingan share-server`: the partner shares over the open Delta Sharing protocol (FastAPI + uvicorn).
+
+Each partner is a recipient and sees one share named after it (`wujiang`), one schema named by its
+agreement (`qingwujia`), and one table per granted dataset with a published `latest` pointer. A stock
+client reads `<profile>#wujiang.qingwujia.border_incidents`. Endpoints, under /delta-sharing:
+
+    GET  /shares, /shares/{share}, /shares/{share}/schemas, /shares/{share}/schemas/{schema}/tables,
+         /shares/{share}/all-tables
+    GET|HEAD .../tables/{table}/version      header delta-table-version
+    GET  .../tables/{table}/metadata         NDJSON: protocol, metaData (+ delta-table-version header)
+    POST .../tables/{table}/query            NDJSON: protocol, metaData, one `file` line per data file
+
+Authentication: `Authorization: Bearer <token>`, the token derived from the partner's agreement
+(recipients.py); an unknown token is 401, an agreement that ended (real date) is 403. Agreements are
+read on every request, so a revocation or expiry takes effect at once. `version` in a query is time
+travel to an earlier snapshot (the Delta table's version); snapshots removed under retention are gone.
+File URLs are pre-signed by the object store for an s3:// share store, or signed (HMAC, expiring) by
+this server for a local one. Every query, and every refusal, is appended to the audit log.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from pingan.settings import Settings
+from pingan.sharing import audit, delta
+from pingan.sharing import manifest as mf
+from pingan.sharing.agreements import Agreement, load_agreements
+from pingan.sharing.publish import local_today, share_store
+from pingan.sharing.recipients import bearer_token, recipient_key, tokens_match
+
+PREFIX = "/delta-sharing"
+URL_TTL = timedelta(minutes=15)
+VERSION_HEADER = "delta-table-version"
+NDJSON = "application/x-ndjson"
+
+
+class ProtocolError(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def create_app(settings: Settings, *, agreements_dir: Path | None = None, today=local_today) -> FastAPI:
+    shares = share_store(settings)
+    key = recipient_key(settings.home / "secrets", allow_generate=shares.scheme == "file")
+    url_key = hmac.new(key, b"file-url", hashlib.sha256).digest()
+    app = FastAPI(title="Pingan Delta Sharing", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.exception_handler(ProtocolError)
+    async def _protocol_error(_request: Request, exc: ProtocolError):
+        return JSONResponse({"errorCode": exc.code, "message": exc.message}, status_code=exc.status)
+
+    def recipient(request: Request) -> Agreement:
+        header = request.headers.get("authorization", "")
+        token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        agreements = load_agreements(agreements_dir or settings.agreements_dir)
+        found = next(
+            (a for a in agreements.values() if token and tokens_match(token, bearer_token(key, a))), None
+        )
+        if found is None:
+            audit.append(shares, "protocol_denied", status=401, path=request.url.path)
+            raise ProtocolError(401, "UNAUTHENTICATED", "unknown or outdated bearer token")
+        if not found.is_in_force(today()):
+            audit.append(shares, "protocol_denied", partner=found.partner, status=403, path=request.url.path,
+                         reason=found.ended_why(today()))  # fmt: skip
+            raise ProtocolError(403, "PERMISSION_DENIED", f"the sharing agreement {found.ended_why(today())}")
+        return found
+
+    def check_share(agreement: Agreement, share: str, schema: str | None = None) -> None:
+        if share != agreement.partner:
+            raise ProtocolError(404, "RESOURCE_DOES_NOT_EXIST", f"share {share!r} not found")
+        if schema is not None and schema != agreement.schema_name:
+            raise ProtocolError(404, "RESOURCE_DOES_NOT_EXIST", f"schema {share}.{schema} not found")
+
+    def tables(agreement: Agreement) -> list[dict]:
+        out = []
+        for dataset in agreement.datasets:
+            if shares.exists(mf.dataset_prefix(agreement.partner, dataset) + mf.LATEST):
+                out.append({"name": dataset, "schema": agreement.schema_name, "share": agreement.partner,
+                            "shareId": agreement.partner, "id": f"{agreement.partner}.{dataset}"})  # fmt: skip
+        return out
+
+    def pointer(agreement: Agreement, share: str, schema: str, table: str) -> dict:
+        check_share(agreement, share, schema)
+        data = shares.get_bytes(mf.dataset_prefix(agreement.partner, table) + mf.LATEST)
+        if table not in agreement.datasets or data is None:
+            raise ProtocolError(404, "RESOURCE_DOES_NOT_EXIST", f"table {share}.{schema}.{table} not found")
+        return json.loads(data)
+
+    def live_versions(partner: str, dataset: str) -> set[int]:
+        """Delta versions that still have a snapshot manifest (retention removes the others)."""
+        base = mf.dataset_prefix(partner, dataset) + mf.SNAPSHOTS
+        return {
+            json.loads(shares.get_bytes(k))["delta_version"]
+            for k in shares.list(base)
+            if k.endswith("/" + mf.MANIFEST)
+        }
+
+    def metadata_lines(agreement: Agreement, dataset: str, version: int) -> list[dict]:
+        dt = delta.open_table(shares, mf.dataset_prefix(agreement.partner, dataset), version)
+        files = delta.files(shares, mf.dataset_prefix(agreement.partner, dataset), version)
+        meta = {
+            "id": dt.metadata().id,
+            "name": dataset,
+            "description": agreement.datasets[dataset].description,
+            "format": {"provider": "parquet"},
+            "schemaString": dt.schema().to_json(),
+            "partitionColumns": [],
+            "configuration": {},
+            "version": version,
+            "size": sum(f.size for f in files),
+            "numFiles": len(files),
+        }
+        return [{"protocol": {"minReaderVersion": 1}}, {"metaData": meta}]
+
+    def ndjson(lines: list[dict], version: int) -> Response:
+        body = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+        return Response(body, media_type=NDJSON, headers={VERSION_HEADER: str(version)})
+
+    def file_url(request: Request, key: str) -> str:
+        if shares.scheme == "s3":
+            return shares.presigned_get(key, URL_TTL)
+        expires = int(time.time() + URL_TTL.total_seconds())
+        payload = base64.urlsafe_b64encode(f"{key}|{expires}".encode()).decode().rstrip("=")
+        signature = hmac.new(url_key, payload.encode(), hashlib.sha256).hexdigest()
+        return str(request.base_url).rstrip("/") + f"{PREFIX}/files/{payload}.{signature}"
+
+    @app.get(PREFIX + "/shares")
+    def list_shares(request: Request):
+        agreement = recipient(request)
+        return {"items": [{"name": agreement.partner, "id": agreement.partner}]}
+
+    @app.get(PREFIX + "/shares/{share}")
+    def get_share(share: str, request: Request):
+        agreement = recipient(request)
+        check_share(agreement, share)
+        return {"share": {"name": share, "id": share}}
+
+    @app.get(PREFIX + "/shares/{share}/schemas")
+    def list_schemas(share: str, request: Request):
+        agreement = recipient(request)
+        check_share(agreement, share)
+        return {"items": [{"name": agreement.schema_name, "share": share}]}
+
+    @app.get(PREFIX + "/shares/{share}/schemas/{schema}/tables")
+    def list_tables(share: str, schema: str, request: Request):
+        agreement = recipient(request)
+        check_share(agreement, share, schema)
+        return {"items": tables(agreement)}
+
+    @app.get(PREFIX + "/shares/{share}/all-tables")
+    def all_tables(share: str, request: Request):
+        agreement = recipient(request)
+        check_share(agreement, share)
+        return {"items": tables(agreement)}
+
+    @app.api_route(
+        PREFIX + "/shares/{share}/schemas/{schema}/tables/{table}/version", methods=["GET", "HEAD"]
+    )
+    def table_version(share: str, schema: str, table: str, request: Request):
+        latest = pointer(recipient(request), share, schema, table)
+        return Response(status_code=200, headers={VERSION_HEADER: str(latest["delta_version"])})
+
+    @app.get(PREFIX + "/shares/{share}/schemas/{schema}/tables/{table}/metadata")
+    def table_metadata(share: str, schema: str, table: str, request: Request):
+        agreement = recipient(request)
+        version = pointer(agreement, share, schema, table)["delta_version"]
+        return ndjson(metadata_lines(agreement, table, version), version)
+
+    @app.post(PREFIX + "/shares/{share}/schemas/{schema}/tables/{table}/query")
+    async def query_table(share: str, schema: str, table: str, request: Request):
+        agreement = recipient(request)
+        latest = pointer(agreement, share, schema, table)
+        body = await request.body()
+        params = json.loads(body) if body else {}
+        if params.get("timestamp") or params.get("startingVersion") is not None:
+            raise ProtocolError(400, "INVALID_PARAMETER_VALUE", "only `version` time travel is supported")
+        version = params.get("version", latest["delta_version"])
+        if not isinstance(version, int) or version not in live_versions(agreement.partner, table):
+            raise ProtocolError(
+                400, "INVALID_PARAMETER_VALUE", f"version {version!r} of {table} is not available"
+            )
+        prefix = mf.dataset_prefix(agreement.partner, table)
+        lines = metadata_lines(agreement, table, version)
+        expires_ms = int((time.time() + URL_TTL.total_seconds()) * 1000)
+        files = delta.files(shares, prefix, version)
+        for f in files:
+            entry = {"url": file_url(request, prefix + f.path), "id": hashlib.sha256(f.path.encode()).hexdigest(),
+                     "partitionValues": {}, "size": f.size, "expirationTimestamp": expires_ms}  # fmt: skip
+            if f.stats:
+                entry["stats"] = f.stats
+            lines.append({"file": entry})
+        audit.append(shares, "protocol_query", partner=agreement.partner, dataset=table, version=version,
+                     files=len(files), limit_hint=params.get("limitHint"))  # fmt: skip
+        return ndjson(lines, version)
+
+    @app.get(PREFIX + "/files/{signed}")
+    def signed_file(signed: str):
+        """A data file of a local share store, for a URL this server signed (no bearer token: like S3)."""
+        payload, _, signature = signed.rpartition(".")
+        expected = hmac.new(url_key, payload.encode(), hashlib.sha256).hexdigest()
+        if not payload or not hmac.compare_digest(signature, expected):
+            raise ProtocolError(403, "PERMISSION_DENIED", "bad file URL signature")
+        key, _, expires = (
+            base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode().rpartition("|")
+        )
+        if int(expires) < time.time():
+            raise ProtocolError(403, "PERMISSION_DENIED", "file URL expired")
+        data = shares.get_bytes(key)
+        if data is None:
+            raise ProtocolError(404, "RESOURCE_DOES_NOT_EXIST", "file removed")
+        return Response(data, media_type="application/octet-stream")
+
+    return app
