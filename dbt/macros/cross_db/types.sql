@@ -42,3 +42,9 @@
 {% macro spark__instant_text(column) -%}
     date_format({{ column }}, 'yyyy-MM-dd HH:mm:ssx')
 {%- endmacro %}
+
+
+{#- Trino has no exact percentile_cont; approx_percentile (a t-digest) is its percentile aggregate. -#}
+{% macro trino__percentile_cont(column, fraction) -%}
+    cast(approx_percentile({{ column }}, {{ fraction }}) as double)
+{%- endmacro %}
