@@ -247,9 +247,10 @@ def nightly(settings: Settings) -> dict:
 def spark_build(settings: Settings) -> dict:
     from pingan.warehouse_spark import build_on_spark
 
-    batches = raw_zone.committed_batches(Store(settings.lake_url))
+    lake = Store(settings.lake_url)
+    batches = raw_zone.committed_batches(lake)
     t = time.monotonic()
-    result = build_on_spark(settings, batches)
+    result = build_on_spark(settings, batches, lake=lake)
     return {
         "spark_build_s": time.monotonic() - t,
         "raw_rows": sum(b.rows for b in batches),

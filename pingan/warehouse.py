@@ -138,11 +138,7 @@ def _build_in(
             lake.duckdb_setup(con)
         plan = plan_batches(con, batches, full_refresh=full_refresh)
         create_raw_views(con, plan.pending_files)
-        register_warehouse_view(con, settings)  # audit.share_audit_log: the sharing audit trail
-        register_batches(con, plan)
-        register_feeds(con, specs, plan.committed, build_date)
-        register_code_mappings(con, specs)
-        register_quality_results(con, lake)
+        register_build_inputs(con, settings, specs, plan, build_date, lake)
     if progress:
         progress(f"dbt: {len(plan.added)} new batches, {sum(map(len, plan.removed.values()))} withdrawn")
     s3 = lake.s3 if s3_lake else None
@@ -153,6 +149,16 @@ def _build_in(
         warnings = [_with_stored_failures(con, w) for w in results.warnings]
         con.execute("CHECKPOINT")  # everything in the main file: readers open it without a WAL
     return results, mart_rows, stale, warnings
+
+
+def register_build_inputs(con: duckdb.DuckDBPyConnection, settings: Settings, specs: dict, plan, build_date: date,
+                          lake: Store | None) -> None:
+    """Every table and view dbt reads besides raw.<entity> (the Spark build copies the same ones)."""
+    register_warehouse_view(con, settings)  # audit.share_audit_log: the sharing audit trail
+    register_batches(con, plan)
+    register_feeds(con, specs, plan.committed, build_date)
+    register_code_mappings(con, specs)
+    register_quality_results(con, lake)
 
 
 # --- raw views ------------------------------------------------------------------------------------------

@@ -38,13 +38,13 @@ from pingan.canonical import ENTITIES, TZ, entity_schema
 from pingan.feed_spec import load_specs
 from pingan.raw_zone import RawBatch
 from pingan.settings import S3Settings, Settings
+from pingan.storage import Store
 from pingan.warehouse import RAW_SCHEMA, WarehouseError
-from pingan.warehouse_inputs import plan_batches, register_batches, register_code_mappings, register_feeds
+from pingan.warehouse_inputs import plan_batches
 
 log = logging.getLogger(__name__)
 
 MART_SCHEMA = "main"
-INPUT_TABLES = ("batches", "batch_changes", "removed_keys", "feeds", "code_mappings")
 SPARK_TYPES = {
     pa.string(): "string",
     pa.int64(): "bigint",
@@ -68,13 +68,18 @@ def build_on_spark(
     settings: Settings,
     batches: list[RawBatch],
     *,
-    s3: S3Settings | None = None,
+    lake: Store | None = None,
     build_date: date | None = None,
     master: str = "local[2]",
     progress: Callable[[str], None] | None = None,
 ) -> SparkBuildResult:
-    """Build every model and test on Spark from all committed batches; publish the warehouse directory."""
+    """Build every model and test on Spark from all committed batches; publish the warehouse directory.
+
+    `lake` is where the batches were committed (its batch records feed raw.quality_results; an s3:// lake
+    is read through s3a).
+    """
     started = time.monotonic()
+    s3 = lake.s3 if lake is not None and lake.scheme == "s3" else None
     if build_date is None:
         build_date = max((b.load_date for b in batches), default=date.today())
     published = spark_warehouse_dir(settings)
@@ -84,7 +89,7 @@ def build_on_spark(
     with spark_session(working, master=master, s3=s3) as spark:
         if progress:
             progress(f"spark {spark.version} ({master}): registering {len(batches)} committed batches")
-        register_raw_zone(spark, settings, batches, build_date, s3=s3)
+        register_raw_zone(spark, settings, batches, build_date, lake=lake)
         models, test_warnings = _run_dbt(settings)
         mart_rows = count_mart_rows(spark)
     shutil.rmtree(published, ignore_errors=True)
@@ -102,9 +107,8 @@ def build_lake_on_spark(
     from pingan.pipeline import lake_store
 
     lake = lake_store(settings)
-    s3 = lake.s3 if lake.scheme == "s3" else None
     return build_on_spark(
-        settings, raw_zone.committed_batches(lake), s3=s3, build_date=build_date, progress=progress
+        settings, raw_zone.committed_batches(lake), lake=lake, build_date=build_date, progress=progress
     )
 
 
@@ -169,27 +173,39 @@ def spark_session(warehouse_dir: Path, *, master: str = "local[2]", s3: S3Settin
 
 # --- the raw zone ---------------------------------------------------------------------------------------
 def register_raw_zone(
-    spark, settings: Settings, batches: list[RawBatch], build_date: date, *, s3: S3Settings | None = None
+    spark, settings: Settings, batches: list[RawBatch], build_date: date, *, lake: Store | None = None
 ) -> None:
-    """raw.<entity> over every committed batch's files, and the input tables, as on DuckDB."""
-    spark.sql(f"CREATE DATABASE IF NOT EXISTS {RAW_SCHEMA}")
+    """raw.<entity> over every committed batch's files, and every other input table, as on DuckDB.
+
+    The inputs (raw.batches, raw.feeds, raw.quality_results, audit.share_audit_log, ...) are made by the
+    DuckDB build's own register_build_inputs on an in-memory DuckDB, then copied: one definition for both.
+    """
+    from pingan.warehouse import register_build_inputs
+
     specs = load_specs(settings.connectors_dir)
-    with duckdb.connect() as con:  # warehouse_inputs computes the tables' contents; Spark gets copies
+    with duckdb.connect() as con:
+        con.execute(f"SET TimeZone = '{TZ}'")
         con.execute(f"CREATE SCHEMA {RAW_SCHEMA}")
         plan = plan_batches(con, batches, full_refresh=True)  # a Spark build always reads the whole history
-        register_batches(con, plan)
-        register_feeds(con, specs, plan.committed, build_date)
-        register_code_mappings(con, specs)
-        inputs = {
-            name: con.execute(f"SELECT * FROM {RAW_SCHEMA}.{name}").fetch_arrow_table()
-            for name in INPUT_TABLES
-        }
-    for name, table in inputs.items():
-        _save(spark.createDataFrame(table) if table.num_rows else _empty_frame(spark, table.schema), name)
+        register_build_inputs(con, settings, specs, plan, build_date, lake)
+        relations = con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema NOT IN "
+            "('main', 'information_schema', 'pg_catalog') ORDER BY 1, 2"
+        ).fetchall()
+        inputs = {(schema, name): con.execute(f'SELECT * FROM "{schema}"."{name}"').to_arrow_table()
+                  for schema, name in relations}  # fmt: skip
+    for (schema, name), table in inputs.items():
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS {schema}")
+        _save(
+            spark.createDataFrame(table) if table.num_rows else _empty_frame(spark, table.schema),
+            schema,
+            name,
+        )
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {RAW_SCHEMA}")
     files = plan.pending_files
     for entity in ENTITIES:
         uris = [spark_uri(u) for u in files.get(entity, [])]
-        _save(_entity_frame(spark, entity, uris), entity)
+        _save(_entity_frame(spark, entity, uris), RAW_SCHEMA, entity)
 
 
 def _entity_frame(spark, entity: str, uris: list[str]):
@@ -214,8 +230,8 @@ def _empty_frame(spark, schema: pa.Schema):
     return spark.createDataFrame([], ddl)
 
 
-def _save(frame, name: str) -> None:
-    frame.write.mode("overwrite").format("parquet").saveAsTable(f"{RAW_SCHEMA}.{name}")
+def _save(frame, schema: str, name: str) -> None:
+    frame.write.mode("overwrite").format("parquet").saveAsTable(f"{schema}.{name}")
 
 
 def spark_type(arrow_type: pa.DataType) -> str:

@@ -8,8 +8,8 @@
 {% macro as_of_instant() -%}
     (
         select coalesce(
-            cast({{ dbt.dateadd('day', 1, 'max(build_date)') }} as timestamp with time zone),
-            cast('{{ run_started_at.isoformat() }}' as timestamp with time zone)
+            cast({{ dbt.dateadd('day', 1, 'max(build_date)') }} as {{ type_instant() }}),
+            cast('{{ run_started_at.isoformat() }}' as {{ type_instant() }})
         )
         from {{ ref('stg_raw__feeds') }}
     )

@@ -50,8 +50,8 @@ def built(tmp_path_factory) -> tuple[Path, Path]:
             ]
             build_warehouse(settings, build_date=day)  # incremental, as the nightly job does
             day += timedelta(days=1)
-        batches = raw_zone.committed_batches(lake_store(settings))
-        result = build_on_spark(settings, batches, build_date=end)
+        lake = lake_store(settings)
+        result = build_on_spark(settings, raw_zone.committed_batches(lake), lake=lake, build_date=end)
         assert result.mart_rows, "the Spark build made no marts"
         return settings.warehouse_path, result.warehouse_dir
 

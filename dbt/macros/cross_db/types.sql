@@ -24,3 +24,27 @@
     } -%}
     cast({{ field }} as {{ spark_names.get(type | trim | lower, type) }})
 {%- endmacro %}
+
+
+{#-
+    An instant as text the way DuckDB casts a TIMESTAMPTZ to VARCHAR in the build's zone
+    ('2025-03-01 08:00:00+08'), e.g. inside a version id. Spark formats it explicitly (whole seconds:
+    the registry's timestamps have no fraction).
+-#}
+{% macro instant_text(column) -%}
+    {{ return(adapter.dispatch('instant_text', 'pingan')(column)) }}
+{%- endmacro %}
+
+{% macro default__instant_text(column) -%}
+    cast({{ column }} as varchar)
+{%- endmacro %}
+
+{% macro spark__instant_text(column) -%}
+    date_format({{ column }}, 'yyyy-MM-dd HH:mm:ssx')
+{%- endmacro %}
+
+
+{#- Trino has no exact percentile_cont; approx_percentile (a t-digest) is its percentile aggregate. -#}
+{% macro trino__percentile_cont(column, fraction) -%}
+    cast(approx_percentile({{ column }}, {{ fraction }}) as double)
+{%- endmacro %}

@@ -32,7 +32,7 @@ final as (
 
     select
         -- ids: one row per state of an enterprise
-        uscc || '@' || cast(valid_from as {{ dbt.type_string() }}) as enterprise_version_id,
+        uscc || '@' || {{ instant_text('valid_from') }} as enterprise_version_id,
         uscc,
         jurisdiction_code,
         source_feed,

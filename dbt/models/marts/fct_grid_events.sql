@@ -134,7 +134,7 @@ with_deadline as (
 
     select
         joined.*,
-        cast({{ dbt.dateadd('hour', 'deadline_hours', 'discovered_at') }} as timestamp with time zone)
+        cast({{ dbt.dateadd('hour', 'deadline_hours', 'discovered_at') }} as {{ type_instant() }})
             as deadline_at
     from joined
 
