@@ -36,8 +36,15 @@ def make_input(workdir: Path, rows: int) -> Path:
     if target.exists() and sum(1 for _ in target.open("rb")) - 1 >= rows:
         return target
     seed_home = workdir / "seed-home"
-    simulate(seed_home, Store(f"file://{seed_home / 'landing'}"), DAY, date(2025, 3, 7), seed=1, scale=1.0,
-             defect_rate=0.0)
+    simulate(
+        seed_home,
+        Store(f"file://{seed_home / 'landing'}"),
+        DAY,
+        date(2025, 3, 7),
+        seed=1,
+        scale=1.0,
+        defect_rate=0.0,
+    )
     files = sorted((seed_home / "sim" / "qingpu" / "110").glob("*.csv"))
     header, body = None, []
     for f in files:
@@ -86,8 +93,13 @@ def run_pingan(workdir: Path, gate: bool) -> dict:
         startup = time.perf_counter() - t
     t0 = time.perf_counter()
     result = ingest_feed(spec, DAY, settings, lake, gate=check)
-    return {"seconds": time.perf_counter() - t0, "rows": result.rows_read, "written": result.rows_written,
-            "quarantined": result.rows_quarantined, "gx_startup_seconds": startup}
+    return {
+        "seconds": time.perf_counter() - t0,
+        "rows": result.rows_read,
+        "written": result.rows_written,
+        "quarantined": result.rows_quarantined,
+        "gx_startup_seconds": startup,
+    }
 
 
 def run_floor(path: Path, out: Path) -> dict:
@@ -138,8 +150,11 @@ def main() -> None:
     size_mb = path.stat().st_size / 1e6
     results = {}
     for kind in ("floor", "pandas", "pingan", "pingan+gate"):
-        proc = subprocess.run([sys.executable, __file__, "--child", kind, "--workdir", str(args.workdir),
-                               "--path", str(path)], capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", kind, "--workdir", str(args.workdir), "--path", str(path)],
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode:
             print(proc.stderr[-3000:])
             raise SystemExit(f"{kind} failed")
@@ -149,11 +164,15 @@ def main() -> None:
     print(f"{'run':<12} {'rows':>10} {'seconds':>8} {'rows/s':>11} {'vs floor':>9} {'peak RSS MB':>12}")
     for kind, r in results.items():
         rate = r["rows"] / r["seconds"]
-        print(f"{kind:<12} {r['rows']:>10,} {r['seconds']:>8.2f} {rate:>11,.0f} {rate / floor:>8.2f}x "
-              f"{r['peak_rss_mb']:>12,.0f}")
+        print(
+            f"{kind:<12} {r['rows']:>10,} {r['seconds']:>8.2f} {rate:>11,.0f} {rate / floor:>8.2f}x "
+            f"{r['peak_rss_mb']:>12,.0f}"
+        )
     p = results["pingan"]
-    print(f"\npingan wrote {p['written']:,} rows, quarantined {p['quarantined']:,}; GX start-up (once per "
-          f"process, not in the gate row) {results['pingan+gate']['gx_startup_seconds']:.1f} s")
+    print(
+        f"\npingan wrote {p['written']:,} rows, quarantined {p['quarantined']:,}; GX start-up (once per "
+        f"process, not in the gate row) {results['pingan+gate']['gx_startup_seconds']:.1f} s"
+    )
     print("targets: pingan >= 0.6x floor, faster than pandas, peak RSS < 1500 MB")
 
 

@@ -128,7 +128,10 @@ def jurisdiction_stages(args, work: Path) -> tuple[list[dict], Settings]:
             totals["simulate_s"] += time.monotonic() - t
             settings = settings_for(work / "home", connectors)
             specs = load_specs(connectors)
-            with replica_sources(reps), feed_sources(settings, [specs[f] for f in (real_feeds if loaded == 0 else feeds)]):
+            with (
+                replica_sources(reps),
+                feed_sources(settings, [specs[f] for f in (real_feeds if loaded == 0 else feeds)]),
+            ):
                 measured = load_days(settings, feeds, days, args.gate_days)
             for key in ("load_s", "gate_s", "rows_read"):
                 totals[key] += measured[key]

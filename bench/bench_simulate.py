@@ -24,8 +24,17 @@ from pingan_sim.writers import write_file
 
 def bench_110(out: Path, start: date, days: int, scale: float) -> None:
     end = start + timedelta(days=days - 1)
-    ctx = RunContext(out, Store(f"file://{out / 'landing'}"), load_reference(), start, end, seed=42, scale=scale,
-                     defect_rate=0.01, truncate=None)
+    ctx = RunContext(
+        out,
+        Store(f"file://{out / 'landing'}"),
+        load_reference(),
+        start,
+        end,
+        seed=42,
+        scale=scale,
+        defect_rate=0.01,
+        truncate=None,
+    )
     rows = size = 0
     t0 = time.perf_counter()
     for day in ctx.days():
@@ -33,8 +42,10 @@ def bench_110(out: Path, start: date, days: int, scale: float) -> None:
         write_file(out / file, data)
         rows, size = rows + n, size + len(data)
     elapsed = time.perf_counter() - t0
-    print(f"qingpu_110_incidents: {rows:,} rows in {days} days, {size / 1e6:,.0f} MB GB18030, "
-          f"{elapsed:.1f} s -> {rows / elapsed:,.0f} rows/s")
+    print(
+        f"qingpu_110_incidents: {rows:,} rows in {days} days, {size / 1e6:,.0f} MB GB18030, "
+        f"{elapsed:.1f} s -> {rows / elapsed:,.0f} rows/s"
+    )
 
 
 def bench_all(out: Path, start: date, days: int, scale: float) -> None:
@@ -49,11 +60,15 @@ def bench_all(out: Path, start: date, days: int, scale: float) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--days", type=int, default=670)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--start", type=date.fromisoformat, default=date(2024, 1, 1))
-    parser.add_argument("--all", action="store_true", help="run the whole simulate() instead of Qingpu 110 only")
+    parser.add_argument(
+        "--all", action="store_true", help="run the whole simulate() instead of Qingpu 110 only"
+    )
     parser.add_argument("--out", type=Path, help="keep the files here (default: a temporary directory)")
     args = parser.parse_args()
     run = bench_all if args.all else bench_110

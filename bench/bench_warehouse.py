@@ -149,8 +149,11 @@ def nightly(settings, label: str) -> dict:
     incremental = time.monotonic() - t
     size = settings.warehouse_path.resolve().stat().st_size
     rows = sum(b.rows for b in batches)
-    print(f"{label}: {len(batches):,} batches, {rows:,} raw rows; full build {full:.1f} s; "
-          f"tonight's incremental build {incremental:.1f} s; warehouse {size / 2**20:,.0f} MiB", flush=True)
+    print(
+        f"{label}: {len(batches):,} batches, {rows:,} raw rows; full build {full:.1f} s; "
+        f"tonight's incremental build {incremental:.1f} s; warehouse {size / 2**20:,.0f} MiB",
+        flush=True,
+    )
     return {"full": full, "incremental": incremental, "size": size, "result": result}
 
 
@@ -185,7 +188,9 @@ def query_latency(path: Path, queries: list[str], repeat: int = 20) -> list[tupl
                 t = time.perf_counter()
                 con.execute(sql).fetchall()
                 times.append(time.perf_counter() - t)
-            out.append((" ".join(sql.split())[:70], statistics.median(times), sorted(times)[int(0.95 * repeat) - 1]))
+            out.append(
+                (" ".join(sql.split())[:70], statistics.median(times), sorted(times)[int(0.95 * repeat) - 1])
+            )
     return out
 
 
@@ -193,8 +198,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--years", type=float, default=2.0)
     ap.add_argument("--work", type=Path, default=ROOT / "var" / "bench" / "warehouse")
-    ap.add_argument("--prepare-only", action="store_true", help="Generate and cache the lakes, measure nothing.")
-    ap.add_argument("--queries-only", action="store_true", help="Only time the README's queries on the last build.")
+    ap.add_argument(
+        "--prepare-only", action="store_true", help="Generate and cache the lakes, measure nothing."
+    )
+    ap.add_argument(
+        "--queries-only", action="store_true", help="Only time the README's queries on the last build."
+    )
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     week = seed_week(args.work)
@@ -207,10 +216,14 @@ def main() -> None:
     short = nightly(week, "1 week")
     long = nightly(history, f"{args.years:g} years")
     ratio = long["incremental"] / short["incremental"]
-    print(f"nightly build after {args.years:g} years vs after 1 week: {long['incremental']:.1f} s vs "
-          f"{short['incremental']:.1f} s = {ratio:.2f}x (target <= 1.2x)")
-    print(f"copying the published {long['size'] / 2**20:,.0f} MiB file would add {copy_cost(history.warehouse_path):.1f} s "
-          "a night (the build keeps a second file instead; see pingan/warehouse.py)")
+    print(
+        f"nightly build after {args.years:g} years vs after 1 week: {long['incremental']:.1f} s vs "
+        f"{short['incremental']:.1f} s = {ratio:.2f}x (target <= 1.2x)"
+    )
+    print(
+        f"copying the published {long['size'] / 2**20:,.0f} MiB file would add {copy_cost(history.warehouse_path):.1f} s "
+        "a night (the build keeps a second file instead; see pingan/warehouse.py)"
+    )
     print_latencies(history, args.years)
 
 

@@ -93,8 +93,11 @@ def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
         check_deployment(load_settings())  # prod: every unset variable in one error, before any work
     # without --verbose only warnings and errors are logged; commands print their own short progress
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(message)s",
-                        handlers=[RichHandler(console=console, show_path=False, show_time=False)])
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False, show_time=False)],
+    )
     for noisy in ("great_expectations", "urllib3", "botocore", "minio", "dbt", "filelock", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -103,14 +106,17 @@ def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
 @click.option("--date", "day", callback=_date, required=True, help="Logical date to load (YYYY-MM-DD).")
 @click.option("--feed", "feeds", multiple=True, help="Only this feed (repeatable). Default: all feeds.")
 @click.option("--no-gate", is_flag=True, help="Skip the Great Expectations gate (not for production).")
-@click.option("--force", is_flag=True, help="Reload an incremental feed's day even when later days are loaded.")
+@click.option(
+    "--force", is_flag=True, help="Reload an incremental feed's day even when later days are loaded."
+)
 def ingest(day: date, feeds: tuple[str, ...], no_gate: bool, force: bool) -> None:
     """Load feeds for one logical date into the raw zone (idempotent: a rerun replaces that day)."""
     from pingan.pipeline import ingest_day
 
     settings = load_settings()
-    outcomes = ingest_day(settings, day, feeds=list(feeds) or None, gate=not no_gate, progress=_progress,
-                          force=force)
+    outcomes = ingest_day(
+        settings, day, feeds=list(feeds) or None, gate=not no_gate, progress=_progress, force=force
+    )
     _print_outcomes(day, outcomes)
     if any(o.status in ("failed", "blocked") for o in outcomes):
         sys.exit(1)
@@ -140,11 +146,20 @@ def validate(feed: str, day: date) -> None:
 
 @main.command()
 @click.option("--full-refresh", is_flag=True, help="Rebuild every model from the whole raw zone.")
-@click.option("--date", "day", callback=_date, help="Logical date feed freshness is judged against "
-              "(default: the latest committed load date).")
-@click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
-              help="duckdb: the analyst file. spark: the same models on a local Spark session (the `spark` "
-                   "extra), always from the whole lake, tables as Parquet under $PINGAN_HOME/spark-warehouse.")
+@click.option(
+    "--date",
+    "day",
+    callback=_date,
+    help="Logical date feed freshness is judged against (default: the latest committed load date).",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="duckdb: the analyst file. spark: the same models on a local Spark session (the `spark` "
+    "extra), always from the whole lake, tables as Parquet under $PINGAN_HOME/spark-warehouse.",
+)
 def build(full_refresh: bool, day: date | None, engine: str) -> None:
     """Build the governance warehouse with dbt from the committed batches; publish it atomically.
 
@@ -174,8 +189,11 @@ def publish(day: date | None, partners: tuple[str, ...]) -> None:
     shares = publish_shares(load_settings(), day or date.today(), list(partners) or None)
     for partner in sorted({s.partner for s in shares}):
         mine = [s for s in shares if s.partner == partner]
-        out.print(f"{partner}: " + ", ".join(f"{s.dataset} {s.snapshot_id} ({s.rows:,} rows)" for s in mine),
-                  highlight=False, soft_wrap=True)
+        out.print(
+            f"{partner}: " + ", ".join(f"{s.dataset} {s.snapshot_id} ({s.rows:,} rows)" for s in mine),
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @main.command()
@@ -203,21 +221,42 @@ def status(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
         return
-    table = Table("feed", "days", "last day", "rows written", "quarantined", "blocked", "failed or late",
-                  "freshness", title=f"lake {data['lake']}")
+    table = Table(
+        "feed",
+        "days",
+        "last day",
+        "rows written",
+        "quarantined",
+        "blocked",
+        "failed or late",
+        "freshness",
+        title=f"lake {data['lake']}",
+    )
     for feed, f in data["feeds"].items():
         problems = ", ".join(f"{d} {p['status']}" for d, p in f["problem_days"].items())
-        table.add_row(feed, str(f["days_committed"]), f["last_load_date"] or "-",
-                      f"{f['rows_written']:,}", f"{f['rows_quarantined']:,}", ", ".join(f["blocked_days"]) or "-",
-                      problems or "-", _freshness(f.get("freshness")))
+        table.add_row(
+            feed,
+            str(f["days_committed"]),
+            f["last_load_date"] or "-",
+            f"{f['rows_written']:,}",
+            f"{f['rows_quarantined']:,}",
+            ", ".join(f["blocked_days"]) or "-",
+            problems or "-",
+            _freshness(f.get("freshness")),
+        )
     out.print(table)
     for feed, f in data["feeds"].items():
         for d, p in f["problem_days"].items():
             out.print(f"{feed} {d}: {p['status']}: {p['error']}", highlight=False, soft_wrap=True)
     for a in data["alerts"]:
-        out.print(f"[red]alert[/] {a['raised_at'][:19]} {a['dag_id']}.{a['task_id']} ({a['run_id']}): {a['error']}",
-                  highlight=False, soft_wrap=True)
-    out.print(f"warehouse: {data['warehouse']} ({'published' if data['warehouse_exists'] else 'not built yet'})")
+        out.print(
+            f"[red]alert[/] {a['raised_at'][:19]} {a['dag_id']}.{a['task_id']} ({a['run_id']}): {a['error']}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    out.print(
+        f"warehouse: {data['warehouse']} ({'published' if data['warehouse_exists'] else 'not built yet'})"
+    )
 
 
 def _freshness(f: dict | None) -> str:
@@ -247,9 +286,17 @@ def quality(feed: str | None, since: date | None) -> None:
     table = Table("feed", "day", "status", "read", "committed", "quarantined", "top rules", "warned")
     for d in days:
         style = "red" if d.status in ("blocked", "failed", "interrupted") else None
-        table.add_row(d.feed, d.load_date, d.status, f"{d.rows_read:,}", f"{d.rows_committed:,}",
-                      f"{d.rows_quarantined:,}", top_rules(d.quarantine_by_rule), ", ".join(d.warnings) or "-",
-                      style=style)
+        table.add_row(
+            d.feed,
+            d.load_date,
+            d.status,
+            f"{d.rows_read:,}",
+            f"{d.rows_committed:,}",
+            f"{d.rows_quarantined:,}",
+            top_rules(d.quarantine_by_rule),
+            ", ".join(d.warnings) or "-",
+            style=style,
+        )
     out.print(table)
     for d in days:
         if d.cause:
@@ -259,8 +306,11 @@ def quality(feed: str | None, since: date | None) -> None:
 
 
 @main.command()
-@click.option("--output", type=click.Path(dir_okay=False), help="Where to write the page (default: "
-              "$PINGAN_HOME/report/index.html).")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Where to write the page (default: $PINGAN_HOME/report/index.html).",
+)
 @click.option("--no-data-docs", is_flag=True, help="Do not (re)build the Great Expectations Data Docs first.")
 def report(output: str | None, no_data_docs: bool) -> None:
     """Write one static HTML page on the lake's quality: per feed, freshness, rows and quarantine per day
@@ -271,8 +321,9 @@ def report(output: str | None, no_data_docs: bool) -> None:
     from pingan.quality.report import write_report
 
     settings = load_settings()
-    path = write_report(settings, lake_store(settings), Path(output) if output else None,
-                        build_docs=not no_data_docs)
+    path = write_report(
+        settings, lake_store(settings), Path(output) if output else None, build_docs=not no_data_docs
+    )
     out.print(f"report: {path}", highlight=False)
 
 
@@ -307,8 +358,9 @@ def feeds() -> None:
     settings = load_settings()
     table = Table("feed", "jurisdiction", "entity", "transport", "format", "spec")
     for feed, s in sorted(load_specs(settings.connectors_dir).items()):
-        table.add_row(feed, s.jurisdiction_code, s.entity, s.transport.kind, s.format.kind,
-                      os.path.relpath(s.path))
+        table.add_row(
+            feed, s.jurisdiction_code, s.entity, s.transport.kind, s.format.kind, os.path.relpath(s.path)
+        )
     out.print(table)
 
 
@@ -318,14 +370,23 @@ def partners() -> None:
 
 
 @partners.command("provision")
-@click.option("--backend", type=click.Choice(["minio", "seaweedfs", "none"]),
-              help="minio: users and IAM policies through the MinIO admin API (production); seaweedfs: rewrite "
-              "the identities of SeaweedFS's s3.json (tests); none: only write the partners' profiles. "
-              "Default: minio for an s3:// share store, none for a local one.")
-@click.option("--s3-config", type=click.Path(dir_okay=False, path_type=Path),
-              help="The s3.json SeaweedFS starts with (seaweedfs back end).")
-@click.option("--share-server-url", help="Endpoint written into the Delta Sharing profiles "
-              "(default $PINGAN_SHARE_SERVER_URL or http://127.0.0.1:8090/delta-sharing).")
+@click.option(
+    "--backend",
+    type=click.Choice(["minio", "seaweedfs", "none"]),
+    help="minio: users and IAM policies through the MinIO admin API (production); seaweedfs: rewrite "
+    "the identities of SeaweedFS's s3.json (tests); none: only write the partners' profiles. "
+    "Default: minio for an s3:// share store, none for a local one.",
+)
+@click.option(
+    "--s3-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The s3.json SeaweedFS starts with (seaweedfs back end).",
+)
+@click.option(
+    "--share-server-url",
+    help="Endpoint written into the Delta Sharing profiles "
+    "(default $PINGAN_SHARE_SERVER_URL or http://127.0.0.1:8090/delta-sharing).",
+)
 def partners_provision(backend: str | None, s3_config, share_server_url: str | None) -> None:
     """Grant each partner in force read/list on share/<partner>/ of the share store, remove ended ones.
 
@@ -338,7 +399,9 @@ def partners_provision(backend: str | None, s3_config, share_server_url: str | N
     settings = load_settings()
     shares = share_store(settings)
     backend = backend or ("minio" if shares.scheme == "s3" else "none")
-    result = provision(settings, shares, backend=backend, s3_config=s3_config, share_server_url=share_server_url)
+    result = provision(
+        settings, shares, backend=backend, s3_config=s3_config, share_server_url=share_server_url
+    )
     for partner, path in sorted(result.profiles.items()):
         state = "granted" if partner in result.granted else "unchanged"
         out.print(f"{partner}: access {state}; profiles in {path.parent}", highlight=False)
@@ -370,10 +433,20 @@ def partner() -> None:
 
 
 @partner.command("pull")
-@click.option("--profile", "profile_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="The partner profile (share store, credentials, trusted hub key ids) the hub handed over.")
-@click.option("--dest", default="pingan-shares", show_default=True, type=click.Path(file_okay=False),
-              help="Local folder for the snapshots and <partner>.duckdb.")
+@click.option(
+    "--profile",
+    "profile_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="The partner profile (share store, credentials, trusted hub key ids) the hub handed over.",
+)
+@click.option(
+    "--dest",
+    default="pingan-shares",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Local folder for the snapshots and <partner>.duckdb.",
+)
 @click.option("--dataset", "datasets", multiple=True, help="Only this dataset (repeatable).")
 def partner_pull(profile_path: str, dest: str, datasets: tuple[str, ...]) -> None:
     """Download the latest snapshots, verify signature, partner, dataset, rollback and hashes; add DuckDB views.
@@ -385,22 +458,35 @@ def partner_pull(profile_path: str, dest: str, datasets: tuple[str, ...]) -> Non
     profile = load_profile(Path(profile_path))
     pulled = pull(profile, Path(dest), list(datasets) or None)
     for p in pulled:
-        out.print(f"{p.dataset}: {p.snapshot_id} as of {p.as_of}, {p.rows:,} rows, verified"
-                  f"{'' if p.new else ' (already here)'}", highlight=False)
-    out.print(f"query: .venv/bin/duckdb -readonly {Path(dest) / (profile.partner + '.duckdb')}", highlight=False)
+        out.print(
+            f"{p.dataset}: {p.snapshot_id} as of {p.as_of}, {p.rows:,} rows, verified"
+            f"{'' if p.new else ' (already here)'}",
+            highlight=False,
+        )
+    out.print(
+        f"query: .venv/bin/duckdb -readonly {Path(dest) / (profile.partner + '.duckdb')}", highlight=False
+    )
 
 
 @partner.command("verify")
 @click.argument("path", type=click.Path(exists=True))
-@click.option("--profile", "profile_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="The partner profile: which partner this copy belongs to and the trusted hub keys.")
+@click.option(
+    "--profile",
+    "profile_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="The partner profile: which partner this copy belongs to and the trusted hub keys.",
+)
 def partner_verify(path: str, profile_path: str) -> None:
     """Check a local copy (a snapshot folder or a pull destination): signature, partner, dataset, hashes."""
     from pingan.sharing.partner import load_profile, verify_local
 
     for m in verify_local(Path(path), load_profile(Path(profile_path))):
-        out.print(f"{m['dataset']}: {m['snapshot_id']} as of {m['as_of']}, {m['rows']:,} rows, "
-                  f"signed by {m['signing_key_id']}: ok", highlight=False)
+        out.print(
+            f"{m['dataset']}: {m['snapshot_id']} as of {m['as_of']}, {m['rows']:,} rows, "
+            f"signed by {m['signing_key_id']}: ok",
+            highlight=False,
+        )
 
 
 @main.command("share-server")
@@ -421,8 +507,11 @@ def share_server(host: str, port: int) -> None:
 
 
 def print_build(result, settings) -> None:
-    out.print(f"warehouse published: {result.warehouse_path} ({len(result.models_built)} models, "
-              f"{result.elapsed_seconds:.1f} s)", highlight=False)
+    out.print(
+        f"warehouse published: {result.warehouse_path} ({len(result.models_built)} models, "
+        f"{result.elapsed_seconds:.1f} s)",
+        highlight=False,
+    )
     out.print("  " + ", ".join(f"{k} {v:,}" for k, v in sorted(result.mart_rows.items())), highlight=False)
     if result.stale_feeds:
         out.print(f"  [yellow]stale feeds (marts flag their rows):[/] {', '.join(result.stale_feeds)}")
@@ -435,9 +524,15 @@ def _print_outcomes(day: date, outcomes) -> None:
     table = Table("feed", "status", "read", "written", "quarantined", "note", title=f"load {day}")
     for o in outcomes:
         r = o.result
-        note = o.error or (", ".join(f"{k}={v}" for k, v in (r.quarantine_by_rule or {}).items()) if r else "")
-        table.add_row(o.feed, o.status, *(f"{x:,}" for x in (r.rows_read, r.rows_written, r.rows_quarantined))
-                      if r else ("-", "-", "-"), note[:120])
+        note = o.error or (
+            ", ".join(f"{k}={v}" for k, v in (r.quarantine_by_rule or {}).items()) if r else ""
+        )
+        table.add_row(
+            o.feed,
+            o.status,
+            *(f"{x:,}" for x in (r.rows_read, r.rows_written, r.rows_quarantined)) if r else ("-", "-", "-"),
+            note[:120],
+        )
     out.print(table)
 
 

@@ -46,8 +46,10 @@ def deadline_cron(specs: list[FeedSpec]) -> str:
 
 
 def warehouse_schedule(specs: list[FeedSpec]) -> AssetOrTimeSchedule:
-    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(deadline_cron(specs), timezone=TZ),
-                               assets=AssetAll(*(feed_asset(s.feed) for s in specs)))
+    return AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(deadline_cron(specs), timezone=TZ),
+        assets=AssetAll(*(feed_asset(s.feed) for s in specs)),
+    )
 
 
 def ingest_dag(spec: FeedSpec):
@@ -88,7 +90,7 @@ def warehouse_dag(specs: list[FeedSpec]):
         default_args={**DEFAULT_ARGS, "execution_timeout": timedelta(hours=3)},
         tags=["pingan", "warehouse", "sharing"],
         doc_md="Build the governance warehouse once every feed has landed (or at the deadline with what has), "
-               "then publish partner shares.",
+        "then publish partner shares.",
     )
     def warehouse_build_and_publish():
         @task

@@ -26,8 +26,9 @@ class DemoSummary:
     days: list[DayResult] = field(default_factory=list)
 
 
-def run_demo(settings: Settings, start: date, end: date, simulated: dict[str, int], *, progress=None,
-             detail=None) -> DemoSummary:
+def run_demo(
+    settings: Settings, start: date, end: date, simulated: dict[str, int], *, progress=None, detail=None
+) -> DemoSummary:
     """Run every day of [start, end] whose sources were already written (`simulated`: records per feed).
 
     `progress` gets a line per day; `detail` (for --verbose) every step within them."""
@@ -94,6 +95,9 @@ def print_summary(out: Console, settings: Settings, summary: DemoSummary) -> Non
         datasets = sorted(d for p, d in per_share if p == partner)
         parts = ", ".join(f"{d} ({latest[(partner, d)].rows:,} rows)" for d in datasets)
         out.print(f"  {partner}: {parts}", highlight=False, soft_wrap=True)
-    out.print(f"dbt log: {settings.home / 'dbt' / 'logs' / 'dbt.log'}; details with `pingan -v demo`", highlight=False)
+    out.print(
+        f"dbt log: {settings.home / 'dbt' / 'logs' / 'dbt.log'}; details with `pingan -v demo`",
+        highlight=False,
+    )
     out.print("\nNext, as an analyst (read-only, never blocked by the nightly build):")
     out.print(f"  {analyst_command(settings)}", highlight=False, soft_wrap=True)

@@ -216,18 +216,24 @@ class FeedSpec(Strict):
             raise ValueError(f"primary_key names {missing_pk}, which are not source columns of this spec")
         self._check_code_mapping()
         if self.incremental and self.incremental.cursor_column not in self.columns:
-            raise ValueError(f"incremental.cursor_column {self.incremental.cursor_column!r} is not a source column")
+            raise ValueError(
+                f"incremental.cursor_column {self.incremental.cursor_column!r} is not a source column"
+            )
         return self
 
     def _check_code_mapping(self) -> None:
         vocabulary = HARMONISED.get(self.entity)
         if self.code_mapping is None:
             if vocabulary is not None:
-                raise ValueError(f"entity {self.entity!r} needs a code_mapping onto {sorted(vocabulary.values)}")
+                raise ValueError(
+                    f"entity {self.entity!r} needs a code_mapping onto {sorted(vocabulary.values)}"
+                )
             return
         if vocabulary is None:
             raise ValueError(f"entity {self.entity!r} has no harmonised codes; remove code_mapping")
-        unknown = {code: m.category for code, m in self.code_mapping.items() if m.category not in vocabulary.values}
+        unknown = {
+            code: m.category for code, m in self.code_mapping.items() if m.category not in vocabulary.values
+        }
         if unknown:
             raise ValueError(
                 f"code_mapping maps {unknown} outside the harmonised values {sorted(vocabulary.values)}"
@@ -273,7 +279,9 @@ def load_spec(path: Path, defaults: dict | None = None) -> FeedSpec:
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: expected a mapping at the top level")
     merged = _deep_merge(defaults or {}, raw)
-    fingerprint = hashlib.sha256(yaml.safe_dump(merged, sort_keys=True, allow_unicode=True).encode()).hexdigest()
+    fingerprint = hashlib.sha256(
+        yaml.safe_dump(merged, sort_keys=True, allow_unicode=True).encode()
+    ).hexdigest()
     try:
         spec = FeedSpec.model_validate({**merged, "path": str(path), "fingerprint": fingerprint[:16]})
     except ValidationError as exc:

@@ -356,4 +356,3 @@ def finish(
 
 def schema_fingerprint(schema: pa.Schema) -> str:
     return hashlib.sha256(schema.to_string(show_schema_metadata=False).encode()).hexdigest()[:16]
-

@@ -21,6 +21,7 @@ from pingan.storage import Store
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class FeedOutcome:
     feed: str
@@ -55,8 +56,13 @@ def quality_gate(settings: Settings) -> Callable:
     def gate(spec: FeedSpec, table):
         # the feed's code mapping tells the suite which source codes are known (unmapped = quality failure)
         params = suite_parameters(spec) or None
-        return validate_batch(spec.entity, table, overrides=spec.quality_overrides,
-                              suites_dir=settings.expectations_dir, parameters=params)
+        return validate_batch(
+            spec.entity,
+            table,
+            overrides=spec.quality_overrides,
+            suites_dir=settings.expectations_dir,
+            parameters=params,
+        )
 
     return gate
 
@@ -76,8 +82,15 @@ def sources_for(settings: Settings, feeds: list[str] | None = None):
     return feed_sources(settings, select_specs(settings, feeds))
 
 
-def ingest_day(settings: Settings, day: date, *, feeds: list[str] | None = None, gate: bool = True,
-               progress: Callable[[str], None] | None = None, force: bool = False) -> list[FeedOutcome]:
+def ingest_day(
+    settings: Settings,
+    day: date,
+    *,
+    feeds: list[str] | None = None,
+    gate: bool = True,
+    progress: Callable[[str], None] | None = None,
+    force: bool = False,
+) -> list[FeedOutcome]:
     """Load the selected feeds (default all) for one day, each with the endpoint its deployment supplies."""
     lake = lake_store(settings)
     check = quality_gate(settings) if gate else None
@@ -86,7 +99,9 @@ def ingest_day(settings: Settings, day: date, *, feeds: list[str] | None = None,
         return [_ingest_one(spec, day, settings, lake, check, progress, force) for spec in specs]
 
 
-def _ingest_one(spec: FeedSpec, day: date, settings: Settings, lake: Store, check, progress, force) -> FeedOutcome:
+def _ingest_one(
+    spec: FeedSpec, day: date, settings: Settings, lake: Store, check, progress, force
+) -> FeedOutcome:
     """One feed's load; a late or broken feed leaves a batch record and never stops the others."""
     from pingan.transports import SourceMissing
 
@@ -103,19 +118,38 @@ def _ingest_one(spec: FeedSpec, day: date, settings: Settings, lake: Store, chec
         log.error("%s %s: load failed: %s", spec.feed, day, exc)
         outcome = FeedOutcome(spec.feed, "failed", error=f"{type(exc).__name__}: {exc}")
     raw_zone.record_attempt_failure(
-        lake, feed=spec.feed, entity=spec.entity, jurisdiction=spec.jurisdiction_code, load_date=day,
-        batch_id=new_batch_id(day), status=outcome.status, error=outcome.error, started_at=started,
-        finished_at=datetime.now(UTC).isoformat())
+        lake,
+        feed=spec.feed,
+        entity=spec.entity,
+        jurisdiction=spec.jurisdiction_code,
+        load_date=day,
+        batch_id=new_batch_id(day),
+        status=outcome.status,
+        error=outcome.error,
+        started_at=started,
+        finished_at=datetime.now(UTC).isoformat(),
+    )
     return outcome
 
 
-def build_warehouse(settings: Settings, *, full_refresh: bool = False, build_date: date | None = None,
-                    progress: Callable[[str], None] | None = None):
+def build_warehouse(
+    settings: Settings,
+    *,
+    full_refresh: bool = False,
+    build_date: date | None = None,
+    progress: Callable[[str], None] | None = None,
+):
     from pingan.warehouse import build
 
     lake = lake_store(settings)
-    result = build(settings, raw_zone.committed_batches(lake), lake=lake, full_refresh=full_refresh,
-                   build_date=build_date, progress=progress)
+    result = build(
+        settings,
+        raw_zone.committed_batches(lake),
+        lake=lake,
+        full_refresh=full_refresh,
+        build_date=build_date,
+        progress=progress,
+    )
     lineage_events.emit_dbt_build(settings)
     return result
 
@@ -130,8 +164,13 @@ def publish_shares(settings: Settings, day: date, partners: list[str] | None = N
     return shares
 
 
-def run_day(settings: Settings, day: date, *, feeds: list[str] | None = None,
-            progress: Callable[[str], None] | None = None) -> DayResult:
+def run_day(
+    settings: Settings,
+    day: date,
+    *,
+    feeds: list[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> DayResult:
     result = DayResult(day)
     result.feeds = ingest_day(settings, day, feeds=feeds, progress=progress)
     result.build = build_warehouse(settings, build_date=day, progress=progress)

@@ -59,7 +59,9 @@ def text_value(v) -> str | None:
     return str(v)
 
 
-def records_to_chunk(source_file: str, records: list[dict], rows: list[int], rejects: list[Reject]) -> SourceChunk:
+def records_to_chunk(
+    source_file: str, records: list[dict], rows: list[int], rejects: list[Reject]
+) -> SourceChunk:
     """Column-orient parsed records (JSON objects, XLSX rows, SQL rows), keeping first-seen column order."""
     columns: dict[str, list] = {}
     for rec in records:

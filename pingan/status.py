@@ -10,8 +10,18 @@ from pingan.feed_spec import load_specs
 from pingan.settings import Settings
 from pingan.storage import Store
 
-BATCH_FIELDS = ("load_date", "batch_id", "status", "rows_read", "rows_written", "rows_quarantined",
-                "quarantine_by_rule", "started_at", "finished_at", "error")
+BATCH_FIELDS = (
+    "load_date",
+    "batch_id",
+    "status",
+    "rows_read",
+    "rows_written",
+    "rows_quarantined",
+    "quarantine_by_rule",
+    "started_at",
+    "finished_at",
+    "error",
+)
 
 
 def collect_status(settings: Settings, lake: Store) -> dict:
@@ -24,11 +34,12 @@ def collect_status(settings: Settings, lake: Store) -> dict:
     }
     records = raw_zone.attempt_records(lake)
     for n, rec in enumerate(records):
-        entry = feeds.setdefault(rec.feed, {"entity": rec.entity, "jurisdiction_code": rec.jurisdiction_code,
-                                            "batches": []})
+        entry = feeds.setdefault(
+            rec.feed, {"entity": rec.entity, "jurisdiction_code": rec.jurisdiction_code, "batches": []}
+        )
         stored = rec.to_json()
         batch = {k: stored[k] for k in BATCH_FIELDS}
-        later = any(r.feed == rec.feed and r.load_date == rec.load_date for r in records[n + 1:])
+        later = any(r.feed == rec.feed and r.load_date == rec.load_date for r in records[n + 1 :])
         batch["status"] = raw_zone.attempt_status(rec, superseded=later)
         batch["is_current"] = committed.get((rec.feed, rec.load_date)) == rec.batch_id
         if batch["status"] == "committed" and not batch["is_current"]:
@@ -46,14 +57,21 @@ def collect_status(settings: Settings, lake: Store) -> dict:
         latest: dict[str, dict] = {}
         for b in entry["batches"]:
             latest[b["load_date"]] = b  # batches are in start order
-        entry["problem_days"] = {d: {"status": b["status"], "error": b.get("error")} for d, b in sorted(latest.items())
-                                 if b["status"] in ("failed", "late", "blocked", "interrupted")}
+        entry["problem_days"] = {
+            d: {"status": b["status"], "error": b.get("error")}
+            for d, b in sorted(latest.items())
+            if b["status"] in ("failed", "late", "blocked", "interrupted")
+        }
     freshness = warehouse_freshness(settings)
     for feed, entry in feeds.items():
         entry["freshness"] = freshness.get(feed)
-    return {"lake": lake.url, "warehouse": str(settings.warehouse_path),
-            "warehouse_exists": settings.warehouse_path.exists(), "feeds": feeds,
-            "alerts": [asdict(a) for a in recent_alerts(lake)]}
+    return {
+        "lake": lake.url,
+        "warehouse": str(settings.warehouse_path),
+        "warehouse_exists": settings.warehouse_path.exists(),
+        "feeds": feeds,
+        "alerts": [asdict(a) for a in recent_alerts(lake)],
+    }
 
 
 def warehouse_freshness(settings: Settings) -> dict[str, dict]:

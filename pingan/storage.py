@@ -58,7 +58,11 @@ class Store:
             from minio import Minio
 
             self.minio = Minio(
-                s3.endpoint, access_key=s3.access_key, secret_key=s3.secret_key, secure=s3.secure, region=s3.region
+                s3.endpoint,
+                access_key=s3.access_key,
+                secret_key=s3.secret_key,
+                secure=s3.secure,
+                region=s3.region,
             )
         else:
             raise StorageError(f"unsupported storage URL {url!r}: use file:///path or s3://bucket/prefix")
@@ -92,8 +96,9 @@ class Store:
             self.minio.make_bucket(self.bucket)
 
     # --- small objects (manifests, state, JSON) ---------------------------------------------------------
-    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream", *,
-                  durable: bool = True) -> None:
+    def put_bytes(
+        self, key: str, data: bytes, content_type: str = "application/octet-stream", *, durable: bool = True
+    ) -> None:
         """Write an object in one step: readers see the old object or the new one, never a part.
 
         `durable=False` skips the fsync on local disk, for records that may be lost in a power cut
@@ -173,7 +178,9 @@ class Store:
         if self.scheme == "file":
             # leave no empty partition directories behind
             base = self._path(prefix)
-            for d in sorted((p for p in base.rglob("*") if p.is_dir()), reverse=True) if base.exists() else []:
+            for d in (
+                sorted((p for p in base.rglob("*") if p.is_dir()), reverse=True) if base.exists() else []
+            ):
                 if not any(d.iterdir()):
                     d.rmdir()
             if base.is_dir() and not any(base.iterdir()):

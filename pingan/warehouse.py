@@ -98,8 +98,16 @@ def build(
         working = slots_prepare(slots, full_refresh=full_refresh)
         try:
             results, mart_rows, stale, warnings = _build_in(
-                working, settings, specs, batches, lake=lake, full_refresh=full_refresh, select=select,
-                build_date=build_date, progress=progress)
+                working,
+                settings,
+                specs,
+                batches,
+                lake=lake,
+                full_refresh=full_refresh,
+                select=select,
+                build_date=build_date,
+                progress=progress,
+            )
         except BaseException:
             slots_discard(slots, working)
             raise
@@ -151,8 +159,14 @@ def _build_in(
     return results, mart_rows, stale, warnings
 
 
-def register_build_inputs(con: duckdb.DuckDBPyConnection, settings: Settings, specs: dict, plan, build_date: date,
-                          lake: Store | None) -> None:
+def register_build_inputs(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    specs: dict,
+    plan,
+    build_date: date,
+    lake: Store | None,
+) -> None:
     """Every table and view dbt reads besides raw.<entity> (the Spark build copies the same ones)."""
     register_warehouse_view(con, settings)  # audit.share_audit_log: the sharing audit trail
     register_batches(con, plan)
@@ -337,7 +351,9 @@ def _with_stored_failures(con: duckdb.DuckDBPyConnection, warning: _Warning, lim
 
 def _stale_feeds(con: duckdb.DuckDBPyConnection) -> list[str]:
     try:
-        rows = con.execute(f"select source_feed from {MART_SCHEMA}.mart_feed_freshness where is_stale order by 1")
+        rows = con.execute(
+            f"select source_feed from {MART_SCHEMA}.mart_feed_freshness where is_stale order by 1"
+        )
     except duckdb.CatalogException:  # a build restricted with --select may not have made it
         return []
     return [r[0] for r in rows.fetchall()]

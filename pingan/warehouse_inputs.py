@@ -134,7 +134,9 @@ def register_feeds(
     for spec in specs.values():
         last = latest.get(spec.feed)
         lag = (build_date - last).days if last else None
-        due = datetime.combine(build_date + timedelta(days=1), time.fromisoformat(spec.freshness.deadline), zone)
+        due = datetime.combine(
+            build_date + timedelta(days=1), time.fromisoformat(spec.freshness.deadline), zone
+        )
         division = _division(spec.jurisdiction_code)
         rows.append(
             {

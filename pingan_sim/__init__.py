@@ -115,11 +115,17 @@ def _write_summary(ctx: RunContext) -> None:
         defects.setdefault(e["feed"], {}).setdefault(e["kind"], 0)
         defects[e["feed"]][e["kind"]] += 1
     summary = {
-        "last_run": {"start": ctx.start.isoformat(), "end": ctx.end.isoformat(), "seed": ctx.seed,
-                     "scale": ctx.scale, "defect_rate": ctx.defect_rate,
-                     "truncated": None if ctx.truncate is None else
-                     {"feed": ctx.truncate[0], "date": ctx.truncate[1].isoformat()},
-                     "defects": {f: dict(sorted(k.items())) for f, k in sorted(defects.items())}},
+        "last_run": {
+            "start": ctx.start.isoformat(),
+            "end": ctx.end.isoformat(),
+            "seed": ctx.seed,
+            "scale": ctx.scale,
+            "defect_rate": ctx.defect_rate,
+            "truncated": None
+            if ctx.truncate is None
+            else {"feed": ctx.truncate[0], "date": ctx.truncate[1].isoformat()},
+            "defects": {f: dict(sorted(k.items())) for f, k in sorted(defects.items())},
+        },
         "rows": {f: merged("rows", f, ctx.rows.get(f, {})) for f in FEEDS},
         "duplicates": {f: merged("duplicates", f, ctx.duplicates.get(f, {})) for f in FEEDS},
         "notes": {registry.FEED: ctx.extra[registry.FEED]},

@@ -194,8 +194,14 @@ def inject(
 
 
 def truncated_entry(feed: str, day: date, file: str, record_id: str) -> dict:
-    return {"feed": feed, "date": day.isoformat(), "file": file, "record_id": record_id,
-            "kind": "truncated_file", "column": None}
+    return {
+        "feed": feed,
+        "date": day.isoformat(),
+        "file": file,
+        "record_id": record_id,
+        "kind": "truncated_file",
+        "column": None,
+    }
 
 
 def _sort_key(e: dict) -> tuple:

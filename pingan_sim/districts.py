@@ -83,7 +83,9 @@ def write_specs(replica: Replica, real_connectors: Path, connectors: Path, landi
         )
         transport = spec["transport"]
         if transport["kind"] in ("file_drop", "s3_landing"):
-            transport["path"] = f"{(replica.home / 'sim').relative_to(landing_root).as_posix()}/{transport['path']}"
+            transport["path"] = (
+                f"{(replica.home / 'sim').relative_to(landing_root).as_posix()}/{transport['path']}"
+            )
         for key in URL_ENVS:
             if key in transport:
                 transport[key] = replica.env(transport[key])

@@ -37,18 +37,57 @@ FIRE_DIR = "sim/qingpu/fire"
 JSONL = TextFormat("utf-8", "\n")
 
 # Share of alarms by type and how often an alarm of that type is real.
-ALARM_SHARE = {"smoke": 0.45, "heat": 0.08, "electrical": 0.25, "water_pressure": 0.12, "gas": 0.07, "manual": 0.03}
-TRUE_RATE = {"smoke": 0.03, "heat": 0.05, "electrical": 0.08, "water_pressure": 0.15, "gas": 0.06, "manual": 0.02}
+ALARM_SHARE = {
+    "smoke": 0.45,
+    "heat": 0.08,
+    "electrical": 0.25,
+    "water_pressure": 0.12,
+    "gas": 0.07,
+    "manual": 0.03,
+}
+TRUE_RATE = {
+    "smoke": 0.03,
+    "heat": 0.05,
+    "electrical": 0.08,
+    "water_pressure": 0.15,
+    "gas": 0.06,
+    "manual": 0.02,
+}
 
-INSPECTION_FIELDS = ["inspectionId", "unitUscc", "unitName", "inspectionDate", "hazardsFound", "hazardsRectified",
-                     "rectifyDeadline", "townName", "inspector", "updatedAt"]
-ALARM_FIELDS = ["alarmId", "deviceId", "unitUscc", "alarmType", "raisedAt", "confirmedAt", "handledAt",
-                "isTrueAlarm", "townName", "updatedAt"]
+INSPECTION_FIELDS = [
+    "inspectionId",
+    "unitUscc",
+    "unitName",
+    "inspectionDate",
+    "hazardsFound",
+    "hazardsRectified",
+    "rectifyDeadline",
+    "townName",
+    "inspector",
+    "updatedAt",
+]
+ALARM_FIELDS = [
+    "alarmId",
+    "deviceId",
+    "unitUscc",
+    "alarmType",
+    "raisedAt",
+    "confirmedAt",
+    "handledAt",
+    "isTrueAlarm",
+    "townName",
+    "updatedAt",
+]
 
 INSPECTION_SPEC = DefectSpec(
     feed=INSPECTIONS_FEED,
     kinds=("bad_uscc_checksum", "missing_mandatory", "stage_order", "duplicate_delivery"),
-    source={"id": "inspectionId", "uscc": "unitUscc", "inspected": "inspectionDate", "deadline": "rectifyDeadline"},
+    source={
+        "id": "inspectionId",
+        "uscc": "unitUscc",
+        "inspected": "inspectionDate",
+        "deadline": "rectifyDeadline",
+    },
     uscc="uscc",
     stages=("inspected", "deadline"),
     stage_gap=(1, 10, "D"),  # a deadline set before the inspection it follows from
@@ -56,9 +95,22 @@ INSPECTION_SPEC = DefectSpec(
 )
 ALARM_SPEC = DefectSpec(
     feed=ALARMS_FEED,
-    kinds=("bad_uscc_checksum", "unknown_category_code", "stage_order", "missing_mandatory", "duplicate_delivery"),
-    source={"id": "alarmId", "device": "deviceId", "uscc": "unitUscc", "type": "alarmType", "raised": "raisedAt",
-            "confirmed": "confirmedAt", "handled": "handledAt"},
+    kinds=(
+        "bad_uscc_checksum",
+        "unknown_category_code",
+        "stage_order",
+        "missing_mandatory",
+        "duplicate_delivery",
+    ),
+    source={
+        "id": "alarmId",
+        "device": "deviceId",
+        "uscc": "unitUscc",
+        "type": "alarmType",
+        "raised": "raisedAt",
+        "confirmed": "confirmedAt",
+        "handled": "handledAt",
+    },
     uscc="uscc",
     code="type",
     unknown_codes=(("YG99", "烟感(新型号)"), ("QT01", "其他告警")),
@@ -78,21 +130,26 @@ def _day_file(kind: str, day: date) -> str:
 def inspections(ctx: RunContext, pop: Population, day: date) -> Frame:
     rng = ctx.rng(INSPECTIONS_FEED, day)
     towns = ctx.ref.towns[QINGPU]
-    n = rhythm.count_for_day(rng, rhythm.expected_per_day(INSPECTIONS_PER_DAY, ctx.scale, day,
-                                                          rhythm.WEEKDAY_OFFICE))
+    n = rhythm.count_for_day(
+        rng, rhythm.expected_per_day(INSPECTIONS_PER_DAY, ctx.scale, day, rhythm.WEEKDAY_OFFICE)
+    )
     unit = rng.integers(0, len(pop), n)
     at = rhythm.times_in_day(rng, day, n, rhythm.HOURLY_OFFICE)
     # entered into the system later the same day
-    updated = np.minimum(at + rhythm.lognormal_seconds(rng, n, 3600, 0.8, 300, 6 * 3600),
-                         rhythm.day_start(day) + np.timedelta64(86399, "s"))
+    updated = np.minimum(
+        at + rhythm.lognormal_seconds(rng, n, 3600, 0.8, 300, 6 * 3600),
+        rhythm.day_start(day) + np.timedelta64(86399, "s"),
+    )
     found = np.where(rng.random(n) < 0.55, 0, 1 + rng.poisson(1.5, n))
     rectified = rng.binomial(found, 0.4)  # fixed on the spot
     deadline = rhythm.day_start(day) + rng.choice(np.array([7, 15, 30]), n).astype("timedelta64[D]")
     deadline[found == rectified] = rhythm.NAT
     station = rng.random(n) < 0.6
     town_names = np.array(towns.names, dtype=object)[pop.town[unit]]
-    inspector = [f"青浦区消防救援支队{places.town_stem(t)}消防救援站" if s else f"{t}安全生产办公室"
-                 for t, s in zip(town_names.tolist(), station.tolist(), strict=True)]
+    inspector = [
+        f"青浦区消防救援支队{places.town_stem(t)}消防救援站" if s else f"{t}安全生产办公室"
+        for t, s in zip(town_names.tolist(), station.tolist(), strict=True)
+    ]
     order = np.argsort(updated, kind="stable")
     ymd = day.strftime("%Y%m%d")
     frame = {
@@ -112,11 +169,18 @@ def inspections(ctx: RunContext, pop: Population, day: date) -> Frame:
 
 def inspection_lines(f: Frame) -> list[str]:
     ints = lambda a: [str(v) for v in a.tolist()]  # noqa: E731
-    cols = [json_strings(f["id"]), json_strings(f["uscc"]), json_strings(f["unit_name"]),
-            json_strings(fmt_times(f["inspected"], "date", missing=None), safe=True), ints(f["found"]),
-            ints(f["rectified"]), json_strings(fmt_times(f["deadline"], "date", missing=None), safe=True),
-            json_strings(f["town"]), json_strings(f["inspector"]),
-            json_strings(fmt_times(f["updated"], "offset", missing=None), safe=True)]
+    cols = [
+        json_strings(f["id"]),
+        json_strings(f["uscc"]),
+        json_strings(f["unit_name"]),
+        json_strings(fmt_times(f["inspected"], "date", missing=None), safe=True),
+        ints(f["found"]),
+        ints(f["rectified"]),
+        json_strings(fmt_times(f["deadline"], "date", missing=None), safe=True),
+        json_strings(f["town"]),
+        json_strings(f["inspector"]),
+        json_strings(fmt_times(f["updated"], "offset", missing=None), safe=True),
+    ]
     return json_lines(INSPECTION_FIELDS, cols)
 
 
@@ -148,8 +212,11 @@ def raised_on(ctx: RunContext, pop: Population, devices: Devices, day: date) -> 
     raised = rhythm.times_in_day(rng, day, n, rhythm.HOURLY_FLAT)
     is_true = rng.random(n) < devices.true_rate[devices.type[dev]]
     confirmed = raised + rhythm.lognormal_seconds(rng, n, 150, 0.8, 20, 7200)
-    handled = confirmed + np.where(is_true, rhythm.lognormal_seconds(rng, n, 2400, 0.9, 60, 8 * 3600),
-                                   rhythm.lognormal_seconds(rng, n, 480, 0.9, 60, 8 * 3600))
+    handled = confirmed + np.where(
+        is_true,
+        rhythm.lognormal_seconds(rng, n, 2400, 0.9, 60, 8 * 3600),
+        rhythm.lognormal_seconds(rng, n, 480, 0.9, 60, 8 * 3600),
+    )
     unconfirmed = rng.random(n) < 0.01  # cleared by itself before anyone looked
     confirmed[unconfirmed] = rhythm.NAT
     handled[unconfirmed | (rng.random(n) < 0.02)] = rhythm.NAT
@@ -186,9 +253,18 @@ def alarm_lines(f: Frame) -> list[str]:
     def t(col: str) -> list[str]:
         return json_strings(fmt_times(f[col], "offset", missing=None), safe=True)
 
-    cols = [json_strings(f["id"]), json_strings(f["device"]), json_strings(f["uscc"]), json_strings(f["type"]),
-            t("raised"), t("confirmed"), t("handled"), ["true" if v else "false" for v in f["true"].tolist()],
-            json_strings(f["town"]), t("updated")]
+    cols = [
+        json_strings(f["id"]),
+        json_strings(f["device"]),
+        json_strings(f["uscc"]),
+        json_strings(f["type"]),
+        t("raised"),
+        t("confirmed"),
+        t("handled"),
+        ["true" if v else "false" for v in f["true"].tolist()],
+        json_strings(f["town"]),
+        t("updated"),
+    ]
     return json_lines(ALARM_FIELDS, cols)
 
 
@@ -198,8 +274,14 @@ def alarm_lines(f: Frame) -> list[str]:
 def run(ctx: RunContext, pop: Population) -> None:
     for day in ctx.days():
         frame = inspections(ctx, pop, day)
-        injected = inject(frame, INSPECTION_SPEC, ctx.rng(INSPECTIONS_FEED, day, DEFECTS), ctx.defect_rate,
-                          day=day, file=INSPECTIONS_PATH)
+        injected = inject(
+            frame,
+            INSPECTION_SPEC,
+            ctx.rng(INSPECTIONS_FEED, day, DEFECTS),
+            ctx.defect_rate,
+            day=day,
+            file=INSPECTIONS_PATH,
+        )
         data = encode_text(inspection_lines(frame), JSONL, duplicates=injected.duplicates)
         write_file(ctx.home / _day_file("inspections", day), data)
         ctx.record(INSPECTIONS_FEED, day, len(frame["id"]), injected)
@@ -214,8 +296,9 @@ def run(ctx: RunContext, pop: Population) -> None:
         late, own = _split(today, today["updated"] >= tomorrow)
         frame = _concat(spill, own)
         spill = late
-        injected = inject(frame, ALARM_SPEC, ctx.rng(ALARMS_FEED, day, DEFECTS), ctx.defect_rate, day=day,
-                          file=ALARMS_PATH)
+        injected = inject(
+            frame, ALARM_SPEC, ctx.rng(ALARMS_FEED, day, DEFECTS), ctx.defect_rate, day=day, file=ALARMS_PATH
+        )
         data = encode_text(alarm_lines(frame), JSONL, duplicates=injected.duplicates)
         write_file(ctx.home / _day_file("alarms", day), data)
         ctx.record(ALARMS_FEED, day, len(frame["id"]), injected)

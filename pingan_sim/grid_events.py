@@ -33,7 +33,13 @@ from pingan_sim.writers import (
 )
 
 LOOKBACK_DAYS = 45  # longer than any lifecycle: stages past this are never reached
-CATEGORY_SHARE = {"dispute": 0.35, "safety_hazard": 0.25, "environment": 0.20, "public_order": 0.12, "other": 0.08}
+CATEGORY_SHARE = {
+    "dispute": 0.35,
+    "safety_hazard": 0.25,
+    "environment": 0.20,
+    "public_order": 0.12,
+    "other": 0.08,
+}
 SLOW_CATEGORIES = ("safety_hazard", "environment")  # rectification takes longer than mediation
 PARTIES = {"dispute": (0.0, 0.0, 0.6, 0.4), "public_order": (0.2, 0.6, 0.2, 0.0)}  # P(0..3 parties)
 OTHER_PARTIES = (0.6, 0.4, 0.0, 0.0)
@@ -59,32 +65,67 @@ class GridSource:
 
 _DAY = 86400
 QINGPU = GridSource(
-    feed="qingpu_grid_events", jurisdiction="310118", mapping="qingpu_grid_events", id_prefix="QPG", per_day=300,
+    feed="qingpu_grid_events",
+    jurisdiction="310118",
+    mapping="qingpu_grid_events",
+    id_prefix="QPG",
+    per_day=300,
     stages=("发现", "派单", "核查", "处置", "结案", "反馈"),
-    gaps=((1200, 0.7, 60, 6 * 3600), (7200, 0.8, 600, 2 * _DAY), (36000, 1.0, 1800, 7 * _DAY),
-          (21600, 0.9, 600, 5 * _DAY), (72000, 0.8, 3600, 7 * _DAY)),
-    handle_stage=3, optional_last=1.0, records_per_event=6.0, stage_per_record=True,
+    gaps=(
+        (1200, 0.7, 60, 6 * 3600),
+        (7200, 0.8, 600, 2 * _DAY),
+        (36000, 1.0, 1800, 7 * _DAY),
+        (21600, 0.9, 600, 5 * _DAY),
+        (72000, 0.8, 3600, 7 * _DAY),
+    ),
+    handle_stage=3,
+    optional_last=1.0,
+    records_per_event=6.0,
+    stage_per_record=True,
     spec=DefectSpec(
         feed="qingpu_grid_events",
         kinds=("unknown_category_code", "stage_order", "missing_mandatory", "duplicate_delivery"),
         source={"id": "event_id", "stage_time": "stage_time", "type": "event_type", "town": "town"},
-        code="type", unknown_codes=(("YQ01", "疫情防控"), ("ZZ09", "其他(新增)")),
-        stages=("prev_time", "stage_time"), mandatory=("id", "stage_time", "type", "town"),
+        code="type",
+        unknown_codes=(("YQ01", "疫情防控"), ("ZZ09", "其他(新增)")),
+        stages=("prev_time", "stage_time"),
+        mandatory=("id", "stage_time", "type", "town"),
     ),
 )
 JIASHAN = GridSource(
-    feed="jiashan_grid_events", jurisdiction="330421", mapping="jiashan_grid_events", id_prefix="JSWG", per_day=250,
+    feed="jiashan_grid_events",
+    jurisdiction="330421",
+    mapping="jiashan_grid_events",
+    id_prefix="JSWG",
+    per_day=250,
     stages=("上报", "会商", "处置", "反馈", "长效跟踪"),
-    gaps=((10800, 0.8, 600, 2 * _DAY), (43200, 1.0, 1800, 7 * _DAY), (36000, 0.9, 1800, 5 * _DAY),
-          (7 * _DAY, 0.6, 2 * _DAY, 20 * _DAY)),
-    handle_stage=2, optional_last=0.35, records_per_event=3.0, stage_per_record=False,
+    gaps=(
+        (10800, 0.8, 600, 2 * _DAY),
+        (43200, 1.0, 1800, 7 * _DAY),
+        (36000, 0.9, 1800, 5 * _DAY),
+        (7 * _DAY, 0.6, 2 * _DAY, 20 * _DAY),
+    ),
+    handle_stage=2,
+    optional_last=0.35,
+    records_per_event=3.0,
+    stage_per_record=False,
     spec=DefectSpec(
         feed="jiashan_grid_events",
         kinds=("unknown_category_code", "stage_order", "missing_mandatory", "duplicate_delivery"),
-        source={"id": "事件编号", "type": "事件类型", "town": "所属镇街", "s0": "上报时间", "s1": "会商时间",
-                "s2": "处置时间", "s3": "反馈时间", "s4": "长效跟踪时间"},
-        code="type", unknown_codes=(("SJ-501", "疫情防控"), ("SJ-601", "其他(新增)")),
-        stages=("s0", "s1", "s2", "s3", "s4"), mandatory=("id", "type", "town"),
+        source={
+            "id": "事件编号",
+            "type": "事件类型",
+            "town": "所属镇街",
+            "s0": "上报时间",
+            "s1": "会商时间",
+            "s2": "处置时间",
+            "s3": "反馈时间",
+            "s4": "长效跟踪时间",
+        },
+        code="type",
+        unknown_codes=(("SJ-501", "疫情防控"), ("SJ-601", "其他(新增)")),
+        stages=("s0", "s1", "s2", "s3", "s4"),
+        mandatory=("id", "type", "town"),
     ),
 )
 SOURCES = (QINGPU, JIASHAN)
@@ -96,9 +137,14 @@ def _units(src: GridSource, towns, town_idx: np.ndarray, category: np.ndarray) -
     out = []
     for t, c in zip(town_idx.tolist(), category.tolist(), strict=True):
         town = towns.names[t]
-        out.append({"dispute": f"{town}人民调解委员会", "safety_hazard": f"{town}安全生产办公室",
-                    "environment": f"{town}城市管理办公室", "public_order": f"{police}{places.town_stem(town)}派出所",
-                    }.get(c, f"{town}网格化综合管理中心"))
+        out.append(
+            {
+                "dispute": f"{town}人民调解委员会",
+                "safety_hazard": f"{town}安全生产办公室",
+                "environment": f"{town}城市管理办公室",
+                "public_order": f"{police}{places.town_stem(town)}派出所",
+            }.get(c, f"{town}网格化综合管理中心")
+        )
     return np.array(out, dtype=object)
 
 
@@ -148,8 +194,13 @@ def discovered_on(ctx: RunContext, src: GridSource, day: date) -> Frame:
     days = times.astype("datetime64[D]")
     same_day = ~np.isnat(times[1:]) & ((days[1:] == days[:-1]) | (not src.stage_per_record))
     u = drng.random(n)
-    order_target = np.array([1 + np.flatnonzero(col)[int(x * col.sum())] if col.any() else -1
-                             for col, x in zip(same_day.T, u.tolist(), strict=True)], dtype=np.int64)
+    order_target = np.array(
+        [
+            1 + np.flatnonzero(col)[int(x * col.sum())] if col.any() else -1
+            for col, x in zip(same_day.T, u.tolist(), strict=True)
+        ],
+        dtype=np.int64,
+    )
     is_order = kind == "stage_order"
     target[is_order] = order_target[is_order]
     kind[~defective | (target >= reached) | (target < 0)] = None
@@ -193,8 +244,18 @@ def _on_day(times: np.ndarray, day: date) -> np.ndarray:
 
 # --- Qingpu: one JSON line per stage change -------------------------------------------------------------
 
-QINGPU_FIELDS = ["event_id", "stage", "stage_time", "event_type", "grid_code", "town", "cross_border", "parties",
-                 "address", "handler"]
+QINGPU_FIELDS = [
+    "event_id",
+    "stage",
+    "stage_time",
+    "event_type",
+    "grid_code",
+    "town",
+    "cross_border",
+    "parties",
+    "address",
+    "handler",
+]
 JSONL = TextFormat("utf-8", "\n")
 
 
@@ -205,12 +266,21 @@ def qingpu_day(frames: list[Frame], day: date) -> tuple[Frame, dict[int, str]]:
         hits = _on_day(f["times"], day)
         ev, stage = np.nonzero(hits)
         prev = np.where(stage > 0, f["times"][ev, np.maximum(stage - 1, 0)], rhythm.NAT)
-        parts.append({
-            "id": f["id"][ev], "stage": np.array(QINGPU.stages, dtype=object)[stage],
-            "stage_time": f["times"][ev, stage], "prev_time": prev, "type": f["type"][ev], "grid": f["grid"][ev],
-            "town": f["town"][ev], "cross": f["cross"][ev], "parties": f["parties"][ev],
-            "address": f["address"][ev], "handler": np.where(stage < 2, f["centre"][ev], f["unit"][ev]),
-        })
+        parts.append(
+            {
+                "id": f["id"][ev],
+                "stage": np.array(QINGPU.stages, dtype=object)[stage],
+                "stage_time": f["times"][ev, stage],
+                "prev_time": prev,
+                "type": f["type"][ev],
+                "grid": f["grid"][ev],
+                "town": f["town"][ev],
+                "cross": f["cross"][ev],
+                "parties": f["parties"][ev],
+                "address": f["address"][ev],
+                "handler": np.where(stage < 2, f["centre"][ev], f["unit"][ev]),
+            }
+        )
         forced_parts.append(np.where(f["defect_stage"][ev] == stage, f["defect"][ev], None))
     lines = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     forced_kind = np.concatenate(forced_parts)
@@ -221,17 +291,38 @@ def qingpu_day(frames: list[Frame], day: date) -> tuple[Frame, dict[int, str]]:
 
 
 def qingpu_lines(f: Frame) -> list[str]:
-    cols = [json_strings(f["id"]), json_strings(f["stage"]),
-            json_strings(fmt_times(f["stage_time"], missing=None), safe=True), json_strings(f["type"]),
-            json_strings(f["grid"]), json_strings(f["town"]), ["true" if c else "false" for c in f["cross"].tolist()],
-            json_strings(f["parties"]), json_strings(f["address"]), json_strings(f["handler"])]
+    cols = [
+        json_strings(f["id"]),
+        json_strings(f["stage"]),
+        json_strings(fmt_times(f["stage_time"], missing=None), safe=True),
+        json_strings(f["type"]),
+        json_strings(f["grid"]),
+        json_strings(f["town"]),
+        ["true" if c else "false" for c in f["cross"].tolist()],
+        json_strings(f["parties"]),
+        json_strings(f["address"]),
+        json_strings(f["handler"]),
+    ]
     return json_lines(QINGPU_FIELDS, cols)
 
 
 # --- Jiashan: a workbook per day, one row per event updated that day -----------------------------------
 
-JIASHAN_HEADER = ["事件编号", "事件类型", "网格编号", "所属镇街", "是否跨界", "当事人", "事件地址", "处置单位", "上报时间",
-                  "会商时间", "处置时间", "反馈时间", "长效跟踪时间"]
+JIASHAN_HEADER = [
+    "事件编号",
+    "事件类型",
+    "网格编号",
+    "所属镇街",
+    "是否跨界",
+    "当事人",
+    "事件地址",
+    "处置单位",
+    "上报时间",
+    "会商时间",
+    "处置时间",
+    "反馈时间",
+    "长效跟踪时间",
+]
 SHEET = "网格事件"
 
 
@@ -275,7 +366,11 @@ def jiashan_workbook(f: Frame, duplicates: set[int]) -> bytes:
 
 def _file(src: GridSource, day: date) -> str:
     ymd = day.strftime("%Y%m%d")
-    return f"sim/qingpu/grid/grid_events_{ymd}.jsonl" if src is QINGPU else f"sim/jiashan/grid/网格事件_{ymd}.xlsx"
+    return (
+        f"sim/qingpu/grid/grid_events_{ymd}.jsonl"
+        if src is QINGPU
+        else f"sim/jiashan/grid/网格事件_{ymd}.xlsx"
+    )
 
 
 def run(ctx: RunContext) -> None:
@@ -290,10 +385,20 @@ def run(ctx: RunContext) -> None:
                 frame, forced = jiashan_day(frames, day)
             n = len(frame["id"])
             truncate = ctx.is_truncated(src.feed, day) and n > 0
-            injected = inject(frame, src.spec, ctx.rng(src.feed, day, DEFECTS), ctx.defect_rate, day=day, file=file,
-                              exclude=(n - 1,) if truncate else (), forced=forced)
+            injected = inject(
+                frame,
+                src.spec,
+                ctx.rng(src.feed, day, DEFECTS),
+                ctx.defect_rate,
+                day=day,
+                file=file,
+                exclude=(n - 1,) if truncate else (),
+                forced=forced,
+            )
             if src is QINGPU:
-                data = encode_text(qingpu_lines(frame), JSONL, duplicates=injected.duplicates, truncate=truncate)
+                data = encode_text(
+                    qingpu_lines(frame), JSONL, duplicates=injected.duplicates, truncate=truncate
+                )
                 if truncate:
                     ctx.record_truncation(src.feed, day, file, frame["id"][n - 1])
             else:

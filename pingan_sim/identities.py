@@ -28,8 +28,17 @@ PLACES: list[tuple[str, float, list[tuple[int, int | None, int | None]]]] = [
     ("桐乡", 2, [(332126, None, 1983), (330425, 1983, 1993), (330483, 1993, None)]),
     ("海盐", 2, [(332125, None, 1983), (330424, 1983, None)]),
     ("射阳", 2, [(322324, None, 1983), (320924, 1983, None)]),
-    ("兴化", 2, [(322421, None, 1983), (321021, 1983, 1987), (329009, 1987, 1989), (321083, 1989, 1996),
-               (321281, 1996, None)]),
+    (
+        "兴化",
+        2,
+        [
+            (322421, None, 1983),
+            (321021, 1983, 1987),
+            (329009, 1987, 1989),
+            (321083, 1989, 1996),
+            (321281, 1996, None),
+        ],
+    ),
     ("睢宁", 2, [(322124, None, 1983), (320324, 1983, None)]),
     ("临泉", 3, [(342122, None, 1996), (341221, 1996, None)]),
     ("太和", 3, [(342123, None, 1996), (341222, 1996, None)]),
@@ -93,8 +102,9 @@ def birth_dates(rng: np.random.Generator, n: int, year: int, minors: float = 0.0
     return first + (rng.random(n) * length).astype(np.int64)
 
 
-def resident_ids(rng: np.random.Generator, n: int, year: int, jurisdiction: str | None = None,
-                 minors: float = 0.0) -> np.ndarray:
+def resident_ids(
+    rng: np.random.Generator, n: int, year: int, jurisdiction: str | None = None, minors: float = 0.0
+) -> np.ndarray:
     """n valid 18-character resident ID numbers of people seen in `year`.
 
     Only people born since 2012 can hold Wujiang's current code 320509 (吴江市 became 吴江区 that
@@ -160,8 +170,42 @@ def break_uscc_check(code: str, shift: int) -> str:
 # --- mobiles and names -------------------------------------------------------------------------------
 
 MOBILE_PREFIXES = np.array(
-    [130, 131, 132, 133, 134, 135, 136, 137, 138, 139, 150, 151, 152, 153, 155, 156, 157, 158, 159,
-     166, 173, 177, 180, 181, 182, 183, 185, 186, 187, 188, 189, 191, 198, 199]
+    [
+        130,
+        131,
+        132,
+        133,
+        134,
+        135,
+        136,
+        137,
+        138,
+        139,
+        150,
+        151,
+        152,
+        153,
+        155,
+        156,
+        157,
+        158,
+        159,
+        166,
+        173,
+        177,
+        180,
+        181,
+        182,
+        183,
+        185,
+        186,
+        187,
+        188,
+        189,
+        191,
+        198,
+        199,
+    ]
 )
 
 
@@ -193,5 +237,7 @@ def person_names(rng: np.random.Generator, n: int) -> list[str]:
     single = rng.random(n) < 0.25  # about a quarter of given names are one character
     return [
         SURNAMES[s] + GIVEN[a] + ("" if one else GIVEN[b])
-        for s, a, b, one in zip(surname.tolist(), first.tolist(), second.tolist(), single.tolist(), strict=True)
+        for s, a, b, one in zip(
+            surname.tolist(), first.tolist(), second.tolist(), single.tolist(), strict=True
+        )
     ]

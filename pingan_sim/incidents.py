@@ -29,13 +29,26 @@ from pingan_sim.writers import (
 )
 
 CALLS_PER_DAY = 1500
-CATEGORY_SHARE = {"criminal": 0.07, "public_order": 0.20, "traffic": 0.26, "assistance": 0.24,
-                  "dispute": 0.13, "fire": 0.02, "other": 0.08}
+CATEGORY_SHARE = {
+    "criminal": 0.07,
+    "public_order": 0.20,
+    "traffic": 0.26,
+    "assistance": 0.24,
+    "dispute": 0.13,
+    "fire": 0.02,
+    "other": 0.08,
+}
 CATEGORIES = tuple(CATEGORY_SHARE)
 # How many people's ID numbers a call records (0..3), by category.
-INVOLVED = {"criminal": (0.25, 0.45, 0.2, 0.1), "public_order": (0.3, 0.4, 0.2, 0.1),
-            "traffic": (0.4, 0.3, 0.3, 0.0), "assistance": (0.75, 0.25, 0.0, 0.0),
-            "dispute": (0.1, 0.5, 0.35, 0.05), "fire": (0.7, 0.3, 0.0, 0.0), "other": (0.9, 0.1, 0.0, 0.0)}
+INVOLVED = {
+    "criminal": (0.25, 0.45, 0.2, 0.1),
+    "public_order": (0.3, 0.4, 0.2, 0.1),
+    "traffic": (0.4, 0.3, 0.3, 0.0),
+    "assistance": (0.75, 0.25, 0.0, 0.0),
+    "dispute": (0.1, 0.5, 0.35, 0.05),
+    "fire": (0.7, 0.3, 0.0, 0.0),
+    "other": (0.9, 0.1, 0.0, 0.0),
+}
 DISPOSITIONS = {
     "criminal": ("已受理立案", "移交刑侦部门", "现场处置，嫌疑人已控制", "已登记，待进一步调查"),
     "public_order": ("现场调解处理", "批评教育后离开", "移交治安部门处理", "警告处罚"),
@@ -59,49 +72,112 @@ class IncidentSource:
     def incident_ids(self, day: date, n: int) -> list[str]:
         """Numbered in order of receipt within the day, each system in its own style."""
         ymd = day.strftime("%Y%m%d")
-        prefix, width = {"310118": ("QP110", 6), "320509": ("WJ", 6), "330421": ("J330421", 5)}[self.jurisdiction]
+        prefix, width = {"310118": ("QP110", 6), "320509": ("WJ", 6), "330421": ("J330421", 5)}[
+            self.jurisdiction
+        ]
         return [f"{prefix}{ymd}{i:0{width}d}" for i in range(1, n + 1)]
 
 
-_COMMON = dict(person_ids="ids", code="code", stages=("reported", "dispatched", "arrived", "closed"),
-               coords=("lat", "lon"))
+_COMMON = dict(
+    person_ids="ids",
+    code="code",
+    stages=("reported", "dispatched", "arrived", "closed"),
+    coords=("lat", "lon"),
+)
 QINGPU = IncidentSource(
-    "qingpu_110_incidents", "310118", "qingpu_110_incidents",
+    "qingpu_110_incidents",
+    "310118",
+    "qingpu_110_incidents",
     DefectSpec(
         feed="qingpu_110_incidents",
-        kinds=("bad_id_checksum", "unknown_category_code", "stage_order", "missing_mandatory",
-               "duplicate_delivery", "coord_outside_delta", "wrong_encoding"),
-        source={"id": "接警编号", "reported": "报警时间", "dispatched": "派警时间", "arrived": "到达时间",
-                "closed": "结案时间", "code": "警情类别代码", "town": "所属镇街", "lat": "纬度", "lon": "经度",
-                "ids": "涉事人身份证号"},
-        label="label", unknown_codes=(("070100", "电信网络诈骗(新)"), ("080300", "无人机违规飞行")),
-        mandatory=("id", "reported", "code", "town"), **_COMMON,
+        kinds=(
+            "bad_id_checksum",
+            "unknown_category_code",
+            "stage_order",
+            "missing_mandatory",
+            "duplicate_delivery",
+            "coord_outside_delta",
+            "wrong_encoding",
+        ),
+        source={
+            "id": "接警编号",
+            "reported": "报警时间",
+            "dispatched": "派警时间",
+            "arrived": "到达时间",
+            "closed": "结案时间",
+            "code": "警情类别代码",
+            "town": "所属镇街",
+            "lat": "纬度",
+            "lon": "经度",
+            "ids": "涉事人身份证号",
+        },
+        label="label",
+        unknown_codes=(("070100", "电信网络诈骗(新)"), ("080300", "无人机违规飞行")),
+        mandatory=("id", "reported", "code", "town"),
+        **_COMMON,
     ),
 )
 WUJIANG = IncidentSource(
-    "wujiang_incidents", "320509", "wujiang_incidents",
+    "wujiang_incidents",
+    "320509",
+    "wujiang_incidents",
     DefectSpec(
         feed="wujiang_incidents",
-        kinds=("bad_id_checksum", "unknown_category_code", "stage_order", "missing_mandatory",
-               "duplicate_delivery", "coord_outside_delta"),
-        source={"id": "incident_no", "reported": "reported_at", "dispatched": "dispatched_at",
-                "arrived": "arrived_at", "closed": "closed_at", "code": "category_code", "town": "town",
-                "lat": "latitude", "lon": "longitude", "ids": "involved_ids"},
+        kinds=(
+            "bad_id_checksum",
+            "unknown_category_code",
+            "stage_order",
+            "missing_mandatory",
+            "duplicate_delivery",
+            "coord_outside_delta",
+        ),
+        source={
+            "id": "incident_no",
+            "reported": "reported_at",
+            "dispatched": "dispatched_at",
+            "arrived": "arrived_at",
+            "closed": "closed_at",
+            "code": "category_code",
+            "town": "town",
+            "lat": "latitude",
+            "lon": "longitude",
+            "ids": "involved_ids",
+        },
         unknown_codes=(("WJ-DZ-01", "电诈"), ("WJ-WR-01", "无人机")),
-        mandatory=("id", "reported", "code", "town"), **_COMMON,
+        mandatory=("id", "reported", "code", "town"),
+        **_COMMON,
     ),
 )
 JIASHAN = IncidentSource(
-    "jiashan_incidents", "330421", "jiashan_incidents",
+    "jiashan_incidents",
+    "330421",
+    "jiashan_incidents",
     DefectSpec(
         feed="jiashan_incidents",
-        kinds=("bad_id_checksum", "unknown_category_code", "stage_order", "missing_mandatory",
-               "duplicate_delivery", "coord_outside_delta", "wrong_encoding"),
-        source={"id": "警情编号", "reported": "接警时间", "dispatched": "派警时间", "arrived": "到场时间",
-                "closed": "办结时间", "code": "警情类型代码", "town": "镇街", "lat": "纬度", "lon": "经度",
-                "ids": "当事人证件号码"},
+        kinds=(
+            "bad_id_checksum",
+            "unknown_category_code",
+            "stage_order",
+            "missing_mandatory",
+            "duplicate_delivery",
+            "coord_outside_delta",
+            "wrong_encoding",
+        ),
+        source={
+            "id": "警情编号",
+            "reported": "接警时间",
+            "dispatched": "派警时间",
+            "arrived": "到场时间",
+            "closed": "办结时间",
+            "code": "警情类型代码",
+            "town": "镇街",
+            "lat": "纬度",
+            "lon": "经度",
+            "ids": "当事人证件号码",
+        },
         unknown_codes=(("JQ7001", "电信诈骗"), ("JQ8001", "网络谣言")),
-        mandatory=("id", "reported", "code", "town"), **_COMMON,
+        mandatory=("id", "reported", "code", "town"),
+        **_COMMON,
     ),
 )
 SOURCES = (QINGPU, WUJIANG, JIASHAN)
@@ -112,7 +188,9 @@ def generate(ctx: RunContext, src: IncidentSource, day: date) -> Frame:
     rng = ctx.rng(src.feed, day)
     towns = ctx.ref.towns[src.jurisdiction]
     codes = ctx.ref.codes(src.mapping)
-    lam = rhythm.expected_per_day(CALLS_PER_DAY, ctx.scale, day, rhythm.WEEKDAY_110, trend=True, seasonal=True)
+    lam = rhythm.expected_per_day(
+        CALLS_PER_DAY, ctx.scale, day, rhythm.WEEKDAY_110, trend=True, seasonal=True
+    )
     n = rhythm.count_for_day(rng, lam)
 
     reported = rhythm.times_in_day(rng, day, n, rhythm.HOURLY_110)
@@ -163,13 +241,58 @@ def generate(ctx: RunContext, src: IncidentSource, day: date) -> Frame:
 
 # --- native layouts ----------------------------------------------------------------------------------
 
-QINGPU_HEADER = ("接警编号", "报警时间", "派警时间", "到达时间", "结案时间", "警情类别代码", "警情类别", "所属镇街",
-                 "网格编号", "经度", "纬度", "发生地址", "处警单位", "处理结果", "报警人电话", "涉事人身份证号")
-JIASHAN_HEADER = ("警情编号", "接警时间", "派警时间", "到场时间", "办结时间", "警情类型代码", "镇街", "网格", "经度",
-                  "纬度", "地址", "处警单位", "处置结果", "报警电话", "当事人证件号码")
-WUJIANG_FIELDS = ["incident_no", "category_code", "reported_at", "dispatched_at", "arrived_at", "closed_at",
-                  "town", "grid", "latitude", "longitude", "address", "unit", "result", "caller_mobile",
-                  "involved_ids"]
+QINGPU_HEADER = (
+    "接警编号",
+    "报警时间",
+    "派警时间",
+    "到达时间",
+    "结案时间",
+    "警情类别代码",
+    "警情类别",
+    "所属镇街",
+    "网格编号",
+    "经度",
+    "纬度",
+    "发生地址",
+    "处警单位",
+    "处理结果",
+    "报警人电话",
+    "涉事人身份证号",
+)
+JIASHAN_HEADER = (
+    "警情编号",
+    "接警时间",
+    "派警时间",
+    "到场时间",
+    "办结时间",
+    "警情类型代码",
+    "镇街",
+    "网格",
+    "经度",
+    "纬度",
+    "地址",
+    "处警单位",
+    "处置结果",
+    "报警电话",
+    "当事人证件号码",
+)
+WUJIANG_FIELDS = [
+    "incident_no",
+    "category_code",
+    "reported_at",
+    "dispatched_at",
+    "arrived_at",
+    "closed_at",
+    "town",
+    "grid",
+    "latitude",
+    "longitude",
+    "address",
+    "unit",
+    "result",
+    "caller_mobile",
+    "involved_ids",
+]
 
 # A Windows export tool in China: GB18030 with CRLF; a UTF-8 line slips in when a record was keyed in
 # through the newer web front end.
@@ -183,30 +306,64 @@ def _joined_ids(values) -> list[str]:
 
 
 def qingpu_lines(f: Frame) -> list[str]:
-    cols = [text_or_empty(f["id"]), *(fmt_times(f[c]) for c in ("reported", "dispatched", "arrived", "closed")),
-            text_or_empty(f["code"]), text_or_empty(f["label"]), text_or_empty(f["town"]), text_or_empty(f["grid"]),
-            fmt_floats(f["lon"]), fmt_floats(f["lat"]), text_or_empty(f["address"]), text_or_empty(f["unit"]),
-            text_or_empty(f["result"]), text_or_empty(f["phone"]), _joined_ids(f["ids"])]
+    cols = [
+        text_or_empty(f["id"]),
+        *(fmt_times(f[c]) for c in ("reported", "dispatched", "arrived", "closed")),
+        text_or_empty(f["code"]),
+        text_or_empty(f["label"]),
+        text_or_empty(f["town"]),
+        text_or_empty(f["grid"]),
+        fmt_floats(f["lon"]),
+        fmt_floats(f["lat"]),
+        text_or_empty(f["address"]),
+        text_or_empty(f["unit"]),
+        text_or_empty(f["result"]),
+        text_or_empty(f["phone"]),
+        _joined_ids(f["ids"]),
+    ]
     return [",".join(row) for row in zip(*cols, strict=True)]
 
 
 def jiashan_lines(f: Frame) -> list[str]:
     times = (fmt_times(f[c], "minutes") for c in ("reported", "dispatched", "arrived", "closed"))
-    cols = [text_or_empty(f["id"]), *times, text_or_empty(f["code"]), text_or_empty(f["town"]),
-            text_or_empty(f["grid"]), fmt_floats(f["lon"]), fmt_floats(f["lat"]), text_or_empty(f["address"]),
-            text_or_empty(f["unit"]), text_or_empty(f["result"]), text_or_empty(f["phone"]), _joined_ids(f["ids"])]
+    cols = [
+        text_or_empty(f["id"]),
+        *times,
+        text_or_empty(f["code"]),
+        text_or_empty(f["town"]),
+        text_or_empty(f["grid"]),
+        fmt_floats(f["lon"]),
+        fmt_floats(f["lat"]),
+        text_or_empty(f["address"]),
+        text_or_empty(f["unit"]),
+        text_or_empty(f["result"]),
+        text_or_empty(f["phone"]),
+        _joined_ids(f["ids"]),
+    ]
     return [",".join(row) for row in zip(*cols, strict=True)]
 
 
 def wujiang_lines(f: Frame) -> list[str]:
     # Wujiang sends UTC with a Z
-    times = (json_strings(fmt_times(f[c], "utc", missing=None), safe=True)
-             for c in ("reported", "dispatched", "arrived", "closed"))
+    times = (
+        json_strings(fmt_times(f[c], "utc", missing=None), safe=True)
+        for c in ("reported", "dispatched", "arrived", "closed")
+    )
     ids = ["[]" if v is None else "[" + ",".join(f'"{x}"' for x in v) + "]" for v in f["ids"]]
-    cols = [json_strings(f["id"]), json_strings(f["code"]), *times, json_strings(f["town"]),
-            json_strings(f["grid"]), fmt_floats(f["lat"], missing="null"), fmt_floats(f["lon"], missing="null"),
-            json_strings(f["address"]), json_strings(f["unit"]), json_strings(f["result"]),
-            json_strings(f["phone"]), ids]
+    cols = [
+        json_strings(f["id"]),
+        json_strings(f["code"]),
+        *times,
+        json_strings(f["town"]),
+        json_strings(f["grid"]),
+        fmt_floats(f["lat"], missing="null"),
+        fmt_floats(f["lon"], missing="null"),
+        json_strings(f["address"]),
+        json_strings(f["unit"]),
+        json_strings(f["result"]),
+        json_strings(f["phone"]),
+        ids,
+    ]
     return json_lines(WUJIANG_FIELDS, cols)
 
 
@@ -226,16 +383,23 @@ def day_bytes(ctx: RunContext, src: IncidentSource, day: date) -> tuple[str, byt
     file = _file(src, day)
     truncate = ctx.is_truncated(src.feed, day) and n > 0
     exclude = (n - 1,) if truncate else ()
-    injected = inject(frame, src.spec, ctx.rng(src.feed, day, DEFECTS), ctx.defect_rate, day=day, file=file,
-                      exclude=exclude)
+    injected = inject(
+        frame, src.spec, ctx.rng(src.feed, day, DEFECTS), ctx.defect_rate, day=day, file=file, exclude=exclude
+    )
     if src is QINGPU:
         lines, fmt, header = qingpu_lines(frame), QINGPU_FORMAT, ",".join(QINGPU_HEADER)
     elif src is JIASHAN:
         lines, fmt, header = jiashan_lines(frame), JIASHAN_FORMAT, ",".join(JIASHAN_HEADER)
     else:
         lines, fmt, header = wujiang_lines(frame), WUJIANG_FORMAT, None
-    data = encode_text(lines, fmt, header=header, duplicates=injected.duplicates, misencoded=injected.misencoded,
-                       truncate=truncate)
+    data = encode_text(
+        lines,
+        fmt,
+        header=header,
+        duplicates=injected.duplicates,
+        misencoded=injected.misencoded,
+        truncate=truncate,
+    )
     if truncate:
         ctx.record_truncation(src.feed, day, file, frame["id"][n - 1])
     return file, data, n, injected

@@ -22,11 +22,26 @@ from pingan_sim.writers import fmt_times, write_file
 FEED = "pinghu_jinshan_joint_operations"
 PINGHU, JINSHAN = "330482", "310116"
 OPS_PER_DAY = 12
-MECHANISM_SHARE = {"joint_patrol": 0.35, "joint_mediation": 0.25, "joint_check": 0.20, "joint_management": 0.12,
-                   "joint_publicity": 0.08}
+MECHANISM_SHARE = {
+    "joint_patrol": 0.35,
+    "joint_mediation": 0.25,
+    "joint_check": 0.20,
+    "joint_management": 0.12,
+    "joint_publicity": 0.08,
+}
 SPOTS = ("省界界河", "毗邻村道", "农贸市场", "工业园区", "界碑处", "渡口", "跨界桥梁")
-HEADER = ["op_id", "mechanism", "op_date", "pinghu_town", "jinshan_town", "location", "pinghu_units",
-          "jinshan_units", "outcome", "linked_ids"]
+HEADER = [
+    "op_id",
+    "mechanism",
+    "op_date",
+    "pinghu_town",
+    "jinshan_town",
+    "location",
+    "pinghu_units",
+    "jinshan_units",
+    "outcome",
+    "linked_ids",
+]
 
 SPEC = DefectSpec(
     feed=FEED,
@@ -49,7 +64,8 @@ def file_for(day: date) -> str:
 def _units(jurisdiction: str, town: str, mechanism: str, extra: bool) -> str:
     stem = places.town_stem(town)
     main = {"联调": f"{town}人民调解委员会", "联宣": f"{town}司法所", "联管": f"{town}综治中心"}.get(
-        mechanism, f"{places.POLICE[jurisdiction]}{stem}派出所")
+        mechanism, f"{places.POLICE[jurisdiction]}{stem}派出所"
+    )
     return f"{main};{town}综治中心" if extra and not main.endswith("综治中心") else main
 
 
@@ -71,7 +87,10 @@ def generate(ctx: RunContext, day: date) -> Frame:
     codes = ctx.ref.codes("pinghu_jinshan_joint_operations")
     n = rhythm.count_for_day(rng, rhythm.expected_per_day(OPS_PER_DAY, ctx.scale, day))
     mech = np.array([c.code for c in codes], dtype=object)[
-        rng.choice(len(codes), size=n, p=ctx.ref.code_weights("pinghu_jinshan_joint_operations", MECHANISM_SHARE))]
+        rng.choice(
+            len(codes), size=n, p=ctx.ref.code_weights("pinghu_jinshan_joint_operations", MECHANISM_SHARE)
+        )
+    ]
     ph_town = np.array(ph.names, dtype=object)[places.pick_towns(rng, ph, n, border_boost=8)]
     js_town = np.array(js.names, dtype=object)[places.pick_towns(rng, js, n, border_boost=8)]
     spot = rng.integers(0, len(SPOTS), n).tolist()
@@ -89,8 +108,12 @@ def generate(ctx: RunContext, day: date) -> Frame:
         js_units.append(_units(JINSHAN, j, m, not extra[i]))
         outcome.append(_outcome(m, a[i], b[i]))
         # alternate sides so any op with two or more links names records on both
-        ids = [f"{PINGHU}:PH110{ymd}{link_no[i][k]:06d}" if k % 2 == 0 else f"{JINSHAN}:JS110{ymd}{link_no[i][k]:06d}"
-               for k in range(n_links[i])]
+        ids = [
+            f"{PINGHU}:PH110{ymd}{link_no[i][k]:06d}"
+            if k % 2 == 0
+            else f"{JINSHAN}:JS110{ymd}{link_no[i][k]:06d}"
+            for k in range(n_links[i])
+        ]
         linked.append(";".join(ids))
     return {
         "id": np.array([f"PJ{ymd}{i:03d}" for i in range(1, n + 1)], dtype=object),
@@ -111,8 +134,17 @@ def csv_bytes(f: Frame, duplicates: set[int]) -> bytes:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(HEADER)
     cols = [f["id"].tolist(), f["mechanism"].tolist(), fmt_times(f["op_date"], "date")] + [
-        f[k].tolist() for k in ("pinghu_town", "jinshan_town", "location", "pinghu_units", "jinshan_units",
-                                "outcome", "linked")]
+        f[k].tolist()
+        for k in (
+            "pinghu_town",
+            "jinshan_town",
+            "location",
+            "pinghu_units",
+            "jinshan_units",
+            "outcome",
+            "linked",
+        )
+    ]
     for i, row in enumerate(zip(*cols, strict=True)):
         writer.writerow(row)
         if i in duplicates:  # the platform's export retried a page and appended it again
@@ -123,7 +155,9 @@ def csv_bytes(f: Frame, duplicates: set[int]) -> bytes:
 def run(ctx: RunContext) -> None:
     for day in ctx.days():
         frame = generate(ctx, day)
-        injected = inject(frame, SPEC, ctx.rng(FEED, day, DEFECTS), ctx.defect_rate, day=day, file=request_for(day))
+        injected = inject(
+            frame, SPEC, ctx.rng(FEED, day, DEFECTS), ctx.defect_rate, day=day, file=request_for(day)
+        )
         write_file(ctx.home / file_for(day), csv_bytes(frame, injected.duplicates))
         ctx.record(FEED, day, len(frame["id"]), injected)
     ctx.say(f"{FEED}: {sum(ctx.rows[FEED].values()):,} joint operations")

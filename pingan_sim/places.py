@@ -14,7 +14,13 @@ from pingan_sim.reference import Towns
 DELTA_BBOX = (27.0, 35.5, 114.8, 123.0)
 
 # Points a broken GPS or a careless export produces: far outside the delta whichever box one uses.
-OUTSIDE_DELTA = ((0.0, 0.0), (39.9042, 116.4074), (23.1291, 113.2644), (30.5728, 104.0668), (45.8038, 126.5350))
+OUTSIDE_DELTA = (
+    (0.0, 0.0),
+    (39.9042, 116.4074),
+    (23.1291, 113.2644),
+    (30.5728, 104.0668),
+    (45.8038, 126.5350),
+)
 
 DISTRICT_PREFIX = {
     "310118": "上海市青浦区",
@@ -31,12 +37,61 @@ POLICE = {
     "310116": "金山公安分局",
 }
 ROAD_STEMS = (
-    "青安", "城中", "漕盈", "淀湖", "华青", "崧泽", "盈港", "公园", "胜利", "新府", "复兴", "人民", "建设",
-    "育才", "民主", "解放", "环城", "湖滨", "南塘", "北港", "东星", "西园", "朝阳", "金星", "沿河", "工业",
-    "振兴", "跃进", "泰安", "祥和", "汇金", "文化", "花园", "长春", "太平", "梅园", "芦墟", "汾湖", "枫林",
+    "青安",
+    "城中",
+    "漕盈",
+    "淀湖",
+    "华青",
+    "崧泽",
+    "盈港",
+    "公园",
+    "胜利",
+    "新府",
+    "复兴",
+    "人民",
+    "建设",
+    "育才",
+    "民主",
+    "解放",
+    "环城",
+    "湖滨",
+    "南塘",
+    "北港",
+    "东星",
+    "西园",
+    "朝阳",
+    "金星",
+    "沿河",
+    "工业",
+    "振兴",
+    "跃进",
+    "泰安",
+    "祥和",
+    "汇金",
+    "文化",
+    "花园",
+    "长春",
+    "太平",
+    "梅园",
+    "芦墟",
+    "汾湖",
+    "枫林",
 )
 ROAD_SUFFIXES = ("路", "路", "路", "街", "公路", "大道")
-VILLAGE_STEMS = ("东港", "西浜", "沈巷", "蔡浜", "新池", "联民", "星浜", "南湖", "双塔", "安乐", "徐家", "钱圩")
+VILLAGE_STEMS = (
+    "东港",
+    "西浜",
+    "沈巷",
+    "蔡浜",
+    "新池",
+    "联民",
+    "星浜",
+    "南湖",
+    "双塔",
+    "安乐",
+    "徐家",
+    "钱圩",
+)
 
 
 def town_stem(name: str) -> str:
@@ -65,7 +120,9 @@ def coords(rng: np.random.Generator, towns: Towns, town_idx: np.ndarray, spread:
     return lat, lon
 
 
-def addresses(rng: np.random.Generator, towns: Towns, town_idx: np.ndarray, with_district: bool = True) -> list[str]:
+def addresses(
+    rng: np.random.Generator, towns: Towns, town_idx: np.ndarray, with_district: bool = True
+) -> list[str]:
     n = len(town_idx)
     road = rng.integers(0, len(ROAD_STEMS), n).tolist()
     suffix = rng.integers(0, len(ROAD_SUFFIXES), n).tolist()
@@ -75,8 +132,9 @@ def addresses(rng: np.random.Generator, towns: Towns, town_idx: np.ndarray, with
     rural = (rng.random(n) < 0.25).tolist()
     prefix = DISTRICT_PREFIX[towns.jurisdiction] if with_district else ""
     out = []
-    for t, r, s, no, v, g, is_rural in zip(town_idx.tolist(), road, suffix, number, village, group, rural,
-                                            strict=True):
+    for t, r, s, no, v, g, is_rural in zip(
+        town_idx.tolist(), road, suffix, number, village, group, rural, strict=True
+    ):
         town = towns.names[t]
         if is_rural and town.endswith("镇"):
             out.append(f"{prefix}{town}{VILLAGE_STEMS[v]}村{g}组{no % 90 + 1}号")

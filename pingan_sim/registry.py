@@ -32,17 +32,44 @@ HISTORY_FROM = date(2023, 1, 1)  # registry changes are simulated from here (or 
 
 # GB/T 4754-2017 classes common in Qingpu, with the word a company name uses for them.
 INDUSTRIES = (
-    ("C1810", "服饰", 5), ("C2927", "塑料制品", 4), ("C3311", "金属制品", 5), ("C3484", "机械", 6),
-    ("C3976", "光电科技", 3), ("E4790", "建设工程", 5), ("F5137", "电器", 4), ("F5191", "电子商务", 8),
-    ("F5212", "超市", 5), ("G5431", "物流", 8), ("H6110", "酒店管理", 2), ("H6210", "餐饮管理", 7),
-    ("I6513", "软件科技", 6), ("K7010", "置业", 2), ("L7212", "投资管理", 4), ("M7519", "科技发展", 9),
-    ("O8010", "家政服务", 3), ("A0141", "蔬果", 2), ("A0412", "水产", 2),
+    ("C1810", "服饰", 5),
+    ("C2927", "塑料制品", 4),
+    ("C3311", "金属制品", 5),
+    ("C3484", "机械", 6),
+    ("C3976", "光电科技", 3),
+    ("E4790", "建设工程", 5),
+    ("F5137", "电器", 4),
+    ("F5191", "电子商务", 8),
+    ("F5212", "超市", 5),
+    ("G5431", "物流", 8),
+    ("H6110", "酒店管理", 2),
+    ("H6210", "餐饮管理", 7),
+    ("I6513", "软件科技", 6),
+    ("K7010", "置业", 2),
+    ("L7212", "投资管理", 4),
+    ("M7519", "科技发展", 9),
+    ("O8010", "家政服务", 3),
+    ("A0141", "蔬果", 2),
+    ("A0412", "水产", 2),
 )
-TRADE_NAME_CHARS = "鑫盛泰华宏达兴隆瑞祥丰源恒通康宁嘉禾金德信和安永昌明辉晟欣荣锦澜润泽创新远航淀湖青浦沪溪云峰"
+TRADE_NAME_CHARS = (
+    "鑫盛泰华宏达兴隆瑞祥丰源恒通康宁嘉禾金德信和安永昌明辉晟欣荣锦澜润泽创新远航淀湖青浦沪溪云峰"
+)
 SHOPS = ("便利店", "小吃店", "五金店", "理发店", "维修部", "水果店")
 STATUSES = ("正常", "非正常户", "注销")
 RATINGS = ("A", "B", "M", "C", "D")
-COLUMNS = ("nsrsbh", "nsrmc", "fddbr_xm", "fddbr_sfzh", "hy_dm", "scjydz", "jd_mc", "djzt", "nsxydj", "updated_at")
+COLUMNS = (
+    "nsrsbh",
+    "nsrmc",
+    "fddbr_xm",
+    "fddbr_sfzh",
+    "hy_dm",
+    "scjydz",
+    "jd_mc",
+    "djzt",
+    "nsxydj",
+    "updated_at",
+)
 
 SPEC = DefectSpec(
     feed=FEED,
@@ -82,7 +109,9 @@ def _trade_names(rng: np.random.Generator, n: int) -> list[str]:
     return [TRADE_NAME_CHARS[i] + TRADE_NAME_CHARS[j] for i, j in zip(a, b, strict=True)]
 
 
-def _names(rng: np.random.Generator, codes: np.ndarray, industry: np.ndarray, town_names: np.ndarray) -> list[str]:
+def _names(
+    rng: np.random.Generator, codes: np.ndarray, industry: np.ndarray, town_names: np.ndarray
+) -> list[str]:
     """Company names in the registration style of their type (the USCC's second character)."""
     trade = _trade_names(rng, len(codes))
     shop = rng.integers(0, len(SHOPS), len(codes)).tolist()
@@ -138,8 +167,9 @@ def _change_day(ctx: RunContext, pop: Population, updated: np.ndarray, day: date
     pop.rating[r] = (pop.rating[r] + rng.integers(1, 5, len(r))) % 5
     r = rows[kind == 1]  # status: abnormal (非正常户) and back, or deregistered
     normal = pop.status[r] == 0
-    pop.status[r] = np.where(normal, np.where(rng.random(len(r)) < 0.75, 1, 2),
-                             np.where(rng.random(len(r)) < 0.6, 0, 2))
+    pop.status[r] = np.where(
+        normal, np.where(rng.random(len(r)) < 0.75, 1, 2), np.where(rng.random(len(r)) < 0.6, 0, 2)
+    )
     r = rows[kind == 2]  # moved within its town
     pop.address[r] = places.addresses(rng, towns, pop.town[r])
     r = rows[kind == 3]  # new legal representative
@@ -153,7 +183,9 @@ def _change_day(ctx: RunContext, pop: Population, updated: np.ndarray, day: date
 def run(ctx: RunContext) -> Population:
     """Simulate the registry over the run and write the table; returns the population for the fire feeds."""
     pop = population(ctx)
-    clean = pop.copy()  # the fire brigade's own record of unit identities: registry changes and defects stay here
+    clean = (
+        pop.copy()
+    )  # the fire brigade's own record of unit identities: registry changes and defects stay here
     n = len(pop)
     # The table is the state at the end of the run's last day, whatever day the run started: history runs
     # from a fixed origin, so runs day by day and one run over the range agree row for row.
@@ -168,10 +200,15 @@ def run(ctx: RunContext) -> Population:
             changes[day.isoformat()] = k
 
     frame: Frame = {
-        "uscc": pop.uscc, "name": pop.name, "rep_name": pop.rep_name, "rep_id": pop.rep_id,
+        "uscc": pop.uscc,
+        "name": pop.name,
+        "rep_name": pop.rep_name,
+        "rep_id": pop.rep_id,
         "industry": np.array([INDUSTRIES[i][0] for i in pop.industry], dtype=object),
-        "address": pop.address, "town": np.array(ctx.ref.towns[QINGPU].names, dtype=object)[pop.town],
-        "status": np.array(STATUSES, dtype=object)[pop.status], "rating": np.array(RATINGS, dtype=object)[pop.rating],
+        "address": pop.address,
+        "town": np.array(ctx.ref.towns[QINGPU].names, dtype=object)[pop.town],
+        "status": np.array(STATUSES, dtype=object)[pop.status],
+        "rating": np.array(RATINGS, dtype=object)[pop.rating],
         "updated": updated,
     }
     # defects only in rows updated during the run, filed under the day of their updated_at
@@ -186,8 +223,11 @@ def run(ctx: RunContext) -> Population:
         duplicates.update(rows[i] for i in injected.duplicates)
         ctx.record(FEED, day, len(rows), injected)
     _write(ctx.home / FILE, frame, duplicates)
-    ctx.extra[FEED] = {"rows_before_start": int((updated < rhythm.day_start(ctx.start)).sum()),
-                       "changes": changes, "table_rows": n}
+    ctx.extra[FEED] = {
+        "rows_before_start": int((updated < rhythm.day_start(ctx.start)).sum()),
+        "changes": changes,
+        "table_rows": n,
+    }
     ctx.say(f"{FEED}: {n:,} enterprises, {sum(changes.values()):,} changes")
     return clean
 
@@ -198,8 +238,10 @@ def _write(path, frame: Frame, duplicates: set[int]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.unlink(missing_ok=True)
     updated = fmt_times(frame["updated"])
-    cols = [frame[k].tolist() for k in ("uscc", "name", "rep_name", "rep_id", "industry", "address", "town",
-                                          "status", "rating")] + [updated]
+    cols = [
+        frame[k].tolist()
+        for k in ("uscc", "name", "rep_name", "rep_id", "industry", "address", "town", "status", "rating")
+    ] + [updated]
     rows = []
     for i, row in enumerate(zip(*cols, strict=True)):
         rows.append(row)

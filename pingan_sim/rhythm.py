@@ -14,16 +14,88 @@ import numpy as np
 
 # Weights per hour 00..23.
 HOURLY_110 = np.array(
-    [3.2, 2.4, 1.8, 1.3, 1.0, 1.1, 1.7, 2.8, 3.9, 4.4, 4.6, 4.7,
-     4.6, 4.5, 4.6, 4.8, 5.0, 5.3, 5.8, 6.2, 6.3, 6.0, 5.2, 4.1]
+    [
+        3.2,
+        2.4,
+        1.8,
+        1.3,
+        1.0,
+        1.1,
+        1.7,
+        2.8,
+        3.9,
+        4.4,
+        4.6,
+        4.7,
+        4.6,
+        4.5,
+        4.6,
+        4.8,
+        5.0,
+        5.3,
+        5.8,
+        6.2,
+        6.3,
+        6.0,
+        5.2,
+        4.1,
+    ]
 )
 HOURLY_OFFICE = np.array(
-    [0.2, 0.1, 0.1, 0.1, 0.1, 0.2, 0.5, 1.5, 4.0, 6.0, 6.5, 5.5,
-     3.5, 5.0, 6.5, 6.5, 6.0, 4.5, 2.0, 1.2, 0.9, 0.6, 0.4, 0.3]
+    [
+        0.2,
+        0.1,
+        0.1,
+        0.1,
+        0.1,
+        0.2,
+        0.5,
+        1.5,
+        4.0,
+        6.0,
+        6.5,
+        5.5,
+        3.5,
+        5.0,
+        6.5,
+        6.5,
+        6.0,
+        4.5,
+        2.0,
+        1.2,
+        0.9,
+        0.6,
+        0.4,
+        0.3,
+    ]
 )
 HOURLY_FLAT = np.array(
-    [3.0, 2.8, 2.7, 2.6, 2.6, 2.8, 3.3, 4.0, 4.6, 5.0, 5.1, 5.0,
-     4.8, 4.9, 5.0, 5.0, 4.9, 4.8, 4.6, 4.4, 4.2, 3.9, 3.6, 3.3]
+    [
+        3.0,
+        2.8,
+        2.7,
+        2.6,
+        2.6,
+        2.8,
+        3.3,
+        4.0,
+        4.6,
+        5.0,
+        5.1,
+        5.0,
+        4.8,
+        4.9,
+        5.0,
+        5.0,
+        4.9,
+        4.8,
+        4.6,
+        4.4,
+        4.2,
+        3.9,
+        3.6,
+        3.3,
+    ]
 )
 # Monday .. Sunday
 WEEKDAY_110 = (0.95, 0.94, 0.95, 0.96, 1.03, 1.12, 1.08)
@@ -34,8 +106,9 @@ _TREND_EPOCH = date(2025, 1, 1)  # volumes equal the base here, ~8% more a year 
 MIN_PER_DAY = 3.0
 
 
-def expected_per_day(base: float, scale: float, day: date, weekday=WEEKDAY_FLAT, *, trend: bool = False,
-                     seasonal: bool = False) -> float:
+def expected_per_day(
+    base: float, scale: float, day: date, weekday=WEEKDAY_FLAT, *, trend: bool = False, seasonal: bool = False
+) -> float:
     lam = base * scale * weekday[day.weekday()]
     if trend:  # about -8% a year
         lam *= 0.92 ** ((day - _TREND_EPOCH).days / 365.25)
@@ -61,8 +134,9 @@ def times_in_day(rng: np.random.Generator, day: date, n: int, hourly: np.ndarray
     return day_start(day) + seconds.astype("timedelta64[s]")
 
 
-def lognormal_seconds(rng: np.random.Generator, n: int, median_s: float, sigma: float, lo_s: float,
-                      hi_s: float) -> np.ndarray:
+def lognormal_seconds(
+    rng: np.random.Generator, n: int, median_s: float, sigma: float, lo_s: float, hi_s: float
+) -> np.ndarray:
     """Durations in seconds (timedelta64[s]) with a given median, clipped to [lo, hi]."""
     values = np.clip(rng.lognormal(math.log(median_s), sigma, n), lo_s, hi_s)
     return values.astype(np.int64).astype("timedelta64[s]")

@@ -68,7 +68,12 @@ class Faults:
     def replay(self, endpoint: str, later_page: bool) -> bytes | None:
         """The previous response to replay instead of this one, if the repeat is due now."""
         with self._lock:
-            if self.repeat_page and later_page and endpoint not in self._repeated and endpoint in self._previous:
+            if (
+                self.repeat_page
+                and later_page
+                and endpoint not in self._repeated
+                and endpoint in self._previous
+            ):
                 self._repeated.add(endpoint)
                 return self._previous[endpoint]
             return None
@@ -125,8 +130,13 @@ class FireData:
                 self.lines.move_to_end(path)
                 return self.times[path], self.lines[path]
         raw = path.read_bytes().splitlines()
-        stamps = np.array([datetime.fromisoformat(line.rsplit(b'"updatedAt":"', 1)[1][:25].decode()).timestamp()
-                           for line in raw], dtype=np.int64)
+        stamps = np.array(
+            [
+                datetime.fromisoformat(line.rsplit(b'"updatedAt":"', 1)[1][:25].decode()).timestamp()
+                for line in raw
+            ],
+            dtype=np.int64,
+        )
         order = np.argsort(stamps, kind="stable")  # written in order; stay correct if a file is not
         times, lines = stamps[order], [raw[i] for i in order.tolist()]
         with self.lock:
@@ -135,7 +145,9 @@ class FireData:
                 self.lines.popitem(last=False)
         return times, lines
 
-    def _spans(self, kind: str, since: datetime | None, until: datetime | None) -> list[tuple[Path, int, int]]:
+    def _spans(
+        self, kind: str, since: datetime | None, until: datetime | None
+    ) -> list[tuple[Path, int, int]]:
         """(file, first, end) line ranges with since < updatedAt <= until, in order."""
         first = since.astimezone(SHANGHAI).date() if since else date.min
         last = until.astimezone(SHANGHAI).date() if until else date.max
@@ -155,7 +167,9 @@ class FireData:
     def count(self, kind: str, since: datetime | None, until: datetime | None) -> int:
         return sum(hi - lo for _, lo, hi in self._spans(kind, since, until))
 
-    def slice(self, kind: str, since: datetime | None, until: datetime | None, start: int, stop: int) -> list[dict]:
+    def slice(
+        self, kind: str, since: datetime | None, until: datetime | None, start: int, stop: int
+    ) -> list[dict]:
         """Records start..stop (0-based, end exclusive) of the window."""
         out, seen = [], 0
         for path, lo, hi in self._spans(kind, since, until):
@@ -217,7 +231,9 @@ class _Handler(BaseHTTPRequestHandler):
         return header.startswith("Bearer ") and hmac.compare_digest(header[7:].encode(), token.encode())
 
     def send(self, status: int, payload, content_type: str = "application/json; charset=utf-8") -> None:
-        body = payload if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        body = (
+            payload if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        )
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
@@ -254,7 +270,9 @@ class SourceServers:
     is open, as docs/source_systems.md describes it, unless `joint_ops_token` is given.
     """
 
-    def __init__(self, home: Path, token: str, faults: Faults | None = None, *, joint_ops_token: str | None = None):
+    def __init__(
+        self, home: Path, token: str, faults: Faults | None = None, *, joint_ops_token: str | None = None
+    ):
         self.home = Path(home)
         self.token = token
         self.joint_ops_token = joint_ops_token
@@ -277,8 +295,12 @@ class SourceServers:
         self._servers = [fire, joint]
         for server in self._servers:
             # a short poll interval: stopping (tests start and stop servers often) takes one interval
-            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                             name=f"sim-http-{server.url}", daemon=True).start()
+            threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"sim-http-{server.url}",
+                daemon=True,
+            ).start()
         self.fire_url, self.joint_ops_url = fire.url, joint.url
         return self
 
@@ -312,12 +334,19 @@ class SourceServers:
         kind = "inspections" if path == INSPECTIONS_PATH else "alarms"
         total = self.fire.count(kind, since, until)
         if path == INSPECTIONS_PATH:
-            body = {"data": self.fire.slice(kind, since, until, (page - 1) * size, page * size), "page": page,
-                    "page_size": size, "total_pages": -(-total // size), "total": total}
+            body = {
+                "data": self.fire.slice(kind, since, until, (page - 1) * size, page * size),
+                "page": page,
+                "page_size": size,
+                "total_pages": -(-total // size),
+                "total": total,
+            }
         else:
             end = offset + limit
-            body = {"items": self.fire.slice(kind, since, until, offset, end),
-                    "next_cursor": _cursor(end, since_text, until_text) if end < total else None}
+            body = {
+                "items": self.fire.slice(kind, since, until, offset, end),
+                "next_cursor": _cursor(end, since_text, until_text) if end < total else None,
+            }
         raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
         self.faults.remember(path, raw)
         handler.send(200, raw)

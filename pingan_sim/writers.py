@@ -91,8 +91,9 @@ _NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')
 def json_strings(values, safe: bool = False) -> list[str]:
     """JSON literals for a column of str/None; `safe` when the text cannot need escaping (timestamps)."""
     values = values.tolist() if isinstance(values, np.ndarray) else list(values)
-    if not safe and _NEEDS_ESCAPE.search("".join(v for v in values if v is not None) if None in values
-                                         else "".join(values)):
+    if not safe and _NEEDS_ESCAPE.search(
+        "".join(v for v in values if v is not None) if None in values else "".join(values)
+    ):
         return ["null" if v is None else json.dumps(v, ensure_ascii=False) for v in values]
     return ["null" if v is None else f'"{v}"' for v in values]
 
@@ -114,8 +115,15 @@ class TextFormat:
     wrong_encoding: str | None = None  # what a misencoded line is written in
 
 
-def encode_text(lines: list[str], fmt: TextFormat, *, header: str | None = None, duplicates=frozenset(),
-                misencoded=frozenset(), truncate: bool = False) -> bytes:
+def encode_text(
+    lines: list[str],
+    fmt: TextFormat,
+    *,
+    header: str | None = None,
+    duplicates=frozenset(),
+    misencoded=frozenset(),
+    truncate: bool = False,
+) -> bytes:
     """Join, encode and (optionally) damage the lines of one file.
 
     Duplicated lines follow their original; a truncated file ends in the middle of its last line,
@@ -248,12 +256,16 @@ def xlsx_bytes(sheet: str, header: list[str], rows: list[list]) -> bytes:
                 cells.append(f'<c r="{ref}"><v>{value!r}</v></c>')
         out.append(f'<row r="{r}">{"".join(cells)}</row>')
     last = f"{letters[-1]}{len(rows) + 1}"
-    sheet_xml = (f'{_HEAD}<worksheet xmlns="{_MAIN}" xmlns:r="{_REL}"><dimension ref="A1:{last}"/>'
-                 f'<sheetData>{"".join(out)}</sheetData></worksheet>')
+    sheet_xml = (
+        f'{_HEAD}<worksheet xmlns="{_MAIN}" xmlns:r="{_REL}"><dimension ref="A1:{last}"/>'
+        f"<sheetData>{''.join(out)}</sheetData></worksheet>"
+    )
     shared = "".join(f"<si><t>{escape(s)}</t></si>" for s in strings)
     shared_xml = f'{_HEAD}<sst xmlns="{_MAIN}" uniqueCount="{len(strings)}">{shared}</sst>'
-    workbook_xml = (f'{_HEAD}<workbook xmlns="{_MAIN}" xmlns:r="{_REL}"><sheets>'
-                    f'<sheet name="{escape(sheet)}" sheetId="1" r:id="rId1"/></sheets></workbook>')
+    workbook_xml = (
+        f'{_HEAD}<workbook xmlns="{_MAIN}" xmlns:r="{_REL}"><sheets>'
+        f'<sheet name="{escape(sheet)}" sheetId="1" r:id="rId1"/></sheets></workbook>'
+    )
     stamp = FIXED_TIME.strftime("%Y-%m-%dT%H:%M:%SZ")
     core_xml = (
         f'{_HEAD}<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" '
@@ -262,10 +274,17 @@ def xlsx_bytes(sheet: str, header: list[str], rows: list[list]) -> bytes:
         f'<dcterms:created xsi:type="dcterms:W3CDTF">{stamp}</dcterms:created>'
         f'<dcterms:modified xsi:type="dcterms:W3CDTF">{stamp}</dcterms:modified></cp:coreProperties>'
     )
-    parts = [("[Content_Types].xml", _CONTENT_TYPES), ("_rels/.rels", _ROOT_RELS),
-             ("docProps/app.xml", _APP), ("docProps/core.xml", core_xml), ("xl/workbook.xml", workbook_xml),
-             ("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS), ("xl/styles.xml", _STYLES),
-             ("xl/sharedStrings.xml", shared_xml), ("xl/worksheets/sheet1.xml", sheet_xml)]
+    parts = [
+        ("[Content_Types].xml", _CONTENT_TYPES),
+        ("_rels/.rels", _ROOT_RELS),
+        ("docProps/app.xml", _APP),
+        ("docProps/core.xml", core_xml),
+        ("xl/workbook.xml", workbook_xml),
+        ("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS),
+        ("xl/styles.xml", _STYLES),
+        ("xl/sharedStrings.xml", shared_xml),
+        ("xl/worksheets/sheet1.xml", sheet_xml),
+    ]
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, text in parts:

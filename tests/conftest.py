@@ -20,9 +20,16 @@ def home(tmp_path, monkeypatch) -> Path:
     h = tmp_path / "home"
     h.mkdir()
     monkeypatch.setenv("PINGAN_HOME", str(h))
-    for var in ("PINGAN_LAKE_URL", "PINGAN_LANDING_URL", "PINGAN_WAREHOUSE", "PINGAN_S3_ENDPOINT",
-                "PINGAN_QINGPU_FIRE_URL", "PINGAN_PINGHU_JINSHAN_URL", "PINGAN_QINGPU_FIRE_TOKEN",
-                "PINGAN_QINGPU_TAX_DB_URL"):
+    for var in (
+        "PINGAN_LAKE_URL",
+        "PINGAN_LANDING_URL",
+        "PINGAN_WAREHOUSE",
+        "PINGAN_S3_ENDPOINT",
+        "PINGAN_QINGPU_FIRE_URL",
+        "PINGAN_PINGHU_JINSHAN_URL",
+        "PINGAN_QINGPU_FIRE_TOKEN",
+        "PINGAN_QINGPU_TAX_DB_URL",
+    ):
         monkeypatch.delenv(var, raising=False)
     return h
 

@@ -74,18 +74,38 @@ class S3Server:
 
 def start_s3_server(data_dir: Path, identities: list[dict] | None = None, timeout: float = 60.0) -> S3Server:
     data_dir.mkdir(parents=True, exist_ok=True)
-    admin = {"name": "admin", "credentials": [{"accessKey": "pingan-admin", "secretKey": "pingan-admin-secret"}],
-             "actions": ["Admin", "Read", "Write", "List", "Tagging"]}
+    admin = {
+        "name": "admin",
+        "credentials": [{"accessKey": "pingan-admin", "secretKey": "pingan-admin-secret"}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }
     config = data_dir / "s3.json"
     config.write_text(json.dumps({"identities": [admin, *(identities or [])]}))
     master, volume, filer, s3 = free_port(), free_port(), free_port(), free_port()
     log = open(data_dir / "weed.log", "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
-        [weed_binary(), *([f"-v={os.environ['WEED_V']}"] if os.environ.get("WEED_V") else []), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data_dir}",
-         f"-master.port={master}", f"-volume.port={volume}", "-volume.max=50",
-         "-master.volumeSizeLimitMB=256", "-filer", f"-filer.port={filer}", "-s3", f"-s3.port={s3}",
-         f"-s3.config={config}", "-s3.port.iceberg=0", "-s3.port.lance=0"],  # unused; fixed default ports clash
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            weed_binary(),
+            *([f"-v={os.environ['WEED_V']}"] if os.environ.get("WEED_V") else []),
+            "server",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-dir={data_dir}",
+            f"-master.port={master}",
+            f"-volume.port={volume}",
+            "-volume.max=50",
+            "-master.volumeSizeLimitMB=256",
+            "-filer",
+            f"-filer.port={filer}",
+            "-s3",
+            f"-s3.port={s3}",
+            f"-s3.config={config}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+        ],  # unused; fixed default ports clash
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     server = S3Server(f"127.0.0.1:{s3}", "pingan-admin", "pingan-admin-secret", proc, data_dir)
     deadline = time.monotonic() + timeout

@@ -15,11 +15,15 @@ COMMANDS = {"simulate", "ingest", "validate", "build", "publish", "run", "demo",
 
 
 def test_help_lists_every_stage_without_importing_heavy_libraries():
-    code = ("import sys; from click.testing import CliRunner; from pingan.cli import main; "
-            "r = CliRunner().invoke(main, ['--help']); print(r.output); "
-            "print('HEAVY', sorted(m for m in ('great_expectations', 'dbt', 'airflow') if m in sys.modules))")
+    code = (
+        "import sys; from click.testing import CliRunner; from pingan.cli import main; "
+        "r = CliRunner().invoke(main, ['--help']); print(r.output); "
+        "print('HEAVY', sorted(m for m in ('great_expectations', 'dbt', 'airflow') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert {line.split()[0] for line in out.splitlines() if line.startswith("  ") and line.split()} >= COMMANDS
+    assert {
+        line.split()[0] for line in out.splitlines() if line.startswith("  ") and line.split()
+    } >= COMMANDS
     assert "HEAVY []" in out
 
 
@@ -38,9 +42,14 @@ def test_bad_date_is_a_usage_error(home):
 def test_status_json_reports_batches_per_feed(home: Path):
     src = home / "sim" / "jiashan" / "incidents" / "jiashan_jq_20250301.csv"
     src.parent.mkdir(parents=True)
-    src.write_bytes("\ufeff警情编号,接警时间,警情类型代码,镇街\nJ1,2025/03/01 08:00,JS-ZA-01,西塘镇\nJ2,bad,JS-ZA-01,西塘镇\n"
-                    .encode("utf-8"))
-    load = CliRunner().invoke(main, ["ingest", "--date", "2025-03-01", "--feed", "jiashan_incidents", "--no-gate"])
+    src.write_bytes(
+        "\ufeff警情编号,接警时间,警情类型代码,镇街\nJ1,2025/03/01 08:00,JS-ZA-01,西塘镇\nJ2,bad,JS-ZA-01,西塘镇\n".encode(
+            "utf-8"
+        )
+    )
+    load = CliRunner().invoke(
+        main, ["ingest", "--date", "2025-03-01", "--feed", "jiashan_incidents", "--no-gate"]
+    )
     assert load.exit_code == 0, load.output
     result = CliRunner().invoke(main, ["status", "--json"])
     data = json.loads(result.output)
@@ -59,7 +68,9 @@ def test_status_shows_late_and_failed_days_with_their_errors(home: Path):
     src = home / "sim" / "qingpu" / "110" / "110接处警_20250301.csv"
     src.parent.mkdir(parents=True)
     src.write_bytes("接警编号,所属镇街\nQ1,金泽镇\n".encode("gb18030"))  # mandatory columns missing
-    failed = runner.invoke(main, ["ingest", "--date", "2025-03-01", "--feed", "qingpu_110_incidents", "--no-gate"])
+    failed = runner.invoke(
+        main, ["ingest", "--date", "2025-03-01", "--feed", "qingpu_110_incidents", "--no-gate"]
+    )
     assert failed.exit_code == 1
 
     data = json.loads(runner.invoke(main, ["status", "--json"]).output)
@@ -72,8 +83,15 @@ def test_status_shows_late_and_failed_days_with_their_errors(home: Path):
     # the partner delivers: the day loads and is no longer a problem
     src2 = home / "sim" / "jiashan" / "incidents" / "jiashan_jq_20250301.csv"
     src2.parent.mkdir(parents=True)
-    src2.write_bytes("\ufeff警情编号,接警时间,警情类型代码,镇街\nJ1,2025/03/01 08:00,JS-ZA-01,西塘镇\n".encode())
-    assert runner.invoke(main, ["ingest", "--date", "2025-03-01", "--feed", "jiashan_incidents", "--no-gate"]).exit_code == 0
+    src2.write_bytes(
+        "\ufeff警情编号,接警时间,警情类型代码,镇街\nJ1,2025/03/01 08:00,JS-ZA-01,西塘镇\n".encode()
+    )
+    assert (
+        runner.invoke(
+            main, ["ingest", "--date", "2025-03-01", "--feed", "jiashan_incidents", "--no-gate"]
+        ).exit_code
+        == 0
+    )
     data = json.loads(runner.invoke(main, ["status", "--json"]).output)
     assert data["feeds"]["jiashan_incidents"]["problem_days"] == {}
     assert data["feeds"]["jiashan_incidents"]["days_committed"] == 1

@@ -22,20 +22,32 @@ BIN = Path(sys.executable).parent
 @pytest.mark.slow
 def test_demo_runs_every_stage_and_the_documented_query_answers(home: Path):
     env = {**os.environ, "PINGAN_HOME": str(home)}
-    demo = subprocess.run([str(BIN / "pingan"), "demo", "--days", "2", "--scale", "0.1"], env=env,
-                          capture_output=True, text=True, timeout=900)
+    demo = subprocess.run(
+        [str(BIN / "pingan"), "demo", "--days", "2", "--scale", "0.1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
     assert "duckdb -readonly" in demo.stdout and "fct_incidents" in demo.stdout
 
     # the exact query of the README, through the duckdb CLI installed with the project
-    cli = subprocess.run([str(BIN / "duckdb"), "-readonly", "-json", str(home / "warehouse.duckdb"), ANALYST_QUERY],
-                         capture_output=True, text=True, timeout=60)
+    cli = subprocess.run(
+        [str(BIN / "duckdb"), "-readonly", "-json", str(home / "warehouse.duckdb"), ANALYST_QUERY],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert cli.returncode == 0, cli.stderr
     counts = {r["jurisdiction_code"]: r["incidents"] for r in json.loads(cli.stdout)}
     assert set(counts) == {"310118", "320509", "330421"} and min(counts.values()) > 50
 
-    status = json.loads(subprocess.run([str(BIN / "pingan"), "status", "--json"], env=env, capture_output=True,
-                                       text=True, check=True).stdout)
+    status = json.loads(
+        subprocess.run(
+            [str(BIN / "pingan"), "status", "--json"], env=env, capture_output=True, text=True, check=True
+        ).stdout
+    )
     for feed, f in status["feeds"].items():
         assert f["days_committed"] == 2, (feed, f["batches"])
         for b in f["batches"]:
@@ -58,10 +70,20 @@ def test_demo_runs_every_stage_and_the_documented_query_answers(home: Path):
     for partner, agreement in load_agreements().items():
         for dataset in agreement.datasets:
             prefix = dataset_prefix(partner, dataset)
-            latest = verify_signed(shares.get_bytes(prefix + LATEST), shares.get_bytes(prefix + LATEST_SIGNATURE),
-                                   trusted, prefix)
-            manifest = verify_snapshot(shares.get_bytes, prefix + latest["manifest"], prefix, trusted,
-                                       partner=partner, dataset=dataset)  # signature and every file's sha256
+            latest = verify_signed(
+                shares.get_bytes(prefix + LATEST),
+                shares.get_bytes(prefix + LATEST_SIGNATURE),
+                trusted,
+                prefix,
+            )
+            manifest = verify_snapshot(
+                shares.get_bytes,
+                prefix + latest["manifest"],
+                prefix,
+                trusted,
+                partner=partner,
+                dataset=dataset,
+            )  # signature and every file's sha256
             assert manifest["rows"] == sum(f["rows"] for f in manifest["files"])
             assert manifest["agreement"]["version"]
     assert lake_has_no_shares(home)

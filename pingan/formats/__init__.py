@@ -13,8 +13,9 @@ def read_stream(stream: BinaryIO, source_file: str, fmt: Format) -> Iterator[Sou
     if fmt.kind == "csv":
         from pingan.formats.csv_reader import read_csv
 
-        return read_csv(stream, source_file, encoding=fmt.encoding, delimiter=fmt.delimiter,
-                        block_bytes=fmt.block_bytes)
+        return read_csv(
+            stream, source_file, encoding=fmt.encoding, delimiter=fmt.delimiter, block_bytes=fmt.block_bytes
+        )
     if fmt.kind == "jsonl":
         from pingan.formats.jsonl_reader import read_jsonl
 

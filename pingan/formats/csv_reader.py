@@ -153,7 +153,13 @@ def _fields(line: str, header: list[str], delimiter: str) -> dict[str, str] | No
 
 
 def _parse_block(
-    raw: bytes, header: list[str], source_file: str, first_line: int, encoding: str, utf8: bool, delimiter: str
+    raw: bytes,
+    header: list[str],
+    source_file: str,
+    first_line: int,
+    encoding: str,
+    utf8: bool,
+    delimiter: str,
 ) -> SourceChunk:
     rejects: list[Reject] = []
     bad_lines: list[int] = []
@@ -165,8 +171,11 @@ def _parse_block(
         for i in bad_lines:
             # one rule whatever the bytes turn out to be: the line is not in the file's declared encoding
             line = raw_lines[i].decode(encoding, "replace")
-            rejects.append(Reject(source_file, first_line + i, WRONG_ENCODING, line,
-                                  fields=_fields(line, header, delimiter)))
+            rejects.append(
+                Reject(
+                    source_file, first_line + i, WRONG_ENCODING, line, fields=_fields(line, header, delimiter)
+                )
+            )
     if not utf8:
         wrong = [i for i in _utf8_lines_in_legacy(raw) if i not in set(bad_lines)]
         if wrong:
@@ -174,13 +183,20 @@ def _parse_block(
             raw_lines = raw.split(b"\n")
             for i in wrong:
                 line = raw_lines[i].decode("utf-8")
-                rejects.append(Reject(source_file, first_line + i, WRONG_ENCODING, line,
-                                      fields=_fields(line, header, delimiter)))
+                rejects.append(
+                    Reject(
+                        source_file,
+                        first_line + i,
+                        WRONG_ENCODING,
+                        line,
+                        fields=_fields(line, header, delimiter),
+                    )
+                )
                 lines[i] = ""
             text = "\n".join(lines)
     body = raw if (utf8 and not bad_lines) else text.encode("utf-8")
     if utf8 and body.startswith(codecs.BOM_UTF8):
-        body = body[len(codecs.BOM_UTF8):]
+        body = body[len(codecs.BOM_UTF8) :]
 
     invalid: list[str] = []
 
@@ -190,7 +206,9 @@ def _parse_block(
 
     if not body or body.isspace():  # isspace() stops at the first character; strip() would copy
         empty = pa.table({name: pa.array([], pa.string()) for name in header})
-        return SourceChunk(source_file, empty, pa.array([], pa.int64()), sorted(rejects, key=lambda r: r.row or 0))
+        return SourceChunk(
+            source_file, empty, pa.array([], pa.int64()), sorted(rejects, key=lambda r: r.row or 0)
+        )
     try:
         table = _read_body(body, header, delimiter, on_invalid, PYARROW_BLOCK_BYTES)
     except pa.ArrowInvalid as exc:
@@ -213,8 +231,15 @@ def _parse_block(
             if pending[line] > 0:
                 pending[line] -= 1
                 drop.append(idx)
-                rejects.append(Reject(source_file, first_line + int(idx), MALFORMED_ROW, line,
-                                      fields=_fields(line, header, delimiter)))
+                rejects.append(
+                    Reject(
+                        source_file,
+                        first_line + int(idx),
+                        MALFORMED_ROW,
+                        line,
+                        fields=_fields(line, header, delimiter),
+                    )
+                )
         candidates = np.setdiff1d(candidates, np.array(drop, dtype=np.int64))
     if len(candidates) != table.num_rows:
         # a stray quote or a bare carriage return made pyarrow merge or split lines: never guess row
@@ -238,8 +263,9 @@ def _read_body(body: bytes, header: list[str], delimiter: str, on_invalid, block
     )
 
 
-def _parse_lines_individually(text: str, header: list[str], source_file: str, first_line: int, delimiter: str,
-                              rejects: list[Reject]) -> SourceChunk:
+def _parse_lines_individually(
+    text: str, header: list[str], source_file: str, first_line: int, delimiter: str, rejects: list[Reject]
+) -> SourceChunk:
     rejects = [r for r in rejects if r.rule != MALFORMED_ROW]  # recomputed below, line by line
     rows, numbers = [], []
     for i, line in enumerate(text.split("\n")):
@@ -251,11 +277,16 @@ def _parse_lines_individually(text: str, header: list[str], source_file: str, fi
         except csv.Error:
             fields = None
         if fields is None or len(fields) != len(header):
-            rejects.append(Reject(source_file, first_line + i, MALFORMED_ROW, line,
-                                  fields=_fields(line, header, delimiter)))
+            rejects.append(
+                Reject(
+                    source_file, first_line + i, MALFORMED_ROW, line, fields=_fields(line, header, delimiter)
+                )
+            )
             continue
         rows.append(fields)
         numbers.append(first_line + i)
-    table = pa.table({h: pa.array([r[j].strip() or None for r in rows], pa.string()) for j, h in enumerate(header)})
+    table = pa.table(
+        {h: pa.array([r[j].strip() or None for r in rows], pa.string()) for j, h in enumerate(header)}
+    )
     rejects.sort(key=lambda r: r.row or 0)
     return SourceChunk(source_file, table, pa.array(numbers, pa.int64()), rejects)

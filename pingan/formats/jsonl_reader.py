@@ -34,8 +34,15 @@ def read_jsonl(stream: BinaryIO, source_file: str, *, encoding: str = "utf-8") -
         try:
             rec = json.loads(text)
         except json.JSONDecodeError as exc:
-            rejects.append(Reject(source_file, line_no, MALFORMED_ROW, f"{exc.msg}: {text.rstrip()[:500]}",
-                                  fields=_fields(text)))
+            rejects.append(
+                Reject(
+                    source_file,
+                    line_no,
+                    MALFORMED_ROW,
+                    f"{exc.msg}: {text.rstrip()[:500]}",
+                    fields=_fields(text),
+                )
+            )
             continue
         if not isinstance(rec, dict):
             rejects.append(Reject(source_file, line_no, MALFORMED_ROW, text.rstrip()[:500]))

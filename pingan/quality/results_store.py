@@ -45,8 +45,9 @@ def store_validation(lake: Store, feed: str, batch_id: str, part: int, gx_result
     data = summary_of(gx_result)
     data.setdefault("meta", {}).update(meta)
     key = validation_key(feed, batch_id, part)
-    lake.put_bytes(key, json.dumps(data, ensure_ascii=False, default=str).encode(), "application/json",
-                   durable=False)
+    lake.put_bytes(
+        key, json.dumps(data, ensure_ascii=False, default=str).encode(), "application/json", durable=False
+    )
     return key
 
 

@@ -33,8 +33,15 @@ class ExtractContext:
         """End of the logical day in the feed's zone: the data interval, never 'now'."""
         return self.window_start + timedelta(days=1)
 
-    def record_source(self, name: str, data: bytes | None = None, *, sha256: str | None = None,
-                      size: int | None = None, **extra) -> None:
+    def record_source(
+        self,
+        name: str,
+        data: bytes | None = None,
+        *,
+        sha256: str | None = None,
+        size: int | None = None,
+        **extra,
+    ) -> None:
         if data is not None:
             sha256, size = hashlib.sha256(data).hexdigest(), len(data)
         self.sources.append({"name": name, "sha256": sha256, "bytes": size, **extra})

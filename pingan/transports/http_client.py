@@ -32,8 +32,17 @@ def base_url(env_name: str, feed: str) -> str:
     return url.rstrip("/")
 
 
-def get_with_retries(session: requests.Session, url: str, *, params=None, headers=None, timeout: float,
-                     max_retries: int, backoff: float, feed: str) -> requests.Response:
+def get_with_retries(
+    session: requests.Session,
+    url: str,
+    *,
+    params=None,
+    headers=None,
+    timeout: float,
+    max_retries: int,
+    backoff: float,
+    feed: str,
+) -> requests.Response:
     attempt = 0
     while True:
         try:
@@ -46,7 +55,14 @@ def get_with_retries(session: requests.Session, url: str, *, params=None, header
         if attempt >= max_retries:
             raise SourceHttpError(f"{feed}: GET {url} failed after {attempt + 1} attempts: {problem}")
         delay = backoff * (2**attempt)
-        log.warning("%s: GET %s: %s, retrying in %.1fs (attempt %d/%d)", feed, url, problem, delay,
-                    attempt + 1, max_retries)
+        log.warning(
+            "%s: GET %s: %s, retrying in %.1fs (attempt %d/%d)",
+            feed,
+            url,
+            problem,
+            delay,
+            attempt + 1,
+            max_retries,
+        )
         time.sleep(delay)
         attempt += 1

@@ -17,9 +17,15 @@ def extract_http_file(ctx: ExtractContext) -> Iterator[SourceChunk]:
     t = ctx.spec.transport
     url = base_url(t.base_url_env, ctx.spec.feed) + t.path.format(date=ctx.logical_date)
     with requests.Session() as session:
-        resp = get_with_retries(session, url, headers=bearer_headers(t.token_env, ctx.spec.feed),
-                                timeout=t.timeout_seconds, max_retries=t.max_retries,
-                                backoff=t.backoff_seconds, feed=ctx.spec.feed)
+        resp = get_with_retries(
+            session,
+            url,
+            headers=bearer_headers(t.token_env, ctx.spec.feed),
+            timeout=t.timeout_seconds,
+            max_retries=t.max_retries,
+            backoff=t.backoff_seconds,
+            feed=ctx.spec.feed,
+        )
     if resp.status_code == 404:
         raise SourceMissing(f"{ctx.spec.feed}: nothing published for {ctx.logical_date} at {url}")
     if resp.status_code != 200:

@@ -42,8 +42,16 @@ def extract_rest(ctx: ExtractContext) -> Iterator[SourceChunk]:
 
 def _fetch(session, url, params, headers, ctx) -> tuple[str, bytes, dict]:
     t = ctx.spec.transport
-    resp = get_with_retries(session, url, params=params, headers=headers, timeout=t.timeout_seconds,
-                            max_retries=t.max_retries, backoff=t.backoff_seconds, feed=ctx.spec.feed)
+    resp = get_with_retries(
+        session,
+        url,
+        params=params,
+        headers=headers,
+        timeout=t.timeout_seconds,
+        max_retries=t.max_retries,
+        backoff=t.backoff_seconds,
+        feed=ctx.spec.feed,
+    )
     name = f"{url}?{urlencode(params)}"
     if resp.status_code != 200:
         raise SourceHttpError(f"{ctx.spec.feed}: GET {name} answered HTTP {resp.status_code}")
@@ -86,7 +94,9 @@ def _numbered_pages(session, url, headers, ctx, p: PagePagination, retries: int)
             if echoed == page and (digest != previous or not items):
                 break  # a genuine page
         else:
-            raise SourceHttpError(f"{ctx.spec.feed}: {url} kept serving a repeated page instead of page {page}")
+            raise SourceHttpError(
+                f"{ctx.spec.feed}: {url} kept serving a repeated page instead of page {page}"
+            )
         total = int(payload.get(p.total_pages_field) or 0)
         previous = digest
         yield name, body, items

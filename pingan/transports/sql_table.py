@@ -45,7 +45,12 @@ def extract_sql(ctx: ExtractContext) -> Iterator[SourceChunk]:
                 row_no += len(records)
                 count += len(records)
                 yield records_to_chunk(name, records, rows, [])
-        ctx.record_source(name, sha256=None, size=None, rows=count, query=str(query.compile(
-            compile_kwargs={"literal_binds": True})))
+        ctx.record_source(
+            name,
+            sha256=None,
+            size=None,
+            rows=count,
+            query=str(query.compile(compile_kwargs={"literal_binds": True})),
+        )
     finally:
         engine.dispose()

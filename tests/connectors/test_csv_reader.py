@@ -27,13 +27,19 @@ def test_gb18030_across_many_small_blocks_keeps_every_character():
 
 
 def test_bom_is_stripped_from_the_header():
-    rows, _, _ = _read(("\ufeff" + HEADER + "J1,2025/01/01 08:00,西塘镇\n").encode("utf-8"), encoding="utf-8-sig")
+    rows, _, _ = _read(
+        ("\ufeff" + HEADER + "J1,2025/01/01 08:00,西塘镇\n").encode("utf-8"), encoding="utf-8-sig"
+    )
     assert list(rows[0]) == ["接警编号", "报警时间", "所属镇街"]
 
 
 def test_utf8_line_in_gb18030_file_is_rejected_with_its_line_number():
-    data = HEADER.encode("gb18030") + "A1,t,金泽镇\n".encode("gb18030") + "A2,t,练塘镇镇\n".encode() \
+    data = (
+        HEADER.encode("gb18030")
+        + "A1,t,金泽镇\n".encode("gb18030")
+        + "A2,t,练塘镇镇\n".encode()
         + "A3,t,赵巷镇\n".encode("gb18030")
+    )
     rows, numbers, rejects = _read(data, encoding="gb18030")
     assert [r["接警编号"] for r in rows] == ["A1", "A3"]
     assert numbers == [2, 4]
@@ -45,8 +51,11 @@ def test_truncated_last_row_and_wrong_field_count_are_rejects():
     data = (HEADER + "A1,t,金泽镇\nA2,t\nA3,t,x,extra\nA4,2025-01").encode("utf-8")
     rows, numbers, rejects = _read(data)
     assert [r["接警编号"] for r in rows] == ["A1"]
-    assert sorted((r.row, r.rule) for r in rejects) == [(3, "malformed_row"), (4, "malformed_row"),
-                                                         (5, "malformed_row")]
+    assert sorted((r.row, r.rule) for r in rejects) == [
+        (3, "malformed_row"),
+        (4, "malformed_row"),
+        (5, "malformed_row"),
+    ]
 
 
 def test_empty_values_are_null():

@@ -42,8 +42,14 @@ def simulated(tmp_path_factory) -> Path:
 def feed_settings(simulated, tmp_path, monkeypatch):
     monkeypatch.setenv("PINGAN_HOME", str(simulated))
     monkeypatch.setenv("PINGAN_LAKE_URL", f"file://{tmp_path / 'lake'}")
-    for var in ("PINGAN_LANDING_URL", "PINGAN_S3_ENDPOINT", "PINGAN_QINGPU_FIRE_URL", "PINGAN_PINGHU_JINSHAN_URL",
-                "PINGAN_QINGPU_FIRE_TOKEN", "PINGAN_QINGPU_TAX_DB_URL"):
+    for var in (
+        "PINGAN_LANDING_URL",
+        "PINGAN_S3_ENDPOINT",
+        "PINGAN_QINGPU_FIRE_URL",
+        "PINGAN_PINGHU_JINSHAN_URL",
+        "PINGAN_QINGPU_FIRE_TOKEN",
+        "PINGAN_QINGPU_TAX_DB_URL",
+    ):
         monkeypatch.delenv(var, raising=False)
     return load_settings()
 
@@ -54,8 +60,10 @@ def _ledger(home: Path, feed: str, day: date) -> list[dict]:
 
 
 def _stable(table) -> list[dict]:
-    return sorted((dict((k, v) for k, v in r.items() if k not in VOLATILE) for r in table.to_pylist()),
-                  key=lambda r: r["record_id"])
+    return sorted(
+        (dict((k, v) for k, v in r.items() if k not in VOLATILE) for r in table.to_pylist()),
+        key=lambda r: r["record_id"],
+    )
 
 
 @pytest.mark.parametrize("feed", FEEDS)
@@ -66,8 +74,10 @@ def test_feed_contract(feed, feed_settings, simulated):
     gate = quality_gate(feed_settings)
     with feed_sources(feed_settings, [spec]):
         first = [ingest_feed(spec, d, feed_settings, lake, gate=gate) for d in (START, END)]
-        snapshot = {d: _stable(lake.read_parquet(raw_zone.committed_manifest(lake, feed, d)["files"]["raw"]))
-                    for d in (START, END)}
+        snapshot = {
+            d: _stable(lake.read_parquet(raw_zone.committed_manifest(lake, feed, d)["files"]["raw"]))
+            for d in (START, END)
+        }
         rerun = ingest_feed(spec, END, feed_settings, lake, gate=gate)
         if spec.incremental:  # an earlier day of a source updated in place cannot be re-read as it was
             with pytest.raises(RerunRefused):
@@ -101,4 +111,6 @@ def test_feed_contract(feed, feed_settings, simulated):
         q = lake.read_parquet(raw_zone.committed_manifest(lake, feed, day)["files"]["quarantine"]).to_pylist()
         quarantined_text = [(r["source_record_id"] or "") + " " + (r["record"] or "") for r in q]
         for d in defects:
-            assert any(d["record_id"] in t for t in quarantined_text), f"{feed} {day}: defect not quarantined: {d}"
+            assert any(d["record_id"] in t for t in quarantined_text), (
+                f"{feed} {day}: defect not quarantined: {d}"
+            )

@@ -13,8 +13,14 @@ from pingan.settings import PROJECT_ROOT
 
 CONNECTORS = PROJECT_ROOT / "connectors"
 DOMAIN_FEEDS = {
-    "qingpu_110_incidents", "qingpu_tax_registry", "qingpu_fire_inspections", "qingpu_fire_alarms",
-    "qingpu_grid_events", "wujiang_incidents", "jiashan_incidents", "jiashan_grid_events",
+    "qingpu_110_incidents",
+    "qingpu_tax_registry",
+    "qingpu_fire_inspections",
+    "qingpu_fire_alarms",
+    "qingpu_grid_events",
+    "wujiang_incidents",
+    "jiashan_incidents",
+    "jiashan_grid_events",
     "pinghu_jinshan_joint_operations",
 }
 
@@ -47,7 +53,9 @@ def test_unknown_key_names_file_and_key(tmp_path):
 
 
 def test_wrong_type_names_the_nested_key(tmp_path):
-    path = _write(tmp_path, _base_spec().replace("{name: longitude, type: float}", "{name: longitude, type: decimal}"))
+    path = _write(
+        tmp_path, _base_spec().replace("{name: longitude, type: float}", "{name: longitude, type: decimal}")
+    )
     with pytest.raises(SpecError) as err:
         load_spec(path)
     assert "columns.经度.type" in str(err.value)
@@ -63,8 +71,11 @@ def test_quality_override_needs_a_reason(tmp_path):
     path = _write(tmp_path, _base_spec() + "quality_overrides:\n  valid_resident_id: {mostly: 0.9}\n")
     with pytest.raises(SpecError, match="reason"):
         load_spec(path)
-    ok = _write(tmp_path, _base_spec() + "quality_overrides:\n  valid_resident_id: "
-                "{mostly: 0.9, reason: 'Jiashan backfills IDs of foreign nationals with passport numbers'}\n")
+    ok = _write(
+        tmp_path,
+        _base_spec() + "quality_overrides:\n  valid_resident_id: "
+        "{mostly: 0.9, reason: 'Jiashan backfills IDs of foreign nationals with passport numbers'}\n",
+    )
     assert load_spec(ok).quality_overrides["valid_resident_id"].mostly == 0.9
 
 

@@ -20,8 +20,23 @@ from pingan.normalise import MissingColumns
 from pingan.storage import Store
 
 DAY = date(2025, 3, 1)
-HEADER = ["警情编号", "接警时间", "派警时间", "到场时间", "办结时间", "警情类型代码", "镇街", "网格", "经度", "纬度",
-          "地址", "处警单位", "处置结果", "报警电话", "当事人证件号码"]
+HEADER = [
+    "警情编号",
+    "接警时间",
+    "派警时间",
+    "到场时间",
+    "办结时间",
+    "警情类型代码",
+    "镇街",
+    "网格",
+    "经度",
+    "纬度",
+    "地址",
+    "处警单位",
+    "处置结果",
+    "报警电话",
+    "当事人证件号码",
+]
 
 
 def jiashan_csv(home: Path, rows: int = 300, header=HEADER, bad_rows: int = 0, extra_cells=()) -> Path:
@@ -30,8 +45,24 @@ def jiashan_csv(home: Path, rows: int = 300, header=HEADER, bad_rows: int = 0, e
     lines = [",".join(header)]
     for i in range(rows):
         when = "2025/13/01 08:00" if i < bad_rows else f"2025/03/01 {i % 24:02d}:{i % 60:02d}"
-        cells = [f"JS{i:06d}", when, "", "", "", "JS-ZA-01", "西塘镇", "G1", "120.89", "30.94", "西塘镇某路",
-                 "西塘派出所", "调解", "13900000000", "", *extra_cells]
+        cells = [
+            f"JS{i:06d}",
+            when,
+            "",
+            "",
+            "",
+            "JS-ZA-01",
+            "西塘镇",
+            "G1",
+            "120.89",
+            "30.94",
+            "西塘镇某路",
+            "西塘派出所",
+            "调解",
+            "13900000000",
+            "",
+            *extra_cells,
+        ]
         lines.append(",".join(cells[: len(header)]))
     path.write_bytes(("\n".join(lines) + "\n").encode("utf-8-sig"))
     return path
@@ -74,7 +105,9 @@ def test_every_row_is_written_or_quarantined_with_a_reason(home, settings, spec,
     m = result.manifest
     assert (m["rows_read"], m["rows_written"], m["rows_quarantined"]) == (200, 193, 7)
     q = lake.read_parquet(m["files"]["quarantine"]).to_pylist()
-    assert {(r["rule"], r["column"], r["value"]) for r in q} == {("unparseable_timestamp", "接警时间", "2025/13/01 08:00")}
+    assert {(r["rule"], r["column"], r["value"]) for r in q} == {
+        ("unparseable_timestamp", "接警时间", "2025/13/01 08:00")
+    }
     assert sorted(r["source_row"] for r in q) == list(range(2, 9))  # header is line 1
     assert all(r["source_record_id"].startswith("JS") for r in q)
     assert m["sources"][0]["sha256"] and m["sources"][0]["bytes"] > 0
@@ -96,8 +129,9 @@ def test_missing_mandatory_column_rejects_the_batch_with_a_clear_error(home, set
 
 
 def _pingan(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pingan.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "pingan.cli", *args], env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_a_load_killed_between_files_and_commit_leaves_nothing_visible(home, settings, lake):
@@ -108,8 +142,9 @@ def test_a_load_killed_between_files_and_commit_leaves_nothing_visible(home, set
     assert raw_zone.committed_manifest(lake, "jiashan_incidents", DAY) is None
     assert committed_rows(lake) == []  # readers see nothing of it
 
-    rerun = _pingan("ingest", "--date", DAY.isoformat(), "--feed", "jiashan_incidents", "--no-gate",
-                    env=dict(os.environ))
+    rerun = _pingan(
+        "ingest", "--date", DAY.isoformat(), "--feed", "jiashan_incidents", "--no-gate", env=dict(os.environ)
+    )
     assert rerun.returncode == 0, rerun.stderr
     manifest = raw_zone.committed_manifest(lake, "jiashan_incidents", DAY)
     assert manifest["rows_written"] == 500
@@ -128,5 +163,7 @@ def test_a_record_repeated_across_chunks_and_within_one_is_loaded_once(home, set
     assert (result.rows_read, result.rows_written, result.rows_quarantined) == (402, 400, 2)
     q = lake.read_parquet(result.manifest["files"]["quarantine"]).to_pylist()
     assert sorted((r["source_record_id"], r["source_row"], r["rule"]) for r in q) == [
-        ("JS000003", 402, "duplicate_record"), ("JS000399", 403, "duplicate_record")]
+        ("JS000003", 402, "duplicate_record"),
+        ("JS000399", 403, "duplicate_record"),
+    ]
     assert len(committed_rows(lake)) == 400

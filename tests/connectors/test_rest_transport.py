@@ -67,8 +67,9 @@ def test_faults_change_nothing_in_what_is_loaded(env, feed):
     slow, slow_ids, _ = load(env, feed, Faults(slow_first_n=1, slow_seconds=2.0))
     assert slow_ids == clean_ids
 
-    repeated, repeated_ids, rep_server = load(env, feed, Faults(repeat_page=True), **(
-        {"pagination": _small_pages(feed)}))
+    repeated, repeated_ids, rep_server = load(
+        env, feed, Faults(repeat_page=True), **({"pagination": _small_pages(feed)})
+    )
     small_clean, small_ids, _ = load(env, feed, None, **({"pagination": _small_pages(feed)}))
     assert repeated_ids == small_ids == clean_ids
     assert repeated.rows_read == small_clean.rows_read  # the repeated page was not counted twice
@@ -85,7 +86,9 @@ def _small_pages(feed: str):
 def test_persistent_server_errors_fail_with_the_url_and_status(env):
     with pytest.raises(SourceHttpError, match=r"fire/inspections.*HTTP 500"):
         load(env, "qingpu_fire_inspections", Faults(fail_first_n=50), max_retries=2)
-    assert raw_zone.committed_manifest(Store(load_settings().lake_url), "qingpu_fire_inspections", DAY) is None
+    assert (
+        raw_zone.committed_manifest(Store(load_settings().lake_url), "qingpu_fire_inspections", DAY) is None
+    )
 
 
 def test_wrong_token_is_refused_and_missing_token_names_the_variable(env):

@@ -22,12 +22,25 @@ DAY = date(2025, 3, 2)
 def wujiang_lines(n: int) -> bytes:
     rows = []
     for i in range(n):
-        rows.append({
-            "incident_no": f"WJ{i:07d}", "category_code": "WJ-XS-01", "reported_at": f"2025-03-02T0{i % 10}:00:00Z",
-            "dispatched_at": f"2025-03-02T0{i % 10}:01:30Z", "arrived_at": None, "closed_at": None,
-            "town": "黎里镇", "grid": "WJ-LL-001", "latitude": 30.93, "longitude": 120.75, "address": "黎里镇某路",
-            "unit": "黎里派出所", "result": "处理", "caller_mobile": "13900000001", "involved_ids": [],
-        })
+        rows.append(
+            {
+                "incident_no": f"WJ{i:07d}",
+                "category_code": "WJ-XS-01",
+                "reported_at": f"2025-03-02T0{i % 10}:00:00Z",
+                "dispatched_at": f"2025-03-02T0{i % 10}:01:30Z",
+                "arrived_at": None,
+                "closed_at": None,
+                "town": "黎里镇",
+                "grid": "WJ-LL-001",
+                "latitude": 30.93,
+                "longitude": 120.75,
+                "address": "黎里镇某路",
+                "unit": "黎里派出所",
+                "result": "处理",
+                "caller_mobile": "13900000001",
+                "involved_ids": [],
+            }
+        )
     return ("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n").encode()
 
 
@@ -58,7 +71,8 @@ def test_wujiang_from_s3_landing_into_s3_lake(s3_settings):
     # UTC 01:00Z is 09:00 in Asia/Shanghai: the instant is kept, the zone is the warehouse's
     con.execute("SET TimeZone='Asia/Shanghai'")
     n, first = con.execute(
-        f"select count(distinct record_id), min(reported_at)::varchar from read_parquet({files})").fetchone()
+        f"select count(distinct record_id), min(reported_at)::varchar from read_parquet({files})"
+    ).fetchone()
     assert n == 120
     assert first.startswith("2025-03-02 08:00:00+08")
     assert result.manifest["sources"][0]["name"].startswith("s3://")
@@ -72,7 +86,8 @@ def test_a_new_partner_feed_loads_from_a_yaml_file_alone(home, tmp_path, monkeyp
     """昆山市 (Kunshan, 320583) joins: its incidents arrive as a GBK CSV with its own headers."""
     connectors = tmp_path / "connectors"
     shutil.copytree(PROJECT_ROOT / "connectors", connectors)
-    (connectors / "incidents" / "kunshan.yaml").write_text("""
+    (connectors / "incidents" / "kunshan.yaml").write_text(
+        """
 feed: kunshan_incidents
 jurisdiction_code: "320583"
 entity: incident
@@ -90,12 +105,17 @@ columns:
   类别: {name: source_category_code, required: true}
   镇: {name: town, required: true}
   跨界: {name: disposition}
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     monkeypatch.setenv("PINGAN_CONNECTORS_DIR", str(connectors))
     src = home / "sim" / "kunshan" / "jq_2025-03-02.csv"
     src.parent.mkdir(parents=True)
-    src.write_bytes("编号|时间|类别|镇|跨界\nKS1|20250302081500|KS01|周庄镇|否\nKS2|20250302091500|KS02|锦溪镇|是\n"
-                    .encode("gbk"))
+    src.write_bytes(
+        "编号|时间|类别|镇|跨界\nKS1|20250302081500|KS01|周庄镇|否\nKS2|20250302091500|KS02|锦溪镇|是\n".encode(
+            "gbk"
+        )
+    )
     settings = load_settings()
     spec = load_specs(settings.connectors_dir)["kunshan_incidents"]
     lake = Store(settings.lake_url)

@@ -22,19 +22,32 @@ def registry(path) -> sqlite3.Connection:
 
 
 def row(uscc: str, status: str, rating: str, updated: str) -> tuple:
-    return (uscc, "上海某某贸易有限公司", "张三", "310118199001011234", "F5191", "青浦区某路1号", "金泽镇", status,
-            rating, updated)
+    return (
+        uscc,
+        "上海某某贸易有限公司",
+        "张三",
+        "310118199001011234",
+        "F5191",
+        "青浦区某路1号",
+        "金泽镇",
+        status,
+        rating,
+        updated,
+    )
 
 
 def test_changes_are_pulled_once_and_history_accumulates(settings, tmp_path, monkeypatch):
     db = tmp_path / "tax.sqlite"
     monkeypatch.setenv("PINGAN_QINGPU_TAX_DB_URL", f"sqlite:///{db}")
     con = registry(db)
-    con.executemany(f"insert into tax_registration ({COLUMNS}) values (?,?,?,?,?,?,?,?,?,?)", [
-        row("91310118MA1JL0000A", "正常", "A", "2024-12-30 10:00:00"),  # existed before the first run
-        row("91310118MA1JL0001B", "正常", "B", "2025-03-01 09:00:00"),
-        row("91310118MA1JL0002C", "正常", "B", "2025-03-02 08:00:00"),  # tomorrow: not in day 1's window
-    ])
+    con.executemany(
+        f"insert into tax_registration ({COLUMNS}) values (?,?,?,?,?,?,?,?,?,?)",
+        [
+            row("91310118MA1JL0000A", "正常", "A", "2024-12-30 10:00:00"),  # existed before the first run
+            row("91310118MA1JL0001B", "正常", "B", "2025-03-01 09:00:00"),
+            row("91310118MA1JL0002C", "正常", "B", "2025-03-02 08:00:00"),  # tomorrow: not in day 1's window
+        ],
+    )
     con.commit()
     spec = load_specs(settings.connectors_dir)["qingpu_tax_registry"]
     lake = Store(settings.lake_url)
@@ -46,14 +59,18 @@ def test_changes_are_pulled_once_and_history_accumulates(settings, tmp_path, mon
     assert day1.manifest["cursor_after"] == "2025-03-01 09:00:00"
 
     # the source overwrites a row in place: the lake keeps both states
-    con.execute("update tax_registration set djzt='非正常户', nsxydj='D', updated_at='2025-03-02 15:30:00' "
-                "where nsrsbh='91310118MA1JL0001B'")
+    con.execute(
+        "update tax_registration set djzt='非正常户', nsxydj='D', updated_at='2025-03-02 15:30:00' "
+        "where nsrsbh='91310118MA1JL0001B'"
+    )
     con.commit()
     day2 = ingest_feed(spec, date(2025, 3, 2), settings, lake)
     assert day2.manifest["cursor_before"] == "2025-03-01 09:00:00"
     rows = lake.read_parquet(day2.manifest["files"]["raw"]).to_pylist()
     assert sorted((r["uscc"], r["registration_status"]) for r in rows) == [
-        ("91310118MA1JL0001B", "非正常户"), ("91310118MA1JL0002C", "正常")]
+        ("91310118MA1JL0001B", "非正常户"),
+        ("91310118MA1JL0002C", "正常"),
+    ]
 
     # the source no longer holds B's day-1 state: a plain rerun of day 1 is refused, saying why
     with pytest.raises(RerunRefused, match="later day 2025-03-02 is committed; the source has moved on"):
@@ -63,8 +80,13 @@ def test_changes_are_pulled_once_and_history_accumulates(settings, tmp_path, mon
     # forced, it uses day 1's window again: no row of day 2 leaks into it
     rerun = ingest_feed(spec, date(2025, 3, 1), settings, lake, force=True)
     assert rerun.manifest["cursor_before"] is None and rerun.rows_written == 1  # B moved on to day 2
-    history = [r["record_id"] for d in (date(2025, 3, 1), date(2025, 3, 2))
-               for r in lake.read_parquet(raw_zone.committed_manifest(lake, spec.feed, d)["files"]["raw"]).to_pylist()]
+    history = [
+        r["record_id"]
+        for d in (date(2025, 3, 1), date(2025, 3, 2))
+        for r in lake.read_parquet(
+            raw_zone.committed_manifest(lake, spec.feed, d)["files"]["raw"]
+        ).to_pylist()
+    ]
     assert len(history) == len(set(history))
     assert "310118:91310118MA1JL0001B:2025-03-02 15:30:00" in history
     assert day1.manifest["sources"][0]["name"].endswith("tax.sqlite#tax_registration")
@@ -74,11 +96,14 @@ def test_a_late_retry_of_a_skipped_day_is_refused_rather_than_loaded_twice(setti
     db = tmp_path / "tax.sqlite"
     monkeypatch.setenv("PINGAN_QINGPU_TAX_DB_URL", f"sqlite:///{db}")
     con = registry(db)
-    con.executemany(f"insert into tax_registration ({COLUMNS}) values (?,?,?,?,?,?,?,?,?,?)", [
-        row("91310118MA1JL0001B", "正常", "B", "2025-03-01 09:00:00"),
-        row("91310118MA1JL0002C", "正常", "B", "2025-03-02 08:00:00"),
-        row("91310118MA1JL0003D", "正常", "B", "2025-03-03 08:00:00"),
-    ])
+    con.executemany(
+        f"insert into tax_registration ({COLUMNS}) values (?,?,?,?,?,?,?,?,?,?)",
+        [
+            row("91310118MA1JL0001B", "正常", "B", "2025-03-01 09:00:00"),
+            row("91310118MA1JL0002C", "正常", "B", "2025-03-02 08:00:00"),
+            row("91310118MA1JL0003D", "正常", "B", "2025-03-03 08:00:00"),
+        ],
+    )
     con.commit()
     spec = load_specs(settings.connectors_dir)["qingpu_tax_registry"]
     lake = Store(settings.lake_url)

@@ -325,7 +325,9 @@ def test_an_s3_deployment_needs_its_keys_configured(home, s3_server, share_env, 
     from pingan.sharing.publish import share_store
 
     # prod never generates a key (the key policy is the deployment's, pingan.settings)
-    settings = load_settings({**os.environ, "PINGAN_SHARE_URL": "s3://shares-keys-test", "PINGAN_DEPLOYMENT": "prod"})
+    settings = load_settings(
+        {**os.environ, "PINGAN_SHARE_URL": "s3://shares-keys-test", "PINGAN_DEPLOYMENT": "prod"}
+    )
     shares = share_store(settings)
     env = (settings, lake, shares)
     with pytest.raises(ShareKeyError, match="PINGAN_SHARE_SIGNING_KEY"):

@@ -51,28 +51,70 @@ class Layout:
 
 
 LAYOUTS = {
-    "qingpu_110_incidents": Layout("接警编号", "qingpu_110_incidents", "警情类别代码", "涉事人身份证号", None,
-                                   ("报警时间", "派警时间", "到达时间", "结案时间"),
-                                   ("接警编号", "报警时间", "警情类别代码", "所属镇街"), ("纬度", "经度")),
-    "wujiang_incidents": Layout("incident_no", "wujiang_incidents", "category_code", "involved_ids", None,
-                                ("reported_at", "dispatched_at", "arrived_at", "closed_at"),
-                                ("incident_no", "reported_at", "category_code", "town"), ("latitude", "longitude")),
-    "jiashan_incidents": Layout("警情编号", "jiashan_incidents", "警情类型代码", "当事人证件号码", None,
-                                ("接警时间", "派警时间", "到场时间", "办结时间"),
-                                ("警情编号", "接警时间", "警情类型代码", "镇街"), ("纬度", "经度")),
-    "qingpu_tax_registry": Layout("nsrsbh", person_ids="fddbr_sfzh", uscc="nsrsbh", mandatory=("nsrmc", "djzt")),
-    "qingpu_fire_inspections": Layout("inspectionId", uscc="unitUscc", stages=("inspectionDate", "rectifyDeadline"),
-                                      mandatory=("unitUscc", "inspectionDate")),
-    "qingpu_fire_alarms": Layout("alarmId", "qingpu_fire_alarms", "alarmType", None, "unitUscc",
-                                 ("raisedAt", "confirmedAt", "handledAt"),
-                                 ("alarmId", "deviceId", "unitUscc", "alarmType", "raisedAt")),
-    "qingpu_grid_events": Layout("event_id", "qingpu_grid_events", "event_type", mandatory=(
-        "event_id", "stage_time", "event_type", "town")),
-    "jiashan_grid_events": Layout("事件编号", "jiashan_grid_events", "事件类型",
-                                  stages=("上报时间", "会商时间", "处置时间", "反馈时间", "长效跟踪时间"),
-                                  mandatory=("事件编号", "事件类型", "所属镇街")),
-    "pinghu_jinshan_joint_operations": Layout("op_id", "pinghu_jinshan_joint_operations", "mechanism",
-                                              mandatory=("op_id", "mechanism", "op_date")),
+    "qingpu_110_incidents": Layout(
+        "接警编号",
+        "qingpu_110_incidents",
+        "警情类别代码",
+        "涉事人身份证号",
+        None,
+        ("报警时间", "派警时间", "到达时间", "结案时间"),
+        ("接警编号", "报警时间", "警情类别代码", "所属镇街"),
+        ("纬度", "经度"),
+    ),
+    "wujiang_incidents": Layout(
+        "incident_no",
+        "wujiang_incidents",
+        "category_code",
+        "involved_ids",
+        None,
+        ("reported_at", "dispatched_at", "arrived_at", "closed_at"),
+        ("incident_no", "reported_at", "category_code", "town"),
+        ("latitude", "longitude"),
+    ),
+    "jiashan_incidents": Layout(
+        "警情编号",
+        "jiashan_incidents",
+        "警情类型代码",
+        "当事人证件号码",
+        None,
+        ("接警时间", "派警时间", "到场时间", "办结时间"),
+        ("警情编号", "接警时间", "警情类型代码", "镇街"),
+        ("纬度", "经度"),
+    ),
+    "qingpu_tax_registry": Layout(
+        "nsrsbh", person_ids="fddbr_sfzh", uscc="nsrsbh", mandatory=("nsrmc", "djzt")
+    ),
+    "qingpu_fire_inspections": Layout(
+        "inspectionId",
+        uscc="unitUscc",
+        stages=("inspectionDate", "rectifyDeadline"),
+        mandatory=("unitUscc", "inspectionDate"),
+    ),
+    "qingpu_fire_alarms": Layout(
+        "alarmId",
+        "qingpu_fire_alarms",
+        "alarmType",
+        None,
+        "unitUscc",
+        ("raisedAt", "confirmedAt", "handledAt"),
+        ("alarmId", "deviceId", "unitUscc", "alarmType", "raisedAt"),
+    ),
+    "qingpu_grid_events": Layout(
+        "event_id",
+        "qingpu_grid_events",
+        "event_type",
+        mandatory=("event_id", "stage_time", "event_type", "town"),
+    ),
+    "jiashan_grid_events": Layout(
+        "事件编号",
+        "jiashan_grid_events",
+        "事件类型",
+        stages=("上报时间", "会商时间", "处置时间", "反馈时间", "长效跟踪时间"),
+        mandatory=("事件编号", "事件类型", "所属镇街"),
+    ),
+    "pinghu_jinshan_joint_operations": Layout(
+        "op_id", "pinghu_jinshan_joint_operations", "mechanism", mandatory=("op_id", "mechanism", "op_date")
+    ),
 }
 QINGPU_STAGES = ("发现", "派单", "核查", "处置", "结案", "反馈")
 
@@ -142,7 +184,9 @@ def read_jsonl(path: Path, rel: str, id_col: str) -> list[Record]:
             complete = True
         except json.JSONDecodeError:
             obj, complete = {id_col: json.loads(raw[raw.index(b":") + 1 : raw.index(b",")])}, False
-        fields = {k: (_blank(v) if not isinstance(v, list) else (";".join(v) or None)) for k, v in obj.items()}
+        fields = {
+            k: (_blank(v) if not isinstance(v, list) else (";".join(v) or None)) for k, v in obj.items()
+        }
         out.append(Record(fields.get(id_col), fields, rel, i, raw, "utf-8", complete))
     return out
 
@@ -151,8 +195,10 @@ def read_xlsx(path: Path, rel: str, id_col: str) -> list[Record]:
     wb = openpyxl.load_workbook(path, read_only=True)
     rows = list(wb["网格事件"].iter_rows(values_only=True))
     header = list(rows[0])
-    out = [Record(r[0], dict(zip(header, [_blank(v) for v in r], strict=True)), rel, i)
-           for i, r in enumerate(rows[1:], start=1)]
+    out = [
+        Record(r[0], dict(zip(header, [_blank(v) for v in r], strict=True)), rel, i)
+        for i, r in enumerate(rows[1:], start=1)
+    ]
     wb.close()
     return out
 
@@ -268,7 +314,9 @@ def record_defects(feed: str, r: Record, codes: dict[str, set[str]], previous_st
     if lay.coords and f.get(lay.coords[0]) is not None:
         lat, lon = f[lay.coords[0]], f[lay.coords[1]]
         if not in_delta(lat, lon):
-            found.append(("coord_outside_delta", lay.coords[0] if not in_delta(lat, 120.0) else lay.coords[1]))
+            found.append(
+                ("coord_outside_delta", lay.coords[0] if not in_delta(lat, 120.0) else lay.coords[1])
+            )
     return found
 
 
@@ -277,8 +325,9 @@ def qingpu_stage_times(sim) -> dict[tuple[str, int], object]:
     for day in sim.days:
         for r in read_feed(sim.home, "qingpu_grid_events", day):
             if r.complete and r.record_id and r.fields.get("stage_time"):
-                times.setdefault((r.record_id, QINGPU_STAGES.index(r.fields["stage"])),
-                                 parse_time(r.fields["stage_time"]))
+                times.setdefault(
+                    (r.record_id, QINGPU_STAGES.index(r.fields["stage"])), parse_time(r.fields["stage_time"])
+                )
     return times
 
 

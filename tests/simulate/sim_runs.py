@@ -29,8 +29,15 @@ class SimRun:
         return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
 
 
-def run_simulation(home: Path, *, seed: int = SEED, start: date = START, end: date = END,
-                   defect_rate: float = DEFECT_RATE, scale: float = SCALE) -> SimRun:
+def run_simulation(
+    home: Path,
+    *,
+    seed: int = SEED,
+    start: date = START,
+    end: date = END,
+    defect_rate: float = DEFECT_RATE,
+    scale: float = SCALE,
+) -> SimRun:
     landing = Store(f"file://{home / 'landing'}")
     counts = simulate(home, landing, start, end, seed=seed, scale=scale, defect_rate=defect_rate)
     return SimRun(home, landing, counts, start, end)

@@ -14,8 +14,11 @@ REGISTRY = "sim/qingpu/tax_registry.sqlite"
 
 def digests(home: Path) -> dict[str, str]:
     """sha256 of every file written, except the SQLite database (compared by content below)."""
-    return {p.relative_to(home).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(home.rglob("*")) if p.is_file() and p.as_posix().endswith(".sqlite") is False}
+    return {
+        p.relative_to(home).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(home.rglob("*"))
+        if p.is_file() and p.as_posix().endswith(".sqlite") is False
+    }
 
 
 def table_dump(home: Path) -> list[tuple]:
@@ -52,11 +55,16 @@ def test_a_day_simulated_alone_equals_that_day_in_a_range(sim, tmp_path):
     alone = run_simulation(tmp_path / "alone", start=day, end=day)
     ymd = day.strftime("%Y%m%d")
     truncated = {e["file"] for e in _ledger(sim.home) + _ledger(alone.home) if e["kind"] == "truncated_file"}
-    files = [f"sim/qingpu/110/110接处警_{ymd}.csv", f"sim/jiashan/incidents/jiashan_jq_{ymd}.csv",
-             f"sim/qingpu/grid/grid_events_{ymd}.jsonl", f"sim/jiashan/grid/网格事件_{ymd}.xlsx",
-             f"sim/qingpu/fire/inspections_{ymd}.jsonl", f"sim/qingpu/fire/alarms_{ymd}.jsonl",
-             f"sim/pinghu_jinshan/joint_operations/joint_operations_{ymd}.csv",
-             f"landing/wujiang/incidents/dt={day}/incidents_{ymd}.jsonl"]
+    files = [
+        f"sim/qingpu/110/110接处警_{ymd}.csv",
+        f"sim/jiashan/incidents/jiashan_jq_{ymd}.csv",
+        f"sim/qingpu/grid/grid_events_{ymd}.jsonl",
+        f"sim/jiashan/grid/网格事件_{ymd}.xlsx",
+        f"sim/qingpu/fire/inspections_{ymd}.jsonl",
+        f"sim/qingpu/fire/alarms_{ymd}.jsonl",
+        f"sim/pinghu_jinshan/joint_operations/joint_operations_{ymd}.csv",
+        f"landing/wujiang/incidents/dt={day}/incidents_{ymd}.jsonl",
+    ]
     compared = 0
     for rel in files:
         if rel in truncated or rel.removeprefix("landing/") in truncated:
@@ -90,7 +98,9 @@ def test_a_later_run_keeps_earlier_days_and_their_ledger_entries(tmp_path):
     for feed in FEEDS:
         if feed == "qingpu_tax_registry":
             continue  # one table, rewritten by each run with that run's changes
-        ledgered = Counter((e["date"], e["record_id"], e["kind"], e["column"]) for e in entries if e["feed"] == feed)
+        ledgered = Counter(
+            (e["date"], e["record_id"], e["kind"], e["column"]) for e in entries if e["feed"] == feed
+        )
         assert observed(both, feed, codes, times) == ledgered, feed
 
 

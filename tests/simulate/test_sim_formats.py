@@ -36,9 +36,26 @@ def test_qingpu_110_is_gb18030_with_chinese_headers_and_local_seconds(sim):
     with pytest.raises(UnicodeDecodeError):
         head.decode("utf-8")  # really GB18030, not UTF-8
     assert head.decode("gb18030").split(",") == [
-        "接警编号", "报警时间", "派警时间", "到达时间", "结案时间", "警情类别代码", "警情类别", "所属镇街", "网格编号",
-        "经度", "纬度", "发生地址", "处警单位", "处理结果", "报警人电话", "涉事人身份证号"]
-    records = [r for r in read_feed(sim.home, "qingpu_110_incidents", day) if r.complete and r.encoding == "gb18030"]
+        "接警编号",
+        "报警时间",
+        "派警时间",
+        "到达时间",
+        "结案时间",
+        "警情类别代码",
+        "警情类别",
+        "所属镇街",
+        "网格编号",
+        "经度",
+        "纬度",
+        "发生地址",
+        "处警单位",
+        "处理结果",
+        "报警人电话",
+        "涉事人身份证号",
+    ]
+    records = [
+        r for r in read_feed(sim.home, "qingpu_110_incidents", day) if r.complete and r.encoding == "gb18030"
+    ]
     assert records
     for r in records:
         f = r.fields
@@ -56,7 +73,13 @@ def test_jiashan_incidents_are_utf8_with_bom_and_minute_times(sim):
     raw = (sim.home / f"sim/jiashan/incidents/jiashan_jq_{day:%Y%m%d}.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     assert raw[3:].split(b"\r\n")[0].decode("utf-8").split(",")[:6] == [
-        "警情编号", "接警时间", "派警时间", "到场时间", "办结时间", "警情类型代码"]
+        "警情编号",
+        "接警时间",
+        "派警时间",
+        "到场时间",
+        "办结时间",
+        "警情类型代码",
+    ]
     for r in read_feed(sim.home, "jiashan_incidents", day):
         if r.complete and r.fields["接警时间"]:
             assert re.fullmatch(r"\d{4}/\d\d/\d\d \d\d:\d\d", r.fields["接警时间"])
@@ -66,8 +89,23 @@ def test_jiashan_incidents_are_utf8_with_bom_and_minute_times(sim):
 def test_wujiang_jsonl_is_in_the_landing_store_in_utc(sim):
     keys = sim.landing.list("wujiang/incidents/")
     assert keys == [f"wujiang/incidents/dt={d}/incidents_{d:%Y%m%d}.jsonl" for d in sim.days]
-    fields = ["incident_no", "category_code", "reported_at", "dispatched_at", "arrived_at", "closed_at", "town",
-              "grid", "latitude", "longitude", "address", "unit", "result", "caller_mobile", "involved_ids"]
+    fields = [
+        "incident_no",
+        "category_code",
+        "reported_at",
+        "dispatched_at",
+        "arrived_at",
+        "closed_at",
+        "town",
+        "grid",
+        "latitude",
+        "longitude",
+        "address",
+        "unit",
+        "result",
+        "caller_mobile",
+        "involved_ids",
+    ]
     for day, key in zip(sim.days, keys, strict=True):
         for line in sim.landing.get_bytes(key).decode("utf-8").splitlines():
             try:
@@ -87,8 +125,21 @@ def test_jiashan_grid_workbook_has_sheet_and_excel_datetimes(sim):
     wb = openpyxl.load_workbook(sim.home / f"sim/jiashan/grid/网格事件_{day:%Y%m%d}.xlsx")
     assert wb.sheetnames == ["网格事件"]
     rows = list(wb["网格事件"].iter_rows(values_only=True))
-    assert list(rows[0]) == ["事件编号", "事件类型", "网格编号", "所属镇街", "是否跨界", "当事人", "事件地址", "处置单位",
-                             "上报时间", "会商时间", "处置时间", "反馈时间", "长效跟踪时间"]
+    assert list(rows[0]) == [
+        "事件编号",
+        "事件类型",
+        "网格编号",
+        "所属镇街",
+        "是否跨界",
+        "当事人",
+        "事件地址",
+        "处置单位",
+        "上报时间",
+        "会商时间",
+        "处置时间",
+        "反馈时间",
+        "长效跟踪时间",
+    ]
     assert len(rows) > 1
     for row in rows[1:]:
         assert row[4] in ("是", "否") and row[2] in GRIDS["330421"]
@@ -101,9 +152,21 @@ def test_jiashan_grid_workbook_has_sheet_and_excel_datetimes(sim):
 def test_tax_registry_table_and_history(sim):
     con = sqlite3.connect(sim.home / "sim/qingpu/tax_registry.sqlite")
     cols = [r[1] for r in con.execute("PRAGMA table_info(tax_registration)")]
-    assert cols == ["nsrsbh", "nsrmc", "fddbr_xm", "fddbr_sfzh", "hy_dm", "scjydz", "jd_mc", "djzt", "nsxydj",
-                    "updated_at"]
-    rows = con.execute("SELECT nsrsbh, jd_mc, djzt, nsxydj, updated_at, hy_dm FROM tax_registration").fetchall()
+    assert cols == [
+        "nsrsbh",
+        "nsrmc",
+        "fddbr_xm",
+        "fddbr_sfzh",
+        "hy_dm",
+        "scjydz",
+        "jd_mc",
+        "djzt",
+        "nsxydj",
+        "updated_at",
+    ]
+    rows = con.execute(
+        "SELECT nsrsbh, jd_mc, djzt, nsxydj, updated_at, hy_dm FROM tax_registration"
+    ).fetchall()
     con.close()
     start = START.isoformat()
     before = [r for r in rows if r[4] < start]
@@ -120,20 +183,49 @@ def test_the_same_enterprises_appear_in_registry_inspections_and_alarms(sim):
     registry = {r[0] for r in con.execute("SELECT nsrsbh FROM tax_registration")}
     con.close()
     for feed in ("qingpu_fire_inspections", "qingpu_fire_alarms"):
-        seen = {r.fields["unitUscc"] for d in sim.days for r in read_feed(sim.home, feed, d)
-                if r.fields.get("unitUscc") and uscc.is_valid(r.fields["unitUscc"])}
+        seen = {
+            r.fields["unitUscc"]
+            for d in sim.days
+            for r in read_feed(sim.home, feed, d)
+            if r.fields.get("unitUscc") and uscc.is_valid(r.fields["unitUscc"])
+        }
         assert seen and len(seen & registry) >= 0.95 * len(seen), feed
 
 
 def test_fire_files_hold_what_the_api_serves(sim):
     day = sim.days[0]
     inspection = json.loads((sim.home / f"sim/qingpu/fire/inspections_{day:%Y%m%d}.jsonl").open().readline())
-    assert list(inspection) == ["inspectionId", "unitUscc", "unitName", "inspectionDate", "hazardsFound",
-                                "hazardsRectified", "rectifyDeadline", "townName", "inspector", "updatedAt"]
-    alarms = [json.loads(x) for x in (sim.home / f"sim/qingpu/fire/alarms_{day:%Y%m%d}.jsonl").read_text().splitlines()]
-    assert list(alarms[0]) == ["alarmId", "deviceId", "unitUscc", "alarmType", "raisedAt", "confirmedAt",
-                               "handledAt", "isTrueAlarm", "townName", "updatedAt"]
-    assert all(a["updatedAt"].startswith(day.isoformat()) and a["updatedAt"].endswith("+08:00") for a in alarms)
+    assert list(inspection) == [
+        "inspectionId",
+        "unitUscc",
+        "unitName",
+        "inspectionDate",
+        "hazardsFound",
+        "hazardsRectified",
+        "rectifyDeadline",
+        "townName",
+        "inspector",
+        "updatedAt",
+    ]
+    alarms = [
+        json.loads(x)
+        for x in (sim.home / f"sim/qingpu/fire/alarms_{day:%Y%m%d}.jsonl").read_text().splitlines()
+    ]
+    assert list(alarms[0]) == [
+        "alarmId",
+        "deviceId",
+        "unitUscc",
+        "alarmType",
+        "raisedAt",
+        "confirmedAt",
+        "handledAt",
+        "isTrueAlarm",
+        "townName",
+        "updatedAt",
+    ]
+    assert all(
+        a["updatedAt"].startswith(day.isoformat()) and a["updatedAt"].endswith("+08:00") for a in alarms
+    )
     assert all(isinstance(a["isTrueAlarm"], bool) for a in alarms)
     assert 0 < sum(a["isTrueAlarm"] for a in alarms) < 0.3 * len(alarms)
 
@@ -199,8 +291,9 @@ def test_calls_have_a_night_trough_an_evening_peak_and_busier_weekends(calls):
 
 
 def test_most_arrivals_take_three_to_eight_minutes(calls):
-    minutes = np.concatenate([(f["arrived"] - f["dispatched"]).astype(float)[~np.isnat(f["arrived"])] / 60
-                              for f in calls])
+    minutes = np.concatenate(
+        [(f["arrived"] - f["dispatched"]).astype(float)[~np.isnat(f["arrived"])] / 60 for f in calls]
+    )
     assert np.mean((minutes >= 3) & (minutes <= 8)) > 0.75
     assert 0.3 < np.mean(minutes <= 5) < 0.8  # the "within five minutes" KPI has something to measure
 
@@ -209,5 +302,7 @@ def test_calls_are_near_their_town_centres_inside_the_delta(calls):
     towns = REF.towns["310118"]
     for f in calls[:3]:
         idx = np.array([towns.names.index(t) for t in f["town"]])
-        assert np.all(np.abs(f["lat"] - towns.lat[idx]) < 0.1) and np.all(np.abs(f["lon"] - towns.lon[idx]) < 0.12)
+        assert np.all(np.abs(f["lat"] - towns.lat[idx]) < 0.1) and np.all(
+            np.abs(f["lon"] - towns.lon[idx]) < 0.12
+        )
         assert all(in_delta(a, b) for a, b in zip(f["lat"], f["lon"], strict=True))

@@ -53,11 +53,21 @@ def test_ledger_matches_the_files_exactly(sim, feed, codes, grid_times):
 def test_every_kind_of_defect_is_injected_and_the_ledger_is_well_formed(sim):
     entries = ledger(sim.home)
     assert {e["kind"] for e in entries} == {
-        "bad_id_checksum", "bad_uscc_checksum", "unknown_category_code", "stage_order", "missing_mandatory",
-        "duplicate_delivery", "coord_outside_delta", "wrong_encoding", "truncated_file"}
+        "bad_id_checksum",
+        "bad_uscc_checksum",
+        "unknown_category_code",
+        "stage_order",
+        "missing_mandatory",
+        "duplicate_delivery",
+        "coord_outside_delta",
+        "wrong_encoding",
+        "truncated_file",
+    }
     assert all(set(e) == {"feed", "date", "file", "record_id", "kind", "column"} for e in entries)
     assert all(START.isoformat() <= e["date"] <= END.isoformat() for e in entries)
-    key = [(e["feed"], e["date"], e["file"], e["record_id"] or "", e["kind"], e["column"] or "") for e in entries]
+    key = [
+        (e["feed"], e["date"], e["file"], e["record_id"] or "", e["kind"], e["column"] or "") for e in entries
+    ]
     assert key == sorted(key)
     # one defect per record: a ledgered record id appears once per feed and day
     named = Counter((e["feed"], e["date"], e["record_id"]) for e in entries if e["record_id"])
@@ -112,12 +122,15 @@ def test_ledger_matches_the_files_at_a_high_defect_rate(tmp_path, codes):
     """A dirtier run (a third of the records broken) still matches the ledger one to one."""
     from sim_runs import run_simulation
 
-    dirty = run_simulation(tmp_path / "dirty", start=date(2024, 3, 6), end=date(2024, 3, 7), defect_rate=0.3,
-                           seed=11)
+    dirty = run_simulation(
+        tmp_path / "dirty", start=date(2024, 3, 6), end=date(2024, 3, 7), defect_rate=0.3, seed=11
+    )
     times = qingpu_stage_times(dirty)
     entries = ledger(dirty.home)
     for feed in FEEDS:
-        ledgered = Counter((e["date"], e["record_id"], e["kind"], e["column"]) for e in entries if e["feed"] == feed)
+        ledgered = Counter(
+            (e["date"], e["record_id"], e["kind"], e["column"]) for e in entries if e["feed"] == feed
+        )
         assert observed(dirty, feed, codes, times) == ledgered, feed
     kinds_per_feed = Counter(e["feed"] for e in entries)
     assert set(kinds_per_feed) == set(FEEDS)

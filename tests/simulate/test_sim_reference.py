@@ -25,10 +25,31 @@ from pingan_sim.reference import SEEDS_DIR, load_reference
 
 # DOMAIN.md, "Jurisdictions": the real towns the simulation must use, and the border towns.
 TOWNS = {
-    "310118": {"金泽镇", "朱家角镇", "练塘镇", "赵巷镇", "徐泾镇", "华新镇", "重固镇", "白鹤镇", "夏阳街道", "盈浦街道",
-               "香花桥街道"},
+    "310118": {
+        "金泽镇",
+        "朱家角镇",
+        "练塘镇",
+        "赵巷镇",
+        "徐泾镇",
+        "华新镇",
+        "重固镇",
+        "白鹤镇",
+        "夏阳街道",
+        "盈浦街道",
+        "香花桥街道",
+    },
     "320509": {"黎里镇", "震泽镇", "桃源镇", "七都镇", "平望镇", "盛泽镇", "同里镇", "松陵街道"},
-    "330421": {"罗星街道", "魏塘街道", "惠民街道", "西塘镇", "姚庄镇", "大云镇", "陶庄镇", "干窑镇", "天凝镇"},
+    "330421": {
+        "罗星街道",
+        "魏塘街道",
+        "惠民街道",
+        "西塘镇",
+        "姚庄镇",
+        "大云镇",
+        "陶庄镇",
+        "干窑镇",
+        "天凝镇",
+    },
     "330482": {"广陈镇", "新埭镇", "新仓镇", "林埭镇", "独山港镇", "当湖街道"},
     "310116": {"廊下镇", "枫泾镇", "吕巷镇", "张堰镇", "亭林镇", "朱泾镇"},
 }
@@ -38,7 +59,13 @@ CATEGORIES = {
     "incident": {"criminal", "public_order", "traffic", "assistance", "dispute", "fire", "other"},
     "grid_event_stage": {"dispute", "safety_hazard", "environment", "public_order", "other"},
     "fire_alarm": {"smoke", "heat", "electrical", "water_pressure", "gas", "manual"},
-    "joint_operation": {"joint_check", "joint_management", "joint_mediation", "joint_patrol", "joint_publicity"},
+    "joint_operation": {
+        "joint_check",
+        "joint_management",
+        "joint_mediation",
+        "joint_patrol",
+        "joint_publicity",
+    },
 }
 
 
@@ -95,8 +122,13 @@ def test_code_mappings_cover_every_harmonised_value_with_several_codes():
         if spec.entity != "joint_operation":
             assert min(per_cat.values()) >= 2, feed
     mech = {c: m.category for c, m in specs["pinghu_jinshan_joint_operations"].code_mapping.items()}
-    assert mech == {"联查": "joint_check", "联管": "joint_management", "联调": "joint_mediation",
-                    "联防": "joint_patrol", "联宣": "joint_publicity"}
+    assert mech == {
+        "联查": "joint_check",
+        "联管": "joint_management",
+        "联调": "joint_mediation",
+        "联防": "joint_patrol",
+        "联宣": "joint_publicity",
+    }
     # each jurisdiction has its own code system
     feeds = ("qingpu_110_incidents", "wujiang_incidents", "jiashan_incidents")
     codes = [set(specs[f].code_mapping) for f in feeds]

@@ -19,7 +19,10 @@ INSPECTIONS, ALARMS = "/api/v1/fire/inspections", "/api/v1/fire/alarms"
 def window(day) -> dict[str, str]:
     """A day as a connector asks for it: (day 00:00, next day 00:00] in Shanghai time."""
     start = datetime.combine(day, datetime.min.time())
-    return {"since": f"{start.isoformat()}+08:00", "until": f"{(start + timedelta(days=1)).isoformat()}+08:00"}
+    return {
+        "since": f"{start.isoformat()}+08:00",
+        "until": f"{(start + timedelta(days=1)).isoformat()}+08:00",
+    }
 
 
 def file_records(sim, kind: str, day) -> list[dict]:
@@ -30,7 +33,9 @@ def file_records(sim, kind: str, day) -> list[dict]:
 def all_pages(url: str, params: dict, size: int = 2) -> list[dict]:
     out, page = [], 1
     while True:
-        body = requests.get(url, params={**params, "page": page, "page_size": size}, headers=AUTH, timeout=10).json()
+        body = requests.get(
+            url, params={**params, "page": page, "page_size": size}, headers=AUTH, timeout=10
+        ).json()
         assert body["page"] == page
         out += body["data"]
         if page >= body["total_pages"]:
@@ -71,7 +76,8 @@ def test_page_pagination_covers_every_record_of_the_day_exactly_once(servers, si
     assert served == expected and len(served) > 2  # several pages, duplicates in the data kept as served
     everything = {"since": window(sim.days[0])["since"], "until": window(sim.days[-1])["until"]}
     assert all_pages(servers.fire_url + INSPECTIONS, everything, size=3) == [
-        r for d in sim.days for r in file_records(sim, "inspections", d)]
+        r for d in sim.days for r in file_records(sim, "inspections", d)
+    ]
 
 
 def test_cursor_pagination_covers_every_record_of_the_day_exactly_once(servers, sim):
@@ -80,11 +86,15 @@ def test_cursor_pagination_covers_every_record_of_the_day_exactly_once(servers, 
     expected = file_records(sim, "alarms", day)
     assert len(served) > 100
     assert Counter(json.dumps(r, sort_keys=True) for r in served) == Counter(
-        json.dumps(r, sort_keys=True) for r in expected)
+        json.dumps(r, sort_keys=True) for r in expected
+    )
     # consecutive day windows partition the data: nothing lost, nothing twice
     three = [r for d in sim.days for r in all_cursors(servers.fire_url + ALARMS, window(d), limit=500)]
-    whole = all_cursors(servers.fire_url + ALARMS, {"since": window(sim.days[0])["since"],
-                                                    "until": window(sim.days[-1])["until"]}, limit=500)
+    whole = all_cursors(
+        servers.fire_url + ALARMS,
+        {"since": window(sim.days[0])["since"], "until": window(sim.days[-1])["until"]},
+        limit=500,
+    )
     assert three == whole
 
 
@@ -93,7 +103,9 @@ def test_since_is_exclusive_and_until_inclusive(servers, sim):
     t = records[len(records) // 2]["updatedAt"]
     at_t = sum(r["updatedAt"] == t for r in records)
     upto = all_cursors(servers.fire_url + ALARMS, {"until": t}, limit=1000)
-    after = all_cursors(servers.fire_url + ALARMS, {"since": t, "until": window(sim.days[0])["until"]}, limit=1000)
+    after = all_cursors(
+        servers.fire_url + ALARMS, {"since": t, "until": window(sim.days[0])["until"]}, limit=1000
+    )
     assert upto[-1]["updatedAt"] == t and all(r["updatedAt"] > t for r in after)
     assert len(upto) + len(after) == len(records)
     assert sum(r["updatedAt"] == t for r in upto) == at_t
@@ -111,13 +123,16 @@ def test_bad_parameters_are_400_and_unknown_paths_404(servers):
 
 def test_joint_operations_csv_over_http(servers, sim):
     day = sim.days[0]
-    resp = requests.get(servers.joint_ops_url + "/api/v1/joint-operations.csv", params={"date": day.isoformat()},
-                        timeout=10)
+    resp = requests.get(
+        servers.joint_ops_url + "/api/v1/joint-operations.csv", params={"date": day.isoformat()}, timeout=10
+    )
     assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("text/csv")
     path = sim.home / f"sim/pinghu_jinshan/joint_operations/joint_operations_{day:%Y%m%d}.csv"
     assert resp.content == path.read_bytes()
-    assert resp.text.splitlines()[0] == ("op_id,mechanism,op_date,pinghu_town,jinshan_town,location,pinghu_units,"
-                                         "jinshan_units,outcome,linked_ids")
+    assert resp.text.splitlines()[0] == (
+        "op_id,mechanism,op_date,pinghu_town,jinshan_town,location,pinghu_units,"
+        "jinshan_units,outcome,linked_ids"
+    )
     url = servers.joint_ops_url + "/api/v1/joint-operations.csv"
     assert requests.get(url, params={"date": "1999-01-01"}, timeout=10).status_code == 404
     assert requests.get(url, params={"date": "soon"}, timeout=10).status_code == 400
@@ -128,7 +143,10 @@ def test_joint_operations_token_when_configured(sim):
         url = s.joint_ops_url + "/api/v1/joint-operations.csv"
         params = {"date": sim.days[0].isoformat()}
         assert requests.get(url, params=params, timeout=10).status_code == 401
-        assert requests.get(url, params=params, headers={"Authorization": "Bearer pj"}, timeout=10).status_code == 200
+        assert (
+            requests.get(url, params=params, headers={"Authorization": "Bearer pj"}, timeout=10).status_code
+            == 200
+        )
 
 
 # --- faults ----------------------------------------------------------------------------------------------
@@ -137,10 +155,17 @@ def test_joint_operations_token_when_configured(sim):
 def test_fail_first_n_answers_500_then_recovers(sim):
     faults = Faults(fail_first_n=2)
     with SourceServers(sim.home, TOKEN, faults) as s:
-        codes = [requests.get(s.fire_url + ALARMS, headers=AUTH, params=window(sim.days[0]), timeout=10).status_code
-                 for _ in range(3)]
-        csv_ok = requests.get(s.joint_ops_url + "/api/v1/joint-operations.csv",
-                              params={"date": sim.days[0].isoformat()}, timeout=10).status_code
+        codes = [
+            requests.get(
+                s.fire_url + ALARMS, headers=AUTH, params=window(sim.days[0]), timeout=10
+            ).status_code
+            for _ in range(3)
+        ]
+        csv_ok = requests.get(
+            s.joint_ops_url + "/api/v1/joint-operations.csv",
+            params={"date": sim.days[0].isoformat()},
+            timeout=10,
+        ).status_code
     assert codes == [500, 500, 200] and csv_ok == 200
     assert faults.requests_served == 4
     assert [status for _, status in faults.log] == [500, 500, 200, 200]
@@ -166,7 +191,9 @@ def test_repeated_page_with_page_numbers(sim):
             return requests.get(url, params={**params, "page": page}, headers=AUTH, timeout=10)
 
         first, stale, second = get(1), get(2), get(2)
-        assert stale.content == first.content and stale.json()["page"] == 1  # page 1 again, not what was asked
+        assert (
+            stale.content == first.content and stale.json()["page"] == 1
+        )  # page 1 again, not what was asked
         assert second.json()["page"] == 2 and second.json()["data"] != first.json()["data"]
         # a client that re-asks when the page number is wrong gets every record once
         out, page = [], 1

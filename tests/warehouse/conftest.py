@@ -184,7 +184,9 @@ class RawZone:
             records.append(record)
         key = f"raw/incident/source_feed={feed}/{batch_id}.parquet"
         self.lake.write_parquet(key, pa.Table.from_pylist(records, schema=schema))
-        self._add(feed, "incident", jurisdiction, batch_id, load_date or ingested_at.date(), key, len(records))
+        self._add(
+            feed, "incident", jurisdiction, batch_id, load_date or ingested_at.date(), key, len(records)
+        )
         return self.lake.uri(key)
 
     def joint_operations(self, rows: list[dict], *, batch_id: str, ingested_at: datetime) -> str:
@@ -221,7 +223,9 @@ class RawZone:
 
     def _add(self, feed, entity, jurisdiction, batch_id, load_date, key, rows) -> None:
         self.files.setdefault(entity, []).append(self.lake.uri(key))
-        self.batches.append(RawBatch(feed, entity, jurisdiction, load_date, batch_id, (self.lake.uri(key),), rows))
+        self.batches.append(
+            RawBatch(feed, entity, jurisdiction, load_date, batch_id, (self.lake.uri(key),), rows)
+        )
 
     def withdraw(self, batch_id: str) -> None:
         """A rerun replaced this batch: the manifests no longer list it."""

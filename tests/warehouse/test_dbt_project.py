@@ -29,8 +29,11 @@ def test_harmonised_vocabularies_in_dbt_equal_the_canonical_ones():
 
 def test_no_model_names_a_feed(specs):
     """The dbt plumbing follows the feed specs: a new feed needs no model, var or seed edit."""
-    texts = {p: p.read_text(encoding="utf-8") for p in DBT.rglob("*") if p.suffix in (".sql", ".yml", ".csv")
-             and "target" not in p.parts}
+    texts = {
+        p: p.read_text(encoding="utf-8")
+        for p in DBT.rglob("*")
+        if p.suffix in (".sql", ".yml", ".csv") and "target" not in p.parts
+    }
     for feed in specs:
         naming = [str(p.relative_to(DBT)) for p, text in texts.items() if feed in text]
         assert naming == [], f"{feed} is named in {naming}"

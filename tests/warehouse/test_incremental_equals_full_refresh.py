@@ -124,5 +124,8 @@ def test_incremental_builds_equal_a_full_refresh(home, tmp_path):
         build_warehouse(settings, build_date=D3)
 
     assert count(settings, f"select count(*) from fct_incidents where record_id = '{withdrawn}'") == 0
-    assert count(settings, f"select disposition from fct_incidents where record_id = '{changed}'") == "复核后改判"
+    assert (
+        count(settings, f"select disposition from fct_incidents where record_id = '{changed}'")
+        == "复核后改判"
+    )
     assert_incremental_equals_full_refresh(settings, D3, tmp_path)

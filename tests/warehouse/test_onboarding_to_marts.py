@@ -83,11 +83,23 @@ def incident_rows() -> list[str]:
     for i in range(30):
         at = datetime(2025, 3, 2, 8, 0) + timedelta(minutes=17 * i)
         body = f"32058319950101{i:03d}"  # 320583 exists since 1989: stdnum checks it at birth
-        rows.append("|".join([
-            f"KS{i:04d}", f"{at:%Y%m%d%H%M%S}", f"{at + timedelta(minutes=1):%Y%m%d%H%M%S}",
-            f"{at + timedelta(minutes=1 + 3 + i % 5):%Y%m%d%H%M%S}", codes[i % 3], TOWNS[i % 4],
-            f"KS-{i % 4:02d}", "31.38", "120.98", f"1391234{i:04d}", body + ric.calc_check_digit(body + "0"),
-        ]))
+        rows.append(
+            "|".join(
+                [
+                    f"KS{i:04d}",
+                    f"{at:%Y%m%d%H%M%S}",
+                    f"{at + timedelta(minutes=1):%Y%m%d%H%M%S}",
+                    f"{at + timedelta(minutes=1 + 3 + i % 5):%Y%m%d%H%M%S}",
+                    codes[i % 3],
+                    TOWNS[i % 4],
+                    f"KS-{i % 4:02d}",
+                    "31.38",
+                    "120.98",
+                    f"1391234{i:04d}",
+                    body + ric.calc_check_digit(body + "0"),
+                ]
+            )
+        )
     return rows
 
 
@@ -96,11 +108,21 @@ def grid_rows() -> list[str]:
     for i in range(12):
         at = datetime(2025, 3, 1, 9, 0) + timedelta(hours=2 * i)
         closed = f"{at + timedelta(hours=20):%Y-%m-%d %H:%M}" if i % 3 else ""  # every third still open
-        rows.append(",".join([
-            f"WG{i:03d}", ["KSWG-01", "KSWG-02"][i % 2], f"KS-{i % 4:02d}", TOWNS[i % 4], "否",
-            f"{at:%Y-%m-%d %H:%M}", f"{at + timedelta(hours=1):%Y-%m-%d %H:%M}",
-            f"{at + timedelta(hours=8):%Y-%m-%d %H:%M}", closed,
-        ]))
+        rows.append(
+            ",".join(
+                [
+                    f"WG{i:03d}",
+                    ["KSWG-01", "KSWG-02"][i % 2],
+                    f"KS-{i % 4:02d}",
+                    TOWNS[i % 4],
+                    "否",
+                    f"{at:%Y-%m-%d %H:%M}",
+                    f"{at + timedelta(hours=1):%Y-%m-%d %H:%M}",
+                    f"{at + timedelta(hours=8):%Y-%m-%d %H:%M}",
+                    closed,
+                ]
+            )
+        )
     return rows
 
 
@@ -127,26 +149,40 @@ def test_a_new_district_reaches_the_marts_from_its_feed_yamls(home, tmp_path, mo
     (data / f"wg_{DAY}.csv").write_text("\n".join(grid_rows()) + "\n", encoding="utf-8")
     settings = load_settings()
 
-    outcomes = {o.feed: o for o in ingest_day(settings, DAY, feeds=["kunshan_incidents", "kunshan_grid_events"])}
+    outcomes = {
+        o.feed: o for o in ingest_day(settings, DAY, feeds=["kunshan_incidents", "kunshan_grid_events"])
+    }
     assert {f: (o.status, o.result.rows_quarantined) for f, o in outcomes.items()} == {
-        "kunshan_incidents": ("committed", 0), "kunshan_grid_events": ("committed", 0)}
+        "kunshan_incidents": ("committed", 0),
+        "kunshan_grid_events": ("committed", 0),
+    }
     result = build_warehouse(settings, build_date=DAY)
 
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+
         def q(sql):
             return con.execute(sql).fetchall()
 
         assert q("select name_zh from dim_jurisdiction where jurisdiction_code = '320583'") == [("昆山市",)]
-        assert q("select category, count(*) from fct_incidents where source_feed = 'kunshan_incidents' "
-                 "group by 1 order by 1") == [("criminal", 10), ("dispute", 10), ("traffic", 10)]
-        assert q("select sum(incidents) from mart_incident_trends where jurisdiction_code = '320583'") == [(30,)]
+        assert q(
+            "select category, count(*) from fct_incidents where source_feed = 'kunshan_incidents' "
+            "group by 1 order by 1"
+        ) == [("criminal", 10), ("dispute", 10), ("traffic", 10)]
+        assert q("select sum(incidents) from mart_incident_trends where jurisdiction_code = '320583'") == [
+            (30,)
+        ]
         # arrivals 3..7 minutes after dispatch: 3 of every 5 within 5 minutes
-        assert q("select sum(incidents), round(sum(arrivals_within_5_min) / sum(incidents_with_arrival), 2) "
-                 "from mart_response_times where jurisdiction_code = '320583'") == [(30, 0.6)]
-        assert q("select event_type, count(*), count(*) filter (where is_closed) from fct_grid_events "
-                 "where source_feed = 'kunshan_grid_events' group by 1 order by 1") == [
-            ("dispute", 6, 4), ("safety_hazard", 6, 4)]
-        assert q("select sum(events), sum(closed_events) from mart_grid_event_closure "
-                 "where jurisdiction_code = '320583'") == [(12, 8)]
+        assert q(
+            "select sum(incidents), round(sum(arrivals_within_5_min) / sum(incidents_with_arrival), 2) "
+            "from mart_response_times where jurisdiction_code = '320583'"
+        ) == [(30, 0.6)]
+        assert q(
+            "select event_type, count(*), count(*) filter (where is_closed) from fct_grid_events "
+            "where source_feed = 'kunshan_grid_events' group by 1 order by 1"
+        ) == [("dispute", 6, 4), ("safety_hazard", 6, 4)]
+        assert q(
+            "select sum(events), sum(closed_events) from mart_grid_event_closure "
+            "where jurisdiction_code = '320583'"
+        ) == [(12, 8)]
     assert "kunshan_incidents" not in result.stale_feeds
     assert repository_digest() == before

@@ -212,7 +212,9 @@ def test_failed_build_leaves_the_published_warehouse_untouched(wh_settings, raw_
         build(wh_settings, raw_zone.batches)
     assert hashlib.sha256(wh.read_bytes()).hexdigest() == before
     # the half-built file is kept for inspection, never built upon
-    assert (wh.parent / "warehouse.b.failed.duckdb").exists() and not (wh.parent / "warehouse.b.duckdb").exists()
+    assert (wh.parent / "warehouse.b.failed.duckdb").exists() and not (
+        wh.parent / "warehouse.b.duckdb"
+    ).exists()
 
     (dbt_dir / "models" / "marts" / "fct_broken.sql").unlink()
     (dbt_dir / "tests" / "assert_no_incidents_in_2025.sql").write_text(
@@ -280,23 +282,37 @@ def test_builds_take_turns_between_two_files_without_copying(wh_settings, raw_zo
     build(load_settings(), raw_zone.batches)  # settings read again: the published path is still the link
     assert wh.is_symlink() and wh.resolve().name == "warehouse.b.duckdb"
     assert sorted(p.name for p in wh.parent.glob("warehouse*.duckdb")) == [
-        "warehouse.a.duckdb", "warehouse.b.duckdb", "warehouse.duckdb"]
+        "warehouse.a.duckdb",
+        "warehouse.b.duckdb",
+        "warehouse.duckdb",
+    ]
     a = wh.parent / "warehouse.a.duckdb"
     inode = a.stat().st_ino
 
     raw_zone.incidents(
         "jiashan_incidents",
-        [{"source_record_id": "JS000300", "source_category_code": reference.code("jiashan_incidents", "traffic"),
-          "town": reference.town("330421", border=False)}],
-        batch_id="js-d2", ingested_at=DAY2,
+        [
+            {
+                "source_record_id": "JS000300",
+                "source_category_code": reference.code("jiashan_incidents", "traffic"),
+                "town": reference.town("330421", border=False),
+            }
+        ],
+        batch_id="js-d2",
+        ingested_at=DAY2,
     )
     result = build(wh_settings, raw_zone.batches)
     assert wh.resolve() == a and a.stat().st_ino == inode  # written in place: no copy
     assert result.mart_rows["fct_incidents"] == 11
 
     # a reader still holds the spare (b): the next build must not write under it
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(wh.parent / "warehouse.b.duckdb")],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(wh.parent / "warehouse.b.duckdb")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert reader.stdout.readline().strip() == "10"
         result = build(wh_settings, raw_zone.batches)
@@ -341,8 +357,9 @@ def test_partner_shares_publish_from_a_built_warehouse(wh_settings, raw_zone, re
     )
     build(wh_settings, raw_zone.batches)
 
-    published = publish(wh_settings, raw_zone.lake, share_store(wh_settings), as_of=date(2025, 3, 2),
-                        today=date(2025, 3, 3))
+    published = publish(
+        wh_settings, raw_zone.lake, share_store(wh_settings), as_of=date(2025, 3, 2), today=date(2025, 3, 3)
+    )
     shares = {(s.partner, s.dataset): s for s in published}
     assert {p for p, _ in shares} == {"wujiang", "jiashan", "pinghu", "jinshan"}
     assert shares["wujiang", "border_incidents"].rows == 3 + 1  # Qingpu's and Wujiang's border-town incidents
