@@ -23,10 +23,11 @@ border_incidents as (
         reported_at,
         latitude,
         longitude,
-        cast(floor({{ dbt.datediff("cast('2000-01-01' as date)", 'reported_at', 'minute') }} / {{ window_minutes }})
-            as bigint) as time_bucket
+        {%- set minutes = dbt.datediff("cast('2000-01-01' as date)", 'reported_at', 'minute') %}
+        cast(floor({{ minutes }} / {{ window_minutes }}) as bigint) as time_bucket
     from {{ ref('fct_incidents') }}
-    where is_border_town
+    where
+        is_border_town
         and category is not null
         and latitude is not null
         and longitude is not null
@@ -36,9 +37,15 @@ border_incidents as (
 original_buckets as (
 
     -- each report looks for later reports in its own bucket and the next one
-    select *, time_bucket as join_bucket from border_incidents
+    select
+        *,
+        time_bucket as join_bucket
+    from border_incidents
     union all
-    select *, time_bucket + 1 as join_bucket from border_incidents
+    select
+        *,
+        time_bucket + 1 as join_bucket
+    from border_incidents
 
 ),
 
@@ -55,14 +62,16 @@ candidates as (
         {{ seconds_between('original.reported_at', 'later.reported_at') }} as seconds_apart
     from original_buckets as original
     inner join border_incidents as later
-        on original.category = later.category
-        and later.time_bucket = original.join_bucket
-        and original.jurisdiction_code <> later.jurisdiction_code
-        and later.reported_at >= original.reported_at
-        and later.reported_at <= {{ dbt.dateadd('minute', window_minutes, 'original.reported_at') }}
-        and abs(later.latitude - original.latitude) <= {{ box_deg }}
-        and abs(later.longitude - original.longitude) <= {{ box_deg * 1.2 }}
-    where later.reported_at > original.reported_at
+        on
+            original.category = later.category
+            and original.join_bucket = later.time_bucket
+            and original.jurisdiction_code <> later.jurisdiction_code
+            and original.reported_at <= later.reported_at
+            and later.reported_at <= {{ dbt.dateadd('minute', window_minutes, 'original.reported_at') }}
+            and abs(later.latitude - original.latitude) <= {{ box_deg }}
+            and abs(later.longitude - original.longitude) <= {{ box_deg * 1.2 }}
+    where
+        later.reported_at > original.reported_at
         or later.record_id > original.record_id
 
 ),

@@ -22,8 +22,8 @@ intervals as (
 
     select
         states.*,
-        updated_at as valid_from,
-        lead(updated_at) over (partition by uscc order by updated_at) as valid_to
+        states.updated_at as valid_from,
+        lead(states.updated_at) over (partition by states.uscc order by states.updated_at) as valid_to
     from states
 
 ),

@@ -23,8 +23,9 @@ final as (
         coalesce(towns.is_border_town, false) as is_border_town
     from grids
     left join towns
-        on grids.jurisdiction_code = towns.jurisdiction_code
-        and grids.town_name = towns.town_name
+        on
+            grids.jurisdiction_code = towns.jurisdiction_code
+            and grids.town_name = towns.town_name
 
 )
 

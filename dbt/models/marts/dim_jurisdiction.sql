@@ -19,7 +19,7 @@ from_feeds as (
         'feed_only' as role,
         cast(null as {{ dbt.type_string() }}) as framework
     from {{ ref('stg_raw__feeds') }}
-    where jurisdiction_code not in (select jurisdiction_code from seeded)
+    where jurisdiction_code not in (select seeded.jurisdiction_code from seeded)
 
 ),
 

@@ -74,8 +74,9 @@ final as (
 
     from latest
     left join alarm_types
-        on latest.source_feed = alarm_types.source_feed
-        and latest.source_alarm_type = alarm_types.source_alarm_type
+        on
+            latest.source_feed = alarm_types.source_feed
+            and latest.source_alarm_type = alarm_types.source_alarm_type
 
 )
 

@@ -78,13 +78,20 @@ event_types as (
 
 deadlines as (
 
-    select event_type, deadline_hours from {{ ref('ref_grid_event_deadlines') }}
+    select
+        event_type,
+        deadline_hours
+    from {{ ref('ref_grid_event_deadlines') }}
 
 ),
 
 towns as (
 
-    select jurisdiction_code, town_name, is_border_town from {{ ref('dim_town') }}
+    select
+        jurisdiction_code,
+        town_name,
+        is_border_town
+    from {{ ref('dim_town') }}
 
 ),
 
@@ -120,13 +127,15 @@ joined as (
     inner join stage_times
         on latest_row.event_id = stage_times.event_id
     left join event_types
-        on latest_row.source_feed = event_types.source_feed
-        and latest_row.source_event_type = event_types.source_event_type
+        on
+            latest_row.source_feed = event_types.source_feed
+            and latest_row.source_event_type = event_types.source_event_type
     left join deadlines
         on event_types.event_type = deadlines.event_type
     left join towns
-        on latest_row.jurisdiction_code = towns.jurisdiction_code
-        and latest_row.town = towns.town_name
+        on
+            latest_row.jurisdiction_code = towns.jurisdiction_code
+            and latest_row.town = towns.town_name
 
 ),
 

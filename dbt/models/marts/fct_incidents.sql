@@ -31,7 +31,11 @@ latest as (
 
 categories as (
 
-    select source_feed, source_code, harmonised_value as category, source_label
+    select
+        source_feed,
+        source_code,
+        harmonised_value as category,
+        source_label
     from {{ ref('stg_raw__code_mappings') }}
     where entity = 'incident'
 
@@ -39,7 +43,11 @@ categories as (
 
 towns as (
 
-    select jurisdiction_code, town_name, is_border_town from {{ ref('dim_town') }}
+    select
+        jurisdiction_code,
+        town_name,
+        is_border_town
+    from {{ ref('dim_town') }}
 
 ),
 
@@ -90,11 +98,13 @@ final as (
 
     from latest
     left join categories
-        on latest.source_feed = categories.source_feed
-        and latest.source_category_code = categories.source_code
+        on
+            latest.source_feed = categories.source_feed
+            and latest.source_category_code = categories.source_code
     left join towns
-        on latest.jurisdiction_code = towns.jurisdiction_code
-        and latest.town = towns.town_name
+        on
+            latest.jurisdiction_code = towns.jurisdiction_code
+            and latest.town = towns.town_name
 
 )
 

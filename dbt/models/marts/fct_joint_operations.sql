@@ -29,7 +29,10 @@ latest as (
 
 mechanisms as (
 
-    select source_feed, source_code, harmonised_value as mechanism
+    select
+        source_feed,
+        source_code,
+        harmonised_value as mechanism
     from {{ ref('stg_raw__code_mappings') }}
     where entity = 'joint_operation'
 
@@ -69,8 +72,9 @@ final as (
 
     from latest
     left join mechanisms
-        on latest.source_feed = mechanisms.source_feed
-        and latest.source_mechanism = mechanisms.source_code
+        on
+            latest.source_feed = mechanisms.source_feed
+            and latest.source_mechanism = mechanisms.source_code
 
 )
 

@@ -24,11 +24,19 @@ operations as (
 
 operation_sides as (
 
-    select operation_date, mechanism, source_mechanism, jurisdiction_code as feed_jurisdiction_code,
+    select
+        operation_date,
+        mechanism,
+        source_mechanism,
+        jurisdiction_code as feed_jurisdiction_code,
         jurisdiction_a as side_jurisdiction_code
     from operations
     union all
-    select operation_date, mechanism, source_mechanism, jurisdiction_code as feed_jurisdiction_code,
+    select
+        operation_date,
+        mechanism,
+        source_mechanism,
+        jurisdiction_code as feed_jurisdiction_code,
         jurisdiction_b as side_jurisdiction_code
     from operations
 
@@ -79,6 +87,17 @@ checkpoints as (
 
 ),
 
+cell_steps as (
+
+    -- a checkpoint looks in its own cell and the eight around it
+    select -1 as step
+    union all
+    select 0 as step
+    union all
+    select 1 as step
+
+),
+
 checkpoint_cells as (
 
     select
@@ -86,8 +105,8 @@ checkpoint_cells as (
         cast(floor(checkpoints.lat / {{ cell_deg }}) as bigint) + lat_steps.step as lat_cell,
         cast(floor(checkpoints.lon / {{ cell_deg }}) as bigint) + lon_steps.step as lon_cell
     from checkpoints
-    cross join (select -1 as step union all select 0 union all select 1) as lat_steps
-    cross join (select -1 as step union all select 0 union all select 1) as lon_steps
+    cross join cell_steps as lat_steps
+    cross join cell_steps as lon_steps
 
 ),
 
@@ -115,9 +134,11 @@ checkpoint_incidents as (
         cast(null as {{ dbt.type_string() }}) as feed_jurisdiction_code
     from checkpoint_cells as checkpoints
     inner join located_incidents as incidents
-        on incidents.lat_cell = checkpoints.lat_cell
-        and incidents.lon_cell = checkpoints.lon_cell
-    where {{ distance_m('checkpoints.lat', 'checkpoints.lon', 'incidents.latitude', 'incidents.longitude') }}
+        on
+            checkpoints.lat_cell = incidents.lat_cell
+            and checkpoints.lon_cell = incidents.lon_cell
+    where
+        {{ distance_m('checkpoints.lat', 'checkpoints.lon', 'incidents.latitude', 'incidents.longitude') }}
         <= {{ radius_m }}
     group by 1, 2, 3, 4, 5
 

@@ -17,7 +17,10 @@ enterprises as (
 
 hazards as (
 
-    select uscc, sum(open_hazards) as open_hazards, count(*) as inspections
+    select
+        uscc,
+        sum(open_hazards) as open_hazards,
+        count(*) as inspections
     from {{ ref('fct_fire_inspections') }}
     group by uscc
 
@@ -25,7 +28,10 @@ hazards as (
 
 alarms as (
 
-    select uscc, sum(case when is_true_alarm then 1 else 0 end) as true_alarms, count(*) as alarms
+    select
+        uscc,
+        sum(case when is_true_alarm then 1 else 0 end) as true_alarms,
+        count(*) as alarms
     from {{ ref('fct_fire_alarms') }}
     group by uscc
 
@@ -83,7 +89,11 @@ scored as (
 
     select
         components.*,
-        tax_status_points + credit_rating_points + open_hazard_points + true_alarm_points + incident_points
+        components.tax_status_points
+        + components.credit_rating_points
+        + components.open_hazard_points
+        + components.true_alarm_points
+        + components.incident_points
             as risk_score
     from components
 

@@ -39,9 +39,17 @@ alarms as (
 
 grain as (
 
-    select activity_month, jurisdiction_code, town from inspections
+    select
+        activity_month,
+        jurisdiction_code,
+        town
+    from inspections
     union
-    select activity_month, jurisdiction_code, town from alarms
+    select
+        activity_month,
+        jurisdiction_code,
+        town
+    from alarms
 
 ),
 
@@ -74,13 +82,15 @@ final as (
         coalesce(staleness.is_source_stale, false) as is_source_stale
     from grain
     left join inspections
-        on grain.activity_month = inspections.activity_month
-        and grain.jurisdiction_code = inspections.jurisdiction_code
-        and grain.town is not distinct from inspections.town
+        on
+            grain.activity_month = inspections.activity_month
+            and grain.jurisdiction_code = inspections.jurisdiction_code
+            and grain.town is not distinct from inspections.town
     left join alarms
-        on grain.activity_month = alarms.activity_month
-        and grain.jurisdiction_code = alarms.jurisdiction_code
-        and grain.town is not distinct from alarms.town
+        on
+            grain.activity_month = alarms.activity_month
+            and grain.jurisdiction_code = alarms.jurisdiction_code
+            and grain.town is not distinct from alarms.town
     left join staleness
         on grain.jurisdiction_code = staleness.jurisdiction_code
 

@@ -42,12 +42,13 @@ with_prior_year as (
         monthly.category,
         monthly.incidents,
         monthly.double_reports_excluded,
-        prior.incidents as incidents_prior_year
+        prior_year.incidents as incidents_prior_year
     from monthly
-    left join monthly as prior
-        on prior.incident_month = cast({{ dbt.dateadd('year', -1, 'monthly.incident_month') }} as date)
-        and prior.jurisdiction_code = monthly.jurisdiction_code
-        and prior.category is not distinct from monthly.category
+    left join monthly as prior_year
+        on
+            prior_year.incident_month = cast({{ dbt.dateadd('year', -1, 'monthly.incident_month') }} as date)
+            and monthly.jurisdiction_code = prior_year.jurisdiction_code
+            and prior_year.category is not distinct from monthly.category
 
 ),
 
