@@ -23,7 +23,7 @@ from pingan_sim.identities import (
 )
 from pingan_sim.reference import SEEDS_DIR, load_reference
 
-# DOMAIN.md, "Jurisdictions": the real towns the simulation must use, and the border towns.
+# The real towns of each jurisdiction that the simulation must use, and the border towns, written out here.
 TOWNS = {
     "310118": {
         "金泽镇",
