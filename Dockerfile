@@ -14,7 +14,7 @@ COPY --chown=airflow:root expectations ./expectations
 COPY --chown=airflow:root agreements ./agreements
 COPY --chown=airflow:root dbt ./dbt
 COPY --chown=airflow:root dags ./dags
-# editable, so the package finds connectors/, dbt/, ... beside it (pingan.settings.PROJECT_ROOT)
+# editable, so the package finds connectors/, dbt/, ... beside it (pingan.core.settings.PROJECT_ROOT)
 RUN pip install --no-cache-dir -e . "apache-airflow==3.3.2"
 ENV PINGAN_DEPLOYMENT=prod \
     PINGAN_HOME=/opt/pingan/var \

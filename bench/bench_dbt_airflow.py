@@ -28,12 +28,12 @@ def prepare(home: Path, days: int, scale: float) -> Path:
     import duckdb
 
     from pingan import raw_zone
-    from pingan.feed_spec import load_specs
-    from pingan.pipeline import ingest_day, lake_store
-    from pingan.settings import load_settings
-    from pingan.storage import Store
-    from pingan.warehouse import TZ, create_raw_views, plan_batches
-    from pingan.warehouse_inputs import register_batches, register_code_mappings, register_feeds
+    from pingan.core.feed_spec import load_specs
+    from pingan.core.settings import load_settings
+    from pingan.core.storage import Store, lake_store
+    from pingan.orchestration.pipeline import ingest_day
+    from pingan.warehouse.build import TZ, create_raw_views, plan_batches
+    from pingan.warehouse.inputs import register_batches, register_code_mappings, register_feeds
     from pingan_sim import simulate
 
     settings = load_settings()
@@ -57,7 +57,7 @@ def prepare(home: Path, days: int, scale: float) -> Path:
 
 
 def one_build_task(settings, db: Path) -> float:
-    from pingan.warehouse import _run_dbt
+    from pingan.warehouse.build import _run_dbt
 
     started = time.monotonic()
     _run_dbt(settings, db, s3=None, full_refresh=True, select=None)
@@ -146,7 +146,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="pingan-bench-dbt-"))
     os.environ["PINGAN_HOME"] = str(work / "home")
-    from pingan.settings import load_settings
+    from pingan.core.settings import load_settings
 
     prepared = prepare(work, args.days, args.scale)
     settings = load_settings()

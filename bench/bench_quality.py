@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pingan.canonical import TS, entity_schema  # noqa: E402
+from pingan.core.canonical import TS, entity_schema  # noqa: E402
 from pingan.quality.suites import load_suite  # noqa: E402
 
 SUITES = ROOT / "expectations"

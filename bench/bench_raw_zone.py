@@ -29,7 +29,7 @@ FILE = f"qingpu/110/110接处警_{DAY:%Y%m%d}.csv"
 
 def make_input(workdir: Path, rows: int) -> Path:
     """Simulate a week of Qingpu, then repeat its data lines (with fresh ids) up to `rows` rows."""
-    from pingan.storage import Store
+    from pingan.core.storage import Store
     from pingan_sim import simulate
 
     target = workdir / "home" / "sim" / FILE
@@ -69,19 +69,19 @@ def make_input(workdir: Path, rows: int) -> Path:
 def run_pingan(workdir: Path, gate: bool) -> dict:
     os.environ["PINGAN_HOME"] = str(workdir / "home")
     os.environ["PINGAN_LAKE_URL"] = f"file://{workdir / ('lake-gate' if gate else 'lake')}"
-    from pingan.feed_spec import load_specs
-    from pingan.ingest import ingest_feed
-    from pingan.pipeline import quality_gate
-    from pingan.settings import load_settings
-    from pingan.storage import Store
+    from pingan.core.feed_spec import load_specs
+    from pingan.core.settings import load_settings
+    from pingan.core.storage import Store
+    from pingan.ingest.load import ingest_feed
+    from pingan.orchestration.pipeline import quality_gate
 
     settings = load_settings()
     spec = load_specs(settings.connectors_dir)["qingpu_110_incidents"]
     lake = Store(settings.lake_url)
     lake.ensure()
     check = quality_gate(settings) if gate else None
-    import pingan.formats.csv_reader  # noqa: F401 - imports are start-up cost, not per-row cost
-    import pingan.transports.file_drop  # noqa: F401
+    import pingan.ingest.formats.csv_reader  # noqa: F401 - imports are start-up cost, not per-row cost
+    import pingan.ingest.transports.file_drop  # noqa: F401
 
     startup = 0.0
     if gate:  # GX's import and context are paid once per worker process, whatever the rows: timed apart

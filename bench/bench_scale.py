@@ -34,9 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pingan import raw_zone  # noqa: E402
-from pingan.canonical import entity_schema  # noqa: E402
-from pingan.settings import Settings, load_settings  # noqa: E402
-from pingan.storage import Store  # noqa: E402
+from pingan.core.canonical import entity_schema  # noqa: E402
+from pingan.core.settings import Settings, load_settings  # noqa: E402
+from pingan.core.storage import Store  # noqa: E402
 
 START = date(2025, 3, 1)
 ID_COLUMNS = ("record_id", "source_record_id", "event_id")
@@ -58,7 +58,7 @@ class TimedGate:
     """The GX gate, timing itself: what a load spends in validation, apart from extract and normalise."""
 
     def __init__(self, settings: Settings):
-        from pingan.pipeline import quality_gate
+        from pingan.orchestration.pipeline import quality_gate
 
         self.gate, self.seconds = quality_gate(settings), 0.0
 
@@ -76,9 +76,9 @@ def load_days(settings: Settings, feeds: list[str], days: list[date], gate_days:
     The gate's cost is per batch (it does not depend on other districts), so gating a sample of days and
     scaling to all days keeps the run within half an hour; the load is measured on every day.
     """
-    from pingan.feed_spec import load_specs
-    from pingan.ingest import ingest_feed
-    from pingan.pipeline import lake_store
+    from pingan.core.feed_spec import load_specs
+    from pingan.core.storage import lake_store
+    from pingan.ingest.load import ingest_feed
 
     specs = load_specs(settings.connectors_dir)
     lake, gate = lake_store(settings), TimedGate(settings)
@@ -98,9 +98,9 @@ def load_days(settings: Settings, feeds: list[str], days: list[date], gate_days:
 
 def jurisdiction_stages(args, work: Path) -> tuple[list[dict], Settings]:
     """Load replicas of the five districts one after another; measure after each requested size."""
-    from pingan.deployment import feed_sources
-    from pingan.feed_spec import load_specs
-    from pingan.warehouse import build
+    from pingan.core.deployment import feed_sources
+    from pingan.core.feed_spec import load_specs
+    from pingan.warehouse.build import build
     from pingan_sim import simulate
     from pingan_sim.districts import replica_sources, replicas, simulate_replica, write_specs
 
@@ -218,14 +218,14 @@ def history_lake(month: Settings, home: Path, history_days: int) -> Settings:
 
 
 def _real_specs():
-    from pingan.feed_spec import load_specs
+    from pingan.core.feed_spec import load_specs
 
     return load_specs(ROOT / "connectors").values()
 
 
 def nightly(settings: Settings) -> dict:
     """Build every day but tonight, then time tonight's incremental build."""
-    from pingan.warehouse import build
+    from pingan.warehouse.build import build
 
     lake = Store(settings.lake_url)
     batches = raw_zone.committed_batches(lake)
@@ -248,7 +248,7 @@ def nightly(settings: Settings) -> dict:
 
 
 def spark_build(settings: Settings) -> dict:
-    from pingan.warehouse_spark import build_on_spark
+    from pingan.warehouse.spark import build_on_spark
 
     lake = Store(settings.lake_url)
     batches = raw_zone.committed_batches(lake)

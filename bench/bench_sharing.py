@@ -21,10 +21,10 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pingan.core.storage import Store  # noqa: E402
 from pingan.sharing import delta  # noqa: E402
 from pingan.sharing.pii_guard import scan  # noqa: E402
 from pingan.sharing.pseudonymise import key_ids_column, pseudonymise_column  # noqa: E402
-from pingan.storage import Store  # noqa: E402
 
 SURNAMES, GIVEN = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗", "伟芳娜秀敏静丽强磊军洋勇艳杰娟涛明超兰霞"
 

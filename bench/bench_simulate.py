@@ -14,7 +14,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from pingan.storage import Store
+from pingan.core.storage import Store
 from pingan_sim import simulate
 from pingan_sim.context import RunContext
 from pingan_sim.incidents import QINGPU, day_bytes

@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pingan import raw_zone  # noqa: E402
-from pingan.canonical import entity_schema  # noqa: E402
-from pingan.settings import load_settings  # noqa: E402
-from pingan.storage import Store  # noqa: E402
+from pingan.core.canonical import entity_schema  # noqa: E402
+from pingan.core.settings import load_settings  # noqa: E402
+from pingan.core.storage import Store  # noqa: E402
 
 SEED_START = date(2025, 3, 1)
 SEED_DAYS = 8  # 7 of history + tonight
@@ -52,7 +52,7 @@ def seed_week(work: Path):
     settings = settings_for(home)
     if (home / ".ready").exists():
         return settings
-    from pingan.pipeline import ingest_day, sources_for
+    from pingan.orchestration.pipeline import ingest_day, sources_for
     from pingan_sim import simulate
 
     shutil.rmtree(home, ignore_errors=True)
@@ -132,7 +132,7 @@ def expand_history(work: Path, week, days: int):
 
 def nightly(settings, label: str) -> dict:
     """A build of every day but tonight, then tonight's incremental build; both timed."""
-    from pingan.warehouse import build
+    from pingan.warehouse.build import build
 
     lake = Store(settings.lake_url)
     batches = raw_zone.committed_batches(lake)
@@ -222,7 +222,7 @@ def main() -> None:
     )
     print(
         f"copying the published {long['size'] / 2**20:,.0f} MiB file would add {copy_cost(history.warehouse_path):.1f} s "
-        "a night (the build keeps a second file instead; see pingan/warehouse.py)"
+        "a night (the build keeps a second file instead; see pingan/warehouse/build.py)"
     )
     print_latencies(history, args.years)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pingan.storage import Store
+from pingan.core.storage import Store
 from pingan_sim import fire, grid_events, incidents, joint_operations, registry
 from pingan_sim.context import RunContext, feed_offset
 from pingan_sim.reference import load_reference

@@ -1,4 +1,4 @@
-"""`pingan simulate` and `pingan demo`: registered into the `pingan` command (entry point group `pingan.cli`)
+"""`pingan simulate` and `pingan demo`: registered into the `pingan` command (entry point group `pingan.cli.app`)
 only where the simulator is installed, so a production install has neither."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from datetime import date, timedelta
 import click
 from rich.table import Table
 
-from pingan.cli import _date, _progress, out
-from pingan.settings import Settings, load_settings
-from pingan.storage import Store
+from pingan.cli.app import _date, _progress, out
+from pingan.core.settings import Settings, load_settings
+from pingan.core.storage import Store
 
 
 def write_sources(
@@ -80,7 +80,7 @@ def demo(ctx: click.Context, days: int, start: date, seed: int, scale: float, de
 
     One line per night (loads, build, shares); `pingan -v demo` shows every step and dbt's output.
     """
-    from pingan.demo import print_summary, run_demo
+    from pingan.cli.demo import print_summary, run_demo
 
     settings = load_settings()
     end = start + timedelta(days=days - 1)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pingan.storage import Store
+from pingan.core.storage import Store
 from pingan_sim.defects import Injected, Ledger, truncated_entry
 from pingan_sim.reference import Reference
 

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from pingan.feed_spec import FeedSpec
-from pingan.storage import Store
+from pingan.core.feed_spec import FeedSpec
+from pingan.core.storage import Store
 from pingan_sim.defects import Ledger
 
 BATCH_FAULTS = (

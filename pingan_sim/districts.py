@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from pingan.environment import temporary_env
+from pingan.core.environment import temporary_env
 
 REAL_CODES = ("310118", "320509", "330421", "330482", "310116")
 DELTA_PROVINCES = ("31", "32", "33", "34")  # Shanghai, Jiangsu, Zhejiang, Anhui
@@ -107,7 +107,7 @@ def simulate_replica(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, int]:
     """The replica's source files for [start, end], from its own seed (rows differ from the real ones)."""
-    from pingan.storage import Store
+    from pingan.core.storage import Store
     from pingan_sim import simulate
 
     landing = Store(f"file://{replica.home / 'sim'}")  # like the local deployment: one landing root

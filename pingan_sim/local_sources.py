@@ -1,6 +1,6 @@
 """The simulated sources as the `local` deployment's feed endpoints (entry point `pingan.local_sources`).
 
-pingan.deployment asks for the endpoint variables a run needs and finds unset; this answers with the
+pingan.core.deployment asks for the endpoint variables a run needs and finds unset; this answers with the
 simulator's SQLite tax registry and, only when an HTTP feed is among them, the fire brigade API and the
 Pinghu–Jinshan platform served on loopback for the duration of the run.
 """
@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from pingan.settings import Settings
+from pingan.core.settings import Settings
 from pingan_sim import registry
 from pingan_sim.servers import SourceServers
 

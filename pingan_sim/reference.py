@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pingan.feed_spec import load_specs
-from pingan.settings import PROJECT_ROOT
+from pingan.core.feed_spec import load_specs
+from pingan.core.settings import PROJECT_ROOT
 
 SEEDS_DIR = PROJECT_ROOT / "dbt" / "seeds"
 CONNECTORS_DIR = PROJECT_ROOT / "connectors"

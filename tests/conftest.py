@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from s3_server import S3Server, start_s3_server  # noqa: E402
 
-from pingan.settings import load_settings  # noqa: E402
+from pingan.core.settings import load_settings  # noqa: E402
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ from datetime import date
 SCRIPT = """
 import os, signal, sys
 from datetime import date
-from pingan.feed_spec import load_specs
-from pingan.ingest import ingest_feed
-from pingan.pipeline import lake_store
-from pingan.settings import load_settings
+from pingan.core.feed_spec import load_specs
+from pingan.ingest.load import ingest_feed
+from pingan.core.storage import lake_store
+from pingan.core.settings import load_settings
 
 settings = load_settings()
 spec = load_specs(settings.connectors_dir)[sys.argv[1]]

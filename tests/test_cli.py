@@ -9,14 +9,14 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from pingan.cli import main
+from pingan.cli.app import main
 
 COMMANDS = {"simulate", "ingest", "validate", "build", "publish", "run", "demo", "status"}
 
 
 def test_help_lists_every_stage_without_importing_heavy_libraries():
     code = (
-        "import sys; from click.testing import CliRunner; from pingan.cli import main; "
+        "import sys; from click.testing import CliRunner; from pingan.cli.app import main; "
         "r = CliRunner().invoke(main, ['--help']); print(r.output); "
         "print('HEAVY', sorted(m for m in ('great_expectations', 'dbt', 'airflow') if m in sys.modules))"
     )

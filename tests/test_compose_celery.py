@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from pingan.settings import PROJECT_ROOT
+from pingan.core.settings import PROJECT_ROOT
 
 BASE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
 CELERY = yaml.safe_load((PROJECT_ROOT / "docker-compose.celery.yml").read_text())

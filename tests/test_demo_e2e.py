@@ -11,10 +11,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pingan.demo import ANALYST_QUERY
+from pingan.cli.demo import ANALYST_QUERY
+from pingan.core.storage import Store
 from pingan.sharing.keys import signing_key
 from pingan.sharing.manifest import verify_snapshot
-from pingan.storage import Store
 
 BIN = Path(sys.executable).parent
 

@@ -11,10 +11,10 @@ from datetime import date
 
 import pytest
 
-from pingan.deployment import DeploymentError, check_deployment, feed_sources, required_variables
-from pingan.feed_spec import load_specs
-from pingan.pipeline import ingest_day
-from pingan.settings import PROJECT_ROOT, load_settings
+from pingan.core.deployment import DeploymentError, check_deployment, feed_sources, required_variables
+from pingan.core.feed_spec import load_specs
+from pingan.core.settings import PROJECT_ROOT, load_settings
+from pingan.orchestration.pipeline import ingest_day
 
 PROD_STORES = {
     "PINGAN_DEPLOYMENT": "prod",
@@ -124,8 +124,8 @@ class NoSimulator(importlib.abc.MetaPathFinder):
             raise ImportError('pingan_sim is not installed')
 
 sys.meta_path.insert(0, NoSimulator())
-import pingan.cli, pingan.pipeline, pingan.deployment, pingan.dag_factory, pingan.dag_tasks, pingan.demo
-import pingan.warehouse, pingan.sharing.publish, pingan.status
+import pingan.cli.app, pingan.orchestration.pipeline, pingan.core.deployment, pingan.orchestration.dag_factory, pingan.orchestration.dag_tasks, pingan.cli.demo
+import pingan.warehouse.build, pingan.sharing.publish, pingan.ops.status
 assert not [m for m in sys.modules if m.startswith('pingan_sim')]
 print('ok')
 """

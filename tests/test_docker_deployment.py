@@ -10,8 +10,8 @@ import tomllib
 import pytest
 import yaml
 
-from pingan.deployment import required_variables
-from pingan.settings import PROJECT_ROOT, load_settings
+from pingan.core.deployment import required_variables
+from pingan.core.settings import PROJECT_ROOT, load_settings
 
 AIRFLOW_SERVICES = ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
 

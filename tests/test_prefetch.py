@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from pingan.prefetch import prefetch
+from pingan.ingest.prefetch import prefetch
 
 
 def test_items_arrive_in_order():

@@ -12,9 +12,9 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
+from pingan.core.storage import Store
 from pingan.quality.results_store import PREFIX
 from pingan.quality.suites import load_suite
-from pingan.storage import Store
 
 SITE_PREFIX = f"{PREFIX}/data_docs/"
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from pingan import raw_zone
-from pingan.storage import Store
+from pingan.core.storage import Store
 
 
 @dataclass

@@ -7,7 +7,7 @@ a quality failure, never a silent `other`.
 
 from __future__ import annotations
 
-from pingan.feed_spec import FeedSpec
+from pingan.core.feed_spec import FeedSpec
 
 
 def suite_parameters(spec: FeedSpec) -> dict[str, list[str]]:

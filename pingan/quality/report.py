@@ -15,9 +15,9 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pingan.core.settings import Settings
+from pingan.core.storage import Store
 from pingan.quality.overview import DayQuality, day_quality, top_rules
-from pingan.settings import Settings
-from pingan.storage import Store
 
 _SCRIPT = """
 const charts = document.querySelectorAll('canvas[data-series]');

@@ -14,7 +14,7 @@ import json
 from collections import Counter
 from typing import Any
 
-from pingan.storage import Store
+from pingan.core.storage import Store
 
 PREFIX = "_quality"
 # result keys only COMPLETE carries: one entry per failing row

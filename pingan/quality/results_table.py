@@ -11,8 +11,8 @@ import json
 import pyarrow as pa
 
 from pingan import raw_zone
+from pingan.core.storage import Store
 from pingan.quality.results_store import PREFIX
-from pingan.storage import Store
 
 TABLE = "raw.quality_results"
 SCHEMA = pa.schema(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from pingan.canonical import entity_schema
+from pingan.core.canonical import entity_schema
 
 RULE = "schema_canonical"
 

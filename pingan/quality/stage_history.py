@@ -15,9 +15,9 @@ from pathlib import Path
 import pyarrow as pa
 
 from pingan import raw_zone
+from pingan.core.storage import Store
 from pingan.quality.result import RowFailure
 from pingan.quality.suites import load_suite, rules_of
-from pingan.storage import Store
 
 ENTITY = "grid_event_stage"
 RULE = "event_stages_in_order"

@@ -25,7 +25,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from pingan.settings import PROJECT_ROOT
+from pingan.core.settings import PROJECT_ROOT
 
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
 Treatment = Literal[

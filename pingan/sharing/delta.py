@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from pingan.storage import Store
+from pingan.core.storage import Store
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ import re
 import pyarrow.compute as pc
 
 from pingan import raw_zone
-from pingan.feed_spec import FeedSpec
-from pingan.storage import Store
+from pingan.core.feed_spec import FeedSpec
+from pingan.core.storage import Store
 
 _DIGIT = re.compile(r"\d")
 

@@ -21,9 +21,9 @@ import duckdb
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from pydantic import BaseModel, ConfigDict
 
-from pingan.settings import S3Settings
+from pingan.core.settings import S3Settings
+from pingan.core.storage import Store
 from pingan.sharing import manifest as mf
-from pingan.storage import Store
 
 SEEN = ".pingan-seen.json"
 

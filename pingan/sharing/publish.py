@@ -30,10 +30,12 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pingan.canonical import TZ
-from pingan.feed_spec import load_specs
-from pingan.settings import Settings
-from pingan.sharing import audit, delta
+from pingan.core import audit
+from pingan.core.canonical import TZ
+from pingan.core.feed_spec import load_specs
+from pingan.core.settings import Settings
+from pingan.core.storage import Store
+from pingan.sharing import delta
 from pingan.sharing import manifest as mf
 from pingan.sharing.agreements import Agreement, AnyOf, Condition, DatasetGrant, load_agreements
 from pingan.sharing.keys import (
@@ -48,7 +50,6 @@ from pingan.sharing.lineage import SourceBatches
 from pingan.sharing.pii_guard import Finding, PiiGuardError
 from pingan.sharing.pii_guard import scan as pii_scan
 from pingan.sharing.pseudonymise import coarsen_location, key_ids_column, pseudonymise_column, truncate_time
-from pingan.storage import Store
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ def publish(
     if not settings.warehouse_path.exists():
         raise ShareError(f"no published warehouse at {settings.warehouse_path}: run the build first")
 
-    # Keys are generated only in the local deployment; prod must be given them (pingan.settings).
+    # Keys are generated only in the local deployment; prod must be given them (pingan.core.settings).
     secrets_dir, allow_generate = settings.home / "secrets", settings.generate_keys
     signer = signing_key(secrets_dir, allow_generate=allow_generate)
     specs = load_specs(settings.connectors_dir)

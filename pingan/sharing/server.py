@@ -31,8 +31,9 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from pingan.settings import Settings
-from pingan.sharing import audit, delta
+from pingan.core import audit
+from pingan.core.settings import Settings
+from pingan.sharing import delta
 from pingan.sharing import manifest as mf
 from pingan.sharing.agreements import Agreement, load_agreements
 from pingan.sharing.publish import local_today, share_store

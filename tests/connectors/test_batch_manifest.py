@@ -11,11 +11,11 @@ import pytest
 from test_raw_zone import DAY, jiashan_csv
 
 from pingan import raw_zone
-from pingan.batch_manifest import Manifest
-from pingan.feed_spec import load_specs
-from pingan.ingest import ingest_feed
-from pingan.status import collect_status
-from pingan.storage import Store
+from pingan.core.feed_spec import load_specs
+from pingan.core.storage import Store
+from pingan.ingest.load import ingest_feed
+from pingan.ops.status import collect_status
+from pingan.raw_zone.manifest import Manifest
 
 # Written by the pre-model code (commit 1894eb5): a commit, a blocked attempt, a late source, a running load.
 FIXTURES = Path(__file__).parent / "fixtures" / "manifests_v1"

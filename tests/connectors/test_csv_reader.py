@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from pingan.formats.csv_reader import read_csv
+from pingan.ingest.formats.csv_reader import read_csv
 
 HEADER = "接警编号,报警时间,所属镇街\n"
 

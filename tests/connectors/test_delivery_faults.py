@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from pingan import raw_zone
-from pingan.feed_spec import load_specs
-from pingan.ingest import ingest_feed
-from pingan.pipeline import quality_gate, sources_for
+from pingan.core.feed_spec import load_specs
+from pingan.core.settings import PROJECT_ROOT, load_settings
+from pingan.core.storage import Store
+from pingan.ingest.load import ingest_feed
+from pingan.ops.status import collect_status
+from pingan.orchestration.pipeline import quality_gate, sources_for
 from pingan.quality.batch_rules import judge_batch
-from pingan.settings import PROJECT_ROOT, load_settings
-from pingan.status import collect_status
-from pingan.storage import Store
 from pingan_sim.delivery_faults import BATCH_FAULTS, FAULTS, NotApplicable, deliver_fault
 
 pytestmark = pytest.mark.slow  # about a minute: every feed, every fault

@@ -11,13 +11,13 @@ import pyarrow.compute as pc
 import pytest
 
 from pingan import raw_zone
-from pingan.canonical import entity_schema
-from pingan.deployment import feed_sources
-from pingan.feed_spec import load_specs
-from pingan.ingest import RerunRefused, ingest_feed
-from pingan.pipeline import quality_gate
-from pingan.settings import PROJECT_ROOT, load_settings
-from pingan.storage import Store
+from pingan.core.canonical import entity_schema
+from pingan.core.deployment import feed_sources
+from pingan.core.feed_spec import load_specs
+from pingan.core.settings import PROJECT_ROOT, load_settings
+from pingan.core.storage import Store
+from pingan.ingest.load import RerunRefused, ingest_feed
+from pingan.orchestration.pipeline import quality_gate
 
 START, END = date(2025, 3, 1), date(2025, 3, 2)
 FEEDS = sorted(load_specs(PROJECT_ROOT / "connectors"))

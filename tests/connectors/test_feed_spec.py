@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pingan.canonical import ENTITY_FIELDS
-from pingan.feed_spec import SpecError, load_spec, load_specs
-from pingan.settings import PROJECT_ROOT
+from pingan.core.canonical import ENTITY_FIELDS
+from pingan.core.feed_spec import SpecError, load_spec, load_specs
+from pingan.core.settings import PROJECT_ROOT
 
 CONNECTORS = PROJECT_ROOT / "connectors"
 DOMAIN_FEEDS = {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from pingan.feed_spec import Column
-from pingan.normalise import _parse
+from pingan.core.feed_spec import Column
+from pingan.ingest.normalise import _parse
 
 
 def test_integers_outside_int32_are_unparseable_not_wrapped():

@@ -14,10 +14,10 @@ import pytest
 from killed_load import killed_load
 
 from pingan import raw_zone
-from pingan.feed_spec import load_specs
-from pingan.ingest import ingest_feed
-from pingan.normalise import MissingColumns
-from pingan.storage import Store
+from pingan.core.feed_spec import load_specs
+from pingan.core.storage import Store
+from pingan.ingest.load import ingest_feed
+from pingan.ingest.normalise import MissingColumns
 
 DAY = date(2025, 3, 1)
 HEADER = [
@@ -130,7 +130,7 @@ def test_missing_mandatory_column_rejects_the_batch_with_a_clear_error(home, set
 
 def _pingan(*args: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pingan.cli", *args], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "pingan.cli.app", *args], env=env, capture_output=True, text=True, timeout=300
     )
 
 

@@ -8,11 +8,11 @@ from datetime import date
 import pytest
 
 from pingan import raw_zone
-from pingan.feed_spec import load_specs
-from pingan.ingest import ingest_feed
-from pingan.settings import load_settings
-from pingan.storage import Store
-from pingan.transports.http_client import SourceHttpError
+from pingan.core.feed_spec import load_specs
+from pingan.core.settings import load_settings
+from pingan.core.storage import Store
+from pingan.ingest.load import ingest_feed
+from pingan.ingest.transports.http_client import SourceHttpError
 from pingan_sim import simulate
 from pingan_sim.servers import Faults, SourceServers
 

@@ -11,10 +11,10 @@ import pytest
 import requests
 
 from pingan import raw_zone
-from pingan.feed_spec import load_specs
-from pingan.ingest import ingest_feed
-from pingan.settings import PROJECT_ROOT, load_settings
-from pingan.storage import Store
+from pingan.core.feed_spec import load_specs
+from pingan.core.settings import PROJECT_ROOT, load_settings
+from pingan.core.storage import Store
+from pingan.ingest.load import ingest_feed
 
 DAY = date(2025, 3, 2)
 

@@ -8,9 +8,9 @@ from datetime import date
 import pytest
 
 from pingan import raw_zone
-from pingan.feed_spec import load_specs
-from pingan.ingest import RerunRefused, ingest_feed
-from pingan.storage import Store
+from pingan.core.feed_spec import load_specs
+from pingan.core.storage import Store
+from pingan.ingest.load import RerunRefused, ingest_feed
 
 COLUMNS = "nsrsbh, nsrmc, fddbr_xm, fddbr_sfzh, hy_dm, scjydz, jd_mc, djzt, nsxydj, updated_at"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pingan.settings import PROJECT_ROOT
+from pingan.core.settings import PROJECT_ROOT
 
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="pingan-airflow-"))
 os.environ.update(

@@ -8,9 +8,9 @@ import pendulum
 import pytest
 
 from pingan import raw_zone
-from pingan.feed_spec import load_specs
-from pingan.settings import PROJECT_ROOT, load_settings
-from pingan.storage import Store
+from pingan.core.feed_spec import load_specs
+from pingan.core.settings import PROJECT_ROOT, load_settings
+from pingan.core.storage import Store
 
 FEEDS = sorted(load_specs(PROJECT_ROOT / "connectors"))
 

@@ -16,11 +16,11 @@ import pendulum
 import pytest
 
 from pingan import raw_zone
-from pingan.alerts import recent_alerts
-from pingan.feed_spec import load_specs
-from pingan.settings import PROJECT_ROOT, load_settings
-from pingan.status import collect_status
-from pingan.storage import Store
+from pingan.core.feed_spec import load_specs
+from pingan.core.settings import PROJECT_ROOT, load_settings
+from pingan.core.storage import Store
+from pingan.ops.alerts import recent_alerts
+from pingan.ops.status import collect_status
 
 DAY = date(2025, 3, 1)
 INGEST_AT = pendulum.datetime(2025, 3, 2, 2, tz="Asia/Shanghai")  # the 02:00 run that loads DAY
@@ -120,8 +120,8 @@ def test_the_whole_night_with_one_blocked_and_one_late_feed(airflow_db, s3_lake)
     # lineage: each share traces back through the models to the committed batches and their source files
     from click.testing import CliRunner
 
-    from pingan.cli import main
-    from pingan.lineage import trace
+    from pingan.cli.app import main
+    from pingan.ops.lineage import trace
 
     share = trace(settings, lake, "jiashan/border_incidents")
     assert share.table == "fct_incidents" and share.models[-1] == "fct_incidents"
@@ -142,7 +142,7 @@ def test_the_whole_night_with_one_blocked_and_one_late_feed(airflow_db, s3_lake)
     # OpenLineage events (file transport): each committed load, the dbt build's models, each new snapshot
     import json
 
-    from pingan.lineage_events import events_path
+    from pingan.ops.lineage_events import events_path
 
     events = [json.loads(line) for line in events_path(settings).read_text(encoding="utf-8").splitlines()]
     jobs = {e["job"]["name"] for e in events}

@@ -18,9 +18,9 @@ import requests
 from s3_server import free_port
 
 from pingan import raw_zone
-from pingan.feed_spec import load_specs
-from pingan.settings import PROJECT_ROOT, load_settings
-from pingan.storage import Store
+from pingan.core.feed_spec import load_specs
+from pingan.core.settings import PROJECT_ROOT, load_settings
+from pingan.core.storage import Store
 
 DAY = date(2025, 3, 1)
 FEEDS = sorted(load_specs(PROJECT_ROOT / "connectors"))

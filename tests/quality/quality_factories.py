@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 from stdnum.cn import ric, uscc
 
-from pingan.canonical import entity_schema
+from pingan.core.canonical import entity_schema
 
 SUITES_DIR = Path(__file__).resolve().parents[2] / "expectations"
 SH = ZoneInfo("Asia/Shanghai")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pingan.feed_spec import load_specs
+from pingan.core.feed_spec import load_specs
+from pingan.core.settings import PROJECT_ROOT
 from pingan.quality.batch_rules import EMPTY_BATCH, ROWS_ACCEPTED, judge_batch, max_rejected_share
-from pingan.settings import PROJECT_ROOT
 
 SPEC = load_specs(PROJECT_ROOT / "connectors")["qingpu_110_incidents"]
 
@@ -44,7 +44,7 @@ def test_noise_allowance_shrinks_with_batch_size():
 
 
 def test_a_feed_relaxes_rows_accepted_only_with_a_reason():
-    from pingan.feed_spec import QualityOverride
+    from pingan.core.feed_spec import QualityOverride
 
     relaxed = SPEC.model_copy(
         update={

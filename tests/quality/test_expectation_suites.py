@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pingan.canonical import ENTITIES, entity_schema
+from pingan.core.canonical import ENTITIES, entity_schema
 from pingan.quality.suites import (
     QualityConfigError,
     apply_overrides,

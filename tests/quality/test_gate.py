@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 from quality_factories import incident_rows, other_entity_rows, resident_id, table
 
-from pingan.canonical import ENTITIES, entity_schema
+from pingan.core.canonical import ENTITIES, entity_schema
 from pingan.quality.gate import validate_batch
 from pingan.quality.suites import QualityConfigError
 
@@ -93,7 +93,7 @@ def test_override_with_reason_relaxes_the_threshold(clean_incidents, suites_dir)
 
 
 def test_feed_spec_overrides_are_accepted(clean_incidents, suites_dir):
-    from pingan.feed_spec import QualityOverride
+    from pingan.core.feed_spec import QualityOverride
 
     override = QualityOverride(mostly=0.5, reason="partner backfill with known bad phones")
     result = validate_batch(

@@ -10,11 +10,11 @@ from datetime import date
 from killed_load import killed_load
 
 from pingan import raw_zone
-from pingan.feed_spec import load_specs
-from pingan.ingest import ingest_feed
-from pingan.pipeline import quality_gate
-from pingan.status import collect_status
-from pingan.storage import Store
+from pingan.core.feed_spec import load_specs
+from pingan.core.storage import Store
+from pingan.ingest.load import ingest_feed
+from pingan.ops.status import collect_status
+from pingan.orchestration.pipeline import quality_gate
 
 D1, D2 = date(2025, 3, 1), date(2025, 3, 2)
 

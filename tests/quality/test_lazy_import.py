@@ -29,7 +29,7 @@ def test_gx_stays_quiet_under_airflow_logging(tmp_path):
     # Airflow's structlog set-up prints INFO records of every library; GX's must not show, ours must
     code = f"""
 import logging, airflow
-from pingan.canonical import entity_schema
+from pingan.core.canonical import entity_schema
 from pingan.quality.gate import validate_batch
 logging.getLogger("pingan.test").info("ours")
 validate_batch("incident", entity_schema("incident").empty_table(), suites_dir=__import__("pathlib").Path({str(SUITES_DIR)!r}))

@@ -10,11 +10,11 @@ from datetime import date
 import pytest
 
 from pingan import raw_zone
-from pingan.feed_spec import load_specs
-from pingan.ingest import ingest_feed
-from pingan.pipeline import quality_gate, sources_for
-from pingan.settings import PROJECT_ROOT, load_settings
-from pingan.storage import Store
+from pingan.core.feed_spec import load_specs
+from pingan.core.settings import PROJECT_ROOT, load_settings
+from pingan.core.storage import Store
+from pingan.ingest.load import ingest_feed
+from pingan.orchestration.pipeline import quality_gate, sources_for
 
 pytestmark = pytest.mark.slow  # about 40 s: nine feeds, two days, with the gate
 DAYS = (date(2025, 3, 4), date(2025, 3, 5))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pingan.feed_spec import SpecError, load_spec, load_specs
+from pingan.core.feed_spec import SpecError, load_spec, load_specs
+from pingan.core.settings import PROJECT_ROOT
 from pingan.quality.parameters import suite_parameters
 from pingan.quality.suites import bind_parameters, load_suite
-from pingan.settings import PROJECT_ROOT
 
 
 def test_codes_come_from_the_feed_spec_and_keep_leading_zeros():

@@ -12,9 +12,9 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from pingan.cli import main
+from pingan.cli.app import main
+from pingan.core.storage import Store
 from pingan.quality.results_table import quality_status_of_batches, register_quality_results
-from pingan.storage import Store
 
 DAY = date(2025, 3, 1)
 HEADER = "接警编号,报警时间,警情类别代码,所属镇街"

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from share_fixtures import incident_rows, write_warehouse
 
-from pingan.settings import PROJECT_ROOT, load_settings
+from pingan.core.settings import PROJECT_ROOT, load_settings
+from pingan.core.storage import Store
 from pingan.sharing.publish import share_store
-from pingan.storage import Store
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import json
 import duckdb
 import pytest
 
-from pingan.settings import load_settings
-from pingan.sharing import audit
-from pingan.storage import Store
+from pingan.core import audit
+from pingan.core.settings import load_settings
+from pingan.core.storage import Store
 
 
 @pytest.fixture

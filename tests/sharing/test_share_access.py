@@ -17,12 +17,12 @@ from minio.error import S3Error
 from s3_server import start_s3_server
 from share_fixtures import AS_OF, incident_rows, write_warehouse
 
-from pingan.settings import PROJECT_ROOT, load_settings
-from pingan.sharing import audit
+from pingan.core import audit
+from pingan.core.settings import PROJECT_ROOT, load_settings
+from pingan.core.storage import Store
 from pingan.sharing.partner import load_profile, pull
 from pingan.sharing.provision import minio_policy, provision
 from pingan.sharing.publish import publish, share_store
-from pingan.storage import Store
 
 pytestmark = pytest.mark.slow
 TODAY = date(2025, 3, 3)
@@ -187,7 +187,7 @@ def test_a_snapshot_copied_under_another_partner_is_refused(hub, tmp_path):
 def test_minio_policy_grants_only_the_partner_prefix():
     shares = Store(
         "s3://pingan-shares/prod",
-        __import__("pingan.settings", fromlist=["S3Settings"]).S3Settings("h:9000", "a", "b"),
+        __import__("pingan.core.settings", fromlist=["S3Settings"]).S3Settings("h:9000", "a", "b"),
     )
     policy = minio_policy(shares, "wujiang")
     actions = sorted(a for s in policy["Statement"] for a in s["Action"])

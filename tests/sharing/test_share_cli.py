@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from share_fixtures import AS_OF
 
-from pingan.cli import main
+from pingan.cli.app import main
 from pingan.sharing.publish import publish
 
 
@@ -55,7 +55,7 @@ def test_provision_pull_verify_and_a_refused_copy(share_env, agreements_dir, mon
 def test_audit_command_verifies_the_chain(share_env, agreements_dir, monkeypatch):
     import json
 
-    from pingan.sharing import audit
+    from pingan.core import audit
 
     settings, lake, shares = share_env
     publish(settings, lake, shares, partners=["pinghu"], as_of=AS_OF, agreements_dir=agreements_dir,

@@ -10,11 +10,11 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from pingan.settings import S3Settings
+from pingan.core.settings import S3Settings
+from pingan.core.storage import Store
 from pingan.sharing.agreements import load_agreements
 from pingan.sharing.provision import _provision_minio
 from pingan.sharing.recipients import s3_credentials
-from pingan.storage import Store
 
 
 class Recorder(BaseHTTPRequestHandler):

@@ -21,12 +21,13 @@ from share_fixtures import (
     write_warehouse,
 )
 
-from pingan.sharing import audit, delta
+from pingan.core import audit
+from pingan.core.storage import Store
+from pingan.sharing import delta
 from pingan.sharing import manifest as mf
 from pingan.sharing.keys import ShareKeyError, public_key_id
 from pingan.sharing.pii_guard import PiiGuardError, scan
 from pingan.sharing.publish import ShareError, ShareTamperedError, publish
-from pingan.storage import Store
 
 TODAY = date(2025, 3, 3)  # the real date the tests pretend it is
 
@@ -321,10 +322,10 @@ def test_an_s3_deployment_needs_its_keys_configured(home, s3_server, share_env, 
     settings, lake, _ = share_env
     for k, v in s3_server.env().items():
         monkeypatch.setenv(k, v)
-    from pingan.settings import load_settings
+    from pingan.core.settings import load_settings
     from pingan.sharing.publish import share_store
 
-    # prod never generates a key (the key policy is the deployment's, pingan.settings)
+    # prod never generates a key (the key policy is the deployment's, pingan.core.settings)
     settings = load_settings(
         {**os.environ, "PINGAN_SHARE_URL": "s3://shares-keys-test", "PINGAN_DEPLOYMENT": "prod"}
     )

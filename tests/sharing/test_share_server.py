@@ -12,8 +12,8 @@ import yaml
 from server_fixtures import running
 from share_fixtures import AS_OF, incident_rows
 
-from pingan.settings import load_settings
-from pingan.sharing import audit
+from pingan.core import audit
+from pingan.core.settings import load_settings
 from pingan.sharing.provision import provision
 from pingan.sharing.publish import publish, share_store
 from pingan.sharing.server import create_app
@@ -133,7 +133,7 @@ def test_a_signed_file_url_cannot_be_altered(served):
 def test_stock_client_reads_presigned_urls_from_s3(home, s3_server, monkeypatch, agreements_dir):
     from share_fixtures import write_warehouse
 
-    from pingan.storage import Store
+    from pingan.core.storage import Store
 
     for k, v in s3_server.env().items():
         monkeypatch.setenv(k, v)

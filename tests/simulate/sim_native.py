@@ -17,8 +17,8 @@ from pathlib import Path
 import openpyxl
 from stdnum.cn import ric, uscc
 
-from pingan.feed_spec import load_specs
-from pingan.settings import PROJECT_ROOT
+from pingan.core.feed_spec import load_specs
+from pingan.core.settings import PROJECT_ROOT
 
 SEEDS = Path(__file__).resolve().parents[2] / "dbt" / "seeds"
 DELTA = (27.0, 35.5, 114.8, 123.0)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from pingan.storage import Store
+from pingan.core.storage import Store
 from pingan_sim import simulate
 
 START, END = date(2024, 3, 6), date(2024, 3, 8)  # Wed..Fri

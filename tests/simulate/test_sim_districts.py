@@ -6,8 +6,8 @@ import shutil
 
 import gb2260
 
-from pingan.feed_spec import load_specs
-from pingan.settings import PROJECT_ROOT
+from pingan.core.feed_spec import load_specs
+from pingan.core.settings import PROJECT_ROOT
 from pingan_sim.districts import REAL_CODES, made_up_codes, replicas, write_specs
 
 

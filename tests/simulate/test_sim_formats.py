@@ -15,7 +15,7 @@ from sim_native import in_delta, ledger, read_feed
 from sim_runs import START
 from stdnum.cn import uscc
 
-from pingan.storage import Store
+from pingan.core.storage import Store
 from pingan_sim import FEEDS, incidents
 from pingan_sim.context import RunContext
 from pingan_sim.reference import load_reference

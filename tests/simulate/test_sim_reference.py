@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from stdnum.cn import ric, uscc
 
-from pingan.feed_spec import load_specs
-from pingan.settings import PROJECT_ROOT
+from pingan.core.feed_spec import load_specs
+from pingan.core.settings import PROJECT_ROOT
 from pingan_sim.identities import (
     MOBILE_PREFIXES,
     break_ric_check,
@@ -54,7 +54,7 @@ TOWNS = {
     "310116": {"廊下镇", "枫泾镇", "吕巷镇", "张堰镇", "亭林镇", "朱泾镇"},
 }
 BORDER = {"金泽镇", "练塘镇", "朱家角镇", "黎里镇", "桃源镇", "西塘镇", "姚庄镇", "广陈镇", "廊下镇"}
-# the harmonised values each entity's codes map onto, written out here independently of pingan.canonical
+# the harmonised values each entity's codes map onto, written out here independently of pingan.core.canonical
 CATEGORIES = {
     "incident": {"criminal", "public_order", "traffic", "assistance", "dispute", "fire", "other"},
     "grid_event_stage": {"dispute", "safety_hazard", "environment", "public_order", "other"},

@@ -1,5 +1,5 @@
 """Fixtures for warehouse builds: a private copy of the dbt project with small reference seeds, and
-canonical raw-zone Parquet files written the way the raw zone writes them (pingan.canonical schemas)."""
+canonical raw-zone Parquet files written the way the raw zone writes them (pingan.core.canonical schemas)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import pyarrow as pa
 import pytest
 from stdnum.cn import ric
 
-from pingan.canonical import entity_schema
-from pingan.feed_spec import load_specs
+from pingan.core.canonical import entity_schema
+from pingan.core.feed_spec import load_specs
+from pingan.core.settings import PROJECT_ROOT, load_settings
+from pingan.core.storage import Store
 from pingan.raw_zone import RawBatch
-from pingan.settings import PROJECT_ROOT, load_settings
-from pingan.storage import Store
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 FEED_JURISDICTION = {

@@ -8,11 +8,11 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from pingan.canonical import ENTITIES, HARMONISED, entity_schema
-from pingan.feed_spec import load_specs
-from pingan.settings import PROJECT_ROOT
-from pingan.warehouse import create_raw_views
-from pingan.warehouse_inputs import versions_table
+from pingan.core.canonical import ENTITIES, HARMONISED, entity_schema
+from pingan.core.feed_spec import load_specs
+from pingan.core.settings import PROJECT_ROOT
+from pingan.warehouse.build import create_raw_views
+from pingan.warehouse.inputs import versions_table
 
 DBT = PROJECT_ROOT / "dbt"
 

@@ -15,10 +15,10 @@ from datetime import date
 import duckdb
 import pytest
 
-from pingan.feed_spec import load_specs
-from pingan.pipeline import build_warehouse, ingest_day, sources_for
-from pingan.settings import load_settings
-from pingan.storage import Store
+from pingan.core.feed_spec import load_specs
+from pingan.core.settings import load_settings
+from pingan.core.storage import Store
+from pingan.orchestration.pipeline import build_warehouse, ingest_day, sources_for
 from pingan_sim import simulate
 
 pytestmark = pytest.mark.slow

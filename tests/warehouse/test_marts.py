@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 
-from pingan.settings import PROJECT_ROOT
-from pingan.warehouse import build
+from pingan.core.settings import PROJECT_ROOT
+from pingan.warehouse.build import build
 
 pytestmark = pytest.mark.slow
 

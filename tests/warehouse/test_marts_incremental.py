@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 
-from pingan.warehouse import build
+from pingan.warehouse.build import build
 
 pytestmark = pytest.mark.slow
 

@@ -13,8 +13,8 @@ import duckdb
 import pytest
 from stdnum.cn import ric
 
-from pingan.pipeline import build_warehouse, ingest_day
-from pingan.settings import PROJECT_ROOT, load_settings
+from pingan.core.settings import PROJECT_ROOT, load_settings
+from pingan.orchestration.pipeline import build_warehouse, ingest_day
 
 pytestmark = pytest.mark.slow
 

@@ -14,9 +14,9 @@ import duckdb
 import pytest
 
 from pingan import raw_zone
-from pingan.pipeline import build_warehouse, ingest_day, lake_store, sources_for
-from pingan.storage import Store
-from pingan.warehouse_spark import MART_SCHEMA, build_on_spark
+from pingan.core.storage import Store, lake_store
+from pingan.orchestration.pipeline import build_warehouse, ingest_day, sources_for
+from pingan.warehouse.spark import MART_SCHEMA, build_on_spark
 from pingan_sim import simulate
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
@@ -29,7 +29,7 @@ NUMERIC = ("DOUBLE", "FLOAT", "DECIMAL", "REAL", "INTEGER", "BIGINT", "SMALLINT"
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> tuple[Path, Path]:
     """(DuckDB warehouse file, Spark warehouse directory) built from the same simulated lake."""
-    from pingan.settings import load_settings
+    from pingan.core.settings import load_settings
 
     home = tmp_path_factory.mktemp("spark-home")
     with pytest.MonkeyPatch.context() as mp:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from pingan.settings import PROJECT_ROOT
+from pingan.core.settings import PROJECT_ROOT
 
 BIN = Path(sys.executable).parent
 

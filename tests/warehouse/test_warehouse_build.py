@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 
+from pingan.core.settings import load_settings
 from pingan.raw_zone import RawBatch
-from pingan.settings import load_settings
 from pingan.sharing.publish import publish, share_store
-from pingan.warehouse import WarehouseError, build
+from pingan.warehouse.build import WarehouseError, build
 
 pytestmark = pytest.mark.slow
 

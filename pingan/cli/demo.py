@@ -1,0 +1,104 @@
+"""`pingan demo` (registered by pingan_sim): run every day of a simulated range, say what happened and what to
+run next. The simulation itself is the sim package's; this module knows only the days' results."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from rich.console import Console
+from rich.table import Table
+
+from pingan.core.settings import Settings
+from pingan.core.storage import lake_store
+from pingan.orchestration.pipeline import DayResult, run_day
+
+ANALYST_QUERY = (
+    "select jurisdiction_code, count(*) as incidents from fct_incidents group by all order by incidents desc"
+)
+
+
+@dataclass
+class DemoSummary:
+    start: date
+    end: date
+    simulated: dict[str, int]
+    days: list[DayResult] = field(default_factory=list)
+
+
+def run_demo(
+    settings: Settings, start: date, end: date, simulated: dict[str, int], *, progress=None, detail=None
+) -> DemoSummary:
+    """Run every day of [start, end] whose sources were already written (`simulated`: records per feed).
+
+    `progress` gets a line per day; `detail` (for --verbose) every step within them."""
+    say = progress or (lambda _msg: None)
+    lake_store(settings)
+    summary = DemoSummary(start, end, simulated)
+    day = start
+    while day <= end:
+        result = run_day(settings, day, progress=detail)
+        summary.days.append(result)
+        say(day_line(result))
+        day += timedelta(days=1)
+    return summary
+
+
+def day_line(result: DayResult) -> str:
+    """One line per night: loads, the build and the shares."""
+    committed = [f for f in result.feeds if f.status == "committed"]
+    rows = sum(f.result.rows_written for f in committed if f.result)
+    quarantined = sum(f.result.rows_quarantined for f in committed if f.result)
+    others = Counter(f.status for f in result.feeds if f.status != "committed")
+    line = f"{result.day}: {len(committed)}/{len(result.feeds)} feeds committed ({rows:,} rows, {quarantined:,} quarantined"
+    line += "".join(f", {n} {status}" for status, n in sorted(others.items())) + ")"
+    if result.build is not None:
+        line += f"; warehouse built in {result.build.elapsed_seconds:.1f} s"
+        if result.build.stale_feeds:
+            line += f" (stale: {', '.join(result.build.stale_feeds)})"
+    return line + f"; {len(result.shares)} share snapshot(s) published"
+
+
+def analyst_command(settings: Settings) -> str:
+    return f'.venv/bin/duckdb -readonly {settings.warehouse_path} "{ANALYST_QUERY}"'
+
+
+def print_summary(out: Console, settings: Settings, summary: DemoSummary) -> None:
+    loaded: Counter[str] = Counter()
+    quarantined: Counter[str] = Counter()
+    problems = []
+    for day in summary.days:
+        for f in day.feeds:
+            if f.result and f.status == "committed":
+                loaded[f.feed] += f.result.rows_written
+                quarantined[f.feed] += f.result.rows_quarantined
+            else:
+                problems.append(f"{day.day} {f.feed}: {f.status} {f.error or ''}".strip())
+    table = Table("feed", "rows loaded", "rows quarantined", title=f"demo {summary.start} .. {summary.end}")
+    for feed in sorted(set(loaded) | set(quarantined) | {f.feed for d in summary.days for f in d.feeds}):
+        table.add_row(feed, f"{loaded[feed]:,}", f"{quarantined[feed]:,}")
+    out.print(table)
+    for p in problems:
+        out.print(f"[yellow]{p}[/]")
+    last = summary.days[-1] if summary.days else None
+    if last and last.build is not None:
+        marts = getattr(last.build, "mart_rows", None) or {}
+        out.print("marts built: " + ", ".join(f"{k} ({v:,} rows)" for k, v in sorted(marts.items())))
+    shares = [s for d in summary.days for s in d.shares]
+    latest: dict[tuple[str, str], object] = {}
+    per_share: Counter[tuple[str, str]] = Counter()
+    for s in shares:
+        per_share[(s.partner, s.dataset)] += 1
+        latest[(s.partner, s.dataset)] = s
+    out.print(f"shares published: {len(shares)} snapshot(s)")
+    for partner in sorted({p for p, _ in per_share}):
+        datasets = sorted(d for p, d in per_share if p == partner)
+        parts = ", ".join(f"{d} ({latest[(partner, d)].rows:,} rows)" for d in datasets)
+        out.print(f"  {partner}: {parts}", highlight=False, soft_wrap=True)
+    out.print(
+        f"dbt log: {settings.home / 'dbt' / 'logs' / 'dbt.log'}; details with `pingan -v demo`",
+        highlight=False,
+    )
+    out.print("\nNext, as an analyst (read-only, never blocked by the nightly build):")
+    out.print(f"  {analyst_command(settings)}", highlight=False, soft_wrap=True)

@@ -1,0 +1,253 @@
+"""One storage layer for the lake, the landing zone and partner shares: local disk or S3, chosen by URL.
+
+``file:///abs/path`` keeps objects as files; ``s3://bucket/prefix`` keeps them in an S3-compatible store
+(MinIO in production, SeaweedFS in tests). Keys are always '/'-separated and relative to the root, so the
+layout is identical in both. pyarrow writes Parquet; the MinIO SDK does the object-store work (buckets,
+listing, small objects such as manifests, presigned URLs). Only plain S3 calls are used.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pathlib
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from urllib.parse import urlparse
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from pingan.core.settings import S3Settings
+
+PARQUET_OPTIONS = {"compression": "zstd"}
+
+
+class StorageError(RuntimeError):
+    pass
+
+
+class Store:
+    """A root (local directory or S3 bucket/prefix) addressed by relative keys."""
+
+    def __init__(self, url: str, s3: S3Settings | None = None):
+        self.url = url.rstrip("/")
+        parsed = urlparse(self.url)
+        self.scheme = parsed.scheme
+        if self.scheme == "file":
+            self.root = pathlib.Path(parsed.path)
+            self.bucket, self.prefix = "", ""
+            self.fs: pafs.FileSystem = pafs.LocalFileSystem()
+        elif self.scheme == "s3":
+            if s3 is None:
+                raise StorageError(f"{url}: an s3:// URL needs PINGAN_S3_ENDPOINT and credentials")
+            self.s3 = s3
+            self.bucket = parsed.netloc
+            self.prefix = parsed.path.strip("/")
+            self.fs = pafs.S3FileSystem(
+                access_key=s3.access_key,
+                secret_key=s3.secret_key,
+                endpoint_override=s3.endpoint,
+                scheme="https" if s3.secure else "http",
+                region=s3.region,
+                allow_bucket_creation=False,
+            )
+            from minio import Minio
+
+            self.minio = Minio(
+                s3.endpoint,
+                access_key=s3.access_key,
+                secret_key=s3.secret_key,
+                secure=s3.secure,
+                region=s3.region,
+            )
+        else:
+            raise StorageError(f"unsupported storage URL {url!r}: use file:///path or s3://bucket/prefix")
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    # --- addressing -------------------------------------------------------------------------------------
+    def _object(self, key: str) -> str:
+        key = key.lstrip("/")
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _path(self, key: str) -> pathlib.Path:
+        return self.root / key.lstrip("/")
+
+    def uri(self, key: str) -> str:
+        """Full location of a key as DuckDB and pyarrow spell it (a path locally, s3://... remotely)."""
+        if self.scheme == "file":
+            return str(self._path(key))
+        return f"s3://{self.bucket}/{self._object(key)}"
+
+    def _fs_path(self, key: str) -> str:
+        return str(self._path(key)) if self.scheme == "file" else f"{self.bucket}/{self._object(key)}"
+
+    # --- buckets ----------------------------------------------------------------------------------------
+    def ensure(self) -> None:
+        """Create the root (directory or bucket) if missing."""
+        if self.scheme == "file":
+            self.root.mkdir(parents=True, exist_ok=True)
+        elif not self.minio.bucket_exists(self.bucket):
+            self.minio.make_bucket(self.bucket)
+
+    # --- small objects (manifests, state, JSON) ---------------------------------------------------------
+    def put_bytes(
+        self, key: str, data: bytes, content_type: str = "application/octet-stream", *, durable: bool = True
+    ) -> None:
+        """Write an object in one step: readers see the old object or the new one, never a part.
+
+        `durable=False` skips the fsync on local disk, for records that may be lost in a power cut
+        (quality results, a load's `running` record); commits stay durable."""
+        if self.scheme == "file":
+            path = self._path(key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                if durable:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        else:
+            self.minio.put_object(self.bucket, self._object(key), io.BytesIO(data), len(data), content_type)
+
+    def get_bytes(self, key: str) -> bytes | None:
+        if self.scheme == "file":
+            path = self._path(key)
+            return path.read_bytes() if path.is_file() else None
+        from minio.error import S3Error
+
+        try:
+            resp = self.minio.get_object(self.bucket, self._object(key))
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchBucket"):
+                return None
+            raise
+        try:
+            return resp.read()
+        finally:
+            resp.close()
+            resp.release_conn()
+
+    def exists(self, key: str) -> bool:
+        if self.scheme == "file":
+            return self._path(key).exists()
+        from minio.error import S3Error
+
+        try:
+            self.minio.stat_object(self.bucket, self._object(key))
+            return True
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchBucket", "NoSuchObject"):
+                return False
+            raise
+
+    def list(self, prefix: str = "") -> list[str]:
+        """All keys under a prefix (recursively), sorted, relative to the root. Temp files are skipped."""
+        if self.scheme == "file":
+            base = self._path(prefix)
+            if base.is_file():
+                return [prefix]
+            if not base.exists():
+                return []
+            keys = [
+                p.relative_to(self.root).as_posix()
+                for p in base.rglob("*")
+                if p.is_file() and not p.name.startswith(".tmp-")
+            ]
+            return sorted(keys)
+        strip = f"{self.prefix}/" if self.prefix else ""
+        objs = self.minio.list_objects(self.bucket, prefix=self._object(prefix), recursive=True)
+        return sorted(o.object_name[len(strip) :] for o in objs if not o.is_dir)
+
+    def delete(self, key: str) -> None:
+        if self.scheme == "file":
+            self._path(key).unlink(missing_ok=True)
+        else:
+            self.minio.remove_object(self.bucket, self._object(key))
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = self.list(prefix)
+        for key in keys:
+            self.delete(key)
+        if self.scheme == "file":
+            # leave no empty partition directories behind
+            base = self._path(prefix)
+            for d in (
+                sorted((p for p in base.rglob("*") if p.is_dir()), reverse=True) if base.exists() else []
+            ):
+                if not any(d.iterdir()):
+                    d.rmdir()
+            if base.is_dir() and not any(base.iterdir()):
+                base.rmdir()
+        return len(keys)
+
+    def presigned_get(self, key: str, expires: timedelta = timedelta(hours=1)) -> str:
+        if self.scheme == "file":
+            return self._path(key).as_uri()
+        return self.minio.presigned_get_object(self.bucket, self._object(key), expires=expires)
+
+    # --- Parquet ----------------------------------------------------------------------------------------
+    @contextmanager
+    def parquet_writer(self, key: str, schema: pa.Schema) -> Iterator[pq.ParquetWriter]:
+        """Stream record batches into one Parquet object (written by pyarrow on local disk or S3)."""
+        if self.scheme == "file":
+            self._path(key).parent.mkdir(parents=True, exist_ok=True)
+        writer = pq.ParquetWriter(self._fs_path(key), schema, filesystem=self.fs, **PARQUET_OPTIONS)
+        try:
+            yield writer
+        finally:
+            writer.close()
+
+    def write_parquet(self, key: str, table: pa.Table) -> None:
+        with self.parquet_writer(key, table.schema) as writer:
+            writer.write_table(table)
+
+    def read_parquet(self, keys: list[str] | str, columns: list[str] | None = None) -> pa.Table:
+        keys = [keys] if isinstance(keys, str) else keys
+        tables = [pq.read_table(self._fs_path(k), filesystem=self.fs, columns=columns) for k in keys]
+        return pa.concat_tables(tables, promote_options="default") if tables else pa.table({})
+
+    # --- DuckDB -----------------------------------------------------------------------------------------
+    def duckdb_setup(self, con) -> None:
+        """Let a DuckDB connection read this store's URIs (httpfs from the installed wheel, never the network)."""
+        if self.scheme == "file":
+            return
+        configure_duckdb_s3(con, self.s3)
+
+
+def load_httpfs(con) -> None:
+    import duckdb_extension_httpfs
+
+    ext_dir = pathlib.Path(duckdb_extension_httpfs.__file__).parent / "extensions"
+    candidates = sorted(ext_dir.glob("v*/httpfs.duckdb_extension"))
+    if not candidates:
+        raise StorageError(f"httpfs extension file not found under {ext_dir}")
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute(f"INSTALL '{candidates[-1]}'")
+    con.execute("LOAD httpfs")
+
+
+def configure_duckdb_s3(con, s3: S3Settings, secret_name: str = "pingan_lake") -> None:
+    load_httpfs(con)
+    con.execute(
+        f"""CREATE OR REPLACE SECRET {secret_name} (TYPE s3, KEY_ID ?, SECRET ?, ENDPOINT ?,
+            URL_STYLE 'path', USE_SSL {str(s3.secure).lower()}, REGION ?)""".replace("?", "'{}'").format(
+            s3.access_key.replace("'", "''"),
+            s3.secret_key.replace("'", "''"),
+            s3.endpoint,
+            s3.region,
+        )
+    )
+
+
+def lake_store(settings) -> Store:
+    """The deployment's lake, created if missing: the one place a stage gets its lake from."""
+    lake = Store(settings.lake_url, settings.s3)
+    lake.ensure()
+    return lake

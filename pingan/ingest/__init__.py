@@ -1,0 +1,1 @@
+"""One feed, one day: extract, normalise, de-duplicate, gate, write a batch into the raw zone."""

@@ -1,0 +1,1 @@
+"""What happened: status, alerts, lineage."""

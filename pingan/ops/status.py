@@ -1,0 +1,92 @@
+"""What was loaded, when, how many rows, what was quarantined: read from the lake's batch records (typed)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from pingan import raw_zone
+from pingan.core.feed_spec import load_specs
+from pingan.core.settings import Settings
+from pingan.core.storage import Store
+from pingan.ops.alerts import recent_alerts
+
+BATCH_FIELDS = (
+    "load_date",
+    "batch_id",
+    "status",
+    "rows_read",
+    "rows_written",
+    "rows_quarantined",
+    "quarantine_by_rule",
+    "started_at",
+    "finished_at",
+    "error",
+)
+
+
+def collect_status(settings: Settings, lake: Store) -> dict:
+    """Per feed: its batches (every attempt) and which one is committed for each day."""
+    specs = load_specs(settings.connectors_dir)
+    committed = {(m.feed, m.load_date): m.batch_id for m in raw_zone.committed_manifest_records(lake)}
+    feeds: dict[str, dict] = {
+        feed: {"entity": s.entity, "jurisdiction_code": s.jurisdiction_code, "batches": []}
+        for feed, s in sorted(specs.items())
+    }
+    records = raw_zone.attempt_records(lake)
+    for n, rec in enumerate(records):
+        entry = feeds.setdefault(
+            rec.feed, {"entity": rec.entity, "jurisdiction_code": rec.jurisdiction_code, "batches": []}
+        )
+        stored = rec.to_json()
+        batch = {k: stored[k] for k in BATCH_FIELDS}
+        later = any(r.feed == rec.feed and r.load_date == rec.load_date for r in records[n + 1 :])
+        batch["status"] = raw_zone.attempt_status(rec, superseded=later)
+        batch["is_current"] = committed.get((rec.feed, rec.load_date)) == rec.batch_id
+        if batch["status"] == "committed" and not batch["is_current"]:
+            batch["status"] = "superseded"
+        entry["batches"].append(batch)
+    for entry in feeds.values():
+        current = [b for b in entry["batches"] if b["is_current"]]
+        entry["days_committed"] = len(current)
+        entry["rows_written"] = sum(b["rows_written"] for b in current)
+        entry["rows_quarantined"] = sum(b["rows_quarantined"] for b in current)
+        entry["last_load_date"] = max((b["load_date"] for b in current), default=None)
+        entry["blocked_days"] = sorted({b["load_date"] for b in entry["batches"] if b["status"] == "blocked"})
+        # days whose latest attempt did not commit (failed, late, blocked, interrupted), with the cause; a
+        # blocked or interrupted attempt left the day's previous commit (if any) in place
+        latest: dict[str, dict] = {}
+        for b in entry["batches"]:
+            latest[b["load_date"]] = b  # batches are in start order
+        entry["problem_days"] = {
+            d: {"status": b["status"], "error": b.get("error")}
+            for d, b in sorted(latest.items())
+            if b["status"] in ("failed", "late", "blocked", "interrupted")
+        }
+    freshness = warehouse_freshness(settings)
+    for feed, entry in feeds.items():
+        entry["freshness"] = freshness.get(feed)
+    return {
+        "lake": lake.url,
+        "warehouse": str(settings.warehouse_path),
+        "warehouse_exists": settings.warehouse_path.exists(),
+        "feeds": feeds,
+        "alerts": [asdict(a) for a in recent_alerts(lake)],
+    }
+
+
+def warehouse_freshness(settings: Settings) -> dict[str, dict]:
+    """Per feed, the freshness the last published build recorded (mart_feed_freshness); empty before a build."""
+    if not settings.warehouse_path.exists():
+        return {}
+    import duckdb
+
+    try:
+        with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+            cur = con.execute(
+                "select source_feed, cast(latest_load_date as varchar), cast(build_date as varchar), lag_days, "
+                "max_lag_days, is_stale from mart_feed_freshness"
+            )
+            names = [d[0] for d in cur.description]
+            return {row[0]: dict(zip(names[1:], row[1:], strict=True)) for row in cur.fetchall()}
+    except duckdb.Error:  # an older warehouse without the mart, or a file being replaced
+        return {}

@@ -1,0 +1,1 @@
+"""The night as plain functions, and the Airflow shapes over them."""

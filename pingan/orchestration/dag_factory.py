@@ -1,0 +1,112 @@
+"""Airflow DAG shapes built from the feed specs; the files under dags/ only call these.
+
+One ingest DAG per feed (not per jurisdiction), so a late or broken feed is retried, backfilled and
+alerted on alone; each emits an Asset whose event carries the load date. The warehouse DAG runs when
+every feed's asset is updated, or at the latest feed deadline (`freshness.deadline`) with whatever is
+committed by then, so a late feed never holds the night back (the marts flag it as stale).
+Tasks call pingan.orchestration.dag_tasks, the same code as the `pingan` CLI; a failed task records an alert.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from airflow.sdk import Asset, AssetAll, AssetOrTimeSchedule, CronTriggerTimetable, dag, task
+
+from pingan.core.deployment import check_deployment
+from pingan.core.feed_spec import FeedSpec, load_specs
+from pingan.core.settings import load_settings
+from pingan.orchestration.dag_tasks import alert_on_failure
+
+DEFAULT_ARGS = {
+    "retries": int(os.environ.get("PINGAN_TASK_RETRIES", "2")),  # 0 in tests that must see a failure at once
+    "retry_delay": timedelta(minutes=5),
+    "retry_exponential_backoff": True,
+    "execution_timeout": timedelta(hours=2),
+    "on_failure_callback": alert_on_failure,
+}
+TZ = "Asia/Shanghai"
+
+
+def feed_asset(feed: str) -> Asset:
+    return Asset(name=f"raw_{feed}", uri=f"pingan://raw/{feed}")
+
+
+def feed_specs() -> list[FeedSpec]:
+    settings = load_settings()
+    check_deployment(settings)  # prod: a worker missing configuration fails at parse time, listing it all
+    return list(load_specs(settings.connectors_dir).values())
+
+
+def deadline_cron(specs: list[FeedSpec]) -> str:
+    """The latest of the feeds' deadlines as a daily cron (local time on the day after the data)."""
+    hour, minute = max(tuple(map(int, s.freshness.deadline.split(":"))) for s in specs)
+    return f"{minute} {hour} * * *"
+
+
+def warehouse_schedule(specs: list[FeedSpec]) -> AssetOrTimeSchedule:
+    return AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(deadline_cron(specs), timezone=TZ),
+        assets=AssetAll(*(feed_asset(s.feed) for s in specs)),
+    )
+
+
+def ingest_dag(spec: FeedSpec):
+    feed = spec.feed
+
+    @dag(
+        dag_id=f"ingest_{feed}",
+        # no start_date: a DAG first runs at its next scheduled time, never at once for a past night
+        # (a past night is a backfill); manual and backfill runs choose their logical dates freely
+        schedule=CronTriggerTimetable(spec.schedule, timezone=TZ),
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["pingan", "ingest", spec.domain, spec.jurisdiction_code],
+        doc_md=f"Load feed `{feed}` ({spec.description}) for the day before the run into the raw zone.",
+    )
+    def ingest():
+        @task(outlets=[feed_asset(feed)])
+        def load(**context) -> dict:
+            from pingan.orchestration.dag_tasks import ingest_task
+
+            loaded = ingest_task(feed, context["logical_date"])
+            # the warehouse run reads the load date from the asset event (asset runs have no logical date)
+            context["outlet_events"][feed_asset(feed)].extra = {"load_date": loaded["load_date"]}
+            return loaded
+
+        load()
+
+    return ingest()
+
+
+def warehouse_dag(specs: list[FeedSpec]):
+    @dag(
+        dag_id="warehouse_build_and_publish",
+        schedule=warehouse_schedule(specs),
+        catchup=False,
+        max_active_runs=1,
+        default_args={**DEFAULT_ARGS, "execution_timeout": timedelta(hours=3)},
+        tags=["pingan", "warehouse", "sharing"],
+        doc_md="Build the governance warehouse once every feed has landed (or at the deadline with what has), "
+        "then publish partner shares.",
+    )
+    def warehouse_build_and_publish():
+        @task
+        def build(**context) -> dict:
+            from pingan.orchestration.dag_tasks import build_date_for, build_task
+
+            return build_task(build_date_for(context))
+
+        @task
+        def publish(built: dict) -> list[str]:
+            from datetime import date
+
+            from pingan.orchestration.dag_tasks import publish_task
+
+            return publish_task(date.fromisoformat(built["build_date"]))
+
+        publish(build())
+
+    return warehouse_build_and_publish()

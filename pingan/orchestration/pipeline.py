@@ -1,0 +1,173 @@
+"""The nightly job as plain functions: ingest every feed for a day, build the warehouse, publish shares.
+
+The CLI and the Airflow DAGs call these same functions; the deployment (pingan.core.settings) says where the
+stores are and pingan.core.deployment supplies each feed's endpoint. A feed that fails or is late does not stop the
+others; the day's result says which feeds loaded, which were blocked and which failed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from pingan import raw_zone
+from pingan.core.deployment import feed_sources
+from pingan.core.feed_spec import FeedSpec, load_specs
+from pingan.core.settings import Settings
+from pingan.core.storage import Store, lake_store
+from pingan.ingest.load import BatchResult, ingest_feed, new_batch_id
+from pingan.ops import lineage_events
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FeedOutcome:
+    feed: str
+    status: str  # committed | blocked | late | failed
+    result: BatchResult | None = None
+    error: str | None = None
+
+
+@dataclass
+class DayResult:
+    day: date
+    feeds: list[FeedOutcome] = field(default_factory=list)
+    build: object | None = None
+    shares: list = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[FeedOutcome]:
+        return [f for f in self.feeds if f.status in ("failed", "blocked")]
+
+
+def quality_gate(settings: Settings) -> Callable:
+    """The Great Expectations gate, bound to this deployment's suites (GX is imported on first use)."""
+    from pingan.quality.gate import validate_batch
+    from pingan.quality.parameters import suite_parameters
+
+    def gate(spec: FeedSpec, table):
+        # the feed's code mapping tells the suite which source codes are known (unmapped = quality failure)
+        params = suite_parameters(spec) or None
+        return validate_batch(
+            spec.entity,
+            table,
+            overrides=spec.quality_overrides,
+            suites_dir=settings.expectations_dir,
+            parameters=params,
+        )
+
+    return gate
+
+
+def select_specs(settings: Settings, feeds: list[str] | None) -> list[FeedSpec]:
+    specs = load_specs(settings.connectors_dir)
+    if feeds:
+        unknown = sorted(set(feeds) - set(specs))
+        if unknown:
+            raise KeyError(f"unknown feed(s) {unknown}; known: {', '.join(sorted(specs))}")
+        return [specs[f] for f in feeds]
+    return list(specs.values())
+
+
+def sources_for(settings: Settings, feeds: list[str] | None = None):
+    """The selected feeds' endpoints for a block (pingan.core.deployment.feed_sources), for callers of ingest_feed."""
+    return feed_sources(settings, select_specs(settings, feeds))
+
+
+def ingest_day(
+    settings: Settings,
+    day: date,
+    *,
+    feeds: list[str] | None = None,
+    gate: bool = True,
+    progress: Callable[[str], None] | None = None,
+    force: bool = False,
+) -> list[FeedOutcome]:
+    """Load the selected feeds (default all) for one day, each with the endpoint its deployment supplies."""
+    lake = lake_store(settings)
+    check = quality_gate(settings) if gate else None
+    specs = select_specs(settings, feeds)
+    with feed_sources(settings, specs):
+        return [_ingest_one(spec, day, settings, lake, check, progress, force) for spec in specs]
+
+
+def _ingest_one(
+    spec: FeedSpec, day: date, settings: Settings, lake: Store, check, progress, force
+) -> FeedOutcome:
+    """One feed's load; a late or broken feed leaves a batch record and never stops the others."""
+    from pingan.ingest.transports import SourceMissing
+
+    started = datetime.now(UTC).isoformat()
+    try:
+        result = ingest_feed(spec, day, settings, lake, gate=check, progress=progress, force=force)
+        if result.status == "committed":
+            lineage_events.emit_load(settings, lake, result.manifest)
+        return FeedOutcome(spec.feed, result.status, result)
+    except SourceMissing as exc:
+        log.warning("%s", exc)
+        outcome = FeedOutcome(spec.feed, "late", error=str(exc))
+    except Exception as exc:  # one broken feed must not stop the others
+        log.error("%s %s: load failed: %s", spec.feed, day, exc)
+        outcome = FeedOutcome(spec.feed, "failed", error=f"{type(exc).__name__}: {exc}")
+    raw_zone.record_attempt_failure(
+        lake,
+        feed=spec.feed,
+        entity=spec.entity,
+        jurisdiction=spec.jurisdiction_code,
+        load_date=day,
+        batch_id=new_batch_id(day),
+        status=outcome.status,
+        error=outcome.error,
+        started_at=started,
+        finished_at=datetime.now(UTC).isoformat(),
+    )
+    return outcome
+
+
+def build_warehouse(
+    settings: Settings,
+    *,
+    full_refresh: bool = False,
+    build_date: date | None = None,
+    progress: Callable[[str], None] | None = None,
+):
+    from pingan.warehouse.build import build
+
+    lake = lake_store(settings)
+    result = build(
+        settings,
+        raw_zone.committed_batches(lake),
+        lake=lake,
+        full_refresh=full_refresh,
+        build_date=build_date,
+        progress=progress,
+    )
+    lineage_events.emit_dbt_build(settings)
+    return result
+
+
+def publish_shares(settings: Settings, day: date, partners: list[str] | None = None):
+    from pingan.sharing.publish import publish, share_store
+
+    shares = publish(settings, lake_store(settings), share_store(settings), partners=partners, as_of=day)
+    for share in shares:
+        if getattr(share, "created", False):
+            lineage_events.emit_share(settings, share)
+    return shares
+
+
+def run_day(
+    settings: Settings,
+    day: date,
+    *,
+    feeds: list[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> DayResult:
+    result = DayResult(day)
+    result.feeds = ingest_day(settings, day, feeds=feeds, progress=progress)
+    result.build = build_warehouse(settings, build_date=day, progress=progress)
+    result.shares = publish_shares(settings, day)
+    return result

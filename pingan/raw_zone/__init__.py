@@ -1,0 +1,281 @@
+"""The raw zone: canonical Parquet per feed and load date, visible only once its manifest is committed.
+
+Layout (identical on local disk and S3):
+
+    raw/<entity>/jurisdiction=<code>/load_date=<YYYY-MM-DD>/feed=<feed>/batch=<batch_id>/part-00000.parquet
+    quarantine/<entity>/jurisdiction=<code>/load_date=<YYYY-MM-DD>/feed=<feed>/batch=<batch_id>/part-00000.parquet
+    _batches/<feed>/<batch_id>.json              every attempt: committed, blocked or failed
+    _manifests/<feed>/load_date=<YYYY-MM-DD>.json  the commit: which batch is the truth for that day
+
+A load writes its batch files, then its batch record, then the manifest, last. Readers (dbt sources,
+status, sharing) follow manifests only, so files of a crashed or superseded batch are never read; the
+next load of that feed and day deletes them. Cursors of incremental feeds live in the manifests
+(cursor_before/cursor_after), so any worker can resume and a rerun of a day reuses that day's window.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass
+from datetime import date
+
+from pingan.core.storage import Store
+from pingan.raw_zone.manifest import MANIFEST_VERSION, Manifest  # noqa: F401 - re-exported for the raw zone's readers
+
+
+def partition_prefix(zone: str, entity: str, jurisdiction: str, load_date: date, feed: str) -> str:
+    return f"{zone}/{entity}/jurisdiction={jurisdiction}/load_date={load_date.isoformat()}/feed={feed}/"
+
+
+def batch_prefix(zone: str, entity: str, jurisdiction: str, load_date: date, feed: str, batch_id: str) -> str:
+    return partition_prefix(zone, entity, jurisdiction, load_date, feed) + f"batch={batch_id}/"
+
+
+def manifest_key(feed: str, load_date: date) -> str:
+    return f"_manifests/{feed}/load_date={load_date.isoformat()}.json"
+
+
+def batch_record_key(feed: str, batch_id: str) -> str:
+    return f"_batches/{feed}/{batch_id}.json"
+
+
+def _dump(obj: dict) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True, default=str).encode("utf-8")
+
+
+def read_json(store: Store, key: str) -> dict | None:
+    data = store.get_bytes(key)
+    return json.loads(data) if data is not None else None
+
+
+def write_batch_record(lake: Store, record: Manifest, *, durable: bool = True) -> None:
+    lake.put_bytes(
+        batch_record_key(record.feed, record.batch_id),
+        _dump(record.to_json()),
+        "application/json",
+        durable=durable,
+    )
+
+
+def record_attempt_failure(
+    lake: Store,
+    *,
+    feed: str,
+    entity: str,
+    jurisdiction: str,
+    load_date: date,
+    batch_id: str,
+    status: str,
+    error: str,
+    started_at: str,
+    finished_at: str,
+) -> None:
+    """A load that ended without a batch (late source, rejected file, broken source) still leaves a record,
+    so `pingan status` can say what happened to that feed and day."""
+    write_batch_record(
+        lake,
+        Manifest(
+            feed=feed,
+            entity=entity,
+            jurisdiction_code=jurisdiction,
+            load_date=load_date,
+            batch_id=batch_id,
+            status=status,
+            error=error,
+            started_at=started_at,
+            finished_at=finished_at,
+        ),
+    )
+
+
+def start_attempt(
+    lake: Store, *, feed: str, entity: str, jurisdiction: str, load_date: date, batch_id: str, started_at: str
+) -> None:
+    """Record a load as `running` before it reads anything. The load replaces the record when it ends; a
+    load killed before that leaves it, and `attempt_status` then reports the batch `interrupted`."""
+    write_batch_record(
+        lake,
+        Manifest(
+            feed=feed,
+            entity=entity,
+            jurisdiction_code=jurisdiction,
+            load_date=load_date,
+            batch_id=batch_id,
+            status="running",
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=started_at,
+        ),
+        durable=False,
+    )  # lost in a power cut, the load is as invisible as if it never started
+
+
+def drop_attempt(lake: Store, feed: str, batch_id: str) -> None:
+    """Forget a `running` record of a load that failed with an error (its caller records the failure)."""
+    lake.delete(batch_record_key(feed, batch_id))
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def attempt_status(record: Manifest | dict, superseded: bool) -> str:
+    """The status to show for a batch record: a `running` record whose process is gone (or that a later
+    attempt of the same feed and day followed) is an `interrupted` load. Takes a dict too (older callers)."""
+    if isinstance(record, dict):
+        record = Manifest.from_json(record)
+    if record.status != "running":
+        return record.status
+    same_host = record.host == socket.gethostname()
+    if superseded or (same_host and not _alive(record.pid or 0)):
+        return "interrupted"
+    return "running"
+
+
+def commit(lake: Store, manifest: Manifest | dict) -> None:
+    """Make a batch the truth for its feed and day: one object write, so it is atomic for readers.
+
+    A dict (the stored JSON shape, as bench scripts build it) is read into a `Manifest` first."""
+    if isinstance(manifest, dict):
+        manifest = Manifest.from_json(manifest)
+    if not manifest.balanced:
+        raise AssertionError(
+            f"{manifest.feed} {manifest.load_date}: rows read {manifest.rows_read} != written "
+            f"{manifest.rows_written} + quarantined {manifest.rows_quarantined}; refusing to commit"
+        )
+    write_batch_record(lake, manifest)
+    lake.put_bytes(
+        manifest_key(manifest.feed, manifest.load_date), _dump(manifest.to_json()), "application/json"
+    )
+
+
+def _read_all(lake: Store, prefix: str) -> list[dict]:
+    return [
+        m for m in (read_json(lake, k) for k in lake.list(prefix) if k.endswith(".json")) if m is not None
+    ]
+
+
+def committed_manifest_record(lake: Store, feed: str, load_date: date) -> Manifest | None:
+    """The committed manifest of a feed and day, typed; None if the day has no commit."""
+    data = read_json(lake, manifest_key(feed, load_date))
+    return Manifest.from_json(data) if data is not None else None
+
+
+def committed_manifest_records(lake: Store, feed: str | None = None) -> list[Manifest]:
+    """Every committed manifest (of one feed, or all), typed, in feed and load-date order."""
+    records = [
+        Manifest.from_json(m) for m in _read_all(lake, f"_manifests/{feed}/" if feed else "_manifests/")
+    ]
+    return sorted(records, key=lambda m: (m.feed, m.load_date))
+
+
+def attempt_records(lake: Store, feed: str | None = None) -> list[Manifest]:
+    """Every load attempt's batch record (committed, blocked, failed, late, running), typed, in start order."""
+    records = [Manifest.from_json(r) for r in _read_all(lake, f"_batches/{feed}/" if feed else "_batches/")]
+    return sorted(records, key=lambda r: (r.feed, r.load_date, r.started_at or ""))
+
+
+# The dict readers below are kept for callers not yet on the typed model (pingan/quality, pingan/sharing);
+# they return the JSON exactly as stored.
+
+
+def committed_manifest(lake: Store, feed: str, load_date: date) -> dict | None:
+    return read_json(lake, manifest_key(feed, load_date))
+
+
+def committed_manifests(lake: Store, feed: str | None = None) -> list[dict]:
+    out = _read_all(lake, f"_manifests/{feed}/" if feed else "_manifests/")
+    return sorted(out, key=lambda m: (m["feed"], m["load_date"]))
+
+
+def batch_records(lake: Store, feed: str | None = None) -> list[dict]:
+    records = _read_all(lake, f"_batches/{feed}/" if feed else "_batches/")
+    return sorted(records, key=lambda r: (r["feed"], r["load_date"], r.get("started_at", "")))
+
+
+def committed_dates(lake: Store, feed: str) -> list[date]:
+    """Days with a committed batch, read from the manifests' key names (one listing, no object reads)."""
+    prefix = f"_manifests/{feed}/load_date="
+    return sorted(
+        date.fromisoformat(k[len(prefix) : -len(".json")])
+        for k in lake.list(f"_manifests/{feed}/")
+        if k.startswith(prefix) and k.endswith(".json")
+    )
+
+
+def cursor_before(lake: Store, feed: str, load_date: date) -> str | None:
+    """The window start for an incremental load of `load_date`.
+
+    A rerun reuses the cursor its day was first loaded with (same window, same content); a new day starts
+    where the latest committed earlier day ended.
+    """
+    existing = committed_manifest_record(lake, feed, load_date)
+    if existing is not None:
+        return existing.cursor_before
+    earlier = [d for d in committed_dates(lake, feed) if d < load_date]
+    return committed_manifest_record(lake, feed, earlier[-1]).cursor_after if earlier else None
+
+
+@dataclass(frozen=True)
+class RawBatch:
+    """One committed batch as the warehouse sees it: which feed and day it is the truth for, and its files."""
+
+    feed: str
+    entity: str
+    jurisdiction_code: str
+    load_date: date
+    batch_id: str
+    files: tuple[str, ...]  # URIs of its raw-zone Parquet files
+    rows: int = 0
+    committed_at: str | None = None  # ISO instant the load finished (manifest finished_at)
+
+
+def committed_batches(lake: Store) -> list[RawBatch]:
+    """Every feed and day's committed batch: exactly what the warehouse must hold."""
+    return [
+        RawBatch(
+            feed=m.feed,
+            entity=m.entity,
+            jurisdiction_code=m.jurisdiction_code,
+            load_date=m.load_date,
+            batch_id=m.batch_id,
+            files=tuple(lake.uri(k) for k in m.files.raw),
+            rows=m.rows_written,
+            committed_at=m.finished_at,
+        )
+        for m in committed_manifest_records(lake)
+    ]
+
+
+def committed_files(lake: Store, entity: str | None = None, zone: str = "raw") -> dict[str, list[str]]:
+    """URIs of committed Parquet files per entity: what dbt sources and sharing may read."""
+    out: dict[str, list[str]] = {}
+    for m in committed_manifest_records(lake):
+        if entity and m.entity != entity:
+            continue
+        out.setdefault(m.entity, []).extend(lake.uri(k) for k in getattr(m.files, zone))
+    return out
+
+
+def collect_garbage(
+    lake: Store, entity: str, jurisdiction: str, load_date: date, feed: str, keep: str | None
+) -> int:
+    """Delete batch directories of this feed and day other than `keep` (superseded or crashed loads)."""
+    removed = 0
+    for zone in ("raw", "quarantine"):
+        prefix = partition_prefix(zone, entity, jurisdiction, load_date, feed)
+        batches = {k[len(prefix) :].split("/", 1)[0] for k in lake.list(prefix)}
+        for b in sorted(batches):
+            if b != f"batch={keep}":
+                removed += lake.delete_prefix(prefix + b + "/")
+    return removed

@@ -1,0 +1,1 @@
+"""dbt on DuckDB (and Spark) over the committed batches, published atomically."""

@@ -1,0 +1,370 @@
+"""Build the shared governance warehouse with dbt, and publish it only when the whole build succeeded.
+
+Analysts read `settings.warehouse_path`; nothing writes that file in place. A build:
+
+1. picks the working file: the published path is a symlink to one of two files that take turns
+   (pingan/warehouse/slots.py), and the build writes the other one, so incremental models keep their
+   history without copying the published file (a full refresh starts from an empty file instead);
+2. compares the committed batches it is given with the batches the working file already mirrors
+   (pingan.warehouse.inputs), and creates one view per canonical entity in schema `raw` over the files of
+   the batches not yet mirrored (`read_parquet([...], union_by_name=true)`, every column cast to its
+   canonical type), beside tables of batches, withdrawn keys, feed freshness and code mappings. The views
+   store the file URIs, not the data: querying `raw.*` (or the staging views over them) later needs the
+   lake, and for s3:// URIs an S3 secret in that session (`Store.duckdb_setup(con)` creates one);
+3. runs `dbt seed` and `dbt build` in-process against the working file;
+4. on success, checkpoints the working file and points the published symlink at it with `os.replace`. A
+   reader holding the old file open keeps reading it until it reconnects.
+
+On failure the working file is set aside (`<name>.<slot>.failed.duckdb`) for inspection and the published
+file is untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pingan.core.audit import register_warehouse_view
+from pingan.core.canonical import ENTITIES, TZ, entity_schema
+from pingan.core.environment import temporary_env
+from pingan.core.feed_spec import load_specs
+from pingan.core.settings import S3Settings, Settings
+from pingan.core.storage import Store
+from pingan.quality.results_table import register_quality_results
+from pingan.raw_zone import RawBatch
+from pingan.warehouse.inputs import plan_batches, register_batches, register_code_mappings, register_feeds
+from pingan.warehouse.slots import Slots
+from pingan.warehouse.slots import discard as slots_discard
+from pingan.warehouse.slots import prepare as slots_prepare
+from pingan.warehouse.slots import publish as slots_publish
+
+log = logging.getLogger(__name__)
+
+RAW_SCHEMA = "raw"
+MART_SCHEMA = "main"  # marts are in the default schema: analysts write `from fct_incidents`
+DB_PATH_ENV = "PINGAN_DBT_DB_PATH"
+
+
+class WarehouseError(RuntimeError):
+    """A build that did not publish; the message names the failing models and tests."""
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    warehouse_path: Path
+    models_built: list[str]
+    mart_rows: dict[str, int]  # mart table -> rows
+    elapsed_seconds: float
+    warnings: list[str] = field(default_factory=list)  # tests that warned, e.g. unmapped category codes
+    stale_feeds: list[str] = field(default_factory=list)  # feeds behind the build date (mart_feed_freshness)
+
+
+def build(
+    settings: Settings,
+    batches: list[RawBatch],
+    *,
+    lake: Store | None = None,
+    full_refresh: bool = False,
+    select: str | None = None,
+    build_date: date | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> BuildResult:
+    """Build the warehouse from every committed raw batch and publish it.
+
+    `batches` is the whole truth (raw_zone.committed_batches): batches the working file holds but the list
+    lacks are withdrawn from the warehouse. `build_date` (default: the latest load date) is the logical day
+    feed freshness is judged against.
+    """
+    started = time.monotonic()
+    unknown = sorted({b.entity for b in batches} - set(ENTITIES))
+    if unknown:
+        raise WarehouseError(f"batches name unknown entities {unknown}; known: {', '.join(ENTITIES)}")
+    if build_date is None:
+        build_date = max((b.load_date for b in batches), default=date.today())
+    specs = load_specs(settings.connectors_dir)
+    published = settings.warehouse_path
+    published.parent.mkdir(parents=True, exist_ok=True)
+    slots = Slots(published)
+    with _build_lock(published):
+        working = slots_prepare(slots, full_refresh=full_refresh)
+        try:
+            results, mart_rows, stale, warnings = _build_in(
+                working,
+                settings,
+                specs,
+                batches,
+                lake=lake,
+                full_refresh=full_refresh,
+                select=select,
+                build_date=build_date,
+                progress=progress,
+            )
+        except BaseException:
+            slots_discard(slots, working)
+            raise
+        slots_publish(slots, working)
+    elapsed = time.monotonic() - started
+    log.info("published %s in %.1f s: %s", published, elapsed, mart_rows)
+    return BuildResult(
+        warehouse_path=published,
+        models_built=results.models_built,
+        mart_rows=mart_rows,
+        elapsed_seconds=elapsed,
+        warnings=warnings,
+        stale_feeds=stale,
+    )
+
+
+def _build_in(
+    working: Path,
+    settings: Settings,
+    specs: dict,
+    batches: list[RawBatch],
+    *,
+    lake: Store | None,
+    full_refresh: bool,
+    select: str | None,
+    build_date: date,
+    progress: Callable[[str], None] | None,
+) -> tuple[_DbtResults, dict[str, int], list[str], list[str]]:
+    """Bring the working file up to the committed batches and run dbt in it; what it built and warned."""
+    s3_lake = lake is not None and lake.scheme == "s3"
+    with duckdb.connect(str(working)) as con:
+        con.execute(f"SET TimeZone = '{TZ}'")
+        if s3_lake:
+            # the secret lets the views below be described; installing httpfs from the wheel lets
+            # dbt's `extensions: [httpfs]` load it later without the network
+            lake.duckdb_setup(con)
+        plan = plan_batches(con, batches, full_refresh=full_refresh)
+        create_raw_views(con, plan.pending_files)
+        register_build_inputs(con, settings, specs, plan, build_date, lake)
+    if progress:
+        progress(f"dbt: {len(plan.added)} new batches, {sum(map(len, plan.removed.values()))} withdrawn")
+    s3 = lake.s3 if s3_lake else None
+    results = _run_dbt(settings, working, s3=s3, full_refresh=full_refresh, select=select)
+    with duckdb.connect(str(working)) as con:
+        mart_rows = _count_mart_rows(con)
+        stale = _stale_feeds(con)
+        warnings = [_with_stored_failures(con, w) for w in results.warnings]
+        con.execute("CHECKPOINT")  # everything in the main file: readers open it without a WAL
+    return results, mart_rows, stale, warnings
+
+
+def register_build_inputs(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    specs: dict,
+    plan,
+    build_date: date,
+    lake: Store | None,
+) -> None:
+    """Every table and view dbt reads besides raw.<entity> (the Spark build copies the same ones)."""
+    register_warehouse_view(con, settings)  # audit.share_audit_log: the sharing audit trail
+    register_batches(con, plan)
+    register_feeds(con, specs, plan.committed, build_date)
+    register_code_mappings(con, specs)
+    register_quality_results(con, lake)
+
+
+# --- raw views ------------------------------------------------------------------------------------------
+def create_raw_views(con: duckdb.DuckDBPyConnection, raw_files: dict[str, list[str]]) -> None:
+    """(Re)create raw.<entity> for every canonical entity, in exactly the canonical column order and types.
+
+    Columns missing from every file (an older canonical schema) read as typed nulls; unexpected columns
+    are not exposed. An entity without files is an empty view, so models over it still build.
+    """
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
+    for entity in ENTITIES:
+        schema = entity_schema(entity)
+        uris = raw_files.get(entity) or []
+        if uris:
+            # the raw zone's key=value folders are layout, not columns: the files carry every lineage column
+            scan = f"read_parquet({_sql_list(uris)}, union_by_name = true, hive_partitioning = false)"
+            present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()}
+        else:
+            scan, present = "(SELECT 1) AS no_files WHERE false", set()
+        columns = ",\n    ".join(
+            f"CAST({_ident(f.name) if f.name in present else 'NULL'} AS {duckdb_type(f.type)}) AS {_ident(f.name)}"
+            for f in schema
+        )
+        con.execute(f"CREATE OR REPLACE VIEW {RAW_SCHEMA}.{entity} AS\nSELECT\n    {columns}\nFROM {scan}")
+
+
+def duckdb_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_timestamp(arrow_type):
+        return "TIMESTAMPTZ" if arrow_type.tz else "TIMESTAMP"
+    simple = {
+        pa.string(): "VARCHAR",
+        pa.int64(): "BIGINT",
+        pa.int32(): "INTEGER",
+        pa.float64(): "DOUBLE",
+        pa.bool_(): "BOOLEAN",
+        pa.date32(): "DATE",
+    }
+    if arrow_type not in simple:
+        raise WarehouseError(f"no DuckDB type for canonical Arrow type {arrow_type}")
+    return simple[arrow_type]
+
+
+def _sql_list(values: list[str]) -> str:
+    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+# --- dbt ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Warning:
+    text: str
+    failures_relation: str | None  # table holding the failing rows when the test stores its failures
+
+
+@dataclass(frozen=True)
+class _DbtResults:
+    models_built: list[str]
+    warnings: list[_Warning]
+
+
+def _run_dbt(
+    settings: Settings, db_path: Path, *, s3: S3Settings | None, full_refresh: bool, select: str | None
+) -> _DbtResults:
+    common = [
+        "--project-dir", str(settings.dbt_dir),
+        "--profiles-dir", str(settings.dbt_dir),
+        "--target-path", str(settings.home / "dbt" / "target"),
+        "--log-path", str(settings.home / "dbt" / "logs"),
+        "--target", settings.dbt_target,
+    ]  # fmt: skip
+    build_args = ["build", *common, "--exclude-resource-type", "seed"]
+    if full_refresh:
+        build_args.append("--full-refresh")
+    if select:
+        build_args += ["--select", select]
+    env = {DB_PATH_ENV: str(db_path)}
+    if s3 is not None:  # profiles.yml's s3 target reads the lake's secret from these
+        env |= {
+            "PINGAN_S3_ENDPOINT": s3.endpoint,
+            "PINGAN_S3_ACCESS_KEY": s3.access_key,
+            "PINGAN_S3_SECRET_KEY": s3.secret_key,
+            "PINGAN_S3_SECURE": str(s3.secure).lower(),
+            "PINGAN_S3_REGION": s3.region,
+        }
+    with temporary_env(**env):
+        _invoke(["seed", *common, *(["--full-refresh"] if full_refresh else [])])
+        results = _invoke(build_args)
+    models = [r.node.name for r in results if r.node.resource_type == "model" and str(r.status) == "success"]
+    warnings = [
+        _Warning(
+            f"{r.node.resource_type} {r.node.name}: {_message(r)}", getattr(r.node, "relation_name", None)
+        )
+        for r in results
+        if str(r.status) == "warn"
+    ]
+    return _DbtResults(models_built=models, warnings=warnings)
+
+
+def _invoke(args: list[str]) -> list:
+    """Run one dbt command in-process; its results, or WarehouseError naming what failed."""
+    from dbt.cli.main import dbtRunner  # dbt costs seconds to import; keep it off the CLI's start-up path
+
+    command = args[0]
+    # dbt's console output is for -v; its full log is always written under --log-path
+    quiet = [] if log.isEnabledFor(logging.INFO) else ["--quiet"]
+    try:
+        res = dbtRunner().invoke([*quiet, *args])
+    finally:
+        _close_dbt_duckdb()
+    if res.exception is not None:
+        raise WarehouseError(f"dbt {command} did not run: {res.exception}") from res.exception
+    results = list(getattr(res.result, "results", None) or [])
+    failed = [r for r in results if str(r.status) in ("error", "fail", "runtime error")]
+    if failed or not res.success:
+        details = "; ".join(f"{r.node.resource_type} {r.node.name}: {_message(r)}" for r in failed)
+        log_file = Path(args[args.index("--log-path") + 1]) / "dbt.log"
+        raise WarehouseError(
+            f"dbt {command} failed, warehouse not published: {details or 'see'} ({log_file})"
+        )
+    return results
+
+
+def _message(result) -> str:
+    msg = result.message or ""
+    if not msg and getattr(result, "failures", None):
+        msg = f"{result.failures} failing rows"
+    return " ".join(str(msg).split())[:500]
+
+
+def _close_dbt_duckdb() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open between invocations.
+
+    dbt-duckdb caches its connection in a class attribute for the life of the process. Left open, it
+    would hold the working file's lock after os.replace (so readers could not open the published file)
+    and the next build in this process would write through it into the published file.
+    """
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        env = DuckDBConnectionManager._ENV
+        DuckDBConnectionManager._ENV = None
+        if env is not None:
+            env.close()
+
+
+# --- files ----------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _build_lock(published: Path) -> Iterator[None]:
+    """One build at a time per warehouse: both would write the same working file."""
+    lock_path = published.with_name(f"{published.name}.build.lock")
+    with open(lock_path, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WarehouseError(f"another build of {published} is running (lock {lock_path})") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _with_stored_failures(con: duckdb.DuckDBPyConnection, warning: _Warning, limit: int = 10) -> str:
+    """The warning, plus the first failing rows when the test stored them (e.g. the unmapped codes)."""
+    text = warning.text
+    if warning.failures_relation:
+        cur = con.execute(f"SELECT * FROM {warning.failures_relation} LIMIT {limit}")
+        names = [d[0] for d in cur.description]
+        rows = [", ".join(f"{n}={v}" for n, v in zip(names, row, strict=True)) for row in cur.fetchall()]
+        text += f" [in {warning.failures_relation}: " + "; ".join(rows) + "]"
+    log.warning("dbt: %s", text)
+    return text
+
+
+def _stale_feeds(con: duckdb.DuckDBPyConnection) -> list[str]:
+    try:
+        rows = con.execute(
+            f"select source_feed from {MART_SCHEMA}.mart_feed_freshness where is_stale order by 1"
+        )
+    except duckdb.CatalogException:  # a build restricted with --select may not have made it
+        return []
+    return [r[0] for r in rows.fetchall()]
+
+
+def _count_mart_rows(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    tables = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND table_type = 'BASE TABLE'"
+        " ORDER BY table_name",
+        [MART_SCHEMA],
+    ).fetchall()
+    return {
+        t: con.execute(f"SELECT count(*) FROM {MART_SCHEMA}.{_ident(t)}").fetchone()[0] for (t,) in tables
+    }

@@ -1,0 +1,204 @@
+"""What a build reads besides the raw files: tables in schema `raw` of the working file, made before dbt runs.
+
+The warehouse must always equal the raw zone, whose unit of truth is the committed batch (one per feed and
+day; a rerun replaces it). So a build works per batch, not per record:
+
+- `raw.batches`: every committed batch. The `int_<entity>s__versions` models mirror exactly these rows;
+- `raw.batch_changes`: batches committed since the working file was last built (`added`) and batches the
+  lake no longer holds because a rerun replaced them (`removed`);
+- `raw.removed_keys`: the entity keys removed batches held, read from the mirror before dbt deletes them,
+  so incremental facts recompute those records from what is left (a withdrawn record disappears);
+- `raw.feeds`: each feed's spec facts and its freshness against the build's date;
+- `raw.code_mappings`: every feed's `code_mapping` from its YAML, so a new feed needs no dbt edit.
+
+`pending_batches` says which batches' files the raw views must expose: only the added ones (the nightly
+build reads one new day, not the history), or all of them on a full refresh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import duckdb
+import pyarrow as pa
+
+from pingan.core.canonical import ENTITIES, HARMONISED, TZ
+from pingan.core.feed_spec import FeedSpec
+from pingan.raw_zone import RawBatch
+
+INTERMEDIATE_SCHEMA = "intermediate"
+
+
+def versions_table(entity: str) -> str:
+    """The dbt model mirroring an entity's committed raw rows (e.g. int_incidents__versions)."""
+    return f"int_{entity}s__versions"
+
+
+def entity_key(entity: str) -> str:
+    """The column facts of an entity are keyed on: a grid event gathers many stage rows under event_id."""
+    return "event_id" if entity == "grid_event_stage" else "record_id"
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    committed: tuple[RawBatch, ...]
+    added: tuple[RawBatch, ...]  # committed, not yet in the working file's mirror
+    removed: dict[str, frozenset[str]]  # entity -> batch ids in the mirror the lake no longer commits
+
+    @property
+    def pending_files(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for b in self.added:
+            out.setdefault(b.entity, []).extend(b.files)
+        return out
+
+
+def plan_batches(
+    con: duckdb.DuckDBPyConnection, batches: Iterable[RawBatch], *, full_refresh: bool
+) -> BatchPlan:
+    committed = tuple(batches)
+    mirrored = {} if full_refresh else _mirrored_batches(con)
+    committed_ids = {b.batch_id for b in committed}
+    added = tuple(b for b in committed if b.batch_id not in mirrored.get(b.entity, set()))
+    removed = {e: frozenset(ids - committed_ids) for e, ids in mirrored.items() if ids - committed_ids}
+    return BatchPlan(committed, added, removed)
+
+
+def _mirrored_batches(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for entity in ENTITIES:
+        table = versions_table(entity)
+        if _table_exists(con, INTERMEDIATE_SCHEMA, table):
+            rows = con.execute(f"select distinct batch_id from {INTERMEDIATE_SCHEMA}.{table}").fetchall()
+            out[entity] = {r[0] for r in rows}
+    return out
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchone()[0]
+    )
+
+
+def register_batches(con: duckdb.DuckDBPyConnection, plan: BatchPlan) -> None:
+    text = pa.string()
+    batches = pa.table(
+        {
+            "batch_id": pa.array([b.batch_id for b in plan.committed], text),
+            "source_feed": pa.array([b.feed for b in plan.committed], text),
+            "entity": pa.array([b.entity for b in plan.committed], text),
+            "jurisdiction_code": pa.array([b.jurisdiction_code for b in plan.committed], text),
+            "load_date": pa.array([b.load_date for b in plan.committed], pa.date32()),
+            "rows_written": pa.array([b.rows for b in plan.committed], pa.int64()),
+            "committed_at": pa.array(
+                [datetime.fromisoformat(b.committed_at) if b.committed_at else None for b in plan.committed],
+                pa.timestamp("us", tz="UTC"),
+            ),
+        }
+    )
+    removed = [(entity, batch_id) for entity, ids in plan.removed.items() for batch_id in sorted(ids)]
+    changes = pa.table(
+        {
+            "batch_id": pa.array([b.batch_id for b in plan.added] + [i for _, i in removed], text),
+            "entity": pa.array([b.entity for b in plan.added] + [e for e, _ in removed], text),
+            "change": pa.array(["added"] * len(plan.added) + ["removed"] * len(removed), text),
+        }
+    )
+    _replace_table(con, "batches", batches)
+    _replace_table(con, "batch_changes", changes)
+    con.execute("create or replace table raw.removed_keys (entity varchar, key varchar)")
+    for entity, ids in plan.removed.items():
+        key, table = entity_key(entity), versions_table(entity)
+        con.execute(
+            f"insert into raw.removed_keys select distinct ?, {key} from {INTERMEDIATE_SCHEMA}.{table} "
+            "where batch_id in (select unnest(?::varchar[]))",
+            [entity, sorted(ids)],
+        )
+
+
+def register_feeds(
+    con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec], batches: Iterable[RawBatch], build_date: date
+) -> None:
+    """raw.feeds: one row per feed spec, with its freshness for a build of `build_date`."""
+    latest: dict[str, date] = {}
+    for b in batches:
+        latest[b.feed] = max(b.load_date, latest.get(b.feed, b.load_date))
+    zone = ZoneInfo(TZ)
+    rows = []
+    for spec in specs.values():
+        last = latest.get(spec.feed)
+        lag = (build_date - last).days if last else None
+        due = datetime.combine(
+            build_date + timedelta(days=1), time.fromisoformat(spec.freshness.deadline), zone
+        )
+        division = _division(spec.jurisdiction_code)
+        rows.append(
+            {
+                "source_feed": spec.feed,
+                "entity": spec.entity,
+                "jurisdiction_code": spec.jurisdiction_code,
+                "jurisdiction_name": division.name if division else None,
+                "province_name": division.province.name if division else None,
+                "domain": spec.domain,
+                "description": spec.description,
+                "latest_load_date": last,
+                "build_date": build_date,
+                "lag_days": lag,
+                "max_lag_days": spec.freshness.max_lag_days,
+                "deadline_at": due,
+                # never loaded counts as stale: a feed the marts expect is missing
+                "is_stale": lag is None or lag > spec.freshness.max_lag_days,
+            }
+        )
+    schema = pa.schema(
+        [
+            ("source_feed", pa.string()), ("entity", pa.string()), ("jurisdiction_code", pa.string()),
+            ("jurisdiction_name", pa.string()), ("province_name", pa.string()), ("domain", pa.string()), ("description", pa.string()), ("latest_load_date", pa.date32()),
+            ("build_date", pa.date32()), ("lag_days", pa.int32()), ("max_lag_days", pa.int32()),
+            ("deadline_at", pa.timestamp("us", tz=TZ)), ("is_stale", pa.bool_()),
+        ]
+    )  # fmt: skip
+    _replace_table(con, "feeds", pa.Table.from_pylist(rows, schema=schema))
+
+
+def _division(code: str):
+    """The GB/T 2260 county a feed reports for, so a new district's feed names its own jurisdiction."""
+    import gb2260
+
+    try:
+        return gb2260.get(code)
+    except ValueError:
+        return None
+
+
+def register_code_mappings(con: duckdb.DuckDBPyConnection, specs: dict[str, FeedSpec]) -> None:
+    """raw.code_mappings: (feed, entity, source code) -> harmonised value, from every feed YAML."""
+    rows = [
+        {
+            "source_feed": spec.feed,
+            "entity": spec.entity,
+            "harmonised_column": HARMONISED[spec.entity].column,
+            "source_code": code,
+            "source_label": mapping.label,
+            "harmonised_value": mapping.category,
+        }
+        for spec in specs.values()
+        for code, mapping in (spec.code_mapping or {}).items()
+    ]
+    schema = pa.schema([(n, pa.string()) for n in ("source_feed", "entity", "harmonised_column", "source_code",
+                                                    "source_label", "harmonised_value")])  # fmt: skip
+    _replace_table(con, "code_mappings", pa.Table.from_pylist(rows, schema=schema))
+
+
+def _replace_table(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
+    con.register("_incoming", table)
+    try:
+        con.execute(f"create or replace table raw.{name} as select * from _incoming")
+    finally:
+        con.unregister("_incoming")

@@ -1,0 +1,278 @@
+"""Build the same warehouse with the same dbt models on Apache Spark (dbt-spark, session mode).
+
+When the whole delta joins, one DuckDB file is no longer enough; Spark runs the unchanged models over the
+unchanged lake. A build:
+
+1. starts a SparkSession in this process (`local[2]` here, UI off, bound to 127.0.0.1; on a cluster the
+   same code runs in the driver with another master) whose catalog is empty and whose warehouse is a
+   fresh working directory (`<home>/spark-warehouse.building`);
+2. registers the raw zone with the names and columns the DuckDB build gives it: `raw.<entity>` over the
+   Parquet files of every committed batch (canonical column order and types, missing columns as typed
+   nulls), and `raw.batches`, `raw.batch_changes`, `raw.removed_keys`, `raw.feeds`, `raw.code_mappings`
+   with the contents pingan.warehouse.inputs computes (it runs on an in-memory DuckDB, then is copied);
+3. runs `dbt seed` and `dbt build --full-refresh --target spark` in-process. On Spark an incremental model
+   is a table rebuilt from the whole history (dbt/macros/cross_db/incremental_on_spark.sql says why);
+4. on success replaces `<home>/spark-warehouse` with the working directory. Every table is a Parquet
+   directory (`<schema>.db/<table>/`), so DuckDB, pyarrow or another Spark can read the marts.
+
+The lake is read through local paths or, for an S3 lake, `s3a://` with the Hadoop settings of
+`s3a_conf` (README: Spark).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pingan.core.canonical import ENTITIES, TZ, entity_schema
+from pingan.core.feed_spec import load_specs
+from pingan.core.settings import S3Settings, Settings
+from pingan.core.storage import Store
+from pingan.raw_zone import RawBatch
+from pingan.warehouse.build import RAW_SCHEMA, WarehouseError
+from pingan.warehouse.inputs import plan_batches
+
+log = logging.getLogger(__name__)
+
+MART_SCHEMA = "main"
+SPARK_TYPES = {
+    pa.string(): "string",
+    pa.int64(): "bigint",
+    pa.int32(): "int",
+    pa.float64(): "double",
+    pa.bool_(): "boolean",
+    pa.date32(): "date",
+}
+
+
+@dataclass(frozen=True)
+class SparkBuildResult:
+    warehouse_dir: Path  # <schema>.db/<table>/ Parquet directories
+    models_built: list[str]
+    mart_rows: dict[str, int]
+    elapsed_seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+
+def build_on_spark(
+    settings: Settings,
+    batches: list[RawBatch],
+    *,
+    lake: Store | None = None,
+    build_date: date | None = None,
+    master: str = "local[2]",
+    progress: Callable[[str], None] | None = None,
+) -> SparkBuildResult:
+    """Build every model and test on Spark from all committed batches; publish the warehouse directory.
+
+    `lake` is where the batches were committed (its batch records feed raw.quality_results; an s3:// lake
+    is read through s3a).
+    """
+    started = time.monotonic()
+    s3 = lake.s3 if lake is not None and lake.scheme == "s3" else None
+    if build_date is None:
+        build_date = max((b.load_date for b in batches), default=date.today())
+    published = spark_warehouse_dir(settings)
+    working = published.with_name(published.name + ".building")
+    shutil.rmtree(working, ignore_errors=True)
+    working.mkdir(parents=True)
+    with spark_session(working, master=master, s3=s3) as spark:
+        if progress:
+            progress(f"spark {spark.version} ({master}): registering {len(batches)} committed batches")
+        register_raw_zone(spark, settings, batches, build_date, lake=lake)
+        models, test_warnings = _run_dbt(settings)
+        mart_rows = count_mart_rows(spark)
+    shutil.rmtree(published, ignore_errors=True)
+    working.rename(published)
+    elapsed = time.monotonic() - started
+    log.info("spark warehouse %s built in %.1f s: %s", published, elapsed, mart_rows)
+    return SparkBuildResult(published, models, mart_rows, elapsed, test_warnings)
+
+
+def build_lake_on_spark(
+    settings: Settings, *, build_date: date | None = None, progress: Callable[[str], None] | None = None
+) -> SparkBuildResult:
+    """`pingan build --engine spark`: every committed batch of the configured lake."""
+    from pingan import raw_zone
+    from pingan.core.storage import lake_store
+
+    lake = lake_store(settings)
+    return build_on_spark(
+        settings, raw_zone.committed_batches(lake), lake=lake, build_date=build_date, progress=progress
+    )
+
+
+def spark_warehouse_dir(settings: Settings) -> Path:
+    return settings.home / "spark-warehouse"
+
+
+# --- the session ----------------------------------------------------------------------------------------
+def session_conf(warehouse_dir: Path, master: str) -> dict[str, str]:
+    """A private, loopback-only Spark: no UI, no Hive metastore files in the working directory."""
+    return {
+        "spark.master": master,
+        "spark.app.name": "pingan-warehouse",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.driver.host": "127.0.0.1",
+        # the catalog lives for the build; the tables' Parquet directories are what outlives it
+        "spark.sql.catalogImplementation": "in-memory",
+        "spark.sql.warehouse.dir": str(warehouse_dir),
+        # same local calendar as the DuckDB build (months and days are Asia/Shanghai)
+        "spark.sql.session.timeZone": TZ,
+        # instants as Parquet TIMESTAMP(isAdjustedToUTC) rather than legacy INT96: DuckDB reads TIMESTAMPTZ
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        # a nightly delta is small: the default 200 shuffle partitions would be 200 tiny tasks per join
+        "spark.sql.shuffle.partitions": "4",
+        "spark.driver.memory": "2g",
+    }
+
+
+def s3a_conf(s3: S3Settings) -> dict[str, str]:
+    """Hadoop settings for reading an s3:// lake on MinIO as s3a:// (needs hadoop-aws on the classpath)."""
+    scheme = "https" if s3.secure else "http"
+    return {
+        "spark.hadoop.fs.s3a.endpoint": f"{scheme}://{s3.endpoint}",
+        "spark.hadoop.fs.s3a.endpoint.region": s3.region,
+        "spark.hadoop.fs.s3a.access.key": s3.access_key,
+        "spark.hadoop.fs.s3a.secret.key": s3.secret_key,
+        "spark.hadoop.fs.s3a.path.style.access": "true",  # MinIO serves buckets as paths
+        "spark.hadoop.fs.s3a.connection.ssl.enabled": str(s3.secure).lower(),
+        "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+    }
+
+
+@contextmanager
+def spark_session(warehouse_dir: Path, *, master: str = "local[2]", s3: S3Settings | None = None) -> Iterator:
+    """A SparkSession for one build, stopped afterwards (dbt-spark's session mode finds it with getOrCreate)."""
+    # pyspark warns about pandas 3 on import; the build hands it Arrow tables, never pandas frames
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
+    from pyspark.sql import SparkSession  # pyspark is the optional `spark` extra
+
+    builder = SparkSession.builder
+    for key, value in (session_conf(warehouse_dir, master) | (s3a_conf(s3) if s3 else {})).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    try:
+        yield spark
+    finally:
+        spark.stop()
+
+
+# --- the raw zone ---------------------------------------------------------------------------------------
+def register_raw_zone(
+    spark, settings: Settings, batches: list[RawBatch], build_date: date, *, lake: Store | None = None
+) -> None:
+    """raw.<entity> over every committed batch's files, and every other input table, as on DuckDB.
+
+    The inputs (raw.batches, raw.feeds, raw.quality_results, audit.share_audit_log, ...) are made by the
+    DuckDB build's own register_build_inputs on an in-memory DuckDB, then copied: one definition for both.
+    """
+    from pingan.warehouse.build import register_build_inputs
+
+    specs = load_specs(settings.connectors_dir)
+    with duckdb.connect() as con:
+        con.execute(f"SET TimeZone = '{TZ}'")
+        con.execute(f"CREATE SCHEMA {RAW_SCHEMA}")
+        plan = plan_batches(con, batches, full_refresh=True)  # a Spark build always reads the whole history
+        register_build_inputs(con, settings, specs, plan, build_date, lake)
+        relations = con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema NOT IN "
+            "('main', 'information_schema', 'pg_catalog') ORDER BY 1, 2"
+        ).fetchall()
+        inputs = {(schema, name): con.execute(f'SELECT * FROM "{schema}"."{name}"').to_arrow_table()
+                  for schema, name in relations}  # fmt: skip
+    for (schema, name), table in inputs.items():
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS {schema}")
+        _save(
+            spark.createDataFrame(table) if table.num_rows else _empty_frame(spark, table.schema),
+            schema,
+            name,
+        )
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {RAW_SCHEMA}")
+    files = plan.pending_files
+    for entity in ENTITIES:
+        uris = [spark_uri(u) for u in files.get(entity, [])]
+        _save(_entity_frame(spark, entity, uris), RAW_SCHEMA, entity)
+
+
+def _entity_frame(spark, entity: str, uris: list[str]):
+    """Exactly the canonical columns in canonical order; a column no file has reads as a typed null."""
+    from pyspark.sql import functions as F
+
+    schema = entity_schema(entity)
+    if not uris:
+        return _empty_frame(spark, schema)
+    frame = spark.read.option("mergeSchema", "true").parquet(*uris)
+    present = set(frame.columns)
+    return frame.select(
+        [
+            (F.col(f.name) if f.name in present else F.lit(None)).cast(spark_type(f.type)).alias(f.name)
+            for f in schema
+        ]
+    )
+
+
+def _empty_frame(spark, schema: pa.Schema):
+    ddl = ", ".join(f"`{f.name}` {spark_type(f.type)}" for f in schema)
+    return spark.createDataFrame([], ddl)
+
+
+def _save(frame, schema: str, name: str) -> None:
+    frame.write.mode("overwrite").format("parquet").saveAsTable(f"{schema}.{name}")
+
+
+def spark_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamp" if arrow_type.tz else "timestamp_ntz"
+    if arrow_type not in SPARK_TYPES:
+        raise WarehouseError(f"no Spark type for canonical Arrow type {arrow_type}")
+    return SPARK_TYPES[arrow_type]
+
+
+def spark_uri(uri: str) -> str:
+    """The raw zone's URIs as Hadoop spells them: s3:// objects through the s3a connector."""
+    return "s3a://" + uri.removeprefix("s3://") if uri.startswith("s3://") else uri
+
+
+# --- dbt ------------------------------------------------------------------------------------------------
+def _run_dbt(settings: Settings) -> tuple[list[str], list[str]]:
+    from pingan.warehouse.build import _invoke  # one place decides what a failed dbt command is
+
+    target_dir = settings.home / "dbt-spark"
+    common = [
+        "--project-dir", str(settings.dbt_dir),
+        "--profiles-dir", str(settings.dbt_dir),
+        "--target-path", str(target_dir / "target"),
+        "--log-path", str(target_dir / "logs"),
+        "--target", "spark",
+    ]  # fmt: skip
+    _invoke(["seed", *common, "--full-refresh"])
+    # unit tests check the models' logic on fixed inputs, written in DuckDB's SQL: the DuckDB build runs them
+    results = _invoke(["build", *common, "--exclude-resource-type", "seed", "unit_test", "--full-refresh"])
+    models = [r.node.name for r in results if r.node.resource_type == "model" and str(r.status) == "success"]
+    warned = [
+        f"{r.node.resource_type} {r.node.name}: {r.message or r.failures}"
+        for r in results
+        if str(r.status) == "warn"
+    ]
+    for text in warned:
+        log.warning("dbt (spark): %s", text)
+    return models, warned
+
+
+def count_mart_rows(spark) -> dict[str, int]:
+    tables = [t.name for t in spark.catalog.listTables(MART_SCHEMA) if t.tableType != "VIEW"]
+    return {t: spark.table(f"{MART_SCHEMA}.{t}").count() for t in sorted(tables)}
