@@ -1,4 +1,4 @@
-"""`pingan simulate` and `pingan demo`: registered into the `pingan` command (entry point group `pingan.cli.app`)
+"""`pingan simulate` and `pingan demo`: registered into the `pingan` command (entry point group `pingan.cli`)
 only where the simulator is installed, so a production install has neither."""
 
 from __future__ import annotations
@@ -8,7 +8,9 @@ from datetime import date, timedelta
 import click
 from rich.table import Table
 
-from pingan.cli.app import _date, _progress, out
+from pingan.cli.console import date_option as _date
+from pingan.cli.console import out
+from pingan.cli.console import progress as _progress
 from pingan.core.settings import Settings, load_settings
 from pingan.core.storage import Store
 

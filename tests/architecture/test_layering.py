@@ -58,4 +58,6 @@ def test_package_imports_only_lower_levels(package):
                 continue
             if LEVELS[target] >= level:
                 violations.append(f"{path.relative_to(PINGAN.parent)}:{lineno} imports {module}")
-    assert not violations, f"{package} (level {level}) imports at or above its level:\n" + "\n".join(violations)
+    assert not violations, f"{package} (level {level}) imports at or above its level:\n" + "\n".join(
+        violations
+    )

@@ -1,0 +1,150 @@
+"""The night's stages, one command each: ingest, validate, build, publish, run."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+
+import click
+from rich.table import Table
+
+from pingan.cli.console import date_option, out, progress
+from pingan.core.settings import load_settings
+
+
+@click.command()
+@click.option("--date", "day", callback=date_option, required=True, help="Logical date to load (YYYY-MM-DD).")
+@click.option("--feed", "feeds", multiple=True, help="Only this feed (repeatable). Default: all feeds.")
+@click.option("--no-gate", is_flag=True, help="Skip the Great Expectations gate (not for production).")
+@click.option(
+    "--force", is_flag=True, help="Reload an incremental feed's day even when later days are loaded."
+)
+def ingest(day: date, feeds: tuple[str, ...], no_gate: bool, force: bool) -> None:
+    """Load feeds for one logical date into the raw zone (idempotent: a rerun replaces that day)."""
+    from pingan.orchestration.pipeline import ingest_day
+
+    settings = load_settings()
+    outcomes = ingest_day(
+        settings, day, feeds=list(feeds) or None, gate=not no_gate, progress=progress, force=force
+    )
+    _print_outcomes(day, outcomes)
+    if any(o.status in ("failed", "blocked") for o in outcomes):
+        sys.exit(1)
+
+
+@click.command()
+@click.option("--feed", required=True, help="Feed id.")
+@click.option("--date", "day", callback=date_option, required=True, help="Load date of the stored batch.")
+def validate(feed: str, day: date) -> None:
+    """Re-run the quality gate on the committed batch of a feed and day; print the expectations' results."""
+    from pingan import raw_zone
+    from pingan.core.feed_spec import load_specs
+    from pingan.core.storage import lake_store
+    from pingan.orchestration.pipeline import quality_gate
+
+    settings = load_settings()
+    spec = load_specs(settings.connectors_dir)[feed]
+    lake = lake_store(settings)
+    manifest = raw_zone.committed_manifest_record(lake, feed, day)
+    if manifest is None:
+        raise click.ClickException(f"no committed batch for {feed} on {day} (see `pingan status`)")
+    table = lake.read_parquet(manifest.files.raw)
+    verdict = quality_gate(settings)(spec, table)
+    out.print_json(verdict.to_json())
+    if not verdict.success:
+        sys.exit(1)
+
+
+@click.command()
+@click.option("--full-refresh", is_flag=True, help="Rebuild every model from the whole raw zone.")
+@click.option(
+    "--date",
+    "day",
+    callback=date_option,
+    help="Logical date feed freshness is judged against (default: the latest committed load date).",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="duckdb: the analyst file. spark: the same models on a local Spark session (the `spark` "
+    "extra), always from the whole lake, tables as Parquet under $PINGAN_HOME/spark-warehouse.",
+)
+def build(full_refresh: bool, day: date | None, engine: str) -> None:
+    """Build the governance warehouse with dbt from the committed batches; publish it atomically.
+
+    Incremental by default: only batches committed since the last build are read, and batches a rerun
+    replaced are withdrawn, so the result always equals --full-refresh. dbt's own log goes to
+    $PINGAN_HOME/dbt/logs/dbt.log (printed at the end); -v shows it on the terminal.
+    """
+    if engine == "spark":
+        from pingan.warehouse.spark import build_lake_on_spark
+
+        out.print(build_lake_on_spark(load_settings(), build_date=day, progress=progress))
+        return
+    from pingan.orchestration.pipeline import build_warehouse
+
+    settings = load_settings()
+    result = build_warehouse(settings, full_refresh=full_refresh, build_date=day, progress=progress)
+    print_build(result, settings)
+
+
+@click.command()
+@click.option("--date", "day", callback=date_option, help="As-of date of the shares (default: today).")
+@click.option("--partner", "partners", multiple=True, help="Only this partner (repeatable).")
+def publish(day: date | None, partners: tuple[str, ...]) -> None:
+    """Publish partner shares from the warehouse as immutable, signed snapshots."""
+    from pingan.orchestration.pipeline import publish_shares
+
+    shares = publish_shares(load_settings(), day or date.today(), list(partners) or None)
+    for partner in sorted({s.partner for s in shares}):
+        mine = [s for s in shares if s.partner == partner]
+        out.print(
+            f"{partner}: " + ", ".join(f"{s.dataset} {s.snapshot_id} ({s.rows:,} rows)" for s in mine),
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@click.command()
+@click.option("--date", "day", callback=date_option, required=True, help="Logical date (YYYY-MM-DD).")
+@click.option("--feed", "feeds", multiple=True, help="Only this feed (repeatable).")
+def run(day: date, feeds: tuple[str, ...]) -> None:
+    """All stages for one date: ingest every feed, build the warehouse, publish shares."""
+    from pingan.orchestration.pipeline import run_day
+
+    result = run_day(load_settings(), day, feeds=list(feeds) or None, progress=progress)
+    _print_outcomes(day, result.feeds)
+    if result.failed:
+        sys.exit(1)
+
+
+def print_build(result, settings) -> None:
+    out.print(
+        f"warehouse published: {result.warehouse_path} ({len(result.models_built)} models, "
+        f"{result.elapsed_seconds:.1f} s)",
+        highlight=False,
+    )
+    out.print("  " + ", ".join(f"{k} {v:,}" for k, v in sorted(result.mart_rows.items())), highlight=False)
+    if result.stale_feeds:
+        out.print(f"  [yellow]stale feeds (marts flag their rows):[/] {', '.join(result.stale_feeds)}")
+    for warning in result.warnings:
+        out.print(f"  [yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    out.print(f"  dbt log: {settings.home / 'dbt' / 'logs' / 'dbt.log'}", highlight=False)
+
+
+def _print_outcomes(day: date, outcomes) -> None:
+    table = Table("feed", "status", "read", "written", "quarantined", "note", title=f"load {day}")
+    for o in outcomes:
+        r = o.result
+        note = o.error or (
+            ", ".join(f"{k}={v}" for k, v in (r.quarantine_by_rule or {}).items()) if r else ""
+        )
+        table.add_row(
+            o.feed,
+            o.status,
+            *(f"{x:,}" for x in (r.rows_read, r.rows_written, r.rows_quarantined)) if r else ("-", "-", "-"),
+            note[:120],
+        )
+    out.print(table)

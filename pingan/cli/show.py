@@ -1,0 +1,169 @@
+"""What happened: status, quality, report, lineage, feeds."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from pingan.cli.console import date_option, out
+from pingan.core.settings import load_settings
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON: per feed, its batches and row counts.")
+def status(as_json: bool) -> None:
+    """What was loaded, when, how many rows, what was quarantined."""
+    from pingan.core.storage import lake_store
+    from pingan.ops.status import collect_status
+
+    settings = load_settings()
+    data = collect_status(settings, lake_store(settings))
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+        return
+    table = Table(
+        "feed",
+        "days",
+        "last day",
+        "rows written",
+        "quarantined",
+        "blocked",
+        "failed or late",
+        "freshness",
+        title=f"lake {data['lake']}",
+    )
+    for feed, f in data["feeds"].items():
+        problems = ", ".join(f"{d} {p['status']}" for d, p in f["problem_days"].items())
+        table.add_row(
+            feed,
+            str(f["days_committed"]),
+            f["last_load_date"] or "-",
+            f"{f['rows_written']:,}",
+            f"{f['rows_quarantined']:,}",
+            ", ".join(f["blocked_days"]) or "-",
+            problems or "-",
+            _freshness(f.get("freshness")),
+        )
+    out.print(table)
+    for feed, f in data["feeds"].items():
+        for d, p in f["problem_days"].items():
+            out.print(f"{feed} {d}: {p['status']}: {p['error']}", highlight=False, soft_wrap=True)
+    for a in data["alerts"]:
+        out.print(
+            f"[red]alert[/] {a['raised_at'][:19]} {a['dag_id']}.{a['task_id']} ({a['run_id']}): {a['error']}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    out.print(
+        f"warehouse: {data['warehouse']} ({'published' if data['warehouse_exists'] else 'not built yet'})"
+    )
+
+
+def _freshness(f: dict | None) -> str:
+    """As the last published build judged it against its logical date."""
+    if not f:
+        return "-"
+    if f["latest_load_date"] is None:
+        return f"[red]stale: never loaded[/] (build {f['build_date']})"
+    if f["is_stale"]:
+        return f"[red]stale: {f['lag_days']} d behind[/] build {f['build_date']}"
+    return f"fresh (build {f['build_date']})"
+
+
+@click.command()
+@click.option("--feed", help="Only this feed.")
+@click.option("--since", callback=date_option, help="Only load dates on or after this day (YYYY-MM-DD).")
+def quality(feed: str | None, since: date | None) -> None:
+    """Quality per feed and day: rows read, committed, quarantined by rule, warnings, blocked with cause.
+
+    `committed` is the rows of the day's committed batch: a blocked delivery leaves the previous one.
+    Exit code 1 when a shown day's latest load was blocked, failed or interrupted.
+    """
+    from pingan.core.storage import lake_store
+    from pingan.quality.overview import day_quality, top_rules
+
+    days = day_quality(lake_store(load_settings()), feed, since)
+    table = Table("feed", "day", "status", "read", "committed", "quarantined", "top rules", "warned")
+    for d in days:
+        style = "red" if d.status in ("blocked", "failed", "interrupted") else None
+        table.add_row(
+            d.feed,
+            d.load_date,
+            d.status,
+            f"{d.rows_read:,}",
+            f"{d.rows_committed:,}",
+            f"{d.rows_quarantined:,}",
+            top_rules(d.quarantine_by_rule),
+            ", ".join(d.warnings) or "-",
+            style=style,
+        )
+    out.print(table)
+    for d in days:
+        if d.cause:
+            out.print(f"{d.feed} {d.load_date} {d.status}: {d.cause}", highlight=False, soft_wrap=True)
+    if any(d.status in ("blocked", "failed", "interrupted") for d in days):
+        sys.exit(1)
+
+
+@click.command()
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Where to write the page (default: $PINGAN_HOME/report/index.html).",
+)
+@click.option("--no-data-docs", is_flag=True, help="Do not (re)build the Great Expectations Data Docs first.")
+def report(output: str | None, no_data_docs: bool) -> None:
+    """Write one static HTML page on the lake's quality: per feed, freshness, rows and quarantine per day
+    as charts, top rules, blocked days, and links to the Data Docs and dbt docs. Opens in any browser."""
+
+    from pingan.core.storage import lake_store
+    from pingan.quality.report import write_report
+
+    settings = load_settings()
+    path = write_report(
+        settings, lake_store(settings), Path(output) if output else None, build_docs=not no_data_docs
+    )
+    out.print(f"report: {path}", highlight=False)
+
+
+@click.command()
+@click.argument("target")
+@click.option("--json", "as_json", is_flag=True, help="Print the chain as JSON.")
+def lineage(target: str, as_json: bool) -> None:
+    """Trace a warehouse table (e.g. fct_incidents) or a share (PARTNER/DATASET) back to its source files.
+
+    Prints share snapshot → table → dbt models → raw batches → source files (with sha256), from the
+    share's signed manifest, dbt's manifest of the last build and the raw zone's commit manifests.
+    """
+    from dataclasses import asdict
+
+    from pingan.core.storage import lake_store
+    from pingan.ops.lineage import as_text, trace
+
+    settings = load_settings()
+    chain = trace(settings, lake_store(settings), target)
+    if as_json:
+        click.echo(json.dumps(asdict(chain), ensure_ascii=False, indent=2, default=str))
+        return
+    for line in as_text(chain):
+        out.print(line, highlight=False, soft_wrap=True)
+
+
+@click.command()
+def feeds() -> None:
+    """List and validate the feed specs under connectors/."""
+    from pingan.core.feed_spec import load_specs
+
+    settings = load_settings()
+    table = Table("feed", "jurisdiction", "entity", "transport", "format", "spec")
+    for feed, s in sorted(load_specs(settings.connectors_dir).items()):
+        table.add_row(
+            feed, s.jurisdiction_code, s.entity, s.transport.kind, s.format.kind, os.path.relpath(s.path)
+        )
+    out.print(table)
