@@ -27,6 +27,32 @@ def test_harmonised_vocabularies_in_dbt_equal_the_canonical_ones():
     assert dbt_vars["harmonised_values"] == {e: list(h.values) for e, h in HARMONISED.items()}
 
 
+def test_one_exposure_per_agreement_naming_what_it_publishes():
+    """dbt's lineage shows what leaves the hub: each agreement is an exposure on exactly its sources."""
+    exposures = yaml.safe_load((DBT / "models" / "marts" / "_partner_shares__exposures.yml").read_text("utf-8"))
+    declared = {
+        e["name"].removeprefix("share_"): {d.removeprefix("ref('").removesuffix("')") for d in e["depends_on"]}
+        for e in exposures["exposures"]
+    }
+    granted = {}
+    for path in (PROJECT_ROOT / "agreements").glob("*.yaml"):
+        agreement = yaml.safe_load(path.read_text(encoding="utf-8"))
+        granted[agreement["partner"]] = {d["source"] for d in agreement["datasets"].values()}
+    assert declared == granted
+
+
+def test_marts_live_in_domain_folders_each_with_one_yml():
+    marts = DBT / "models" / "marts"
+    assert not list(marts.glob("*.sql")), "a mart outside a domain folder"
+    for folder in (p for p in marts.iterdir() if p.is_dir()):
+        ymls = [p.name for p in folder.glob("*__models.yml")]
+        assert ymls == [f"_{folder.name}__models.yml"], f"{folder.name}: {ymls}"
+        documented = set()
+        for block in yaml.safe_load((folder / ymls[0]).read_text("utf-8"))["models"]:
+            documented.add(block["name"])
+        assert documented == {p.stem for p in folder.glob("*.sql")}, folder.name
+
+
 def test_no_model_names_a_feed(specs):
     """The dbt plumbing follows the feed specs: a new feed needs no model, var or seed edit."""
     texts = {
@@ -41,7 +67,7 @@ def test_no_model_names_a_feed(specs):
 
 def test_every_entity_has_one_staging_model_and_one_mirror():
     staging = {p.stem for p in (DBT / "models" / "staging").rglob("stg_*.sql")}
-    mirrors = {p.stem for p in (DBT / "models" / "intermediate").glob("int_*__versions.sql")}
+    mirrors = {p.stem for p in (DBT / "models" / "intermediate").rglob("int_*__versions.sql")}
     assert {f"stg_raw__{e}s" for e in ENTITIES} <= staging
     assert mirrors == {versions_table(e) for e in ENTITIES}
 
