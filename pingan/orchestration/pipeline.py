@@ -150,13 +150,21 @@ def build_warehouse(
 
 
 def publish_shares(settings: Settings, day: date, partners: list[str] | None = None):
-    from pingan.sharing.publish import publish, share_store
+    from pingan.sharing.publish import SharesHeldBack, publish, share_store
 
-    shares = publish(settings, lake_store(settings), share_store(settings), partners=partners, as_of=day)
+    try:
+        shares = publish(settings, lake_store(settings), share_store(settings), partners=partners, as_of=day)
+    except SharesHeldBack as held:  # the published ones still get their lineage; the night still fails
+        _emit_share_lineage(settings, held.published)
+        raise
+    _emit_share_lineage(settings, shares)
+    return shares
+
+
+def _emit_share_lineage(settings: Settings, shares) -> None:
     for share in shares:
         if getattr(share, "created", False):
             lineage_events.emit_share(settings, share)
-    return shares
 
 
 def run_day(

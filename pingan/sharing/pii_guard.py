@@ -12,11 +12,14 @@ Rules, applied to every share after its columns are treated:
   and with one separator (space, dash, dot, slash, middle dot, underscore) between any digits
   (`139-1234-5678`, `139 1234 5678`, `1391.234.5678`);
 - `person_name`: a name found in the PII-marked columns of the raw-zone batches the share was built from
-  (e.g. a grid event's `parties`) appears in any string column, e.g. typed into a free-text outcome.
+  (e.g. a grid event's `parties`) appears in any string column as a word of its own, e.g. typed into a
+  free-text outcome. Known place and unit names are masked first (`pingan.sharing.gazetteer`), so the
+  person 朱家 is not found inside the town 朱家角镇 nor 罗星 inside 罗星派出所.
 Text is NFKC-normalised before anything else, so full-width digits and separators (`１３９－１２３４－５６７８`)
 are caught like ASCII ones. Integer, decimal and floating-point columns are scanned as their decimal
 text: a phone number stored as a number is still a phone number.
-A finding blocks the publication; the error names partner, dataset, column and rule, never the value.
+A finding holds that dataset back (the others publish); the error names partner, dataset, column, rule and
+the offending rows' keys, never the value.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
+
+from pingan.sharing.gazetteer import Gazetteer
 
 _SEP = r"[ \-./_·]?"  # at most one separator between two digits (after NFKC: full-width ones included)
 RESIDENT_ID = re.compile(rf"(?<![0-9A-Za-z])[1-9](?:{_SEP}\d){{16}}{_SEP}[\dXx](?![0-9A-Za-z])")
@@ -44,16 +49,21 @@ class PiiGuardError(RuntimeError):
     """Shares that would leak personal data; nothing of the publication run was written."""
 
 
+KEYS_SHOWN = 5  # the offending rows' keys named in an error or audit entry (keys, never values)
+
+
 @dataclass(frozen=True)
 class Finding:
     column: str
     rule: str
     rows: int
+    keys: tuple[str, ...] = ()  # the share's own row keys (keyed per partnership), never the values
 
     def describe(self, partner: str, dataset: str) -> str:
+        keys = f"; rows {', '.join(self.keys)}" if self.keys else ""
         return (
             f"partner {partner}, dataset {dataset}, column {self.column}: rule {self.rule} "
-            f"({self.rows} row{'s' if self.rows != 1 else ''})"
+            f"({self.rows} row{'s' if self.rows != 1 else ''}{keys})"
         )
 
 
@@ -63,8 +73,11 @@ def scan(
     pii_columns: Iterable[str] = frozenset(),
     pseudonymised: Iterable[str] = frozenset(),
     person_names: Iterable[str] = frozenset(),
+    places: Gazetteer | None = None,
+    key_column: str | None = None,
 ) -> list[Finding]:
     pii_columns, pseudonymised = set(pii_columns), set(pseudonymised)
+    keys = table[key_column] if key_column in table.column_names else None
     findings = [
         Finding(name, "pii_column_unprotected", table.num_rows)
         for name in table.column_names
@@ -75,17 +88,33 @@ def scan(
         text = _as_text(table[name])
         if text is None:
             continue
-        candidates = pc.filter(text, pc.fill_null(pc.match_substring_regex(text, CANDIDATE), False))
-        values = [v for v in candidates.to_pylist() if v]
-        for rule, matches in (("resident_id", has_resident_id), ("mobile", has_mobile)):
-            hits = sum(1 for v in values if matches(v))
-            if hits:
-                findings.append(Finding(name, rule, hits))
+        findings += _identifier_findings(name, text, keys)
         if names and name not in pseudonymised and _is_string(table[name].type):
-            hits = _rows_with_names(text, names)
-            if hits:
-                findings.append(Finding(name, "person_name", hits))
+            words = places.mask(text) if places is not None else text
+            hit = _rows_with_names(words, names)
+            if hit is not None and pc.sum(hit).as_py():
+                findings.append(Finding(name, "person_name", pc.sum(hit).as_py(), _keys(keys, hit)))
     return findings
+
+
+def _identifier_findings(column: str, text: pa.ChunkedArray, keys) -> list[Finding]:
+    """Resident IDs and mobiles: RE2 picks the candidates, Python's exact checks judge only those."""
+    rows = pc.indices_nonzero(pc.fill_null(pc.match_substring_regex(text, CANDIDATE), False))
+    values = pc.take(text, rows).to_pylist()
+    findings = []
+    for rule, matches in (("resident_id", has_resident_id), ("mobile", has_mobile)):
+        hit_rows = [r for r, v in zip(rows.to_pylist(), values, strict=True) if v and matches(v)]
+        if hit_rows:
+            shown = pc.take(keys, pa.array(hit_rows[:KEYS_SHOWN])).to_pylist() if keys is not None else []
+            findings.append(Finding(column, rule, len(hit_rows), tuple(str(k) for k in shown)))
+    return findings
+
+
+def _keys(keys, hit) -> tuple[str, ...]:
+    if keys is None:
+        return ()
+    chosen = pc.filter(keys, hit).slice(0, KEYS_SHOWN).to_pylist()
+    return tuple(str(k) for k in chosen)
 
 
 def unicode_normalised(text: str) -> str:
@@ -126,15 +155,15 @@ def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
 NAMES_PER_PATTERN = 2000  # RE2 compiles an alternation of this many literals into one small automaton
 
 
-def _rows_with_names(text: pa.ChunkedArray, names: set[str]) -> int:
-    """How many values contain any of the names (RE2 over Arrow: no Python loop per row)."""
+def _rows_with_names(text: pa.ChunkedArray, names: set[str]):
+    """Which values contain any of the names (RE2 over Arrow: no Python loop per row); None without names."""
     ordered = sorted(names)
     found = None
     for start in range(0, len(ordered), NAMES_PER_PATTERN):
         pattern = "|".join(re.escape(n) for n in ordered[start : start + NAMES_PER_PATTERN])
         hit = pc.fill_null(pc.match_substring_regex(text, pattern), False)
         found = hit if found is None else pc.or_(found, hit)
-    return pc.sum(found).as_py() or 0 if found is not None else 0
+    return found
 
 
 def _is_resident_id(candidate: str) -> bool:

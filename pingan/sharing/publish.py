@@ -38,6 +38,7 @@ from pingan.core.storage import Store
 from pingan.sharing import delta
 from pingan.sharing import manifest as mf
 from pingan.sharing.agreements import Agreement, AnyOf, Condition, DatasetGrant, load_agreements
+from pingan.sharing.gazetteer import Gazetteer, load_gazetteer
 from pingan.sharing.keys import (
     key_id,
     public_key_id,
@@ -65,6 +66,15 @@ class ShareTamperedError(ShareError):
     """A published snapshot no longer matches its signed manifest."""
 
 
+class SharesHeldBack(PiiGuardError):
+    """The PII guard held some datasets back; every other share of the run was published."""
+
+    def __init__(self, message: str, published: list[PublishedShare], held_back: list[tuple[str, str]]):
+        super().__init__(message)
+        self.published = published
+        self.held_back = held_back  # (partner, dataset)
+
+
 @dataclass(frozen=True)
 class PublishedShare:
     partner: str
@@ -85,7 +95,7 @@ class _Prepared:
     batch_ids: list[str]
     quality: list[dict]
     pseudonym_key_id: str
-    findings: list[Finding]  # of the PII guard; any finding blocks the whole run
+    findings: list[Finding]  # of the PII guard; any finding holds this dataset back
 
 
 def local_today() -> date:
@@ -130,24 +140,20 @@ def publish(
     specs = load_specs(settings.connectors_dir)
     pii_columns = {c for spec in specs.values() for c in spec.pii_columns}
     sources = SourceBatches(lake, specs)
+    places = load_gazetteer(settings.dbt_dir / "seeds", settings.connectors_dir)
     prepared: list[_Prepared] = []
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         con.execute(f"SET TimeZone = '{TZ}'")
         for agreement in in_force:
             key = share_key(agreement.partner, secrets_dir, allow_generate=allow_generate)
             for name, grant in agreement.datasets.items():
-                prepared.append(_prepare(con, agreement, name, grant, key, as_of, pii_columns, sources))
+                prepared.append(
+                    _prepare(con, agreement, name, grant, key, as_of, pii_columns, sources, places)
+                )
     report_generated(secrets_dir)
-    blocked = [(p, f) for p in prepared for f in p.findings]
-    if blocked:
-        for p, f in blocked:
-            audit.append(
-                shares, "pii_guard_blocked", partner=p.agreement.partner, dataset=p.dataset,
-                column=f.column, rule=f.rule, rows=f.rows, as_of=as_of,
-            )  # fmt: skip
-        described = "; ".join(f.describe(p.agreement.partner, p.dataset) for p, f in blocked)
-        raise PiiGuardError("PII guard blocked the publication, nothing was written: " + described)
-    results = [_write(shares, p, as_of, today, signer) for p in prepared]
+    held_back = [p for p in prepared if p.findings]
+    _audit_held_back(shares, held_back, as_of)
+    results = [_write(shares, p, as_of, today, signer) for p in prepared if not p.findings]
     for agreement in in_force:  # at most a line per partner (`pingan publish` prints them)
         mine = [r for r in results if isinstance(r, PublishedShare) and r.partner == agreement.partner]
         new = [r for r in mine if r.created]
@@ -156,7 +162,26 @@ def publish(
     tampered = [r for r in results if isinstance(r, str)]
     if tampered:
         raise ShareTamperedError("published snapshot(s) tampered with: " + "; ".join(tampered))
+    if held_back:
+        described = "; ".join(
+            f.describe(p.agreement.partner, p.dataset) for p in held_back for f in p.findings
+        )
+        raise SharesHeldBack(
+            f"PII guard held back {len(held_back)} dataset(s), their previous snapshots stay; "
+            f"the other {len(results)} published: {described}",
+            results,
+            [(p.agreement.partner, p.dataset) for p in held_back],
+        )
     return results
+
+
+def _audit_held_back(shares: Store, held_back: list[_Prepared], as_of: date) -> None:
+    for p in held_back:
+        for f in p.findings:
+            audit.append(
+                shares, "pii_guard_blocked", partner=p.agreement.partner, dataset=p.dataset,
+                column=f.column, rule=f.rule, rows=f.rows, keys=list(f.keys), as_of=as_of,
+            )  # fmt: skip
 
 
 # --- ended agreements and retention ---------------------------------------------------------------------
@@ -239,6 +264,7 @@ def _prepare(
     as_of: date,
     pii_columns: set[str],
     sources: SourceBatches,
+    places: Gazetteer,
 ) -> _Prepared:
     label = f"partner {agreement.partner}, dataset {name} ({agreement.path})"
     try:
@@ -247,8 +273,14 @@ def _prepare(
     except ValueError as exc:
         raise ShareError(f"{label}: {exc}") from None
     protected = set(grant.columns_treated("pseudonymise")) | set(grant.columns_treated("key_per_partnership"))
+    keyed = grant.columns_treated("key_per_partnership")
     findings = pii_scan(
-        table, pii_columns=pii_columns, pseudonymised=protected, person_names=sources.person_names(batch_ids)
+        table,
+        pii_columns=pii_columns,
+        pseudonymised=protected,
+        person_names=sources.person_names(batch_ids),
+        places=places,
+        key_column=keyed[0] if keyed else None,
     )
     quality = sources.quality(batch_ids)
     return _Prepared(agreement, name, grant, table, batch_ids, quality, key_id(key), findings)

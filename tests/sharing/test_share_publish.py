@@ -168,7 +168,9 @@ def test_a_configured_key_is_used_and_never_written_or_logged(share_env, agreeme
         ("disposition", "person_name", None),
     ],
 )  # fmt: skip
-def test_pii_guard_blocks_and_nothing_is_written(share_env, agreements_dir, column, rule, change):
+def test_pii_guard_holds_back_only_the_dataset_where_it_found_something(
+    share_env, agreements_dir, column, rule, change
+):
     settings, _, shares = share_env
     rows = incident_rows()
     if rule == "resident_id":  # an ID number typed into the address
@@ -191,7 +193,12 @@ def test_pii_guard_blocks_and_nothing_is_written(share_env, agreements_dir, colu
     message = str(err.value)
     assert f"partner wujiang, dataset {dataset}, column {column}: rule {rule}" in message
     assert mobile(3) not in message and resident_id(7) not in message and PARTY_NAMES[1] not in message
-    assert shares.list("share/") == []  # no partner got anything
+    held = set(err.value.held_back)
+    assert ("wujiang", dataset) in held and {d for _, d in held} == {dataset}  # only where the row went
+    written = {tuple(k.split("/")[1:3]) for k in shares.list("share/") if k.count("/") >= 3}
+    assert not written & held  # held back: nothing of them written
+    assert {d for p, d in written if p == "wujiang"} - {dataset}  # wujiang's other datasets published
+    assert {p for p, _ in written} >= {"pinghu", "jinshan"}  # and the other partners'
     blocked = [e for e in audit.entries(shares) if e["event"] == "pii_guard_blocked"]
     assert {(e["partner"], e["detail"]["column"], e["detail"]["rule"]) for e in blocked} >= {
         ("wujiang", column, rule)
