@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -57,7 +58,8 @@ def partners_provision(backend: str | None, s3_config, share_server_url: str | N
 
 @partners.command("audit")
 @click.option("--last", default=10, show_default=True, help="How many of the latest entries to print.")
-def partners_audit(last: int) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict and the last entries as JSON.")
+def partners_audit(last: int, as_json: bool) -> None:
     """Verify the sharing audit log's hash chain (exit 1 naming the first broken entry); print the last entries.
 
     The same log is queryable in the warehouse as audit.share_audit_log.
@@ -67,7 +69,12 @@ def partners_audit(last: int) -> None:
 
     shares = share_store(load_settings())
     count = audit.verify_chain(shares)
-    for entry in audit.entries(shares)[-last:] if last else []:
+    latest = audit.entries(shares)[-last:] if last else []
+    if as_json:
+        data = {"entries": count, "chain": "intact", "log": shares.uri(audit.PREFIX), "last": latest}
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+        return
+    for entry in latest:
         where = "/".join(x for x in (entry["partner"], entry["dataset"]) if x)
         out.print(f"{entry['seq']:>6} {entry['at'][:19]} {entry['event']:<18} {where}", highlight=False)
     out.print(f"audit log: {count} entries, hash chain intact ({shares.uri(audit.PREFIX)})", highlight=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
@@ -79,16 +80,34 @@ def _freshness(f: dict | None) -> str:
 @click.command()
 @click.option("--feed", help="Only this feed.")
 @click.option("--since", callback=date_option, help="Only load dates on or after this day (YYYY-MM-DD).")
-def quality(feed: str | None, since: date | None) -> None:
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print per feed and day, and the reference orphans, as JSON."
+)
+def quality(feed: str | None, since: date | None, as_json: bool) -> None:
     """Quality per feed and day: rows read, committed, quarantined by rule, warnings, blocked with cause.
 
     `committed` is the rows of the day's committed batch: a blocked delivery leaves the previous one.
     Exit code 1 when a shown day's latest load was blocked, failed or interrupted.
     """
     from pingan.core.storage import lake_store
-    from pingan.quality.overview import day_quality, top_rules
+    from pingan.ops.status import reference_orphans
+    from pingan.quality.overview import day_quality
 
-    days = day_quality(lake_store(load_settings()), feed, since)
+    settings = load_settings()
+    days = day_quality(lake_store(settings), feed, since)
+    orphans = reference_orphans(settings)
+    if as_json:
+        data = {"days": [asdict(d) for d in days], "reference_orphans": [asdict(o) for o in orphans]}
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    else:
+        _print_quality(days, orphans)
+    if any(d.status in ("blocked", "failed", "interrupted") for d in days):
+        sys.exit(1)
+
+
+def _print_quality(days, orphans) -> None:
+    from pingan.quality.overview import top_rules
+
     table = Table("feed", "day", "status", "read", "committed", "quarantined", "top rules", "warned")
     for d in days:
         style = "red" if d.status in ("blocked", "failed", "interrupted") else None
@@ -107,8 +126,8 @@ def quality(feed: str | None, since: date | None) -> None:
     for d in days:
         if d.cause:
             out.print(f"{d.feed} {d.load_date} {d.status}: {d.cause}", highlight=False, soft_wrap=True)
-    if any(d.status in ("blocked", "failed", "interrupted") for d in days):
-        sys.exit(1)
+    for o in orphans:  # a finding that repeats every night: once, with its count
+        out.print(f"reference orphans: {o.describe()}", highlight=False, soft_wrap=True)
 
 
 @click.command()
@@ -156,13 +175,23 @@ def lineage(target: str, as_json: bool) -> None:
 
 
 @click.command()
-def feeds() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the feeds as JSON.")
+def feeds(as_json: bool) -> None:
     """List and validate the feed specs under connectors/."""
     from pingan.core.feed_spec import load_specs
 
     settings = load_settings()
+    specs = load_specs(settings.connectors_dir)
+    if as_json:
+        rows = [
+            {"feed": f, "jurisdiction_code": s.jurisdiction_code, "entity": s.entity,
+             "transport": s.transport.kind, "format": s.format.kind, "spec": os.path.relpath(s.path)}
+            for f, s in sorted(specs.items())
+        ]  # fmt: skip
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
     table = Table("feed", "jurisdiction", "entity", "transport", "format", "spec")
-    for feed, s in sorted(load_specs(settings.connectors_dir).items()):
+    for feed, s in sorted(specs.items()):
         table.add_row(
             feed, s.jurisdiction_code, s.entity, s.transport.kind, s.format.kind, os.path.relpath(s.path)
         )

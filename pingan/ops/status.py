@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 from pingan import raw_zone
 from pingan.core.feed_spec import load_specs
@@ -83,10 +83,45 @@ def warehouse_freshness(settings: Settings) -> dict[str, dict]:
     try:
         with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
             cur = con.execute(
-                "select source_feed, cast(latest_load_date as varchar), cast(build_date as varchar), lag_days, "
+                "select source_feed, cast(latest_load_date as varchar) as latest_load_date, "
+                "cast(build_date as varchar) as build_date, lag_days, "
                 "max_lag_days, is_stale from mart_feed_freshness"
             )
             names = [d[0] for d in cur.description]
             return {row[0]: dict(zip(names[1:], row[1:], strict=True)) for row in cur.fetchall()}
     except duckdb.Error:  # an older warehouse without the mart, or a file being replaced
         return {}
+
+
+@dataclass(frozen=True)
+class ReferenceOrphans:
+    """Fact rows naming a key their reference does not hold, as the last published build counted them."""
+
+    fact_table: str
+    reference_table: str
+    key_column: str
+    orphan_rows: int
+    orphan_keys: int
+
+    def describe(self) -> str:
+        return (
+            f"{self.fact_table}.{self.key_column} names {self.orphan_keys:,} key(s) absent from "
+            f"{self.reference_table} ({self.orphan_rows:,} rows, kept; orphan rule in the model docs)"
+        )
+
+
+def reference_orphans(settings: Settings) -> list[ReferenceOrphans]:
+    """mart_reference_orphans of the published warehouse (empty before a build or without the mart)."""
+    if not settings.warehouse_path.exists():
+        return []
+    import duckdb
+
+    try:
+        with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+            rows = con.execute(
+                "select fact_table, reference_table, key_column, orphan_rows, orphan_keys "
+                "from mart_reference_orphans where orphan_rows > 0 order by fact_table"
+            ).fetchall()
+    except duckdb.Error:  # an older warehouse without the mart, or a file being replaced
+        return []
+    return [ReferenceOrphans(*row) for row in rows]

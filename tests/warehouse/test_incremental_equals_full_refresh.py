@@ -19,43 +19,13 @@ from pingan.core.feed_spec import load_specs
 from pingan.core.settings import load_settings
 from pingan.core.storage import Store
 from pingan.orchestration.pipeline import build_warehouse, ingest_day, sources_for
+from pingan.warehouse.compare import differences
 from pingan_sim import simulate
 
 pytestmark = pytest.mark.slow
 
 D1, D2, D3 = date(2025, 3, 1), date(2025, 3, 2), date(2025, 3, 3)
 LATE = ["qingpu_110_incidents", "qingpu_grid_events"]  # not incremental, so a late day may follow D3's others
-COMPARED_SCHEMAS = ("main", "intermediate")
-
-
-def tables(path) -> dict[str, list[str]]:
-    with duckdb.connect(str(path), read_only=True) as con:
-        rows = con.execute(
-            "select table_schema, table_name from information_schema.tables "
-            f"where table_type = 'BASE TABLE' and table_schema in {COMPARED_SCHEMAS} order by 1, 2"
-        ).fetchall()
-        return {f"{s}.{t}": [c[0] for c in con.execute(f"describe {s}.{t}").fetchall()] for s, t in rows}
-
-
-def differences(incremental, full) -> dict[str, tuple[int, int, int, int]]:
-    """Per table whose content differs: (rows incremental, rows full, only incremental, only full)."""
-    inc_tables, full_tables = tables(incremental), tables(full)
-    assert set(inc_tables) == set(full_tables)
-    out = {}
-    with duckdb.connect() as con:
-        con.execute(f"attach '{incremental}' as inc (read_only)")
-        con.execute(f"attach '{full}' as fr (read_only)")
-        for name, columns in inc_tables.items():
-            assert sorted(columns) == sorted(full_tables[name]), name
-            cols = ", ".join(f'"{c}"' for c in sorted(columns))  # column order may differ after schema change
-            a, b = f"select {cols} from inc.{name}", f"select {cols} from fr.{name}"
-            counts = con.execute(
-                f"select (select count(*) from inc.{name}), (select count(*) from fr.{name}), "
-                f"(select count(*) from ({a} except all {b})), (select count(*) from ({b} except all {a}))"
-            ).fetchone()
-            if counts[2] or counts[3] or counts[0] != counts[1]:
-                out[name] = counts
-    return out
 
 
 def assert_incremental_equals_full_refresh(settings, day: date, tmp_path) -> None:

@@ -1,0 +1,258 @@
+"""The soak: many nights of the simulated world through every stage, with the simulator's defects and
+delivery faults on, and what must hold at the end of it.
+
+    python -m pingan_sim.soak --nights 90 --scale 0.05      (`make soak`; a 30-night form runs in `make test`)
+
+Checked at the end: every night completed; no feed blocked and no share held back unless the defect
+ledger explains it (a planted whole-delivery fault); every ledgered row defect quarantined or its day
+blocked; the incremental warehouse equals a full refresh table by table; every share's Delta versions
+only grow; the wall time per night stays flat (first week against last week).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+from pingan import raw_zone
+from pingan.core import audit
+from pingan.core.feed_spec import FeedSpec, load_specs
+from pingan.core.settings import Settings
+from pingan.core.storage import Store, lake_store
+from pingan.orchestration.pipeline import build_warehouse, run_day
+from pingan.sharing.publish import SharesHeldBack, share_store
+from pingan.warehouse.compare import differences
+from pingan_sim.delivery_faults import BATCH_FAULTS, ROW_FAULTS, deliver_fault
+
+WEEK = 7
+FLAT_RATIO = 1.5  # last week's mean night against the first week's
+
+
+@dataclass
+class Night:
+    day: date
+    seconds: float
+    completed: bool
+    blocked_feeds: list[str] = field(default_factory=list)
+    held_back: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class SoakReport:
+    nights: list[Night]
+    faults: list[dict]
+    false_blocks: list[str]
+    missed_defects: list[str]
+    warehouse_differences: dict[str, tuple[int, int, int, int]]
+    non_monotone_shares: list[str]
+    defects_caught: int
+
+    @property
+    def time_ratio(self) -> float:
+        first = [n.seconds for n in self.nights[:WEEK]]
+        last = [n.seconds for n in self.nights[-WEEK:]]
+        return statistics.mean(last) / statistics.mean(first) if first and last else 1.0
+
+    @property
+    def ok(self) -> bool:
+        return (
+            all(n.completed for n in self.nights)
+            and not self.false_blocks
+            and not self.missed_defects
+            and not self.warehouse_differences
+            and not self.non_monotone_shares
+            and (len(self.nights) < 2 * WEEK or self.time_ratio <= FLAT_RATIO)
+        )
+
+    def summary(self) -> list[str]:
+        first, last = self.nights[:WEEK], self.nights[-WEEK:]
+        return [
+            f"nights: {sum(n.completed for n in self.nights)}/{len(self.nights)} completed",
+            f"planted delivery faults: {len(self.faults)}; blocks explained by them: "
+            f"{sum(len(n.blocked_feeds) for n in self.nights) - len(self.false_blocks)}",
+            f"false blocks (feeds or shares the ledger does not explain): {len(self.false_blocks)}",
+            f"ledger defects caught: {self.defects_caught}; missed: {len(self.missed_defects)}",
+            f"incremental warehouse equals a full refresh: "
+            f"{'yes' if not self.warehouse_differences else self.warehouse_differences}",
+            f"share versions monotone: {'yes' if not self.non_monotone_shares else self.non_monotone_shares}",
+            f"wall time per night: first week {statistics.mean(n.seconds for n in first):.1f} s, "
+            f"last week {statistics.mean(n.seconds for n in last):.1f} s (ratio {self.time_ratio:.2f}, "
+            f"flat if <= {FLAT_RATIO})",
+            f"verdict: {'PASS' if self.ok else 'FAIL'}",
+        ]
+
+
+def run_soak(
+    settings: Settings,
+    start: date,
+    nights: int,
+    *,
+    seed: int = 42,
+    scale: float = 0.05,
+    defect_rate: float = 0.01,
+    fault_every: int = 10,
+    say: Callable[[str], None] = print,
+) -> SoakReport:
+    from pingan_sim.cli import write_sources
+
+    end = start + timedelta(days=nights - 1)
+    write_sources(settings, start, end, seed=seed, scale=scale, defect_rate=defect_rate, progress=None)
+    faults = plant_faults(settings, start, nights, fault_every)
+    say(f"simulated {start} .. {end} (seed {seed}, scale {scale}); {len(faults)} delivery faults planted")
+    results = []
+    for i in range(nights):
+        night = run_night(settings, start + timedelta(days=i))
+        results.append(night)
+        say(_night_line(night))
+    return judge(settings, results, faults, end)
+
+
+def plant_faults(settings: Settings, start: date, nights: int, every: int) -> list[dict]:
+    """Every `every`-th night one file feed gets a delivery fault, alternating whole-delivery and row faults."""
+    specs = [
+        s for _, s in sorted(load_specs(settings.connectors_dir).items()) if s.transport.kind != "sql_table"
+    ]
+    landing = Store(settings.landing_url, settings.s3)
+    planted = []
+    for k, i in enumerate(range(every - 1, nights, every)):
+        day = start + timedelta(days=i)
+        spec = specs[k % len(specs)]
+        kinds = BATCH_FAULTS if k % 2 == 0 else ROW_FAULTS
+        entry = _first_fault_that_applies(
+            settings.home, landing, spec, day, kinds[(k // 2) % len(kinds)], kinds
+        )
+        if entry:
+            planted.append(entry)
+    return planted
+
+
+def _first_fault_that_applies(
+    home: Path, landing, spec: FeedSpec, day: date, first: str, kinds
+) -> dict | None:
+    ordered = [first] + [k for k in kinds if k != first]
+    for kind in ordered:
+        try:
+            return deliver_fault(home, landing, spec, day, kind)
+        except (ValueError, LookupError):  # the fault does not apply to this format (e.g. no header row)
+            continue
+    return None
+
+
+def run_night(settings: Settings, day: date) -> Night:
+    started = time.perf_counter()
+    try:
+        result = run_day(settings, day)
+    except SharesHeldBack as held:
+        return Night(
+            day, time.perf_counter() - started, True, held_back=[f"{p}/{d}" for p, d in held.held_back]
+        )
+    except Exception as exc:  # the soak records a failed night and goes on: it judges the whole run
+        return Night(day, time.perf_counter() - started, False, error=f"{type(exc).__name__}: {exc}")
+    blocked = [f.feed for f in result.feeds if f.status == "blocked"]
+    return Night(day, time.perf_counter() - started, True, blocked_feeds=blocked)
+
+
+def judge(settings: Settings, nights: list[Night], faults: list[dict], end: date) -> SoakReport:
+    explained = {(f["feed"], f["date"]) for f in faults if f["kind"] in BATCH_FAULTS}
+    false_blocks = [f"{n.day} feed {feed}" for n in nights for feed in n.blocked_feeds
+                    if (feed, n.day.isoformat()) not in explained]  # fmt: skip
+    false_blocks += [f"{n.day} share {s}" for n in nights for s in n.held_back]
+    false_blocks += [f"{n.day} failed: {n.error}" for n in nights if not n.completed]
+    missed, caught = ledger_recall(settings, explained)
+    full = dataclasses.replace(settings, warehouse_path=settings.home / "soak-full-refresh.duckdb")
+    build_warehouse(full, full_refresh=True, build_date=end)
+    diffs = differences(settings.warehouse_path, full.warehouse_path)
+    return SoakReport(nights, faults, false_blocks, missed, diffs, non_monotone_shares(settings), caught)
+
+
+def ledger_recall(settings: Settings, blocked_days: set[tuple[str, str]]) -> tuple[list[str], int]:
+    """Ledgered row defects not quarantined (a defect on a blocked day counts as caught by the block)."""
+    lake = lake_store(settings)
+    ledger_path = settings.home / "sim" / "defects.jsonl"
+    entries = (
+        [json.loads(x) for x in ledger_path.read_text("utf-8").splitlines()] if ledger_path.exists() else []
+    )
+    quarantined: dict[tuple[str, str], str] = {}
+    missed, caught = [], 0
+    for e in entries:
+        if e["kind"] in BATCH_FAULTS or (e["feed"], e["date"]) in blocked_days:
+            caught += 1
+            continue
+        if not e["record_id"] or e["kind"] in ("full_width_id", "lowercase_check_x"):  # loaded, not defects
+            continue
+        key = (e["feed"], e["date"])
+        if key not in quarantined:
+            quarantined[key] = _quarantine_text(lake, *key)
+        if e["record_id"] in quarantined[key]:
+            caught += 1
+        else:
+            missed.append(f"{e['feed']} {e['date']} {e['kind']} {e['record_id']}")
+    return missed, caught
+
+
+def _quarantine_text(lake, feed: str, day: str) -> str:
+    manifest = raw_zone.committed_manifest(lake, feed, date.fromisoformat(day))
+    if not manifest or not manifest["files"]["quarantine"]:
+        return ""
+    rows = lake.read_parquet(manifest["files"]["quarantine"]).to_pylist()
+    return "\n".join((r["source_record_id"] or "") + " " + (r["record"] or "") for r in rows)
+
+
+def non_monotone_shares(settings: Settings) -> list[str]:
+    """Shares whose published Delta versions ever went backwards (from the audit log)."""
+    last: dict[str, int] = {}
+    bad = []
+    for e in audit.entries(share_store(settings)):
+        if e["event"] != "published":
+            continue
+        name, version = f"{e['partner']}/{e['dataset']}", e["detail"].get("delta_version")
+        if version is not None and name in last and version <= last[name]:
+            bad.append(f"{name}: version {version} after {last[name]}")
+        if version is not None:
+            last[name] = version
+    return bad
+
+
+def _night_line(n: Night) -> str:
+    extra = f" blocked: {', '.join(n.blocked_feeds)}" if n.blocked_feeds else ""
+    extra += f" held back: {', '.join(n.held_back)}" if n.held_back else ""
+    extra += f" FAILED: {n.error}" if not n.completed else ""
+    return f"  {n.day} {n.seconds:6.1f} s{extra}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import os
+    import tempfile
+
+    from pingan.core.settings import load_settings
+
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--nights", type=int, default=90, help="simulated nights to run (default 90)")
+    parser.add_argument("--scale", type=float, default=0.05, help="share of a district's real volumes")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--start", type=date.fromisoformat, default=date(2025, 1, 1))
+    parser.add_argument("--fault-every", type=int, default=10, help="a delivery fault every N nights")
+    parser.add_argument("--home", help="PINGAN_HOME of the soak (default: a new temporary folder)")
+    args = parser.parse_args(argv)
+    os.environ["PINGAN_HOME"] = args.home or tempfile.mkdtemp(prefix="pingan-soak-")
+    settings = load_settings()
+    print(f"soak: {args.nights} nights in {settings.home}", flush=True)
+    report = run_soak(settings, args.start, args.nights, seed=args.seed, scale=args.scale,
+                      fault_every=args.fault_every, say=lambda m: print(m, flush=True))  # fmt: skip
+    print("\n".join(report.summary()))
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
