@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import statistics
 import sys
 import time
@@ -32,6 +33,7 @@ from pingan.warehouse.compare import differences
 from pingan_sim.delivery_faults import BATCH_FAULTS, ROW_FAULTS, deliver_fault
 
 WEEK = 7
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 FLAT_RATIO = 1.5  # last week's mean night against the first week's
 
 
@@ -203,7 +205,8 @@ def _quarantine_text(lake, feed: str, day: str) -> str:
     if not manifest or not manifest["files"]["quarantine"]:
         return ""
     rows = lake.read_parquet(manifest["files"]["quarantine"]).to_pylist()
-    return "\n".join((r["source_record_id"] or "") + " " + (r["record"] or "") for r in rows)
+    text = "\n".join((r["source_record_id"] or "") + " " + (r["record"] or "") for r in rows)
+    return _CONTROL.sub("", text)  # a NUL planted inside a record id still names that record
 
 
 def non_monotone_shares(settings: Settings) -> list[str]:

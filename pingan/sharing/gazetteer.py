@@ -12,6 +12,7 @@ The spans come from the hub's reference data (towns, checkpoints, jurisdictions:
 from __future__ import annotations
 
 import csv
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ class Gazetteer:
     stems: frozenset[str]
     stem_suffixes: tuple[str, ...]
 
+    @functools.cache  # noqa: B019 - the gazetteer is frozen and lives as long as a publication run
     def pattern(self) -> str:
         """One RE2 alternation, longest alternatives first (RE2 picks the first that matches)."""
         suffixes = "|".join(re.escape(s) for s in sorted(self.stem_suffixes, key=len, reverse=True))
@@ -43,6 +45,11 @@ class Gazetteer:
     def mask(self, text: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
         pattern = self.pattern()
         return pc.replace_substring_regex(text, pattern, PLACEHOLDER) if pattern else text
+
+    def mask_same_length(self, text: str) -> str:
+        """The text with every place or unit span blanked character for character (offsets stay valid)."""
+        pattern = self.pattern()
+        return re.sub(pattern, lambda m: "\u3000" * len(m.group(0)), text) if pattern else text
 
     def mask_one(self, text: str) -> str:
         pattern = self.pattern()

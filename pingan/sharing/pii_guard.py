@@ -1,47 +1,36 @@
 """The last check before a share is written: no raw ID number, phone number or person's name leaves the hub.
 
-Rules, applied to every share after its columns are treated:
+It runs on the table after its columns are treated and its free text redacted (`pingan.sharing.redact`),
+and holds back what is left:
 - `pii_column_unprotected`: a column the feed specs mark as PII (personal names, ID numbers, phones) is
   shared without `pseudonymise` (the column itself is the rule, whatever its values look like);
-- `resident_id`: an 18-character GB 11643 number with a valid MOD 11-2 check character and birth date
-  (python-stdnum), anywhere in any column, free text included: `330421198506150011`, spaced or dashed
-  (`330421 19850615 0011`, `330421-19850615-0011`). The division code is not checked: a number issued
-  under a since-renamed county code is still somebody's ID;
-- `mobile`: an 11-digit mainland mobile number `1[3-9]x xxxx xxxx` anywhere in any column: plain
-  (`13912345678`), with the country code (`+8613912345678`, `+86 139…`, `008613912345678`, `86-139…`),
-  and with one separator (space, dash, dot, slash, middle dot, underscore) between any digits
-  (`139-1234-5678`, `139 1234 5678`, `1391.234.5678`);
+- `resident_id`, `bank_card`, `mobile`, `landline`, `passport`, `licence_plate`: a checked identifier
+  anywhere in any column, free text included, in every disguise the detectors read
+  (`pingan.sharing.detectors`: full width, Chinese numeral digits, separators and line breaks between
+  digits, `+86`/`0086`); resident IDs by GB 11643 (18 and 15 digits), bank cards by their Luhn digit;
 - `person_name`: a name found in the PII-marked columns of the raw-zone batches the share was built from
-  (e.g. a grid event's `parties`) appears in any string column as a word of its own, e.g. typed into a
-  free-text outcome. Known place and unit names are masked first (`pingan.sharing.gazetteer`), so the
-  person 朱家 is not found inside the town 朱家角镇 nor 罗星 inside 罗星派出所.
-Text is NFKC-normalised before anything else, so full-width digits and separators (`１３９－１２３４－５６７８`)
-are caught like ASCII ones. Integer, decimal and floating-point columns are scanned as their decimal
-text: a phone number stored as a number is still a phone number.
-A finding holds that dataset back (the others publish); the error names partner, dataset, column, rule and
-the offending rows' keys, never the value.
+  (e.g. a grid event's `parties`) appears in any string column as a word of its own. Known place and unit
+  names are masked first (`pingan.sharing.gazetteer`), so the person 朱家 is not found inside the town
+  朱家角镇 nor 罗星 inside 罗星派出所.
+Integer, decimal and floating-point columns are scanned as their decimal text: a phone number stored as a
+number is still a phone number. A finding holds that dataset back (the others publish); the error names
+partner, dataset, column, rule and the offending rows' keys, never the value.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from stdnum.cn import ric
-from stdnum.exceptions import ValidationError
 
+from pingan.sharing.detectors import ORDER, find_identifiers
 from pingan.sharing.gazetteer import Gazetteer
+from pingan.sharing.redact import PREFILTER
 
-_SEP = r"[ \-./_·]?"  # at most one separator between two digits (after NFKC: full-width ones included)
-RESIDENT_ID = re.compile(rf"(?<![0-9A-Za-z])[1-9](?:{_SEP}\d){{16}}{_SEP}[\dXx](?![0-9A-Za-z])")
-MOBILE = re.compile(rf"(?<!\d)(?:(?:\+|00)[ \-]?86[ \-]?|86[ \-])?1[3-9](?:{_SEP}\d){{9}}(?!\d)")
-_SEPARATORS = re.compile(r"[ \-./_·]")
-# RE2 (Arrow) pre-filter on the normalised text: 11+ digits with at most one other character between
-# two of them, so Python's exact checks only look at a few values
-CANDIDATE = r"[0-9](?:[^0-9]?[0-9]){10}"
 MIN_NAME_CHARS = 2
 
 
@@ -83,7 +72,11 @@ def scan(
         for name in table.column_names
         if name in pii_columns and name not in pseudonymised
     ]
-    names = {n for n in (unicode_normalised(x).strip() for x in person_names) if len(n) >= MIN_NAME_CHARS}
+    names = {
+        n
+        for n in (unicodedata.normalize("NFKC", x).strip() for x in person_names)
+        if len(n) >= MIN_NAME_CHARS
+    }
     for name in table.column_names:
         text = _as_text(table[name])
         if text is None:
@@ -98,15 +91,17 @@ def scan(
 
 
 def _identifier_findings(column: str, text: pa.ChunkedArray, keys) -> list[Finding]:
-    """Resident IDs and mobiles: RE2 picks the candidates, Python's exact checks judge only those."""
-    rows = pc.indices_nonzero(pc.fill_null(pc.match_substring_regex(text, CANDIDATE), False))
+    """Checked identifiers of every kind: RE2 picks the candidate rows, the detectors judge only those."""
+    rows = pc.indices_nonzero(pc.fill_null(pc.match_substring_regex(text, PREFILTER), False))
     values = pc.take(text, rows).to_pylist()
+    hits: dict[str, list[int]] = {}
+    for row, value in zip(rows.to_pylist(), values, strict=True):
+        for kind in {s.kind for s in find_identifiers(value or "")}:
+            hits.setdefault(kind, []).append(row)
     findings = []
-    for rule, matches in (("resident_id", has_resident_id), ("mobile", has_mobile)):
-        hit_rows = [r for r, v in zip(rows.to_pylist(), values, strict=True) if v and matches(v)]
-        if hit_rows:
-            shown = pc.take(keys, pa.array(hit_rows[:KEYS_SHOWN])).to_pylist() if keys is not None else []
-            findings.append(Finding(column, rule, len(hit_rows), tuple(str(k) for k in shown)))
+    for kind in (k for k in ORDER if k in hits):
+        shown = pc.take(keys, pa.array(hits[kind][:KEYS_SHOWN])).to_pylist() if keys is not None else []
+        findings.append(Finding(column, kind, len(hits[kind]), tuple(str(k) for k in shown)))
     return findings
 
 
@@ -115,24 +110,6 @@ def _keys(keys, hit) -> tuple[str, ...]:
         return ()
     chosen = pc.filter(keys, hit).slice(0, KEYS_SHOWN).to_pylist()
     return tuple(str(k) for k in chosen)
-
-
-def unicode_normalised(text: str) -> str:
-    import unicodedata
-
-    return unicodedata.normalize("NFKC", text)
-
-
-def has_resident_id(text: str) -> bool:
-    return any(_is_resident_id(_SEPARATORS.sub("", m.group(0))) for m in RESIDENT_ID.finditer(text))
-
-
-def has_mobile(text: str) -> bool:
-    # a spaced resident ID holds 11 digits that look like a mobile: look only outside valid IDs
-    text = RESIDENT_ID.sub(
-        lambda m: " " if _is_resident_id(_SEPARATORS.sub("", m.group(0))) else m.group(0), text
-    )
-    return MOBILE.search(text) is not None
 
 
 def _is_string(kind: pa.DataType) -> bool:
@@ -164,14 +141,3 @@ def _rows_with_names(text: pa.ChunkedArray, names: set[str]):
         hit = pc.fill_null(pc.match_substring_regex(text, pattern), False)
         found = hit if found is None else pc.or_(found, hit)
     return found
-
-
-def _is_resident_id(candidate: str) -> bool:
-    number = candidate.upper()
-    if len(number) != 18 or ric.calc_check_digit(number) != number[-1]:
-        return False
-    try:
-        ric.get_birth_date(number)
-    except ValidationError:
-        return False
-    return True

@@ -51,6 +51,7 @@ from pingan.sharing.lineage import SourceBatches
 from pingan.sharing.pii_guard import Finding, PiiGuardError
 from pingan.sharing.pii_guard import scan as pii_scan
 from pingan.sharing.pseudonymise import coarsen_location, key_ids_column, pseudonymise_column, truncate_time
+from pingan.sharing.redact import redact_table
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ class _Prepared:
     quality: list[dict]
     pseudonym_key_id: str
     findings: list[Finding]  # of the PII guard; any finding holds this dataset back
+    redactions: dict[str, dict[str, int]]  # column -> mask kind -> spans masked in its free text
 
 
 def local_today() -> date:
@@ -274,16 +276,21 @@ def _prepare(
         raise ShareError(f"{label}: {exc}") from None
     protected = set(grant.columns_treated("pseudonymise")) | set(grant.columns_treated("key_per_partnership"))
     keyed = grant.columns_treated("key_per_partnership")
+    names = sources.person_names(batch_ids)
+    free_text = [c for c in table.column_names if c not in protected and c not in pii_columns]
+    redaction = redact_table(table, free_text, names, places)
     findings = pii_scan(
-        table,
+        redaction.table,
         pii_columns=pii_columns,
         pseudonymised=protected,
-        person_names=sources.person_names(batch_ids),
+        person_names=names,
         places=places,
         key_column=keyed[0] if keyed else None,
     )
     quality = sources.quality(batch_ids)
-    return _Prepared(agreement, name, grant, table, batch_ids, quality, key_id(key), findings)
+    return _Prepared(
+        agreement, name, grant, redaction.table, batch_ids, quality, key_id(key), findings, redaction.counts
+    )
 
 
 def _read_rows(con, grant: DatasetGrant, as_of: date) -> tuple[pa.Table, list[str]]:
@@ -451,6 +458,7 @@ def _write(shares: Store, share: _Prepared, as_of: date, today: date, signer) ->
         "pseudonym_key_id": share.pseudonym_key_id,
         "signing_key_id": public_key_id(public_key),
         "quality": {"pii_guard": "passed", "source_batches": _quality_summary(share.quality)},
+        "redactions": share.redactions,
     }
     manifest_bytes = mf.encode(manifest)
     shares.put_bytes(snapshot + mf.MANIFEST, manifest_bytes, "application/json")
