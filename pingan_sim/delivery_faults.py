@@ -85,7 +85,7 @@ def source_file(spec: FeedSpec, day: date) -> tuple[str, str]:
     raise NotApplicable(f"{spec.feed}: a {t.kind} source has no delivered file")
 
 
-def _read_bytes(home: Path, landing: Store, where: str, key: str) -> bytes:
+def read_delivery(home: Path, landing: Store, where: str, key: str) -> bytes:
     if where == "landing":
         data = landing.get_bytes(key)
     else:
@@ -96,7 +96,7 @@ def _read_bytes(home: Path, landing: Store, where: str, key: str) -> bytes:
     return data
 
 
-def _write_bytes(home: Path, landing: Store, where: str, key: str, data: bytes) -> None:
+def write_delivery(home: Path, landing: Store, where: str, key: str, data: bytes) -> None:
     if where == "landing":
         landing.put_bytes(key, data)
     else:
@@ -303,7 +303,7 @@ def deliver_fault(home: Path, landing: Store, spec: FeedSpec, day: date, kind: s
     if kind not in FAULTS:
         raise ValueError(f"unknown delivery fault {kind!r}; known: {', '.join(FAULTS)}")
     where, key = source_file(spec, day)
-    data = _read_bytes(home, landing, where, key)
+    data = read_delivery(home, landing, where, key)
     ledger_path = Path(home) / "sim" / "defects.jsonl"
     dirty = set()
     if ledger_path.exists():
@@ -313,7 +313,7 @@ def deliver_fault(home: Path, landing: Store, spec: FeedSpec, day: date, kind: s
                 dirty.add(e["record_id"])
     faulty, record_id, body_encoding = apply_fault(spec, parse(spec, data), kind, dirty)
     out = b"" if kind == "empty_file" else render(spec, faulty, body_encoding)
-    _write_bytes(home, landing, where, key, out)
+    write_delivery(home, landing, where, key, out)
     entry = {
         "feed": spec.feed,
         "date": day.isoformat(),

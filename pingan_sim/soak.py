@@ -18,9 +18,9 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 
 from pingan import raw_zone
 from pingan.core import audit
@@ -30,7 +30,14 @@ from pingan.core.storage import Store, lake_store
 from pingan.orchestration.pipeline import build_warehouse, run_day
 from pingan.sharing.publish import SharesHeldBack, share_store
 from pingan.warehouse.compare import differences
-from pingan_sim.delivery_faults import BATCH_FAULTS, ROW_FAULTS, deliver_fault
+from pingan_sim.delivery_faults import (
+    BATCH_FAULTS,
+    ROW_FAULTS,
+    deliver_fault,
+    read_delivery,
+    source_file,
+    write_delivery,
+)
 
 WEEK = 7
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -71,8 +78,12 @@ class SoakReport:
             and not self.missed_defects
             and not self.warehouse_differences
             and not self.non_monotone_shares
-            and (len(self.nights) < 2 * WEEK or self.time_ratio <= FLAT_RATIO)
         )
+
+    @property
+    def time_flat(self) -> bool:
+        """Judged by `make soak` on a quiet machine; the test form prints it but asserts no timing."""
+        return len(self.nights) < 2 * WEEK or self.time_ratio <= FLAT_RATIO
 
     def summary(self) -> list[str]:
         first, last = self.nights[:WEEK], self.nights[-WEEK:]
@@ -88,7 +99,7 @@ class SoakReport:
             f"wall time per night: first week {statistics.mean(n.seconds for n in first):.1f} s, "
             f"last week {statistics.mean(n.seconds for n in last):.1f} s (ratio {self.time_ratio:.2f}, "
             f"flat if <= {FLAT_RATIO})",
-            f"verdict: {'PASS' if self.ok else 'FAIL'}",
+            f"verdict: {'PASS' if self.ok else 'FAIL'}{'' if self.time_flat else ' (wall time not flat)'}",
         ]
 
 
@@ -107,45 +118,56 @@ def run_soak(
 
     end = start + timedelta(days=nights - 1)
     write_sources(settings, start, end, seed=seed, scale=scale, defect_rate=defect_rate, progress=None)
-    faults = plant_faults(settings, start, nights, fault_every)
-    say(f"simulated {start} .. {end} (seed {seed}, scale {scale}); {len(faults)} delivery faults planted")
-    results = []
+    plan = fault_plan(settings, start, nights, fault_every)
+    say(f"simulated {start} .. {end} (seed {seed}, scale {scale}); {len(plan)} delivery faults planned")
+    results, faults = [], []
     for i in range(nights):
-        night = run_night(settings, start + timedelta(days=i))
+        day = start + timedelta(days=i)
+        with planted_fault(settings, plan.get(day), day) as entry:
+            night = run_night(settings, day)
+        faults += [entry] if entry else []
         results.append(night)
         say(_night_line(night))
     return judge(settings, results, faults, end)
 
 
-def plant_faults(settings: Settings, start: date, nights: int, every: int) -> list[dict]:
-    """Every `every`-th night one file feed gets a delivery fault, alternating whole-delivery and row faults."""
+def fault_plan(
+    settings: Settings, start: date, nights: int, every: int
+) -> dict[date, tuple[FeedSpec, tuple]]:
+    """Every `every`-th night one feed's delivery is faulty, alternating whole-delivery and row faults."""
     specs = [
         s for _, s in sorted(load_specs(settings.connectors_dir).items()) if s.transport.kind != "sql_table"
     ]
-    landing = Store(settings.landing_url, settings.s3)
-    planted = []
+    plan = {}
     for k, i in enumerate(range(every - 1, nights, every)):
-        day = start + timedelta(days=i)
-        spec = specs[k % len(specs)]
         kinds = BATCH_FAULTS if k % 2 == 0 else ROW_FAULTS
-        entry = _first_fault_that_applies(
-            settings.home, landing, spec, day, kinds[(k // 2) % len(kinds)], kinds
-        )
-        if entry:
-            planted.append(entry)
-    return planted
+        first = kinds[(k // 2) % len(kinds)]
+        plan[start + timedelta(days=i)] = (specs[k % len(specs)], (first, *[x for x in kinds if x != first]))
+    return plan
 
 
-def _first_fault_that_applies(
-    home: Path, landing, spec: FeedSpec, day: date, first: str, kinds
-) -> dict | None:
-    ordered = [first] + [k for k in kinds if k != first]
-    for kind in ordered:
+@contextmanager
+def planted_fault(settings: Settings, planned, day: date):
+    """The night's faulty delivery; afterwards the source redelivers the good file (a cursor feed then
+    catches up the next night, as it would in production)."""
+    if planned is None:
+        yield None
+        return
+    spec, kinds = planned
+    landing = Store(settings.landing_url, settings.s3)
+    where, key = source_file(spec, day)
+    good = read_delivery(settings.home, landing, where, key)
+    entry = None
+    for kind in kinds:
         try:
-            return deliver_fault(home, landing, spec, day, kind)
+            entry = deliver_fault(settings.home, landing, spec, day, kind)
+            break
         except (ValueError, LookupError):  # the fault does not apply to this format (e.g. no header row)
             continue
-    return None
+    try:
+        yield entry
+    finally:
+        write_delivery(settings.home, landing, where, key, good)
 
 
 def run_night(settings: Settings, day: date) -> Night:
@@ -168,7 +190,8 @@ def judge(settings: Settings, nights: list[Night], faults: list[dict], end: date
                     if (feed, n.day.isoformat()) not in explained]  # fmt: skip
     false_blocks += [f"{n.day} share {s}" for n in nights for s in n.held_back]
     false_blocks += [f"{n.day} failed: {n.error}" for n in nights if not n.completed]
-    missed, caught = ledger_recall(settings, explained)
+    blocked_days = {(feed, n.day.isoformat()) for n in nights for feed in n.blocked_feeds}
+    missed, caught = ledger_recall(settings, blocked_days)
     full = dataclasses.replace(settings, warehouse_path=settings.home / "soak-full-refresh.duckdb")
     build_warehouse(full, full_refresh=True, build_date=end)
     diffs = differences(settings.warehouse_path, full.warehouse_path)
@@ -254,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     report = run_soak(settings, args.start, args.nights, seed=args.seed, scale=args.scale,
                       fault_every=args.fault_every, say=lambda m: print(m, flush=True))  # fmt: skip
     print("\n".join(report.summary()))
-    return 0 if report.ok else 1
+    return 0 if report.ok and report.time_flat else 1
 
 
 if __name__ == "__main__":

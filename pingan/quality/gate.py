@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pingan.quality.batch_rules import max_rejected_share
 from pingan.quality.result import GateResult, RowFailure, RuleOutcome
 from pingan.quality.schema import RULE as SCHEMA_RULE
 from pingan.quality.schema import schema_problems
@@ -141,6 +142,18 @@ def _exception(res: Any) -> str | None:
     return "; ".join(messages) or None
 
 
+def _within_noise(mostly: float | None, result: dict, row_level: bool) -> bool:
+    """A row-level rule GX failed on a small batch, but by no more than sampling noise allows: one bad ID
+    among ten filled values is 10%, not a broken feed. The same allowance as the batch rule
+    `rows_accepted` (1 - mostly plus three standard errors for the values checked)."""
+    if not row_level or mostly is None:
+        return False
+    checked = (result.get("element_count") or 0) - (result.get("missing_count") or 0)
+    if checked <= 0:
+        return False
+    return (result.get("unexpected_count") or 0) / checked <= max_rejected_share(float(mostly), checked)
+
+
 def _judge(res: Any, df: pd.DataFrame) -> tuple[RuleOutcome, list[RowFailure]]:
     config = res.expectation_config
     rule, severity = config.meta["rule"], config.meta["severity"]
@@ -150,7 +163,7 @@ def _judge(res: Any, df: pd.DataFrame) -> tuple[RuleOutcome, list[RowFailure]]:
     row_level = "unexpected_index_list" in result
     indices = [int(i) for i in result.get("unexpected_index_list") or []]
 
-    if not res.success or exception:
+    if exception or (not res.success and not _within_noise(config.kwargs.get("mostly"), result, row_level)):
         verdict = "rejected" if severity == "critical" else "warned"
     elif indices and severity == "critical":
         verdict = "quarantined"

@@ -53,6 +53,44 @@ _PATTERNS = {
     ),
 }
 ORDER = ("resident_id", "bank_card", "mobile", "landline", "passport", "licence_plate")
+# GB/T 2260 province codes: the first two digits of every resident ID number
+PROVINCES = frozenset(
+    [
+        "11",
+        "12",
+        "13",
+        "14",
+        "15",
+        "21",
+        "22",
+        "23",
+        "31",
+        "32",
+        "33",
+        "34",
+        "35",
+        "36",
+        "37",
+        "41",
+        "42",
+        "43",
+        "44",
+        "45",
+        "46",
+        "50",
+        "51",
+        "52",
+        "53",
+        "54",
+        "61",
+        "62",
+        "63",
+        "64",
+        "65",
+    ]
+)
+MAX_NAME_CHARS = 8  # longer "names" (a transliterated name, a unit typed into a party column) are not probed
+CARD_WORDS = ("卡", "账号", "帐号")  # an 18-digit number after these is a bank card, whatever its digits
 
 
 @dataclass(frozen=True)
@@ -62,8 +100,13 @@ class Span:
     end: int
 
 
-def normalised(text: str) -> tuple[str, list[int]]:
+_NEEDS_NORMALISING = re.compile(r"[^\x00-\x7f\u4e00-\u9fff\u3000-\u303f]|[〇零一二三四五六七八九]")
+
+
+def normalised(text: str) -> tuple[str, list[int] | range]:
     """The text as detection reads it, and for each of its characters the original character's index."""
+    if not _NEEDS_NORMALISING.search(text):  # plain ASCII and CJK: NFKC changes nothing, offsets stay
+        return text, range(len(text))
     out, where = [], []
     for i, ch in enumerate(text):
         for n in unicodedata.normalize("NFKC", ch).translate(_CN_DIGITS):
@@ -78,24 +121,37 @@ def find_identifiers(text: str, kinds: Iterable[str] = ORDER) -> list[Span]:
     taken: list[Span] = []
     for kind in (k for k in ORDER if k in set(kinds)):
         for m in _PATTERNS[kind].finditer(norm):
-            if _valid(kind, re.sub(r"[^0-9A-Za-z]", "", m.group(0))) and not _overlaps(
-                taken, m.start(), m.end(), where
-            ):
-                taken.append(Span(kind, where[m.start()], where[m.end() - 1] + 1))
+            found = _kind_of(kind, re.sub(r"[^0-9A-Za-z]", "", m.group(0)), norm, m.start())
+            if found and not _overlaps(taken, m.start(), m.end(), where):
+                taken.append(Span(found, where[m.start()], where[m.end() - 1] + 1))
     return sorted(taken, key=lambda s: s.start)
 
 
 def find_names(text: str, names: Iterable[str], places_masked: str | None = None) -> list[Span]:
-    """Spans of the given names; `places_masked` is the text with place and unit names masked (same length)."""
+    """Spans of the given names, longest first at each position; `places_masked` is the text with place and
+    unit names blanked (same length), so a name inside 朱家角镇 is not one."""
+    known = names if isinstance(names, (set, frozenset)) else set(names)
     searched = places_masked if places_masked is not None else text
-    spans = []
-    for name in sorted({n for n in names if len(n) >= 2}, key=len, reverse=True):
-        start = searched.find(name)
-        while start >= 0:
-            if not any(s.start < start + len(name) and start < s.end for s in spans):
-                spans.append(Span("person_name", start, start + len(name)))
-            start = searched.find(name, start + len(name))
-    return sorted(spans, key=lambda s: s.start)
+    lengths = range(MAX_NAME_CHARS, 1, -1)  # a fixed probe: no pass over the names per text
+    spans, i = [], 0
+    while i < len(searched):
+        size = next((n for n in lengths if searched[i : i + n] in known), 0)
+        if size:
+            spans.append(Span("person_name", i, i + size))
+        i += size or 1
+    return spans
+
+
+def _kind_of(kind: str, compact: str, text: str, start: int) -> str | None:
+    """The checked kind of a match, or None; an ID-shaped number after 卡 that passes Luhn is a card."""
+    if kind == "resident_id" and _card_context(text, start) and _valid("bank_card", compact):
+        return "bank_card"
+    return kind if _valid(kind, compact) else None
+
+
+def _card_context(text: str, start: int) -> bool:
+    before = text[max(0, start - 6) : start]
+    return any(w in before for w in CARD_WORDS)
 
 
 def _overlaps(taken: list[Span], start: int, end: int, where: list[int]) -> bool:
@@ -115,6 +171,8 @@ def _valid(kind: str, compact: str) -> bool:
 
 def _is_resident_id(number: str) -> bool:
     number = number.upper()
+    if number[:2] not in PROVINCES:
+        return False
     if (
         len(number) == 15
     ):  # issued before 1999: 6-digit division, YYMMDD, 3-digit sequence, no check character

@@ -40,15 +40,23 @@ class Redaction:
 def redact_text(text: str, names: Iterable[str] = (), places: Gazetteer | None = None,
                 kinds: Iterable[str] = ORDER) -> tuple[str, Counter]:  # fmt: skip
     """The text with every span masked, and the spans per kind."""
-    spans = find_identifiers(text, kinds)
-    masked_places = places.mask_same_length(text) if places is not None else None
-    spans += [s for s in find_names(text, names, masked_places) if not _inside(spans, s)]
+    spans = personal_spans(text, names, places, kinds)
     out, last, counts = [], 0, Counter()
     for s in sorted(spans, key=lambda s: s.start):
         out += [text[last : s.start], MASKS[s.kind]]
         last = s.end
         counts[s.kind] += 1
     return "".join(out) + text[last:], counts
+
+
+def personal_spans(text: str, names: Iterable[str] = (), places: Gazetteer | None = None,
+                   kinds: Iterable[str] = ORDER) -> list[Span]:  # fmt: skip
+    """Every personal-data span: checked identifiers first, then names standing as words."""
+    spans = find_identifiers(text, kinds)
+    named = find_names(text, names)
+    if named and places is not None:  # only then is it worth telling names from places
+        named = find_names(text, names, places.mask_same_length(text))
+    return spans + [s for s in named if not _inside(spans, s)]
 
 
 def redact_table(table: pa.Table, columns: Iterable[str], names: Iterable[str] = (),
@@ -69,25 +77,27 @@ def redact_table(table: pa.Table, columns: Iterable[str], names: Iterable[str] =
 
 
 def _redact_column(column: pa.ChunkedArray, names: list[str], places, kinds) -> tuple[pa.Array, Counter]:
-    flagged = pc.indices_nonzero(candidates(column, names)).to_pylist()
+    flagged = pc.indices_nonzero(candidates(column, names, places)).to_pylist()
     if not flagged:
         return column, Counter()
-    values = column.to_pylist()
+    values, known = column.to_pylist(), frozenset(names)
     total = Counter()
     for i in flagged:
         if values[i]:
-            values[i], counts = redact_text(values[i], names, places, kinds)
+            values[i], counts = redact_text(values[i], known, places, kinds)
             total += counts
     return pa.array(values, type=column.type), total
 
 
-def candidates(column: pa.ChunkedArray, names: list[str]) -> pa.ChunkedArray:
-    """Rows that may hold a span (RE2 over Arrow); the exact checks run only on these."""
+def candidates(column: pa.ChunkedArray, names: list[str], places: Gazetteer | None = None) -> pa.ChunkedArray:
+    """Rows that may hold a span (RE2 over Arrow); the exact checks run only on these. Names are looked for
+    with place and unit names masked, so 罗星派出所 alone does not make a row a candidate."""
     text = pc.utf8_normalize(column, form="NFKC")
     found = pc.fill_null(pc.match_substring_regex(text, PREFILTER), False)
+    words = places.mask(column) if places is not None and names else column
     for start in range(0, len(names), NAMES_PER_PATTERN):
         pattern = "|".join(re.escape(n) for n in names[start : start + NAMES_PER_PATTERN])
-        found = pc.or_(found, pc.fill_null(pc.match_substring_regex(column, pattern), False))
+        found = pc.or_(found, pc.fill_null(pc.match_substring_regex(words, pattern), False))
     return found
 
 
