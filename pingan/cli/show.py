@@ -21,7 +21,7 @@ from pingan.core.settings import load_settings
 def status(as_json: bool) -> None:
     """What was loaded, when, how many rows, what was quarantined."""
     from pingan.core.storage import lake_store
-    from pingan.ops.status import collect_status
+    from pingan.ops.status import HeldBackShare, collect_status
 
     settings = load_settings()
     data = collect_status(settings, lake_store(settings))
@@ -55,6 +55,8 @@ def status(as_json: bool) -> None:
     for feed, f in data["feeds"].items():
         for d, p in f["problem_days"].items():
             out.print(f"{feed} {d}: {p['status']}: {p['error']}", highlight=False, soft_wrap=True)
+    for h in data["held_back_shares"]:
+        out.print(f"[red]held back[/] {HeldBackShare(**h).describe()}", highlight=False, soft_wrap=True)
     for a in data["alerts"]:
         out.print(
             f"[red]alert[/] {a['raised_at'][:19]} {a['dag_id']}.{a['task_id']} ({a['run_id']}): {a['error']}",

@@ -71,6 +71,7 @@ def collect_status(settings: Settings, lake: Store) -> dict:
         "warehouse_exists": settings.warehouse_path.exists(),
         "feeds": feeds,
         "alerts": [asdict(a) for a in recent_alerts(lake)],
+        "held_back_shares": [asdict(h) for h in held_back_shares(settings)],
     }
 
 
@@ -125,3 +126,54 @@ def reference_orphans(settings: Settings) -> list[ReferenceOrphans]:
     except duckdb.Error:  # an older warehouse without the mart, or a file being replaced
         return []
     return [ReferenceOrphans(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class HeldBackShare:
+    """A partner dataset whose latest publication the PII guard held back (its previous snapshot stays)."""
+
+    partner: str
+    dataset: str
+    as_of: str
+    column: str
+    rule: str
+    rows: int
+    keys: list[str]  # the share's own row keys, never the values
+
+    def describe(self) -> str:
+        keys = f"; rows {', '.join(self.keys)}" if self.keys else ""
+        return (
+            f"{self.partner}/{self.dataset} held back as of {self.as_of}: column {self.column}, rule {self.rule} "
+            f"({self.rows} rows{keys}); its previous snapshot stays"
+        )
+
+
+def held_back_shares(settings: Settings) -> list[HeldBackShare]:
+    """Datasets whose latest audit entry is a PII-guard block rather than a publication."""
+    from pingan.core import audit
+
+    shares = Store(settings.share_url, settings.s3)
+    if not shares.list(audit.PREFIX):
+        return []
+    latest: dict[tuple[str, str], list[dict]] = {}
+    for e in audit.entries(shares):
+        key = (e.get("partner"), e.get("dataset"))
+        if e["event"] == "published":
+            latest[key] = []
+        elif e["event"] == "pii_guard_blocked":
+            if latest.get(key) and latest[key][0]["detail"].get("as_of") != e["detail"].get("as_of"):
+                latest[key] = []  # a later night's block replaces an earlier night's
+            latest.setdefault(key, []).append(e)
+    return [
+        HeldBackShare(
+            p,
+            d,
+            str(e["detail"].get("as_of")),
+            e["detail"]["column"],
+            e["detail"]["rule"],
+            e["detail"]["rows"],
+            list(e["detail"].get("keys") or []),
+        )  # fmt: skip
+        for (p, d), blocks in sorted(latest.items())
+        for e in blocks
+    ]
