@@ -30,8 +30,8 @@ browser:  ## headless chromium for the report's browser test (Debian apt); skipp
 	  (apt-get install -y -q chromium >/dev/null 2>&1 || sudo -n apt-get install -y -q chromium >/dev/null 2>&1) \
 	  || echo "chromium not installed (no apt): the report's browser test will be skipped"; }
 
-test-fast: $(STAMP)
-	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+test-fast: $(STAMP)  ## the quick tests: no S3 server, no Airflow, no dbt build, no Spark (under two minutes)
+	$(BIN)/pytest -m "not slow and not s3 and not airflow and not dbt and not spark" $(PYTEST_ARGS)
 
 lint: $(STAMP)  ## ruff check, ruff format --check, sqlfluff (dbt templater) on dbt/, YAML syntax; same as pre-commit
 	$(BIN)/ruff check .

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
+from s3_server import S3Server, start_s3_server
 
-sys.path.insert(0, str(Path(__file__).parent))
+from pingan.core.settings import load_settings
 
-from s3_server import S3Server, start_s3_server  # noqa: E402
+# What a test starts, marked so `make test-fast` can leave it out: a test that reaches the S3 server
+# through any fixture is an `s3` test, and everything under these folders runs Airflow or dbt.
+STARTS_BY_FOLDER = {"dags": "airflow", "warehouse": "dbt", "e2e": "dbt", "cli": "dbt"}
 
-from pingan.core.settings import load_settings  # noqa: E402
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "s3_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.s3)
+        folder = Path(str(item.fspath)).parent.name
+        if folder in STARTS_BY_FOLDER and item.module.__name__ != "test_dbt_project":
+            item.add_marker(getattr(pytest.mark, STARTS_BY_FOLDER[folder]))
 
 
 @pytest.fixture
