@@ -26,7 +26,7 @@ import io
 import json
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from pingan.core.feed_spec import FeedSpec
@@ -41,6 +41,8 @@ BATCH_FAULTS = (
     "body_wrong_encoding",
 )
 ROW_FAULTS = ("nul_in_record_id", "oversized_field", "full_width_id", "lowercase_check_x")
+# deliveries that parse but are wrong: only the feed's history tells (pingan.quality.profile_checks)
+PROFILE_FAULTS = ("truncated_half", "rows_cut_90", "stale_redelivery")
 FAULTS = BATCH_FAULTS + ROW_FAULTS
 OVERSIZED_BYTES = 2 * 1024 * 1024
 _DIGITS = re.compile(r"\d+")
@@ -298,12 +300,30 @@ def apply_fault(spec: FeedSpec, d: Delivery, kind: str, dirty: set[str]) -> tupl
     return d, rid, encoding
 
 
+def profile_fault(home: Path, landing: Store, spec: FeedSpec, day: date, kind: str, data: bytes) -> bytes:
+    """The bytes of a delivery that parses but is wrong: cut at half its bytes, 90% of its rows gone, or
+    yesterday's file delivered again under today's name."""
+    if kind == "truncated_half":
+        return data[: len(data) // 2]
+    if kind == "stale_redelivery":
+        return read_delivery(home, landing, *source_file(spec, day - timedelta(days=1)))
+    d = parse(spec, data)
+    if len(d.rows) < 10:
+        raise NotApplicable(f"{spec.feed}: too few rows to lose 90% of them")
+    d.rows = d.rows[: len(d.rows) // 10]
+    return render(spec, d)
+
+
 def deliver_fault(home: Path, landing: Store, spec: FeedSpec, day: date, kind: str) -> dict:
     """Replace the simulated delivery of `spec` for `day` with a faulty one; returns its ledger entry."""
-    if kind not in FAULTS:
-        raise ValueError(f"unknown delivery fault {kind!r}; known: {', '.join(FAULTS)}")
+    if kind not in FAULTS + PROFILE_FAULTS:
+        raise ValueError(f"unknown delivery fault {kind!r}; known: {', '.join(FAULTS + PROFILE_FAULTS)}")
     where, key = source_file(spec, day)
     data = read_delivery(home, landing, where, key)
+    if kind in PROFILE_FAULTS:
+        write_delivery(home, landing, where, key, profile_fault(home, landing, spec, day, kind, data))
+        return _ledger(home, {"feed": spec.feed, "date": day.isoformat(), "file": key, "record_id": None,
+                              "kind": kind, "column": None})  # fmt: skip
     ledger_path = Path(home) / "sim" / "defects.jsonl"
     dirty = set()
     if ledger_path.exists():
@@ -322,7 +342,11 @@ def deliver_fault(home: Path, landing: Store, spec: FeedSpec, day: date, kind: s
         "kind": kind,
         "column": None,
     }
+    return _ledger(home, entry)
+
+
+def _ledger(home: Path, entry: dict) -> dict:
     ledger = Ledger()
     ledger.add([entry])
-    ledger.write(ledger_path, lambda e: False)
+    ledger.write(Path(home) / "sim" / "defects.jsonl", lambda e: False)
     return entry

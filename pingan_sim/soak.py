@@ -32,6 +32,7 @@ from pingan.sharing.publish import SharesHeldBack, share_store
 from pingan.warehouse.compare import differences
 from pingan_sim.delivery_faults import (
     BATCH_FAULTS,
+    PROFILE_FAULTS,
     ROW_FAULTS,
     deliver_fault,
     read_delivery,
@@ -140,7 +141,7 @@ def fault_plan(
     ]
     plan = {}
     for k, i in enumerate(range(every - 1, nights, every)):
-        kinds = BATCH_FAULTS if k % 2 == 0 else ROW_FAULTS
+        kinds = PROFILE_FAULTS + BATCH_FAULTS if k % 2 == 0 else ROW_FAULTS
         first = kinds[(k // 2) % len(kinds)]
         plan[start + timedelta(days=i)] = (specs[k % len(specs)], (first, *[x for x in kinds if x != first]))
     return plan
@@ -185,7 +186,7 @@ def run_night(settings: Settings, day: date) -> Night:
 
 
 def judge(settings: Settings, nights: list[Night], faults: list[dict], end: date) -> SoakReport:
-    explained = {(f["feed"], f["date"]) for f in faults if f["kind"] in BATCH_FAULTS}
+    explained = {(f["feed"], f["date"]) for f in faults if f["kind"] in BATCH_FAULTS + PROFILE_FAULTS}
     false_blocks = [f"{n.day} feed {feed}" for n in nights for feed in n.blocked_feeds
                     if (feed, n.day.isoformat()) not in explained]  # fmt: skip
     false_blocks += [f"{n.day} share {s}" for n in nights for s in n.held_back]
@@ -208,7 +209,7 @@ def ledger_recall(settings: Settings, blocked_days: set[tuple[str, str]]) -> tup
     quarantined: dict[tuple[str, str], str] = {}
     missed, caught = [], 0
     for e in entries:
-        if e["kind"] in BATCH_FAULTS or (e["feed"], e["date"]) in blocked_days:
+        if e["kind"] in BATCH_FAULTS + PROFILE_FAULTS or (e["feed"], e["date"]) in blocked_days:
             caught += 1
             continue
         if not e["record_id"] or e["kind"] in ("full_width_id", "lowercase_check_x"):  # loaded, not defects

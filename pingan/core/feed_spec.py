@@ -148,6 +148,20 @@ class Freshness(Strict):
     deadline: str = Field("06:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
+class ProfileTolerances(Strict):
+    """How far a delivery may stray from the feed's own history before it is blocked (or only warned).
+
+    Defaults live in connectors/_defaults.yaml; a feed that loosens them says why in `reason`."""
+
+    min_history_days: int = Field(7, ge=1)  # fewer committed days: the feed is learning, only absolute checks
+    volume_ratio: tuple[float, float] = (0.6, 3.0)  # rows against the usual day (same weekday when known)
+    null_share_jump: float = Field(0.5, gt=0, le=1)  # a column's null share rising by more than this
+    time_shift_hours: float = Field(3.0, gt=0)  # median event time moved against the usual day
+    repeat_share: float = Field(0.8, gt=0, le=1)  # share of record ids already delivered on another day
+    action: Literal["block", "warn"] = "block"
+    reason: str | None = None
+
+
 class EmptyDays(Strict):
     """A feed whose source may legitimately deliver nothing for a day; without it an empty day is blocked."""
 
@@ -186,6 +200,7 @@ class FeedSpec(Strict):
     ignore_columns: list[str] = []  # source columns known and deliberately not loaded
     quality_overrides: dict[str, QualityOverride] = {}
     empty_days: EmptyDays | None = None  # declared, with a reason, when an empty delivery is normal
+    profile: ProfileTolerances = ProfileTolerances()  # plausibility against the feed's own history
     max_field_bytes: int = Field(MAX_FIELD_BYTES, gt=0)
     path: str = Field("", exclude=True)
     fingerprint: str = Field("", exclude=True)

@@ -33,7 +33,11 @@ from pingan.ingest.prefetch import prefetch
 from pingan.ingest.transports import ExtractContext, extract
 from pingan.ingest.writer import BatchWriter, RowCounts, block_batch, open_batch_writer
 from pingan.quality import results_store
+from pingan.quality.batch_rules import BatchFailure as RuleFailure
 from pingan.quality.batch_rules import judge_batch
+from pingan.quality.profile import DayProfile, accepted, day_profile, history
+from pingan.quality.profile import record as record_profile
+from pingan.quality.profile_checks import judge_profile
 from pingan.raw_zone.manifest import (
     BatchFailure,
     BatchFiles,
@@ -152,6 +156,7 @@ class Verdict:
     critical: list[str]
     batch_failures: list  # quality.batch_rules failures on the delivery as a whole
     error: str | None = None
+    profile: DayProfile | None = None  # recorded into the feed's profile when the batch commits
 
 
 def new_batch_id(day: date) -> str:
@@ -190,9 +195,9 @@ def ingest_feed(
         streamed = stream_batch(
             attempt, ctx, lake, GateStage(gate, spec, attempt.info, lake, settings), progress
         )
-        verdict = judge(attempt, streamed, lake)
+        verdict = judge(attempt, streamed, lake, ctx.sources)
         manifest = build_manifest(attempt, ctx, streamed, verdict)
-        finish(lake, attempt, manifest, streamed.gate, before_commit)
+        finish(lake, attempt, manifest, streamed.gate, before_commit, verdict.profile)
         return BatchResult(manifest)
     except Exception:
         # the caller records the failure with its error; a record left "running" would mean a killed load
@@ -266,14 +271,18 @@ def write_gated(out: BatchWriter, block: GatedBlock | None) -> None:
     out.write_good(block.good)
 
 
-def judge(attempt: Attempt, streamed: Streamed, lake: Store) -> Verdict:
-    """The delivery as a whole: rows rejected at any stage against the feed's threshold, or nothing at all.
-    A critical failure blocks the batch: its written rows move to quarantine (and the counts with them)."""
+def judge(attempt: Attempt, streamed: Streamed, lake: Store, sources: list[dict]) -> Verdict:
+    """The delivery as a whole: rows rejected at any stage against the feed's threshold, nothing at all, or
+    rows that parse but stray from the feed's own history (its profile). A critical failure blocks the
+    batch: its written rows move to quarantine (and the counts with them)."""
     spec, counts = attempt.spec, streamed.counts
+    profile = day_profile(spec.feed, spec.entity, attempt.day, lake.read_parquet(attempt.raw_key), sources)
     batch_failures = judge_batch(spec, counts.read, counts.quarantined, counts.by_rule)
+    batch_failures += empty_over_good_day(spec, attempt.day, counts.read, lake)
+    batch_failures += profile_failures(spec, attempt.day, profile, lake, streamed.gate.warnings)
     critical = sorted(streamed.gate.critical | {f.rule for f in batch_failures})
     if not critical:
-        return Verdict("committed", [], batch_failures)
+        return Verdict("committed", [], batch_failures, profile=profile)
     moved = block_batch(lake, attempt.raw_key, attempt.quarantine_key, critical, spec, attempt.info)
     counts.by_rule["batch_blocked"] += moved
     counts.quarantined += moved
@@ -284,6 +293,37 @@ def judge(attempt: Attempt, streamed: Streamed, lake: Store) -> Verdict:
         batch_failures,
         blocked_cause(spec, critical, batch_failures, streamed.gate.rules),
     )
+
+
+def empty_over_good_day(spec: FeedSpec, day: date, rows_read: int, lake: Store) -> list[RuleFailure]:
+    """An empty delivery never replaces a day that holds rows, even for a feed whose empty days are normal."""
+    if rows_read:
+        return []
+    committed = raw_zone.committed_manifest(lake, spec.feed, day)
+    held = committed["rows_written"] if committed else 0
+    if not held:
+        return []
+    return [RuleFailure("empty_batch", f"{spec.feed} {day}: an empty delivery over a day that holds {held:,} "
+                                       "rows; the previous commit of the day stays")]  # fmt: skip
+
+
+def profile_failures(
+    spec: FeedSpec, day: date, profile: DayProfile, lake: Store, warnings
+) -> list[RuleFailure]:
+    """The profile checks as batch failures; a feed that only warns, or a day an operator accepted
+    (`pingan accept`), gets them as warnings instead."""
+    findings = judge_profile(spec, profile, history(lake, spec.feed, day))
+    if not findings:
+        return []
+    acceptance = accepted(lake, spec.feed, day)
+    if spec.profile.action == "warn" or acceptance:
+        for f in findings:
+            warnings[f.check] += 1
+            log.warning(
+                "%s%s", f.cause(spec, day.isoformat()), " (accepted by an operator)" if acceptance else ""
+            )
+        return []
+    return [RuleFailure(f.check, f.cause(spec, day.isoformat())) for f in findings]
 
 
 def blocked_cause(spec: FeedSpec, critical: list[str], batch_failures, gate_rules: dict[str, dict]) -> str:
@@ -337,6 +377,7 @@ def finish(
     manifest: Manifest,
     gate: GateOutcome,
     before_commit: Callable[[dict], None] | None = None,
+    profile: DayProfile | None = None,
 ) -> None:
     """Commit the batch (then delete the day's older batch files), or record the blocked attempt; either way
     store the quality results."""
@@ -352,6 +393,8 @@ def finish(
         if before_commit is not None:
             before_commit(manifest.to_json())
         raw_zone.commit(lake, manifest)
+        if profile is not None:
+            record_profile(lake, profile)
         raw_zone.collect_garbage(
             lake, spec.entity, spec.jurisdiction_code, attempt.day, spec.feed, keep=attempt.batch_id
         )
