@@ -81,6 +81,7 @@ def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
 
 for command in (
     night.ingest,
+    night.accept,
     night.validate,
     night.build,
     night.publish,

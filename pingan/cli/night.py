@@ -34,6 +34,39 @@ def ingest(day: date, feeds: tuple[str, ...], no_gate: bool, force: bool) -> Non
 
 @click.command()
 @click.option("--feed", required=True, help="Feed id.")
+@click.option("--date", "day", callback=date_option, required=True, help="The day whose delivery is unusual.")
+@click.option(
+    "--reason", required=True, help="Why the delivery is right (kept with the acceptance, audited)."
+)
+def accept(feed: str, day: date, reason: str) -> None:
+    """Accept an unusual delivery on purpose: its next load commits despite the feed's profile checks.
+
+    The profile blocks a delivery that strays from the feed's own history (volume, a column gone empty,
+    the same content as another day, event times shifted). When the operator knows it is right (a
+    partner's outage, a real holiday), this records who accepted it and why; rerun `pingan ingest --date D
+    --feed F` and the day commits with the findings as warnings, and joins the profile like any other day.
+    """
+    import getpass
+
+    from pingan.core import audit
+    from pingan.core.feed_spec import load_specs
+    from pingan.core.storage import lake_store
+    from pingan.quality.profile import accept as accept_delivery
+    from pingan.sharing.publish import share_store
+
+    settings = load_settings()
+    if feed not in load_specs(settings.connectors_dir):
+        raise click.BadParameter(f"unknown feed {feed!r} (see `pingan feeds`)", param_hint="--feed")
+    who = getpass.getuser()
+    accept_delivery(lake_store(settings), feed, day, reason, who)
+    audit.append(share_store(settings), "delivery_accepted", feed=feed, load_date=day, reason=reason, by=who)
+    out.print(
+        f"{feed} {day}: accepted by {who}; rerun `pingan ingest --date {day} --feed {feed}`", highlight=False
+    )
+
+
+@click.command()
+@click.option("--feed", required=True, help="Feed id.")
 @click.option("--date", "day", callback=date_option, required=True, help="Load date of the stored batch.")
 def validate(feed: str, day: date) -> None:
     """Re-run the quality gate on the committed batch of a feed and day; print the expectations' results."""
