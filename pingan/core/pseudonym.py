@@ -14,6 +14,7 @@ pingan.warehouse.dbt_pii_plugin for dbt).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -90,10 +91,8 @@ def pseudonym_list(key: bytes, value: str | None, sep: str = ";") -> str | None:
 def register_pseudonym_functions(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
     """`pingan_pseudonym(varchar)` and `pingan_pseudonym_list(varchar)` in this connection (idempotent)."""
     for name, fn in ((UDF_NAME, pseudonym), (LIST_UDF_NAME, pseudonym_list)):
-        try:
+        with contextlib.suppress(duckdb.InvalidInputException):  # not registered yet
             con.remove_function(name)
-        except duckdb.InvalidInputException:
-            pass
         con.create_function(
             name,
             _bound(fn, key),
