@@ -46,12 +46,16 @@ def hub_key_path(settings: Settings) -> Path:
 
 def load_hub_key(settings: Settings) -> bytes:
     """The hub key from the environment or the key file; `local` creates the file (0600) when missing."""
-    if os.environ.get(HUB_KEY_ENV):
-        return bytes.fromhex(os.environ[HUB_KEY_ENV])
-    path = hub_key_path(settings)
+    return load_secret_key(settings, hub_key_path(settings), HUB_KEY_ENV)
+
+
+def load_secret_key(settings: Settings, path: Path, env: str) -> bytes:
+    """A 32-byte key: `env` (hex) if set, else the key file; only `local` generates a missing file (0600)."""
+    if os.environ.get(env):
+        return bytes.fromhex(os.environ[env])
     if not path.exists():
         if not settings.generate_keys:
-            raise HubKeyError(f"no hub key: set {HUB_KEY_ENV} (hex) or provide {path} (mode 0600)")
+            raise HubKeyError(f"no key: set {env} (hex) or provide {path} (mode 0600)")
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
@@ -62,7 +66,7 @@ def load_hub_key(settings: Settings) -> bytes:
 def read_key_file(path: Path) -> bytes:
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
-        raise HubKeyError(f"hub key file {path} has mode {mode:o}; expected 600")
+        raise HubKeyError(f"key file {path} has mode {mode:o}; expected 600")
     return bytes.fromhex(path.read_text().strip())
 
 

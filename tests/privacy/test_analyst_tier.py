@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import duckdb
 import pytest
+from pii_detector import findings, known_personal_values
 
 from pingan.core.pseudonym import PREFIX, hub_key_path, read_key_file
-from tests.privacy.pii_detector import findings, known_personal_values
 
 BIN = Path(sys.executable).parent
-
-
-@pytest.fixture(scope="module")
-def demo_home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("pii_demo")
-    env = {**os.environ, "PINGAN_HOME": str(home)}
-    run = subprocess.run(
-        [str(BIN / "pingan"), "demo", "--days", "2", "--scale", "0.1"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    return home
 
 
 @pytest.mark.slow
