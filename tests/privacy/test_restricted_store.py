@@ -64,7 +64,7 @@ def test_lookup_returns_the_raw_value_and_audits_who_why_and_keys_never_the_valu
 @pytest.mark.slow
 def test_lookup_without_a_case_is_refused(demo_home: Path):
     run = _pingan(demo_home, "restricted", "lookup", "--pseudonym", "ps_x", "--case", " ", "--reason", "r")
-    assert run.returncode == 1 and "case number" in run.stdout
+    assert run.returncode == 1 and "case number" in run.stdout + run.stderr
 
 
 def _one_raw_phone(home: Path) -> str:
