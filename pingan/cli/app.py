@@ -94,6 +94,7 @@ for command in (
     partners.partner,
     partners.share_server,
     privacy.restricted,
+    privacy.retention,
 ):
     main.add_command(command)
 

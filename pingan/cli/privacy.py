@@ -7,7 +7,7 @@ import json
 
 import click
 
-from pingan.cli.console import out
+from pingan.cli.console import date_option, out
 from pingan.core.settings import load_settings
 
 
@@ -60,3 +60,26 @@ def restricted_lookup(pseudonym: str, case: str, reason: str, analyst: str | Non
         out.print(
             f"{row['record_id']}  {row['entity']}.{row['column_name']}  {row['value']}", highlight=False
         )
+
+
+@click.command()
+@click.option("--date", "day", callback=date_option, help="The day retention is judged on (default: today).")
+def retention(day) -> None:
+    """Remove raw personal data past its retention (canonical PERSONAL_DATA_RETENTION_DAYS) from the
+    restricted store; the pseudonymised facts stay. One audit entry with the counts."""
+    from datetime import date
+
+    from pingan.core.storage import lake_store
+    from pingan.raw_zone import committed_batches
+    from pingan.sharing.publish import share_store
+    from pingan.warehouse.restricted import apply_retention
+
+    settings = load_settings()
+    lake = lake_store(settings)
+    counts = apply_retention(
+        settings, committed_batches(lake), lake, share_store(settings), day or date.today()
+    )
+    out.print(
+        f"restricted store: {counts['rows_before']:,} → {counts['rows_after']:,} rows "
+        f"({counts['batches_past_retention']} batches past retention on {counts['as_of']})"
+    )

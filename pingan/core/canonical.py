@@ -132,6 +132,10 @@ PERSONAL_DATA: dict[str, dict[str, PersonalDataTreatment]] = {
     },
 }
 
+# How long the restricted tier keeps the raw values behind the pseudonyms, per entity, counted from the
+# batch's load date (PIPL art. 19, 47): the pseudonymised facts in the warehouse stay.
+PERSONAL_DATA_RETENTION_DAYS: dict[str, int] = {"incident": 180, "grid_event_stage": 365, "enterprise": 1095}
+
 
 @dataclass(frozen=True)
 class Harmonised:

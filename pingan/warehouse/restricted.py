@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
 
 from pingan.core import audit
-from pingan.core.canonical import PERSONAL_DATA
+from pingan.core.canonical import PERSONAL_DATA, PERSONAL_DATA_RETENTION_DAYS
 from pingan.core.pseudonym import load_hub_key, load_secret_key, register_pseudonym_functions
 from pingan.core.settings import Settings
 from pingan.core.storage import Store
@@ -57,8 +58,12 @@ def attach(con: duckdb.DuckDBPyConnection, path: Path, key: str, *, read_only: b
         raise RestrictedStoreError(f"cannot open the restricted store {path}: {type(exc).__name__}") from None
 
 
-def build_restricted(settings: Settings, batches: list[RawBatch], lake: Store) -> int:
-    """Rebuild the store from every committed batch (a new file replaces the old one); rows written."""
+def build_restricted(
+    settings: Settings, batches: list[RawBatch], lake: Store, *, as_of: date | None = None
+) -> int:
+    """Rebuild the store from the committed batches still within retention on `as_of` (default: the latest
+    load date); a new file replaces the old one, so raw values past retention are gone. Rows written."""
+    batches = within_retention(batches, as_of)
     path = restricted_path(settings)
     work = path.with_name(path.name + ".building")
     work.unlink(missing_ok=True)
@@ -82,6 +87,41 @@ def build_restricted(settings: Settings, batches: list[RawBatch], lake: Store) -
     os.chmod(work, 0o600)
     os.replace(work, path)
     return rows
+
+
+def within_retention(batches: list[RawBatch], as_of: date | None) -> list[RawBatch]:
+    """The batches whose raw personal data may still be kept on `as_of` (PERSONAL_DATA_RETENTION_DAYS)."""
+    if as_of is None:
+        as_of = max((b.load_date for b in batches), default=date.today())
+    return [
+        b
+        for b in batches
+        if b.load_date > as_of - timedelta(days=PERSONAL_DATA_RETENTION_DAYS.get(b.entity, 0))
+    ]
+
+
+def apply_retention(
+    settings: Settings, batches: list[RawBatch], lake: Store, audit_store: Store, as_of: date
+) -> dict:
+    """Remove raw personal data past retention from the restricted store; audits the counts, never values."""
+    before = _count_rows(settings)
+    after = build_restricted(settings, batches, lake, as_of=as_of)
+    removed_batches = len([b for b in batches if b.entity in PERSONAL_DATA]) - len(
+        [b for b in within_retention(batches, as_of) if b.entity in PERSONAL_DATA]
+    )
+    counts = {"as_of": as_of.isoformat(), "rows_before": before, "rows_after": after,
+              "batches_past_retention": removed_batches, "retention_days": PERSONAL_DATA_RETENTION_DAYS}  # fmt: skip
+    audit.append(audit_store, "personal_data_retention", tier="restricted", **counts)
+    return counts
+
+
+def _count_rows(settings: Settings) -> int:
+    path = restricted_path(settings)
+    if not path.exists():
+        return 0
+    con = duckdb.connect()
+    attach(con, path, restricted_key(settings))
+    return con.execute(f"SELECT count(*) FROM {ALIAS}.{TABLE}").fetchone()[0]
 
 
 def _insert_sql(entity: str, column: str, treatment: str) -> str:
