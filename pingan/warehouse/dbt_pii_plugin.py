@@ -7,6 +7,7 @@ in the build's process, so its connections get the same Python functions. The ke
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -15,19 +16,18 @@ from dbt.adapters.duckdb.plugins import BasePlugin
 from pingan.core.pseudonym import (
     HUB_KEY_ENV,
     HUB_KEY_FILE_ENV,
-    HubKeyError,
     read_key_file,
     register_pseudonym_functions,
 )
 
+log = logging.getLogger(__name__)
 
-def _key() -> bytes:
+
+def _key() -> bytes | None:
     if os.environ.get(HUB_KEY_ENV):
         return bytes.fromhex(os.environ[HUB_KEY_ENV])
     path = os.environ.get(HUB_KEY_FILE_ENV)
-    if not path:
-        raise HubKeyError(f"dbt needs the hub key: neither {HUB_KEY_ENV} nor {HUB_KEY_FILE_ENV} is set")
-    return read_key_file(Path(path))
+    return read_key_file(Path(path)) if path else None
 
 
 class Plugin(BasePlugin):
@@ -35,4 +35,11 @@ class Plugin(BasePlugin):
         self._hub_key = _key()
 
     def configure_connection(self, conn) -> None:
+        # dbt outside a build (sqlfluff's templater, `dbt parse`) has no key and reads no raw view; a build
+        # always has one, and a raw view read without it fails naming pingan_pseudonym
+        if self._hub_key is None:
+            log.debug(
+                "no hub key (%s / %s): pseudonym functions not registered", HUB_KEY_ENV, HUB_KEY_FILE_ENV
+            )
+            return
         register_pseudonym_functions(conn, self._hub_key)
