@@ -216,6 +216,9 @@ def _column_expr(name: str, sql_type: str, present: bool, treatment: str | None)
         value = f"{UDF_NAME}({value})"
     elif treatment == "pseudonym_list":
         value = f"{LIST_UDF_NAME}({value})"
+    elif name == "extra_columns" and present:
+        # unexpected source columns may hold anything, personal data included: the names, not the values
+        value = f"CAST(to_json(json_keys(TRY_CAST({value} AS JSON))) AS VARCHAR)"
     return f"{value} AS {_ident(name)}"
 
 
