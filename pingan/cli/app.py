@@ -12,7 +12,7 @@ import sys
 import click
 from rich.logging import RichHandler
 
-from pingan.cli import night, partners, show
+from pingan.cli import night, partners, privacy, show
 from pingan.cli.console import console
 from pingan.core.settings import load_settings
 
@@ -94,6 +94,8 @@ for command in (
     partners.partners,
     partners.partner,
     partners.share_server,
+    privacy.restricted,
+    privacy.retention,
 ):
     main.add_command(command)
 

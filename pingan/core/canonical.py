@@ -113,6 +113,29 @@ ENTITY_FIELDS: dict[str, list[tuple[str, pa.DataType]]] = {
 
 ENTITIES = tuple(ENTITY_FIELDS)
 
+# Personal data, and what the analysts' tier sees of it (pingan.core.pseudonym; the raw views apply it):
+# `pseudonym` one keyed pseudonym, `pseudonym_list` one per ';'-separated element. Exact addresses become a
+# keyed pseudonym too: the marts match an incident to an enterprise's registered address by equality and
+# place events by town, grid and village, so nothing needs the readable address. Raw values stay in the lake.
+PersonalDataTreatment = str  # "pseudonym" | "pseudonym_list"
+PERSONAL_DATA: dict[str, dict[str, PersonalDataTreatment]] = {
+    "incident": {
+        "caller_phone": "pseudonym",
+        "involved_id_numbers": "pseudonym_list",
+        "address": "pseudonym",
+    },
+    "grid_event_stage": {"parties": "pseudonym_list", "address": "pseudonym"},
+    "enterprise": {
+        "legal_rep_name": "pseudonym",
+        "legal_rep_id_number": "pseudonym",
+        "address": "pseudonym",
+    },
+}
+
+# How long the restricted tier keeps the raw values behind the pseudonyms, per entity, counted from the
+# batch's load date (PIPL art. 19, 47): the pseudonymised facts in the warehouse stay.
+PERSONAL_DATA_RETENTION_DAYS: dict[str, int] = {"incident": 180, "grid_event_stage": 365, "enterprise": 1095}
+
 
 @dataclass(frozen=True)
 class Harmonised:

@@ -146,6 +146,10 @@ def build_warehouse(
         progress=progress,
     )
     lineage_events.emit_dbt_build(settings)
+    # the restricted tier follows the warehouse: raw personal data behind its pseudonyms (issue 18)
+    from pingan.warehouse.restricted import build_restricted
+
+    build_restricted(settings, raw_zone.committed_batches(lake), lake, as_of=build_date)
     return result
 
 

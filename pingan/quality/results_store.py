@@ -4,7 +4,7 @@
     _quality/results/<feed>/<batch_id>.json                 one row per rule and stage: what the batch failed
 
 The gate runs GX with COMPLETE results (it needs every failing row), but what is stored is SUMMARY: counts
-and GX's sample of 20 values, about 30 KB per run instead of megabytes. Data Docs are built from the
+and GX's sample of 20 values (phones and ID numbers masked), about 30 KB per run instead of megabytes. Data Docs are built from the
 stored validations (pingan.quality.data_docs); the warehouse reads the results (fct_quality_results).
 """
 
@@ -14,6 +14,7 @@ import json
 from collections import Counter
 from typing import Any
 
+from pingan.core.masking import mask_sample
 from pingan.core.storage import Store
 
 PREFIX = "_quality"
@@ -38,6 +39,8 @@ def summary_of(gx_result: Any) -> dict:
         result = res.get("result") or {}
         for key in _COMPLETE_ONLY:
             result.pop(key, None)
+        if result:  # the samples are source values: phones and ID numbers in them are masked (issue 18)
+            res["result"] = mask_sample(result)
     return data
 
 

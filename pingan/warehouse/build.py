@@ -34,9 +34,17 @@ import duckdb
 import pyarrow as pa
 
 from pingan.core.audit import register_warehouse_view
-from pingan.core.canonical import ENTITIES, TZ, entity_schema
+from pingan.core.canonical import ENTITIES, PERSONAL_DATA, TZ, entity_schema
 from pingan.core.environment import temporary_env
 from pingan.core.feed_spec import load_specs
+from pingan.core.pseudonym import (
+    HUB_KEY_FILE_ENV,
+    LIST_UDF_NAME,
+    UDF_NAME,
+    hub_key_path,
+    load_hub_key,
+    register_pseudonym_functions,
+)
 from pingan.core.settings import S3Settings, Settings
 from pingan.core.storage import Store
 from pingan.quality.results_table import register_quality_results
@@ -145,6 +153,7 @@ def _build_in(
             # dbt's `extensions: [httpfs]` load it later without the network
             lake.duckdb_setup(con)
         plan = plan_batches(con, batches, full_refresh=full_refresh)
+        register_pseudonym_functions(con, load_hub_key(settings))  # the raw views call them
         create_raw_views(con, plan.pending_files)
         register_build_inputs(con, settings, specs, plan, build_date, lake)
     if progress:
@@ -192,11 +201,25 @@ def create_raw_views(con: duckdb.DuckDBPyConnection, raw_files: dict[str, list[s
             present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()}
         else:
             scan, present = "(SELECT 1) AS no_files WHERE false", set()
+        treatments = PERSONAL_DATA.get(entity, {})
         columns = ",\n    ".join(
-            f"CAST({_ident(f.name) if f.name in present else 'NULL'} AS {duckdb_type(f.type)}) AS {_ident(f.name)}"
+            _column_expr(f.name, duckdb_type(f.type), f.name in present, treatments.get(f.name))
             for f in schema
         )
         con.execute(f"CREATE OR REPLACE VIEW {RAW_SCHEMA}.{entity} AS\nSELECT\n    {columns}\nFROM {scan}")
+
+
+def _column_expr(name: str, sql_type: str, present: bool, treatment: str | None) -> str:
+    """One raw-view column: the canonical cast, through the keyed pseudonym for personal data."""
+    value = f"CAST({_ident(name) if present else 'NULL'} AS {sql_type})"
+    if treatment == "pseudonym":
+        value = f"{UDF_NAME}({value})"
+    elif treatment == "pseudonym_list":
+        value = f"{LIST_UDF_NAME}({value})"
+    elif name == "extra_columns" and present:
+        # unexpected source columns may hold anything, personal data included: the names, not the values
+        value = f"CAST(to_json(json_keys(TRY_CAST({value} AS JSON))) AS VARCHAR)"
+    return f"{value} AS {_ident(name)}"
 
 
 def duckdb_type(arrow_type: pa.DataType) -> str:
@@ -251,7 +274,9 @@ def _run_dbt(
         build_args.append("--full-refresh")
     if select:
         build_args += ["--select", select]
-    env = {DB_PATH_ENV: str(db_path)}
+    # dbt's connections register the pseudonym functions (pingan.warehouse.dbt_pii_plugin) with the hub key
+    # read again from its file; the key itself never goes through the environment or into the warehouse
+    env = {DB_PATH_ENV: str(db_path), HUB_KEY_FILE_ENV: str(hub_key_path(settings))}
     if s3 is not None:  # profiles.yml's s3 target reads the lake's secret from these
         env |= {
             "PINGAN_S3_ENDPOINT": s3.endpoint,

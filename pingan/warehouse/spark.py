@@ -22,7 +22,9 @@ The lake is read through local paths or, for an S3 lake, `s3a://` with the Hadoo
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -34,8 +36,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pingan.core.canonical import ENTITIES, TZ, entity_schema
+from pingan.core.canonical import ENTITIES, PERSONAL_DATA, TZ, entity_schema
 from pingan.core.feed_spec import load_specs
+from pingan.core.pseudonym import load_hub_key, pseudonym, pseudonym_list
 from pingan.core.settings import S3Settings, Settings
 from pingan.core.storage import Store
 from pingan.raw_zone import RawBatch
@@ -160,6 +163,9 @@ def spark_session(warehouse_dir: Path, *, master: str = "local[2]", s3: S3Settin
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
     from pyspark.sql import SparkSession  # pyspark is the optional `spark` extra
 
+    # the personal-data UDFs (pseudonymised) run in Python workers that import pingan: this interpreter,
+    # unless the deployment names one (a cluster's workers need pingan installed)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder
     for key, value in (session_conf(warehouse_dir, master) | (s3a_conf(s3) if s3 else {})).items():
         builder = builder.config(key, value)
@@ -203,9 +209,24 @@ def register_raw_zone(
         )
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {RAW_SCHEMA}")
     files = plan.pending_files
+    hub_key = load_hub_key(settings)
     for entity in ENTITIES:
         uris = [spark_uri(u) for u in files.get(entity, [])]
-        _save(_entity_frame(spark, entity, uris), RAW_SCHEMA, entity)
+        _save(pseudonymised(_entity_frame(spark, entity, uris), entity, hub_key), RAW_SCHEMA, entity)
+
+
+def pseudonymised(frame, entity: str, hub_key: bytes):
+    """The personal-data columns as the hub's keyed pseudonyms, exactly as the DuckDB raw views make them."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType
+
+    udfs = {
+        "pseudonym": F.udf(lambda v: pseudonym(hub_key, v), StringType()),
+        "pseudonym_list": F.udf(lambda v: pseudonym_list(hub_key, v), StringType()),
+    }
+    for column, treatment in PERSONAL_DATA.get(entity, {}).items():
+        frame = frame.withColumn(column, udfs[treatment](F.col(column)))
+    return frame
 
 
 def _entity_frame(spark, entity: str, uris: list[str]):

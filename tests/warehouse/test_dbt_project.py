@@ -10,6 +10,7 @@ import yaml
 
 from pingan.core.canonical import ENTITIES, HARMONISED, entity_schema
 from pingan.core.feed_spec import load_specs
+from pingan.core.pseudonym import register_pseudonym_functions
 from pingan.core.settings import PROJECT_ROOT
 from pingan.warehouse.build import create_raw_views
 from pingan.warehouse.inputs import versions_table
@@ -85,6 +86,9 @@ def test_raw_views_have_the_canonical_shape_with_or_without_files(tmp_path):
     pq.write_table(pa.Table.from_pylist([{"record_id": "310118:1", "load_date": None}], schema=old), path)
 
     with duckdb.connect() as con:
+        register_pseudonym_functions(
+            con, b"k" * 32
+        )  # the views pseudonymise personal data (a build registers them)
         create_raw_views(con, {"incident": [str(path)]})
         for entity in ENTITIES:
             cols = [r[0] for r in con.execute(f"DESCRIBE raw.{entity}").fetchall()]

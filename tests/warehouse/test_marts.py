@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 
+from pingan.core.pseudonym import load_hub_key, pseudonym_list
 from pingan.core.settings import PROJECT_ROOT
 from pingan.warehouse.build import build
 
@@ -223,7 +224,7 @@ def test_kpi_marts_over_a_made_up_raw_zone(wh_settings, raw_zone, reference):
     wh = wh_settings.warehouse_path
     check_response_time_percentiles_and_share_within_5_minutes(wh)
     check_double_report_is_paired_and_counted_once(wh)
-    check_grid_event_closure_rate_overdue_and_stage_times(wh)
+    check_grid_event_closure_rate_overdue_and_stage_times(wh, load_hub_key(wh_settings))
     check_fire_safety_and_enterprise_risk_components(wh)
     check_enterprise_registry_history_is_scd2(wh)
     check_readme_questions_each_read_one_mart(wh)
@@ -261,7 +262,7 @@ def check_double_report_is_paired_and_counted_once(wh) -> None:
     assert border == [("310118", "金泽镇", 1)]  # Wujiang's copy of the same event is not counted again
 
 
-def check_grid_event_closure_rate_overdue_and_stage_times(wh) -> None:
+def check_grid_event_closure_rate_overdue_and_stage_times(wh, hub_key: bytes) -> None:
     closure = query(
         wh,
         """select jurisdiction_code, event_type, events, closed_events, closure_rate,
@@ -278,7 +279,8 @@ def check_grid_event_closure_rate_overdue_and_stage_times(wh) -> None:
                       close_stage_seconds, feedback_stage_seconds, is_closed, is_overdue, parties
                       from fct_grid_events where event_id = '310118:Q1'""",
     )
-    assert q1 == [(1200, 6000, 36000, 43200, 7200, True, False, "张三;李四")]
+    # party names reach the analysts' tier only as the hub's keyed pseudonyms, one per name
+    assert q1 == [(1200, 6000, 36000, 43200, 7200, True, False, pseudonym_list(hub_key, "张三;李四"))]
     j1 = query(
         wh,
         "select verify_stage_seconds, handle_stage_seconds from fct_grid_events where event_id = '330421:J1'",

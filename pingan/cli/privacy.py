@@ -1,0 +1,85 @@
+"""Personal data inside the hub: the restricted tier's commands (issue 18)."""
+
+from __future__ import annotations
+
+import getpass
+import json
+
+import click
+
+from pingan.cli.console import date_option, out
+from pingan.core.settings import load_settings
+
+
+@click.group()
+def restricted() -> None:
+    """The restricted store: raw personal data behind the analysts' pseudonyms (encrypted, audited)."""
+
+
+@restricted.command("build")
+def restricted_build() -> None:
+    """Rebuild the restricted store from the lake's committed batches (the night does this after `build`)."""
+    from pingan.core.storage import lake_store
+    from pingan.raw_zone import committed_batches
+    from pingan.warehouse.restricted import build_restricted, restricted_path
+
+    settings = load_settings()
+    lake = lake_store(settings)
+    rows = build_restricted(settings, committed_batches(lake), lake)
+    out.print(
+        f"restricted store {restricted_path(settings)}: {rows:,} pseudonym → value rows (encrypted, 0600)"
+    )
+
+
+@restricted.command("lookup")
+@click.option("--pseudonym", required=True, help="A pseudonym from the analyst warehouse (ps_…).")
+@click.option("--case", "case", required=True, help="The case number the lookup is for (audited).")
+@click.option("--reason", required=True, help="Why the raw value is needed (audited).")
+@click.option("--analyst", help="Who asks (audited); default: the OS user.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+def restricted_lookup(pseudonym: str, case: str, reason: str, analyst: str | None, as_json: bool) -> None:
+    """The raw values behind one pseudonym; writes an audit entry (who, case, keys) before printing."""
+    from pingan.sharing.publish import share_store
+    from pingan.warehouse.restricted import lookup
+
+    settings = load_settings()
+    result = lookup(
+        settings,
+        share_store(settings),
+        pseudonym,
+        analyst=analyst or getpass.getuser(),
+        case=case,
+        reason=reason,
+    )
+    if as_json:
+        click.echo(json.dumps(result.rows, ensure_ascii=False, default=str))
+        return
+    if not result.rows:
+        out.print(f"{pseudonym}: no raw value in the restricted store (past retention, erased, or unknown)")
+    for row in result.rows:
+        out.print(
+            f"{row['record_id']}  {row['entity']}.{row['column_name']}  {row['value']}", highlight=False
+        )
+
+
+@click.command()
+@click.option("--date", "day", callback=date_option, help="The day retention is judged on (default: today).")
+def retention(day) -> None:
+    """Remove raw personal data past its retention (canonical PERSONAL_DATA_RETENTION_DAYS) from the
+    restricted store; the pseudonymised facts stay. One audit entry with the counts."""
+    from datetime import date
+
+    from pingan.core.storage import lake_store
+    from pingan.raw_zone import committed_batches
+    from pingan.sharing.publish import share_store
+    from pingan.warehouse.restricted import apply_retention
+
+    settings = load_settings()
+    lake = lake_store(settings)
+    counts = apply_retention(
+        settings, committed_batches(lake), lake, share_store(settings), day or date.today()
+    )
+    out.print(
+        f"restricted store: {counts['rows_before']:,} → {counts['rows_after']:,} rows "
+        f"({counts['batches_past_retention']} batches past retention on {counts['as_of']})"
+    )

@@ -1,0 +1,168 @@
+"""The restricted tier: the only place inside the hub where a pseudonym turns back into a raw value.
+
+`$PINGAN_HOME/restricted.duckdb` is a DuckDB file encrypted with DuckDB's database encryption (AES-GCM,
+`ATTACH ... (ENCRYPTION_KEY ...)`), mode 0600, rebuilt by the night from the lake's committed batches.
+One table, `personal_data`: per raw value of a personal-data column (pingan.core.canonical.PERSONAL_DATA,
+each element of a ';'-separated list), its hub pseudonym and the record it came from. Its key is
+`PINGAN_RESTRICTED_KEY` (hex; a secret store in prod) or `$PINGAN_HOME/secrets/restricted.key` (0600,
+generated in `local`), apart from the hub key: holding the analyst warehouse and the hub key is not enough.
+
+Reads go through `lookup`, which writes one audit entry (who, why, which pseudonyms and how many rows,
+never the values) before returning anything.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+
+from pingan.core import audit
+from pingan.core.canonical import PERSONAL_DATA, PERSONAL_DATA_RETENTION_DAYS
+from pingan.core.pseudonym import load_hub_key, load_secret_key, register_pseudonym_functions
+from pingan.core.settings import Settings
+from pingan.core.storage import Store
+from pingan.raw_zone import RawBatch
+
+RESTRICTED_KEY_ENV = "PINGAN_RESTRICTED_KEY"
+TABLE = "personal_data"
+ALIAS = "restricted"
+
+
+class RestrictedStoreError(RuntimeError):
+    """The restricted store is missing or cannot be opened (wrong or no key)."""
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    pseudonym: str
+    rows: list[dict]  # entity, column, value, record_id, jurisdiction_code, load_date
+
+
+def restricted_path(settings: Settings) -> Path:
+    return settings.home / "restricted.duckdb"
+
+
+def restricted_key(settings: Settings) -> str:
+    return load_secret_key(settings, settings.home / "secrets" / "restricted.key", RESTRICTED_KEY_ENV).hex()
+
+
+def attach(con: duckdb.DuckDBPyConnection, path: Path, key: str, *, read_only: bool = True) -> None:
+    mode = ", READ_ONLY" if read_only else ""
+    try:
+        con.execute(f"ATTACH '{path}' AS {ALIAS} (ENCRYPTION_KEY '{key}'{mode})")
+    except duckdb.Error as exc:  # never echo the statement: it holds the key
+        raise RestrictedStoreError(f"cannot open the restricted store {path}: {type(exc).__name__}") from None
+
+
+def build_restricted(
+    settings: Settings, batches: list[RawBatch], lake: Store, *, as_of: date | None = None
+) -> int:
+    """Rebuild the store from the committed batches still within retention on `as_of` (default: the latest
+    load date); a new file replaces the old one, so raw values past retention are gone. Rows written."""
+    batches = within_retention(batches, as_of)
+    path = restricted_path(settings)
+    work = path.with_name(path.name + ".building")
+    work.unlink(missing_ok=True)
+    con = duckdb.connect()
+    if lake.scheme == "s3":
+        lake.duckdb_setup(con)
+    register_pseudonym_functions(con, load_hub_key(settings))
+    attach(con, work, restricted_key(settings), read_only=False)
+    con.execute(
+        f"CREATE TABLE {ALIAS}.{TABLE} (pseudonym VARCHAR, entity VARCHAR, column_name VARCHAR, value VARCHAR,"
+        " record_id VARCHAR, jurisdiction_code VARCHAR, load_date DATE, batch_id VARCHAR)"
+    )
+    for entity, columns in PERSONAL_DATA.items():
+        files = [f for b in batches if b.entity == entity for f in b.files]
+        for column, treatment in columns.items():
+            if files:
+                con.execute(_insert_sql(entity, column, treatment), [files])
+    rows = con.execute(f"SELECT count(*) FROM {ALIAS}.{TABLE}").fetchone()[0]
+    con.execute(f"DETACH {ALIAS}")
+    con.close()
+    os.chmod(work, 0o600)
+    os.replace(work, path)
+    return rows
+
+
+def within_retention(batches: list[RawBatch], as_of: date | None) -> list[RawBatch]:
+    """The batches whose raw personal data may still be kept on `as_of` (PERSONAL_DATA_RETENTION_DAYS)."""
+    if as_of is None:
+        as_of = max((b.load_date for b in batches), default=date.today())
+    return [
+        b
+        for b in batches
+        if b.load_date > as_of - timedelta(days=PERSONAL_DATA_RETENTION_DAYS.get(b.entity, 0))
+    ]
+
+
+def apply_retention(
+    settings: Settings, batches: list[RawBatch], lake: Store, audit_store: Store, as_of: date
+) -> dict:
+    """Remove raw personal data past retention from the restricted store; audits the counts, never values."""
+    before = _count_rows(settings)
+    after = build_restricted(settings, batches, lake, as_of=as_of)
+    removed_batches = len([b for b in batches if b.entity in PERSONAL_DATA]) - len(
+        [b for b in within_retention(batches, as_of) if b.entity in PERSONAL_DATA]
+    )
+    counts = {"as_of": as_of.isoformat(), "rows_before": before, "rows_after": after,
+              "batches_past_retention": removed_batches, "retention_days": PERSONAL_DATA_RETENTION_DAYS}  # fmt: skip
+    audit.append(audit_store, "personal_data_retention", tier="restricted", **counts)
+    return counts
+
+
+def _count_rows(settings: Settings) -> int:
+    path = restricted_path(settings)
+    if not path.exists():
+        return 0
+    con = duckdb.connect()
+    attach(con, path, restricted_key(settings))
+    return con.execute(f"SELECT count(*) FROM {ALIAS}.{TABLE}").fetchone()[0]
+
+
+def _insert_sql(entity: str, column: str, treatment: str) -> str:
+    element = (
+        f"trim(unnest(string_split(\"{column}\", ';')))" if treatment == "pseudonym_list" else f'"{column}"'
+    )
+    return (
+        f"INSERT INTO {ALIAS}.{TABLE} SELECT DISTINCT pingan_pseudonym(value), '{entity}', '{column}', value,"
+        " record_id, jurisdiction_code, load_date, batch_id FROM ("
+        f"  SELECT {element} AS value, record_id, jurisdiction_code, load_date, batch_id"
+        "   FROM read_parquet(?, union_by_name = true, hive_partitioning = false))"
+        " WHERE value IS NOT NULL AND value <> ''"
+    )
+
+
+def lookup(
+    settings: Settings, audit_store: Store, pseudonym: str, *, analyst: str, case: str, reason: str
+) -> LookupResult:
+    """The raw values behind one pseudonym, after the audit entry that records who asked and why."""
+    if not case.strip() or not reason.strip():
+        raise RestrictedStoreError("a lookup needs a case number and a reason")
+    path = restricted_path(settings)
+    if not path.exists():
+        raise RestrictedStoreError(f"no restricted store at {path}: the night builds it (`pingan run`)")
+    con = duckdb.connect()
+    attach(con, path, restricted_key(settings))
+    cur = con.execute(
+        f"SELECT entity, column_name, value, record_id, jurisdiction_code, load_date FROM {ALIAS}.{TABLE}"
+        " WHERE pseudonym = ? ORDER BY load_date, record_id",
+        [pseudonym],
+    )
+    names = [d[0] for d in cur.description]
+    rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    audit.append(
+        audit_store,
+        "restricted_lookup",
+        analyst=analyst,
+        case=case,
+        reason=reason,
+        pseudonyms=[pseudonym],
+        record_ids=sorted({r["record_id"] for r in rows}),
+        rows=len(rows),
+    )
+    return LookupResult(pseudonym, rows)

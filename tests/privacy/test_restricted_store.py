@@ -1,0 +1,75 @@
+"""The restricted tier: raw values only in an encrypted 0600 DuckDB file, read only through an audited lookup."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pingan.core.pseudonym import pseudonym, read_key_file
+
+BIN = Path(sys.executable).parent
+
+
+def _pingan(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PINGAN_HOME": str(home)}
+    return subprocess.run([str(BIN / "pingan"), *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_restricted_store_is_encrypted_and_private(demo_home: Path):
+    path = demo_home / "restricted.duckdb"
+    assert path.stat().st_mode & 0o777 == 0o600
+    con = duckdb.connect()
+    with pytest.raises(duckdb.Error, match="encrypted"):
+        con.execute(f"ATTACH '{path}' AS r (READ_ONLY)")
+    with pytest.raises(duckdb.Error):
+        con.execute(f"ATTACH '{path}' AS r2 (ENCRYPTION_KEY '{'00' * 32}', READ_ONLY)")
+    # no raw digits of any phone in the file's bytes either
+    lake_phone = _one_raw_phone(demo_home)
+    assert lake_phone.encode() not in path.read_bytes()
+
+
+@pytest.mark.slow
+def test_lookup_returns_the_raw_value_and_audits_who_why_and_keys_never_the_value(demo_home: Path):
+    phone = _one_raw_phone(demo_home)
+    ps = pseudonym(read_key_file(demo_home / "secrets" / "hub.key"), phone)
+    wh = duckdb.connect(str(demo_home / "warehouse.duckdb"), read_only=True)
+    expected = {
+        r[0]
+        for r in wh.execute("select record_id from fct_incidents where caller_phone = ?", [ps]).fetchall()
+    }
+    assert expected  # the analyst sees the pseudonym, not the phone
+
+    run = _pingan(demo_home, "restricted", "lookup", "--pseudonym", ps, "--case", "QP-2025-17",
+                  "--reason", "caller follow-up", "--analyst", "analyst7", "--json")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    rows = json.loads(run.stdout)
+    assert {r["value"] for r in rows if r["column_name"] == "caller_phone"} == {phone}
+    assert expected <= {r["record_id"] for r in rows}
+
+    log = sorted((demo_home / "shares" / "audit" / "log").glob("*.json"))
+    entry = json.loads(log[-1].read_text())
+    assert entry["event"] == "restricted_lookup"
+    assert entry["detail"]["analyst"] == "analyst7" and entry["detail"]["case"] == "QP-2025-17"
+    assert entry["detail"]["pseudonyms"] == [ps] and entry["detail"]["rows"] == len(rows)
+    assert phone not in log[-1].read_text()
+
+
+@pytest.mark.slow
+def test_lookup_without_a_case_is_refused(demo_home: Path):
+    run = _pingan(demo_home, "restricted", "lookup", "--pseudonym", "ps_x", "--case", " ", "--reason", "r")
+    assert run.returncode == 1 and "case number" in run.stdout + run.stderr
+
+
+def _one_raw_phone(home: Path) -> str:
+    files = [str(p) for p in (home / "lake" / "raw" / "incident").rglob("*.parquet")]
+    return duckdb.sql(
+        f"select caller_phone from read_parquet({files}) where caller_phone is not null"
+        " group by 1 order by count(*) desc, 1 limit 1"
+    ).fetchone()[0]
