@@ -11,7 +11,7 @@ from pingan.core.settings import load_settings
 
 # What a test starts, marked so `make test-fast` can leave it out: a test that reaches the S3 server
 # through any fixture is an `s3` test, and everything under these folders runs Airflow or dbt.
-STARTS_BY_FOLDER = {"dags": "airflow", "warehouse": "dbt", "e2e": "dbt", "cli": "dbt"}
+STARTS_BY_FOLDER = {"dags": "airflow", "warehouse": "dbt", "e2e": "dbt", "cli": "dbt", "privacy": "dbt"}
 
 
 def pytest_collection_modifyitems(config, items):
