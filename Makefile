@@ -62,7 +62,7 @@ docs: $(STAMP)  ## dbt docs with lineage from the published warehouse (run make 
 	cp var/warehouse.duckdb var/docs.duckdb  # a copy: dbt opens its database read-write
 	PINGAN_DBT_DB_PATH=$(CURDIR)/var/docs.duckdb $(BIN)/dbt docs generate --project-dir dbt --profiles-dir dbt \
 	  --target-path $(CURDIR)/var/dbt-docs --log-path $(CURDIR)/var/dbt-docs/logs
-	@echo "docs: $(CURDIR)/var/dbt-docs/index.html (serve with: $(BIN)/dbt docs serve --project-dir dbt --profiles-dir dbt --target-path $(CURDIR)/var/dbt-docs)"
+	@echo "docs: $(CURDIR)/var/dbt-docs/index.html (serve on loopback with: PINGAN_DBT_DB_PATH=$(CURDIR)/var/docs.duckdb $(BIN)/dbt docs serve --project-dir dbt --profiles-dir dbt --target-path $(CURDIR)/var/dbt-docs --host 127.0.0.1 --port 8081 --no-browser)"
 
 # standalone starts its components as `airflow` from PATH: the venv's bin goes first, or a fresh clone fails
 AIRFLOW_HOME ?= $(CURDIR)/var/airflow
