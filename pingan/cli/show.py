@@ -144,11 +144,17 @@ def report(output: str | None, no_data_docs: bool) -> None:
     as charts, top rules, blocked days, and links to the Data Docs and dbt docs. Opens in any browser."""
 
     from pingan.core.storage import lake_store
+    from pingan.ops.status import reference_orphans
     from pingan.quality.report import write_report
 
     settings = load_settings()
+    standing = [f"Reference orphans: {o.describe()}" for o in reference_orphans(settings)]
     path = write_report(
-        settings, lake_store(settings), Path(output) if output else None, build_docs=not no_data_docs
+        settings,
+        lake_store(settings),
+        Path(output) if output else None,
+        build_docs=not no_data_docs,
+        standing=standing,
     )
     out.print(f"report: {path}", highlight=False)
 

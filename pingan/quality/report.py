@@ -95,8 +95,14 @@ def _feed_section(feed: str, days: list[DayQuality]) -> str:
 
 
 def render_report(
-    days: list[DayQuality], *, data_docs: str | None, dbt_docs: str | None, lake_url: str
+    days: list[DayQuality],
+    *,
+    data_docs: str | None,
+    dbt_docs: str | None,
+    lake_url: str,
+    standing: list[str] = (),
 ) -> str:
+    """`standing`: findings that repeat every night (reference orphans), shown once with their counts."""
     feeds: dict[str, list[DayQuality]] = {}
     for d in days:
         feeds.setdefault(d.feed, []).append(d)
@@ -112,6 +118,9 @@ def render_report(
         "<span style='background:#c0392b'></span> blocked / not committed</p>"
     )
     sections = "".join(_feed_section(f, ds) for f, ds in sorted(feeds.items()))
+    if standing:
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in standing)
+        sections = f"<section id='standing'><h2>Standing findings</h2><ul>{items}</ul></section>" + sections
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>Pingan quality</title>"
         f"<style>{_STYLE}</style></head><body><h1>Pingan data quality</h1>"
@@ -124,7 +133,12 @@ def render_report(
 
 
 def write_report(
-    settings: Settings, lake: Store, output: Path | None = None, *, build_docs: bool = True
+    settings: Settings,
+    lake: Store,
+    output: Path | None = None,
+    *,
+    build_docs: bool = True,
+    standing: list[str] = (),
 ) -> Path:
     """Write the page (default $PINGAN_HOME/report/index.html) and return its path."""
     output = output or settings.home / "report" / "index.html"
@@ -140,6 +154,7 @@ def write_report(
         data_docs=data_docs,
         dbt_docs=dbt_index.as_uri() if dbt_index.exists() else None,
         lake_url=lake.url,
+        standing=list(standing),
     )
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(page, encoding="utf-8")
