@@ -139,19 +139,7 @@ def publish(
     # Keys are generated only in the local deployment; prod must be given them (pingan.core.settings).
     secrets_dir, allow_generate = settings.home / "secrets", settings.generate_keys
     signer = signing_key(secrets_dir, allow_generate=allow_generate)
-    specs = load_specs(settings.connectors_dir)
-    pii_columns = {c for spec in specs.values() for c in spec.pii_columns}
-    sources = SourceBatches(lake, specs)
-    places = load_gazetteer(settings.dbt_dir / "seeds", settings.connectors_dir)
-    prepared: list[_Prepared] = []
-    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        con.execute(f"SET TimeZone = '{TZ}'")
-        for agreement in in_force:
-            key = share_key(agreement.partner, secrets_dir, allow_generate=allow_generate)
-            for name, grant in agreement.datasets.items():
-                prepared.append(
-                    _prepare(con, agreement, name, grant, key, as_of, pii_columns, sources, places)
-                )
+    prepared = _prepare_all(settings, lake, in_force, as_of)
     report_generated(secrets_dir)
     held_back = [p for p in prepared if p.findings]
     _audit_held_back(shares, held_back, as_of)
@@ -165,16 +153,37 @@ def publish(
     if tampered:
         raise ShareTamperedError("published snapshot(s) tampered with: " + "; ".join(tampered))
     if held_back:
-        described = "; ".join(
-            f.describe(p.agreement.partner, p.dataset) for p in held_back for f in p.findings
-        )
-        raise SharesHeldBack(
-            f"PII guard held back {len(held_back)} dataset(s), their previous snapshots stay; "
-            f"the other {len(results)} published: {described}",
-            results,
-            [(p.agreement.partner, p.dataset) for p in held_back],
-        )
+        raise _held_back_error(held_back, results)
     return results
+
+
+def _prepare_all(settings: Settings, lake: Store, in_force: list[Agreement], as_of: date) -> list[_Prepared]:
+    """Every granted dataset of the agreements in force, read, treated, redacted and guarded."""
+    secrets_dir, allow_generate = settings.home / "secrets", settings.generate_keys
+    specs = load_specs(settings.connectors_dir)
+    pii_columns = {c for spec in specs.values() for c in spec.pii_columns}
+    sources = SourceBatches(lake, specs)
+    places = load_gazetteer(settings.dbt_dir / "seeds", settings.connectors_dir)
+    prepared: list[_Prepared] = []
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        con.execute(f"SET TimeZone = '{TZ}'")
+        for agreement in in_force:
+            key = share_key(agreement.partner, secrets_dir, allow_generate=allow_generate)
+            for name, grant in agreement.datasets.items():
+                prepared.append(
+                    _prepare(con, agreement, name, grant, key, as_of, pii_columns, sources, places)
+                )
+    return prepared
+
+
+def _held_back_error(held_back: list[_Prepared], published: list[PublishedShare]) -> SharesHeldBack:
+    described = "; ".join(f.describe(p.agreement.partner, p.dataset) for p in held_back for f in p.findings)
+    return SharesHeldBack(
+        f"PII guard held back {len(held_back)} dataset(s), their previous snapshots stay; "
+        f"the other {len(published)} published: {described}",
+        published,
+        [(p.agreement.partner, p.dataset) for p in held_back],
+    )
 
 
 def _audit_held_back(shares: Store, held_back: list[_Prepared], as_of: date) -> None:
