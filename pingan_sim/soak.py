@@ -52,6 +52,9 @@ class Night:
     completed: bool
     blocked_feeds: list[str] = field(default_factory=list)
     held_back: list[str] = field(default_factory=list)
+    failed_feeds: list[str] = field(
+        default_factory=list
+    )  # shown per night; a planted unreadable file lands here
     error: str | None = None
 
 
@@ -182,7 +185,8 @@ def run_night(settings: Settings, day: date) -> Night:
     except Exception as exc:  # the soak records a failed night and goes on: it judges the whole run
         return Night(day, time.perf_counter() - started, False, error=f"{type(exc).__name__}: {exc}")
     blocked = [f.feed for f in result.feeds if f.status == "blocked"]
-    return Night(day, time.perf_counter() - started, True, blocked_feeds=blocked)
+    failed = [f.feed for f in result.feeds if f.status == "failed"]
+    return Night(day, time.perf_counter() - started, True, blocked_feeds=blocked, failed_feeds=failed)
 
 
 def judge(settings: Settings, nights: list[Night], faults: list[dict], end: date) -> SoakReport:
@@ -251,6 +255,7 @@ def non_monotone_shares(settings: Settings) -> list[str]:
 def _night_line(n: Night) -> str:
     extra = f" blocked: {', '.join(n.blocked_feeds)}" if n.blocked_feeds else ""
     extra += f" held back: {', '.join(n.held_back)}" if n.held_back else ""
+    extra += f" failed: {', '.join(n.failed_feeds)}" if n.failed_feeds else ""
     extra += f" FAILED: {n.error}" if not n.completed else ""
     return f"  {n.day} {n.seconds:6.1f} s{extra}"
 
