@@ -9,6 +9,8 @@ through seeds, so a new mapping never requires reloading the lake.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
@@ -189,3 +191,9 @@ def quarantine_schema() -> pa.Schema:
             ("record", pa.string()),  # the whole source row as JSON (or raw text when it did not parse)
         ]
     )
+
+
+def local_today() -> date:
+    """Today's date on the hub's clock (Asia/Shanghai): the real day, for expiry and retention, never a
+    logical date."""
+    return datetime.now(ZoneInfo(TZ)).date()

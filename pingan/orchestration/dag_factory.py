@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from airflow.sdk import Asset, AssetAll, AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
+from pingan.core.canonical import TZ
 from pingan.core.deployment import check_deployment
 from pingan.core.feed_spec import FeedSpec, load_specs
 from pingan.core.settings import load_settings
@@ -26,7 +27,6 @@ DEFAULT_ARGS = {
     "execution_timeout": timedelta(hours=2),
     "on_failure_callback": alert_on_failure,
 }
-TZ = "Asia/Shanghai"
 
 
 def feed_asset(feed: str) -> Asset:

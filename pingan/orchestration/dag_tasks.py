@@ -10,15 +10,16 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from pingan.core.canonical import TZ
 from pingan.core.settings import load_settings
 
-TZ = ZoneInfo("Asia/Shanghai")
+LOCAL = ZoneInfo(TZ)  # the hub's clock (pingan.core.canonical)
 
 
 def load_date_for(run_time: datetime) -> date:
     """The day a nightly run loads: the local calendar day before the run's logical time."""
     # via the epoch: pendulum's astimezone() with a ZoneInfo returned the wrong local day here
-    local = datetime.fromtimestamp(run_time.timestamp(), TZ)
+    local = datetime.fromtimestamp(run_time.timestamp(), LOCAL)
     return (local - timedelta(days=1)).date()
 
 

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Literal
 
 from pingan.core import audit
+from pingan.core.canonical import local_today
 from pingan.core.settings import Settings
 from pingan.core.storage import Store
 from pingan.sharing.agreements import Agreement, load_agreements
 from pingan.sharing.keys import public_key_id, public_key_pem, signing_key
-from pingan.sharing.publish import local_today
 from pingan.sharing.recipients import S3Credentials, bearer_token, recipient_key, s3_credentials
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pingan.core import audit
-from pingan.core.canonical import TZ
+from pingan.core.canonical import TZ, local_today
 from pingan.core.feed_spec import load_specs
 from pingan.core.settings import Settings
 from pingan.core.storage import Store
@@ -98,10 +98,6 @@ class _Prepared:
     pseudonym_key_id: str
     findings: list[Finding]  # of the PII guard; any finding holds this dataset back
     redactions: dict[str, dict[str, int]]  # column -> mask kind -> spans masked in its free text
-
-
-def local_today() -> date:
-    return datetime.now(ZoneInfo(TZ)).date()
 
 
 def share_store(settings: Settings) -> Store:

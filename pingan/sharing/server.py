@@ -32,11 +32,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from pingan.core import audit
+from pingan.core.canonical import local_today
 from pingan.core.settings import Settings
 from pingan.sharing import delta
 from pingan.sharing import manifest as mf
 from pingan.sharing.agreements import Agreement, load_agreements
-from pingan.sharing.publish import local_today, share_store
+from pingan.sharing.publish import share_store
 from pingan.sharing.recipients import bearer_token, recipient_key, tokens_match
 
 PREFIX = "/delta-sharing"
