@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pingan.core.storage import Store
+from pingan.core.storage import Store, share_store
 
 PREFIX = "audit/log/"
 VIEW = "share_audit_log"
@@ -171,19 +171,19 @@ def verify_chain(store: Store) -> int:
 
 def register_warehouse_view(con, settings) -> str:
     """The one call `warehouse.build` makes: the audit log of this deployment's share store, as a view."""
-    return register_audit_view(con, Store(settings.share_url, settings.s3))
+    return register_audit_view(con, share_store(settings))
 
 
-def register_audit_view(con, share_store: Store, schema: str = "audit") -> str:
+def register_audit_view(con, shares: Store, schema: str = "audit") -> str:
     """A DuckDB view over the audit log (`audit.share_audit_log`); it reads the log when queried.
 
     For an s3:// share store the session needs an S3 secret (`Store.duckdb_setup`), as for `raw.*`.
     """
-    share_store.ensure()
-    ensure_log(share_store)
-    share_store.duckdb_setup(con)
+    shares.ensure()
+    ensure_log(shares)
+    shares.duckdb_setup(con)
     columns = ", ".join(f"'{name}': '{kind}'" for name, kind in COLUMNS.items())
-    glob = share_store.uri(PREFIX.rstrip("/")) + "/*.json"
+    glob = shares.uri(PREFIX.rstrip("/")) + "/*.json"
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     con.execute(
         f"CREATE OR REPLACE VIEW {schema}.{VIEW} AS SELECT * FROM read_json('{glob}', "

@@ -246,8 +246,21 @@ def configure_duckdb_s3(con, s3: S3Settings, secret_name: str = "pingan_lake") -
     )
 
 
+# The deployment's three stores, built here only: a stage asks for its store, it never builds one.
 def lake_store(settings) -> Store:
-    """The deployment's lake, created if missing: the one place a stage gets its lake from."""
+    """The deployment's lake, created if missing."""
     lake = Store(settings.lake_url, settings.s3)
     lake.ensure()
     return lake
+
+
+def share_store(settings) -> Store:
+    """The partner share store (snapshots, pointers, the audit log), created if missing."""
+    store = Store(settings.share_url, settings.s3)
+    store.ensure()
+    return store
+
+
+def landing_store(settings) -> Store:
+    """The deployment's landing root; every file feed's path is relative to it (never created by us)."""
+    return Store(settings.landing_url, settings.s3)

@@ -15,7 +15,7 @@ from pathlib import Path
 from pingan import raw_zone
 from pingan.core.canonical import ENTITY_FIELDS
 from pingan.core.settings import Settings
-from pingan.core.storage import Store
+from pingan.core.storage import Store, share_store
 from pingan.sharing import manifest as share_manifest
 
 
@@ -99,7 +99,7 @@ def _snapshot(shares: Store, share: str) -> dict:
 
 def trace(settings: Settings, lake: Store, target: str) -> Lineage:
     """The chain behind a warehouse table (`fct_incidents`) or a share (`<partner>/<dataset>`)."""
-    snapshot = _snapshot(Store(settings.share_url, settings.s3), target) if "/" in target else None
+    snapshot = _snapshot(share_store(settings), target) if "/" in target else None
     table = snapshot["source"]["table"] if snapshot else target
     path = dbt_manifest_path(settings)
     if not path.exists():

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from pingan import raw_zone
 from pingan.core.feed_spec import load_specs
 from pingan.core.settings import Settings
-from pingan.core.storage import Store
+from pingan.core.storage import Store, share_store
 from pingan.ops.alerts import recent_alerts
 
 BATCH_FIELDS = (
@@ -152,7 +152,7 @@ def held_back_shares(settings: Settings) -> list[HeldBackShare]:
     """Datasets whose latest audit entry is a PII-guard block rather than a publication."""
     from pingan.core import audit
 
-    shares = Store(settings.share_url, settings.s3)
+    shares = share_store(settings)
     if not shares.list(audit.PREFIX):
         return []
     latest: dict[tuple[str, str], list[dict]] = {}

@@ -34,7 +34,7 @@ from pingan.core import audit
 from pingan.core.canonical import TZ, local_today
 from pingan.core.feed_spec import load_specs
 from pingan.core.settings import Settings
-from pingan.core.storage import Store
+from pingan.core.storage import Store, share_store  # noqa: F401 - share_store: callers' seam
 from pingan.sharing import delta
 from pingan.sharing import manifest as mf
 from pingan.sharing.agreements import Agreement, AnyOf, Condition, DatasetGrant, load_agreements
@@ -98,12 +98,6 @@ class _Prepared:
     pseudonym_key_id: str
     findings: list[Finding]  # of the PII guard; any finding holds this dataset back
     redactions: dict[str, dict[str, int]]  # column -> mask kind -> spans masked in its free text
-
-
-def share_store(settings: Settings) -> Store:
-    store = Store(settings.share_url, settings.s3)
-    store.ensure()
-    return store
 
 
 def publish(

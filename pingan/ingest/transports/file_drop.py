@@ -6,15 +6,13 @@ import fnmatch
 import io
 from collections.abc import Iterator
 
-from pingan.core.storage import Store
+from pingan.core.storage import (
+    Store,
+    landing_store,  # noqa: F401 - re-exported for the transports
+)
 from pingan.ingest.chunk import SourceChunk
 from pingan.ingest.formats import read_stream
 from pingan.ingest.transports.context import ExtractContext, HashingReader, SourceMissing
-
-
-def landing_store(settings) -> Store:
-    """The deployment's landing root; every file feed's path is relative to it."""
-    return Store(settings.landing_url, settings.s3)
 
 
 def matching_keys(store: Store, pattern: str) -> list[str]:
