@@ -41,6 +41,9 @@ from pingan_sim.delivery_faults import (
 )
 
 WEEK = 7
+# half a file of twenty rows is a quiet day by volume alone: the soak's small days plant only the profile
+# faults a small feed can tell (tests/connectors/test_profile_faults.py covers truncation at scale)
+SOAK_PROFILE_FAULTS = ("rows_cut_90", "stale_redelivery")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 FLAT_RATIO = 1.5  # last week's mean night against the first week's
 
@@ -144,7 +147,7 @@ def fault_plan(
     ]
     plan = {}
     for k, i in enumerate(range(every - 1, nights, every)):
-        kinds = PROFILE_FAULTS + BATCH_FAULTS if k % 2 == 0 else ROW_FAULTS
+        kinds = SOAK_PROFILE_FAULTS + BATCH_FAULTS if k % 2 == 0 else ROW_FAULTS
         first = kinds[(k // 2) % len(kinds)]
         plan[start + timedelta(days=i)] = (specs[k % len(specs)], (first, *[x for x in kinds if x != first]))
     return plan
@@ -195,8 +198,10 @@ def judge(settings: Settings, nights: list[Night], faults: list[dict], end: date
                     if (feed, n.day.isoformat()) not in explained]  # fmt: skip
     false_blocks += [f"{n.day} share {s}" for n in nights for s in n.held_back]
     false_blocks += [f"{n.day} failed: {n.error}" for n in nights if not n.completed]
-    blocked_days = {(feed, n.day.isoformat()) for n in nights for feed in n.blocked_feeds}
+    blocked_days = {(feed, n.day.isoformat()) for n in nights for feed in n.blocked_feeds + n.failed_feeds}
     missed, caught = ledger_recall(settings, blocked_days)
+    missed += [f"{f['feed']} {f['date']} {f['kind']}: committed" for f in faults
+               if f["kind"] in BATCH_FAULTS + PROFILE_FAULTS and (f["feed"], f["date"]) not in blocked_days]  # fmt: skip
     full = dataclasses.replace(settings, warehouse_path=settings.home / "soak-full-refresh.duckdb")
     build_warehouse(full, full_refresh=True, build_date=end)
     diffs = differences(settings.warehouse_path, full.warehouse_path)
@@ -213,9 +218,11 @@ def ledger_recall(settings: Settings, blocked_days: set[tuple[str, str]]) -> tup
     quarantined: dict[tuple[str, str], str] = {}
     missed, caught = [], 0
     for e in entries:
-        if e["kind"] in BATCH_FAULTS + PROFILE_FAULTS or (e["feed"], e["date"]) in blocked_days:
+        if (e["feed"], e["date"]) in blocked_days:
             caught += 1
             continue
+        if e["kind"] in BATCH_FAULTS + PROFILE_FAULTS:
+            continue  # a planted whole-delivery fault not blocked is listed by judge()
         if not e["record_id"] or e["kind"] in ("full_width_id", "lowercase_check_x"):  # loaded, not defects
             continue
         key = (e["feed"], e["date"])

@@ -41,7 +41,9 @@ def judge_profile(spec: FeedSpec, today: DayProfile, past: list[DayProfile]) -> 
 
 
 def repeated_content(spec: FeedSpec, today: DayProfile, past: list[DayProfile]) -> list[ProfileFinding]:
-    for day in past:
+    if not today.rows:
+        return []  # every empty delivery hashes alike: an empty day is judged by empty_days, not here
+    for day in (d for d in past if d.rows):
         same = set(today.source_sha256) & set(day.source_sha256)
         if same:
             return [
@@ -63,11 +65,11 @@ def volume(spec: FeedSpec, today: DayProfile, past: list[DayProfile]) -> list[Pr
     seen = same_weekday if len(same_weekday) >= 3 else [d.rows for d in past]
     usual = statistics.median(seen)
     low, high = spec.profile.volume_ratio
-    noise = 3 * math.sqrt(max(usual, 1))
-    # the usual day scaled by the tolerance, widened to the quietest and busiest days seen (a weekend, a
-    # holiday) until enough same-weekday days tell the weekly rhythm apart
-    lo = max(0.0, min(usual * low, 0.8 * min(seen)) - noise)
-    hi = max(usual * high, 1.25 * max(seen)) + noise
+    noise = 4 * math.sqrt(max(usual, 1))  # a Poisson count's own wander, which rules a small feed
+    # the loosest of: the usual day scaled by the tolerance, its noise, the quietest / busiest day seen
+    # (a weekend, a holiday, until enough same-weekday days tell the weekly rhythm apart)
+    lo = max(0.0, min(usual * low, usual - noise, 0.8 * min(seen)))
+    hi = max(usual * high, usual + noise, 1.25 * max(seen))
     if lo <= today.rows <= hi:
         return []
     return [ProfileFinding(VOLUME, f"{lo:,.0f}..{hi:,.0f} rows (usual {usual:,.0f})", f"{today.rows:,} rows")]
@@ -99,7 +101,10 @@ def time_shift(spec: FeedSpec, today: DayProfile, past: list[DayProfile]) -> lis
         return []  # several days at once (a catch-up after a late day): the median moves by design
     usual = statistics.median(usual_offsets)
     shift = today.event_offset_hours - usual
-    if abs(shift) < spec.profile.time_shift_hours:
+    # the median of a small day wanders: four standard errors of it (spread p10..p90 is about 2.56 sigma)
+    sigma = (today.event_span_hours or 24.0) / 2.56
+    wander = 4 * 1.2533 * sigma / math.sqrt(max(today.rows, 1))
+    if abs(shift) < max(spec.profile.time_shift_hours, wander):
         return []
     guess = " (a UTC export read as local time?)" if 6 <= abs(shift) <= 10 else ""
     return [ProfileFinding(SHIFT, f"median event time {usual:+.1f} h from the day's start",
