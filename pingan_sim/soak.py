@@ -141,15 +141,24 @@ def run_soak(
 def fault_plan(
     settings: Settings, start: date, nights: int, every: int
 ) -> dict[date, tuple[FeedSpec, tuple]]:
-    """Every `every`-th night one feed's delivery is faulty, alternating whole-delivery and row faults."""
-    specs = [
+    """Every `every`-th night one feed's delivery is faulty, alternating whole-delivery and row faults.
+
+    Whole-delivery faults go only to feeds whose empty days are not normal: for a feed that declares
+    `empty_days`, an empty or yesterday's empty file is a legitimate day, and nothing should block it."""
+    files = [
         s for _, s in sorted(load_specs(settings.connectors_dir).items()) if s.transport.kind != "sql_table"
     ]
+    never_empty = [s for s in files if s.empty_days is None]
     plan = {}
     for k, i in enumerate(range(every - 1, nights, every)):
-        kinds = SOAK_PROFILE_FAULTS + BATCH_FAULTS if k % 2 == 0 else ROW_FAULTS
+        whole = k % 2 == 0
+        kinds = SOAK_PROFILE_FAULTS + BATCH_FAULTS if whole else ROW_FAULTS
         first = kinds[(k // 2) % len(kinds)]
-        plan[start + timedelta(days=i)] = (specs[k % len(specs)], (first, *[x for x in kinds if x != first]))
+        pool = never_empty if whole else files
+        plan[start + timedelta(days=i)] = (
+            pool[(k // 2) % len(pool)],
+            (first, *[x for x in kinds if x != first]),
+        )
     return plan
 
 
