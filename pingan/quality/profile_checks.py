@@ -65,6 +65,8 @@ def volume(spec: FeedSpec, today: DayProfile, past: list[DayProfile]) -> list[Pr
     seen = same_weekday if len(same_weekday) >= 3 else [d.rows for d in past]
     usual = statistics.median(seen)
     low, high = spec.profile.volume_ratio
+    if usual < MIN_ROWS_FOR_SHARES and today.rows <= MIN_ROWS_FOR_SHARES * high:
+        return []  # a handful of rows a day comes in bursts (joint operations): only a flood says anything
     noise = 4 * math.sqrt(max(usual, 1))  # a Poisson count's own wander, which rules a small feed
     # the loosest of: the usual day scaled by the tolerance, its noise, the quietest / busiest day seen
     # (a weekend, a holiday, until enough same-weekday days tell the weekly rhythm apart)
