@@ -18,7 +18,8 @@ from pingan.quality.profile import DayProfile
 
 VOLUME, NULLS, REPEAT, SHIFT = "profile_volume", "profile_null_share", "profile_repeat", "profile_time_shift"
 MIN_ROWS_FOR_SHARES = 20  # null shares of fewer rows say nothing
-CATCH_UP_SPAN_HOURS = 30.0  # a delivery whose events spread over more than this holds several days
+CATCH_UP_SPAN_HOURS = 30.0
+MIN_ROWS_FOR_SHIFT = 200  # the 30-night soak blocked 47 grid-event rows whose median wandered 5.3 h  # a delivery whose events spread over more than this holds several days
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,8 @@ def null_shares(spec: FeedSpec, today: DayProfile, past: list[DayProfile]) -> li
 
 def time_shift(spec: FeedSpec, today: DayProfile, past: list[DayProfile]) -> list[ProfileFinding]:
     usual_offsets = [d.event_offset_hours for d in past if d.event_offset_hours is not None]
-    if today.event_offset_hours is None or len(usual_offsets) < 3:
-        return []
+    if today.event_offset_hours is None or len(usual_offsets) < 3 or today.rows < MIN_ROWS_FOR_SHIFT:
+        return []  # a small day's median is noise (lifecycle stages cluster): a zone mistake shows at size
     if (today.event_span_hours or 0) > CATCH_UP_SPAN_HOURS:
         return []  # several days at once (a catch-up after a late day): the median moves by design
     usual = statistics.median(usual_offsets)

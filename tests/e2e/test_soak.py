@@ -20,7 +20,7 @@ def test_thirty_nights_with_faults_hold(tmp_path, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     lines: list[str] = []
     report = run_soak(
-        load_settings(), date(2025, 1, 1), NIGHTS, seed=11, scale=0.03, fault_every=5, say=lines.append
+        load_settings(), date(2025, 1, 1), NIGHTS, seed=11, scale=0.03, fault_every=8, say=lines.append
     )
     summary = "\n".join(lines + report.summary())
     assert len(report.nights) == NIGHTS and all(n.completed for n in report.nights), summary
