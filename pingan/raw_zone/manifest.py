@@ -33,6 +33,7 @@ class BatchFiles(_Part):
 
 class SchemaDrift(_Part):
     new_columns: list[str] = Field(default_factory=list)  # source columns the spec does not know
+    missing_columns: list[str] = Field(default_factory=list)  # spec columns the delivery did not have
 
 
 class BatchFailure(_Part):

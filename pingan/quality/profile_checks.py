@@ -1,0 +1,267 @@
+"""A delivery judged against its feed's profile before it commits: volume, columns, null shares, repeated
+content and the timing of its events.
+
+Each check compares what the new batch looks like (a DayProfile computed from the rows it would commit)
+with the feed's history (the latest committed days) and says block or warn, as the feed declares
+(`profile.warn` in its YAML). Tolerances are the feed's `profile` policy (connectors/_defaults.yaml):
+a relative band widened by the noise a count or share of that size shows anyway, so a quiet day of a
+small feed is not a false alarm while a file cut in half is. With fewer committed days than
+`learning_days` the feed is learning: only the absolute checks run (missing columns, repeated content).
+
+Every finding names the feed, the day, the check, the expected range and the observed value.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+from pingan.core.feed_spec import FeedSpec, ProfilePolicy
+from pingan.quality.profile import DayProfile, sampled
+
+Action = Literal["block", "warn"]
+MIN_IDS_FOR_OVERLAP = 10  # fewer record ids than this: an overlap share says nothing
+MIN_EVENT_DAYS = 3  # history days with enough events before the median time is judged
+ZONE_HINTS = {"early": "a UTC export without its zone?", "late": "local times labelled as UTC (Z)?"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    feed: str
+    day: date
+    check: str
+    action: Action
+    expected: str
+    observed: str
+    hint: str = ""
+
+    @property
+    def message(self) -> str:
+        hint = f" ({self.hint})" if self.hint else ""
+        return (
+            f"{self.feed} {self.day}: {self.check}: expected {self.expected}, observed {self.observed}{hint}"
+        )
+
+
+@dataclass(frozen=True)
+class ProfileVerdict:
+    learning: bool
+    history_days: int
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def blocking(self) -> list[Finding]:
+        return [f for f in self.findings if f.action == "block"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.action == "warn"]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the checks know of the new batch besides its DayProfile."""
+
+    profile: DayProfile
+    source_columns: list[str]  # columns the delivery had (union over its files and pages)
+    new_columns: list[str]
+
+
+class _Judge:
+    """Collects the findings of one delivery, deciding block or warn per check from the feed's policy."""
+
+    def __init__(self, spec: FeedSpec, day: date, accepted: bool) -> None:
+        self.spec, self.day, self.accepted = spec, day, accepted
+        self.findings: list[Finding] = []
+
+    def add(self, check: str, expected: str, observed: str, hint: str = "", action: Action | None = None):
+        if action is None:
+            action = "warn" if (check in self.spec.profile.warn or self.accepted) else "block"
+        self.findings.append(Finding(self.spec.feed, self.day, check, action, expected, observed, hint))
+
+
+def judge_delivery(
+    spec: FeedSpec,
+    delivery: Delivery,
+    history: list[DayProfile],
+    others: list[DayProfile],
+    *,
+    accepted: bool = False,
+) -> ProfileVerdict:
+    """The profile checks on one delivery. `history`: the committed days it is compared with (before it);
+    `others`: every other committed day of the feed (for repeated content). An accepted day only warns."""
+    policy = spec.profile
+    judge = _Judge(spec, delivery.profile.load_date, accepted)
+    check_columns(judge, spec, delivery)
+    check_repeats(judge, policy, delivery.profile, history, others)
+    learning = len(history) < policy.learning_days
+    if not learning:
+        check_volume(judge, policy, delivery.profile, history)
+        check_null_shares(judge, policy, delivery.profile, history)
+        check_event_shift(judge, policy, delivery.profile, history)
+    return ProfileVerdict(learning, len(history), judge.findings)
+
+
+# --- absolute checks ----------------------------------------------------------------------------------
+def check_columns(judge: _Judge, spec: FeedSpec, delivery: Delivery) -> None:
+    """A spec column absent from the delivery blocks unless the spec marks it optional; new columns warn."""
+    present = set(delivery.source_columns)
+    if not present:  # nothing was read: the empty-batch rule speaks for it
+        return
+    melted = set(spec.melt.columns) if spec.melt else set()
+    missing = [s for s, c in spec.columns.items() if s not in present and c.optional is None]
+    missing += [s for s in melted if s not in present]
+    if missing:
+        renamed = f"; new columns {delivery.new_columns} (renamed?)" if delivery.new_columns else ""
+        judge.add(
+            "missing_column",
+            f"columns {sorted(missing)} (the spec's; mark one optional with a reason if it may be absent)",
+            f"absent; columns present: {sorted(present)}",
+            renamed.lstrip("; "),
+        )
+    elif delivery.new_columns:
+        judge.add(
+            "new_column", "only the spec's columns", f"new columns {delivery.new_columns}", action="warn"
+        )
+
+
+def overlap(new: DayProfile, other: DayProfile) -> float | None:
+    """Share of the new day's record ids that the other day also committed (on the common sample)."""
+    a, b = set(new.id_hashes), set(other.id_hashes)
+    if new.ids_sampled or other.ids_sampled:
+        a, b = set(sampled(sorted(a))), set(sampled(sorted(b)))
+    if len(a) < MIN_IDS_FOR_OVERLAP:
+        return None
+    return len(a & b) / len(a)
+
+
+def usual_overlap(history: list[DayProfile]) -> float:
+    """The largest overlap a committed day had with the day before it: what re-delivery is normal here."""
+    shares = [overlap(b, a) for a, b in zip(history, history[1:], strict=False)]
+    return max((s for s in shares if s is not None), default=0.0)
+
+
+def check_repeats(
+    judge: _Judge, policy: ProfilePolicy, new: DayProfile, history: list[DayProfile], others: list[DayProfile]
+) -> None:
+    """The same source bytes, or mostly the same record ids, as another committed day: a stale re-delivery."""
+    hashes = set(new.source_sha256)
+    for other in others:
+        if hashes and hashes <= set(other.source_sha256):
+            judge.add(
+                "repeat_content",
+                "a delivery not committed before",
+                f"the same source file (sha256 {sorted(hashes)[0][:12]}…) as {other.load_date}",
+                f"repeats {other.load_date}",
+            )
+            return
+    limit = min(0.95, max(policy.repeat_overlap, usual_overlap(history) + 0.25))
+    shares = [(s, o) for o in others if (s := overlap(new, o)) is not None]
+    if not shares:
+        return
+    share, other = max(shares, key=lambda so: so[0])
+    if share > limit:
+        judge.add(
+            "repeat_content",
+            f"at most {limit:.0%} of record ids already committed on one other day",
+            f"{share:.0%} of them committed on {other.load_date}",
+            f"repeats {other.load_date}",
+        )
+
+
+# --- checks against history ---------------------------------------------------------------------------
+def expected_rows(new: DayProfile, history: list[DayProfile]) -> tuple[float, float]:
+    """(median, spread) of rows read on the same weekday if the history has two of them, else over all its
+    days. The spread is the standard deviation a median absolute deviation implies (0 below 4 days)."""
+    days = [p.rows_read for p in history if not p.first_pull]
+    same = [p.rows_read for p in history if p.weekday == new.weekday and not p.first_pull]
+    counts = same if len(same) >= 2 else days
+    median = float(statistics.median(counts))
+    spread_of = counts if len(counts) >= 4 else days
+    if len(spread_of) < 4:
+        return median, 0.0
+    centre = statistics.median(spread_of)
+    return median, 1.4826 * statistics.median(abs(c - centre) for c in spread_of)
+
+
+def volume_range(expected: float, spread: float, policy: ProfilePolicy) -> tuple[float, float]:
+    """The band a day's row count may fall in: the relative band, or the noise (Poisson, or the spread the
+    feed's own history shows when it varies more) if that is wider."""
+    noise = policy.volume_sigmas * max(math.sqrt(max(expected, 1.0)), spread)
+    low = min(expected * policy.volume_low, expected - noise)
+    return low, max(expected * policy.volume_high, expected + noise)
+
+
+def check_volume(judge: _Judge, policy: ProfilePolicy, new: DayProfile, history: list[DayProfile]) -> None:
+    if new.first_pull or not [p for p in history if not p.first_pull]:
+        return
+    expected, spread = expected_rows(new, history)
+    low, high = volume_range(expected, spread, policy)
+    if low <= new.rows_read <= high:
+        return
+    hint = "truncated or partial delivery?" if new.rows_read < low else "delivered several times over?"
+    judge.add(
+        "volume",
+        f"{max(low, 0):,.0f}..{high:,.0f} rows (usual {expected:,.0f} on {_weekday(new.weekday)})",
+        f"{new.rows_read:,} rows",
+        hint,
+    )
+
+
+def _weekday(n: int) -> str:
+    return ("Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays")[n]
+
+
+def check_null_shares(
+    judge: _Judge, policy: ProfilePolicy, new: DayProfile, history: list[DayProfile]
+) -> None:
+    """A column far emptier than it ever was in the history (a dropped or renamed source column)."""
+    n = max(new.rows_written, 1)
+    jumps = []
+    for column, share in sorted(new.null_share.items()):
+        past = [p.null_share[column] for p in history if column in p.null_share]
+        if not past:
+            continue
+        usual = max(past)
+        p = max(usual * (1 - usual), 0.0475)  # the noise of a share near 0 or 1 is not 0
+        allowed = usual + policy.null_share_jump + 3 * math.sqrt(p / n)
+        if share > allowed:
+            jumps.append((column, usual, allowed, share))
+    for column, usual, allowed, share in jumps:
+        judge.add(
+            "null_share",
+            f"{column} null in at most {min(allowed, 1):.0%} of rows (usually up to {usual:.0%})",
+            f"{share:.0%} null",
+            "source column dropped or renamed?",
+        )
+
+
+def check_event_shift(
+    judge: _Judge, policy: ProfilePolicy, new: DayProfile, history: list[DayProfile]
+) -> None:
+    """The whole delivery's events moved by hours against the feed's usual time of day: a zone mistake."""
+    if new.event_median_hours is None or new.event_rows < policy.event_min_rows:
+        return
+    past = [
+        p.event_median_hours
+        for p in history
+        if p.event_median_hours is not None and p.event_rows >= policy.event_min_rows
+    ]
+    if len(past) < MIN_EVENT_DAYS:
+        return
+    centre = statistics.median(past)
+    allowed = max(policy.event_shift_hours, 2 * max(abs(h - centre) for h in past))
+    shift = new.event_median_hours - centre
+    if abs(shift) <= allowed:
+        return
+    direction = "early" if shift < 0 else "late"
+    hint = f"{abs(shift):.0f} h {direction}: {ZONE_HINTS[direction]}"
+    judge.add(
+        "event_shift",
+        f"median {new.event_column} {centre:.1f} h ± {allowed:.1f} h after the day's start",
+        f"{new.event_median_hours:.1f} h",
+        hint,
+    )
