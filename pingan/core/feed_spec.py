@@ -42,6 +42,7 @@ class PagePagination(Strict):
     page_size: int = Field(500, gt=0)
     items_field: str = "data"
     total_pages_field: str = "total_pages"
+    total_field: str | None = "total"  # items the whole pull holds, as the first page states it
     page_field: str | None = "page"  # echoed page number, used to detect a repeated page
 
 
@@ -52,6 +53,7 @@ class CursorPagination(Strict):
     limit: int = Field(1000, gt=0)
     items_field: str = "items"
     next_field: str = "next_cursor"
+    total_field: str | None = "total"  # items the whole pull holds, as the first page states it
 
 
 class RestJson(Strict):
