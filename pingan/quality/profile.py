@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, date, datetime, time
+import math
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
@@ -63,7 +65,8 @@ class DayProfile(BaseModel):
     domain: dict[str, list[str]] = Field(default_factory=dict)  # low-cardinality, non-personal columns
     missing_columns: list[str] = Field(default_factory=list)  # spec columns the delivery did not have
     event_column: str | None = None
-    event_median_hours: float | None = None  # median event time, hours after the logical day's start
+    event_hour: float | None = None  # mean local time of day of its events (circular), hours
+    event_histogram: list[int] = Field(default_factory=list)  # events per local hour of day, 0..23
     event_rows: int = 0
     source_sha256: list[str] = Field(default_factory=list)
     ids_sampled: bool = False  # True: `id_hashes` holds only the ids whose hash is 0 mod ID_SAMPLE_MODULUS
@@ -100,13 +103,21 @@ def day_start(spec: FeedSpec, day: date) -> datetime:
     return datetime.combine(day, time(0), ZoneInfo(spec.timezone))
 
 
-def event_hours(spec: FeedSpec, day: date, values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """Hours between each event time and the start of the logical day in the feed's zone (null stays)."""
+def event_hours(spec: FeedSpec, values: pa.Array | pa.ChunkedArray) -> tuple[float | None, list[int]]:
+    """(mean local time of day of the events in hours, events per local hour 0..23). The time of day, not
+    the distance from the logical date: a feed's rows may describe events of earlier days (a grid event's
+    stages) while its clock keeps the same daily rhythm. The mean is circular (23:00 and 01:00 give 00:00)."""
     if pa.types.is_date(values.type):
-        values = pc.assume_timezone(values.cast(pa.timestamp("s")), spec.timezone)
-    start = pa.scalar(day_start(spec, day).astimezone(UTC), pa.timestamp("us", tz="UTC"))
-    micros = pc.subtract(values.cast(pa.timestamp("us", tz="UTC")), start).cast(pa.int64())
-    return pc.divide(micros.cast(pa.float64()), 3_600_000_000.0)
+        return None, []  # a date has no time of day, and no zone to get wrong
+    local = values.cast(pa.timestamp("us", tz=spec.timezone))
+    hour = pc.hour(local).drop_null()
+    if not len(hour):
+        return None, []
+    histogram = np.bincount(hour.to_numpy(zero_copy_only=False).astype(np.int64), minlength=24)
+    minutes = pc.add(pc.multiply(pc.hour(local), 60), pc.minute(local)).drop_null()
+    angles = minutes.to_numpy(zero_copy_only=False).astype(np.float64) * (2 * math.pi / 1440)
+    mean = math.atan2(float(np.sin(angles).mean()), float(np.cos(angles).mean()))
+    return round((mean * 24 / (2 * math.pi)) % 24, 3), histogram.tolist()
 
 
 def id_hash(record_id: str) -> str:
@@ -157,12 +168,9 @@ def compute_day_profile(
     """The profile of one delivery from its canonical rows (the rows it writes) and its manifest facts."""
     nulls, distinct, domain = column_stats(spec, table)
     column = event_column(spec)
-    median, event_rows = None, 0
+    hour, histogram = None, []
     if column and column in table.column_names and table.num_rows:
-        hours = event_hours(spec, day, table[column]).drop_null()
-        event_rows = len(hours)
-        if event_rows:
-            median = round(float(pc.approximate_median(hours).as_py()), 3)
+        hour, histogram = event_hours(spec, table[column])
     is_sampled, hashes = id_hashes(
         table["record_id"].to_pylist() if "record_id" in table.column_names else []
     )
@@ -178,8 +186,9 @@ def compute_day_profile(
         domain=domain,
         missing_columns=sorted(missing_columns),
         event_column=column,
-        event_median_hours=median,
-        event_rows=event_rows,
+        event_hour=hour,
+        event_histogram=histogram,
+        event_rows=sum(histogram),
         source_sha256=sorted({s["sha256"] for s in sources if s.get("sha256")}),
         ids_sampled=is_sampled,
         id_hashes=hashes,

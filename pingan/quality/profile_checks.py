@@ -242,26 +242,35 @@ def check_null_shares(
 def check_event_shift(
     judge: _Judge, policy: ProfilePolicy, new: DayProfile, history: list[DayProfile]
 ) -> None:
-    """The whole delivery's events moved by hours against the feed's usual time of day: a zone mistake."""
-    if new.event_median_hours is None or new.event_rows < policy.event_min_rows:
+    """The whole delivery's events moved by hours against the feed's daily rhythm: a zone mistake.
+
+    The day's events per hour are compared with the history's hourly profile moved by -12..+11 hours; the
+    move that explains them best must beat no move at all by `event_shift_evidence` (a log-likelihood
+    ratio), so a feed whose events spread evenly over the day, or a small day, never looks shifted."""
+    if len(new.event_histogram) != 24 or new.event_rows < policy.event_min_rows:
         return
-    past = [
-        p.event_median_hours
-        for p in history
-        if p.event_median_hours is not None and p.event_rows >= policy.event_min_rows
-    ]
+    past = [p.event_histogram for p in history if len(p.event_histogram) == 24 and p.event_rows]
     if len(past) < MIN_EVENT_DAYS:
         return
-    centre = statistics.median(past)
-    allowed = max(policy.event_shift_hours, 2 * max(abs(h - centre) for h in past))
-    shift = new.event_median_hours - centre
-    if abs(shift) <= allowed:
+    shift, evidence = best_shift(new.event_histogram, [sum(h) for h in zip(*past, strict=True)])
+    if abs(shift) < policy.event_shift_hours or evidence < policy.event_shift_evidence:
         return
     direction = "early" if shift < 0 else "late"
-    hint = f"{abs(shift):.0f} h {direction}: {ZONE_HINTS[direction]}"
     judge.add(
         "event_shift",
-        f"median {new.event_column} {centre:.1f} h ± {allowed:.1f} h after the day's start",
-        f"{new.event_median_hours:.1f} h",
-        hint,
+        f"{new.event_column} in the feed's usual hours of the day (no shift)",
+        f"its hours best match the usual ones moved {shift:+d} h (log-likelihood {evidence:.0f} over no move)",
+        f"{abs(shift)} h {direction}: {ZONE_HINTS[direction]}",
     )
+
+
+def best_shift(day: list[int], usual: list[int]) -> tuple[int, float]:
+    """(hours the day's events look moved by, how much better that explains them than no move)."""
+    total = sum(usual)
+    log_p = [math.log((c + 1) / (total + 24)) for c in usual]  # +1: an hour never seen is not impossible
+
+    def loglik(shift: int) -> float:
+        return sum(n * log_p[(h - shift) % 24] for h, n in enumerate(day) if n)
+
+    base = loglik(0)
+    return max(((s, loglik(s) - base) for s in range(-12, 12)), key=lambda se: se[1])
