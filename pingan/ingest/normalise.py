@@ -23,6 +23,7 @@ from pingan.quality.text_cleaning import (
     OVERSIZED_FIELD,
     clean_identifiers,
     control_character_mask,
+    identifier_columns,
     oversized_mask,
     shorten_record,
     shortened,
@@ -235,9 +236,11 @@ def _flag_broken_text(
 ) -> bool:
     """Broken text first: it decides the rule whatever else the row holds. True if any field is oversized."""
     oversized = False
+    identifiers = set(identifier_columns(spec)) | set(spec.primary_key)
     for name in table.column_names:
         values = text[name] if name in text else _strings(table[name])
-        failures.flag(control_character_mask(values), CONTROL_CHARACTER, name, values)
+        mask = control_character_mask(values, free_text=name not in identifiers)
+        failures.flag(mask, CONTROL_CHARACTER, name, values)
         too_long = oversized_mask(values, spec.max_field_bytes)
         if too_long is not None:
             oversized = True

@@ -188,11 +188,38 @@ def expected_rows(new: DayProfile, history: list[DayProfile]) -> tuple[float, fl
 
 
 def volume_range(expected: float, spread: float, policy: ProfilePolicy) -> tuple[float, float]:
-    """The band a day's row count may fall in: the relative band, or the noise (Poisson, or the spread the
-    feed's own history shows when it varies more) if that is wider."""
-    noise = policy.volume_sigmas * max(math.sqrt(max(expected, 1.0)), spread)
-    low = min(expected * policy.volume_low, expected - noise)
-    return low, max(expected * policy.volume_high, expected + noise)
+    """The band a day's row count may fall in: the relative band, or the noise if that is wider: a Poisson
+    count's (exact for small counts, where the normal approximation is far too lenient below and too
+    strict above), or the spread the feed's own history shows when it varies more."""
+    tail = 0.5 * math.erfc(policy.volume_sigmas / math.sqrt(2))  # the normal tail `volume_sigmas` stands for
+    p_low, p_high = poisson_quantiles(expected, tail)
+    noise = policy.volume_sigmas * spread
+    low = min(expected * policy.volume_low, p_low, expected - noise)
+    return low, max(expected * policy.volume_high, p_high, expected + noise)
+
+
+def poisson_quantiles(lam: float, tail: float) -> tuple[float, float]:
+    """(lowest, highest) counts a Poisson(lam) day reaches outside probability `tail` on either side."""
+    if lam > 500:  # the normal approximation is good here, and the sum below long
+        z = math.sqrt(2) * _erfc_inverse(2 * tail)
+        return lam - z * math.sqrt(lam), lam + z * math.sqrt(lam)
+    k, pmf, cdf, low = 0, math.exp(-lam), math.exp(-lam), None
+    while cdf < 1 - tail:
+        if low is None and cdf >= tail:
+            low = k
+        k += 1
+        pmf *= lam / k
+        cdf += pmf
+    return float(low if low is not None else k), float(k)
+
+
+def _erfc_inverse(y: float) -> float:
+    """x with erfc(x) = y, by bisection (y in (0, 1]); called once per check, no scipy needed."""
+    lo, hi = 0.0, 10.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if math.erfc(mid) > y else (lo, mid)
+    return (lo + hi) / 2
 
 
 def check_volume(judge: _Judge, policy: ProfilePolicy, new: DayProfile, history: list[DayProfile]) -> None:

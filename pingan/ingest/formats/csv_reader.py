@@ -203,6 +203,9 @@ def _parse_block(
     # the UTF-8 body (same lines as the text): a Python pass over a million lines cost most of a second.
     candidates = _non_empty_lines(decoded.body)
     rejects = list(decoded.rejects)
+    if any(t.count('"') % 2 for t in invalid):
+        # pyarrow split a record at a line break inside quotes (or met a stray quote): record by record
+        return _parse_records(decoded.text, header, source_file, first_line, delimiter, decoded.rejects)
     if invalid:
         dropped, malformed = _invalid_lines(
             decoded.text, candidates, invalid, header, source_file, first_line, delimiter
