@@ -53,11 +53,12 @@ def profile_failures(result) -> list[str]:
     ]
 
 
-def normal_nights(settings, lake, specs, days: list[date]) -> tuple[Counter, list[str]]:
+def normal_nights(settings, lake, specs, days: list[date]) -> tuple[Counter, list[str], list[str]]:
+    """Load every feed night after night; (outcomes, profile blocks = false blocks, other blocks)."""
     from pingan.core.deployment import feed_sources
     from pingan.ingest.load import ingest_feed
 
-    outcomes, false_blocks = Counter(), []
+    outcomes, false_blocks, other = Counter(), [], []
     with feed_sources(settings, list(specs.values())):
         for day in days:
             for spec in specs.values():
@@ -65,13 +66,45 @@ def normal_nights(settings, lake, specs, days: list[date]) -> tuple[Counter, lis
                     result = ingest_feed(spec, day, settings, lake, force=True)
                 except Exception as exc:  # noqa: BLE001 - a bench reports, it does not stop
                     outcomes["failed"] += 1
-                    false_blocks.append(f"{spec.feed} {day}: failed: {type(exc).__name__}: {exc}")
+                    other.append(f"{spec.feed} {day}: failed: {type(exc).__name__}: {exc}")
                     continue
                 outcomes[result.status] += 1
                 if result.status == "blocked":
-                    causes = profile_failures(result) or [result.manifest.get("error") or "?"]
-                    false_blocks += causes
-    return outcomes, false_blocks
+                    profile = profile_failures(result)
+                    false_blocks += profile
+                    other += [] if profile else [result.manifest.get("error") or "?"]
+    return outcomes, false_blocks, other
+
+
+def closest_calls(lake, specs) -> list[str]:
+    """How near the normal nights came to the volume and event-shift limits (margin to a false block)."""
+    from pingan.core.feed_spec import ProfilePolicy
+    from pingan.quality import profile as profiles
+    from pingan.quality.profile_checks import best_shift, expected_rows, volume_range
+
+    lines = []
+    for spec in specs.values():
+        policy: ProfilePolicy = spec.profile
+        days = profiles.day_profiles(lake, spec.feed)
+        ratios, evidence = [], []
+        for i, day in enumerate(days):
+            hist = days[max(0, i - policy.history_days) : i]
+            if len(hist) < policy.learning_days:
+                continue
+            if not day.first_pull and [p for p in hist if not p.first_pull]:
+                expected, spread = expected_rows(day, hist)
+                low, high = volume_range(expected, spread, policy)
+                ratios.append(min(day.rows_read / low if low > 0 else 9, high / max(day.rows_read, 1)))
+            past = [p.event_histogram for p in hist if len(p.event_histogram) == 24 and p.event_rows]
+            if len(day.event_histogram) == 24 and day.event_rows >= policy.event_min_rows and len(past) >= 3:
+                shift, ev = best_shift(day.event_histogram, [sum(h) for h in zip(*past, strict=True)])
+                if abs(shift) >= policy.event_shift_hours:
+                    evidence.append(ev)
+        lines.append(
+            f"  {spec.feed:34s} volume margin {min(ratios, default=float('nan')):.2f}x, "
+            f"largest shift evidence {max(evidence, default=0):.1f} (blocks at {policy.event_shift_evidence})"
+        )
+    return lines
 
 
 def caught(kind: str, result, good) -> bool:

@@ -209,10 +209,11 @@ def render(spec: FeedSpec, d: Delivery, body_encoding: str | None = None) -> byt
 
 def _csv_line(cells: list, spec: FeedSpec) -> str:
     buf = io.StringIO()
-    csv.writer(buf, delimiter=spec.format.delimiter, lineterminator="").writerow(
+    # a line terminator containing \n makes the writer quote fields holding a line break
+    csv.writer(buf, delimiter=spec.format.delimiter, lineterminator="\n").writerow(
         ["" if c is None else c for c in cells]
     )
-    return buf.getvalue()
+    return buf.getvalue().removesuffix("\n")
 
 
 # --- cells ---------------------------------------------------------------------------------------------

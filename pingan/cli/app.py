@@ -85,6 +85,7 @@ for command in (
     night.build,
     night.publish,
     night.run,
+    night.accept,
     show.status,
     show.quality,
     show.report,

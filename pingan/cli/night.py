@@ -148,3 +148,48 @@ def _print_outcomes(day: date, outcomes) -> None:
             note[:120],
         )
     out.print(table)
+
+
+@click.command()
+@click.option("--feed", required=True, help="Feed id.")
+@click.option("--date", "day", callback=date_option, required=True, help="The day whose delivery is right.")
+@click.option(
+    "--reason",
+    required=True,
+    help="Why the day is right although unlike its feed's profile (>= 10 characters).",
+)
+@click.option(
+    "--force", is_flag=True, help="Reload an incremental feed's day even when later days are loaded."
+)
+def accept(feed: str, day: date, reason: str, force: bool) -> None:
+    """Accept an unusual day on purpose: the decision is recorded (who, when, why, what the profile said),
+    the day is loaded again with its profile checks only warning, and the profile learns it."""
+    import getpass
+    from datetime import UTC, datetime
+
+    from pingan import raw_zone
+    from pingan.core.storage import lake_store
+    from pingan.orchestration.pipeline import ingest_day
+    from pingan.quality.profile import Acceptance, record_acceptance
+
+    settings = load_settings()
+    lake = lake_store(settings)
+    if len(reason.strip()) < 10:
+        raise click.BadParameter("give a reason of at least 10 characters", param_hint="--reason")
+    attempts = [r for r in raw_zone.attempt_records(lake, feed) if r.load_date == day]
+    findings = [attempts[-1].error] if attempts and attempts[-1].error else []
+    record_acceptance(
+        lake,
+        Acceptance(
+            feed=feed,
+            load_date=day,
+            reason=reason.strip(),
+            accepted_by=getpass.getuser(),
+            accepted_at=datetime.now(UTC).isoformat(),
+            findings=findings,
+        ),
+    )
+    outcomes = ingest_day(settings, day, feeds=[feed], progress=progress, force=force)
+    _print_outcomes(day, outcomes)
+    if any(o.status != "committed" for o in outcomes):
+        sys.exit(1)

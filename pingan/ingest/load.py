@@ -369,6 +369,7 @@ def build_manifest(attempt: Attempt, ctx: ExtractContext, streamed: Streamed, ve
             warnings=dict(streamed.gate.warnings) | profile_warnings(verdict),
             batch_failures=[BatchFailure(rule=f.rule, cause=f.cause) for f in verdict.batch_failures],
             gate_runs=streamed.gate.runs,
+            findings=[f.cause for f in verdict.profile.warnings] if verdict.profile else [],
         ),
         code_version=CodeVersion(pingan=__version__, spec_fingerprint=spec.fingerprint),
         started_at=attempt.info.ingested_at.isoformat(),

@@ -75,7 +75,7 @@ def profile_batch(
         delivery,
         profiles.history(stored, day, spec.profile.history_days),
         stored,
-        accepted=acceptance is not None,
+        accepted=acceptance.reason if acceptance else None,
     )
     return ProfiledBatch(new, verdict)
 

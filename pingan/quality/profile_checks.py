@@ -73,13 +73,15 @@ class Delivery:
 class _Judge:
     """Collects the findings of one delivery, deciding block or warn per check from the feed's policy."""
 
-    def __init__(self, spec: FeedSpec, day: date, accepted: bool) -> None:
+    def __init__(self, spec: FeedSpec, day: date, accepted: str | None) -> None:
         self.spec, self.day, self.accepted = spec, day, accepted
         self.findings: list[Finding] = []
 
     def add(self, check: str, expected: str, observed: str, hint: str = "", action: Action | None = None):
         if action is None:
             action = "warn" if (check in self.spec.profile.warn or self.accepted) else "block"
+        if self.accepted:
+            hint = f"{hint}; accepted: {self.accepted}" if hint else f"accepted: {self.accepted}"
         self.findings.append(Finding(self.spec.feed, self.day, check, action, expected, observed, hint))
 
 
@@ -89,10 +91,11 @@ def judge_delivery(
     history: list[DayProfile],
     others: list[DayProfile],
     *,
-    accepted: bool = False,
+    accepted: str | None = None,
 ) -> ProfileVerdict:
     """The profile checks on one delivery. `history`: the committed days it is compared with (before it);
-    `others`: every other committed day of the feed (for repeated content). An accepted day only warns."""
+    `others`: every other committed day of the feed (for repeated content). A day an operator accepted
+    (`accepted`: the reason) only warns."""
     policy = spec.profile
     judge = _Judge(spec, delivery.profile.load_date, accepted)
     check_columns(judge, spec, delivery)

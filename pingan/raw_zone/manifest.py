@@ -48,6 +48,7 @@ class QualitySummary(_Part):
     warnings: dict[str, int] = Field(default_factory=dict)
     batch_failures: list[BatchFailure] = Field(default_factory=list)
     gate_runs: int = 0  # Great Expectations runs over the batch (one per buffered block of rows)
+    findings: list[str] = Field(default_factory=list)  # profile checks that warned, in one line each
 
 
 class CodeVersion(_Part):
