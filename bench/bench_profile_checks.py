@@ -223,13 +223,17 @@ def main() -> None:
     lake.ensure()
     specs = load_specs(settings.connectors_dir)
     t0 = time.perf_counter()
-    outcomes, false_blocks = normal_nights(settings, lake, specs, days[:-1])
-    print(
-        f"{args.nights} normal nights x {len(specs)} feeds in {time.perf_counter() - t0:.0f}s: {dict(outcomes)}"
-    )
-    print(f"false blocks: {len(false_blocks)} (target 0)")
+    outcomes, false_blocks, other = normal_nights(settings, lake, specs, days[:-1])
+    elapsed = time.perf_counter() - t0
+    print(f"{args.nights} normal nights x {len(specs)} feeds in {elapsed:.0f}s: {dict(outcomes)}")
+    print(f"false blocks by the profile checks: {len(false_blocks)} (target 0)")
     for cause in false_blocks[:20]:
         print(f"  {cause}")
+    print(f"blocked by the other batch rules (not profile checks): {len(other)}")
+    for cause in sorted(set(other))[:5]:
+        print(f"  {cause}")
+    print("closest calls on normal nights (volume: observed/limit, 1.00 = at the limit):")
+    print("\n".join(closest_calls(lake, specs)))
     recall = fault_recall(settings, lake, specs, days[-1], home)
     print("recall per delivery fault (caught/applicable):")
     for kind, c in sorted(recall.items()):

@@ -29,9 +29,13 @@ def test_harmonised_vocabularies_in_dbt_equal_the_canonical_ones():
 
 def test_one_exposure_per_agreement_naming_what_it_publishes():
     """dbt's lineage shows what leaves the hub: each agreement is an exposure on exactly its sources."""
-    exposures = yaml.safe_load((DBT / "models" / "marts" / "_partner_shares__exposures.yml").read_text("utf-8"))
+    exposures = yaml.safe_load(
+        (DBT / "models" / "marts" / "_partner_shares__exposures.yml").read_text("utf-8")
+    )
     declared = {
-        e["name"].removeprefix("share_"): {d.removeprefix("ref('").removesuffix("')") for d in e["depends_on"]}
+        e["name"].removeprefix("share_"): {
+            d.removeprefix("ref('").removesuffix("')") for d in e["depends_on"]
+        }
         for e in exposures["exposures"]
     }
     granted = {}
