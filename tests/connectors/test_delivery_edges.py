@@ -75,7 +75,7 @@ def test_an_empty_second_page_before_the_stated_total_fails_the_load(
 
 # --- readers ------------------------------------------------------------------------------------------
 def test_jsonl_with_a_byte_order_mark_reads_its_first_record():
-    data = b"\xef\xbb\xbf" + '{"id": "A1"}\n{"id": "A2"}\n'.encode()
+    data = b"\xef\xbb\xbf" + b'{"id": "A1"}\n{"id": "A2"}\n'
     chunks = list(read_jsonl(io.BytesIO(data), "f.jsonl"))
     assert [r["id"] for c in chunks for r in c.table.to_pylist()] == ["A1", "A2"]
     assert not [r for c in chunks for r in c.rejects]
