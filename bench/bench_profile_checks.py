@@ -100,8 +100,9 @@ def closest_calls(lake, specs) -> list[str]:
                 shift, ev = best_shift(day.event_histogram, [sum(h) for h in zip(*past, strict=True)])
                 if abs(shift) >= policy.event_shift_hours:
                     evidence.append(ev)
+        warn = " (volume warns only)" if "volume" in policy.warn else ""
         lines.append(
-            f"  {spec.feed:34s} volume margin {min(ratios, default=float('nan')):.2f}x, "
+            f"  {spec.feed:34s}{warn} volume margin {min(ratios, default=float('nan')):.2f}x, "
             f"largest shift evidence {max(evidence, default=0):.1f} (blocks at {policy.event_shift_evidence})"
         )
     return lines
@@ -174,15 +175,10 @@ def cost(rows: int) -> tuple[float, float]:
     spec = load_specs(ROOT / "connectors")["qingpu_110_incidents"]
     floor, _ = sql_floor(table, 3)
     day = date(2025, 6, 1)
-    hist = [
-        profiles.compute_day_profile(
-            spec,
-            day - timedelta(days=i),
-            "b",
-            table.slice(0, 5000),
-            rows_read=rows,
-            sources=[],
-            missing_columns=[],
+    full = profiles.compute_day_profile(spec, day, "b", table, rows_read=rows, sources=[], missing_columns=[])
+    hist = [  # 28 days of the same size: the checks compare the new day's ids with each of them
+        full.model_copy(
+            update={"load_date": day - timedelta(days=i), "weekday": (day - timedelta(days=i)).weekday()}
         )
         for i in range(28, 0, -1)
     ]

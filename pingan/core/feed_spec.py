@@ -189,7 +189,7 @@ class ProfilePolicy(Strict):
     event_window_days_before: int = Field(60, ge=0)  # event times before the logical date by more quarantine
     event_window_days_after: int = Field(1, ge=0)  # ... or after its end by more
     event_shift_hours: int = Field(3, gt=0)  # the day's events moved by this many hours or more ...
-    event_shift_evidence: float = Field(12.0, gt=0)  # ... with this log-likelihood over no move, block
+    event_shift_evidence: float = Field(8.0, gt=0)  # ... with this log-likelihood over no move, block
     event_min_rows: int = Field(30, ge=1)  # fewer rows than this: the median is too noisy to judge
     warn: list[ProfileCheck] = []  # checks that only warn for this feed
     reason: str | None = Field(None, min_length=10)  # required when a feed file overrides the defaults

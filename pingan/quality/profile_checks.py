@@ -133,9 +133,9 @@ def check_columns(judge: _Judge, spec: FeedSpec, delivery: Delivery) -> None:
 
 def overlap(new: DayProfile, other: DayProfile) -> float | None:
     """Share of the new day's record ids that the other day also committed (on the common sample)."""
-    a, b = set(new.id_hashes), set(other.id_hashes)
-    if new.ids_sampled or other.ids_sampled:
-        a, b = set(sampled(sorted(a))), set(sampled(sorted(b)))
+    # a sampled day holds only the sample already: filter the side that is not (at most ID_SAMPLE_ALL ids)
+    a = set(sampled(new.id_hashes) if other.ids_sampled and not new.ids_sampled else new.id_hashes)
+    b = set(sampled(other.id_hashes) if new.ids_sampled and not other.ids_sampled else other.id_hashes)
     if len(a) < MIN_IDS_FOR_OVERLAP:
         return None
     return len(a & b) / len(a)
@@ -177,28 +177,37 @@ def check_repeats(
 
 # --- checks against history ---------------------------------------------------------------------------
 def expected_rows(new: DayProfile, history: list[DayProfile]) -> tuple[float, float]:
-    """(median, spread) of rows read on the same weekday if the history has two of them, else over all its
-    days. The spread is the standard deviation a median absolute deviation implies (0 below 4 days)."""
-    days = [p.rows_read for p in history if not p.first_pull]
-    same = [p.rows_read for p in history if p.weekday == new.weekday and not p.first_pull]
-    counts = same if len(same) >= 2 else days
-    median = float(statistics.median(counts))
-    spread_of = counts if len(counts) >= 4 else days
-    if len(spread_of) < 4:
-        return median, 0.0
-    centre = statistics.median(spread_of)
-    return median, 1.4826 * statistics.median(abs(c - centre) for c in spread_of)
+    """(usual rows read on the new day's weekday, their spread beyond the weekday pattern).
+
+    Usual: the median of the same weekday if the history has two of them, else of all its days. Spread:
+    the standard deviation a median absolute deviation implies, of each day's count over its own
+    weekday's median (0 below four days), times the usual count."""
+    days = [p for p in history if not p.first_pull]
+    by_weekday: dict[int, list[int]] = {}
+    for p in days:
+        by_weekday.setdefault(p.weekday, []).append(p.rows_read)
+    overall = float(statistics.median(p.rows_read for p in days))
+    usual = {wd: float(statistics.median(c)) for wd, c in by_weekday.items() if len(c) >= 2}
+    expected = usual.get(new.weekday, overall)
+    if len(days) < 4:
+        return expected, 0.0
+    ratios = [p.rows_read / max(usual.get(p.weekday, overall), 1.0) for p in days]
+    centre = statistics.median(ratios)
+    return expected, expected * 1.4826 * statistics.median(abs(r - centre) for r in ratios)
 
 
 def volume_range(expected: float, spread: float, policy: ProfilePolicy) -> tuple[float, float]:
     """The band a day's row count may fall in: the relative band, or the noise if that is wider: a Poisson
     count's (exact for small counts, where the normal approximation is far too lenient below and too
-    strict above), or the spread the feed's own history shows when it varies more."""
+    strict above), or, for a feed whose history varies clearly more than a Poisson count (twice its
+    variance), that spread."""
     tail = 0.5 * math.erfc(policy.volume_sigmas / math.sqrt(2))  # the normal tail `volume_sigmas` stands for
-    p_low, p_high = poisson_quantiles(expected, tail)
-    noise = policy.volume_sigmas * spread
-    low = min(expected * policy.volume_low, p_low, expected - noise)
-    return low, max(expected * policy.volume_high, p_high, expected + noise)
+    low, high = poisson_quantiles(expected, tail)
+    low, high = min(expected * policy.volume_low, low), max(expected * policy.volume_high, high)
+    if spread**2 > 2 * max(expected, 1.0):
+        low = min(low, expected - policy.volume_sigmas * spread)
+        high = max(high, expected + policy.volume_sigmas * spread)
+    return low, high
 
 
 def poisson_quantiles(lam: float, tail: float) -> tuple[float, float]:
