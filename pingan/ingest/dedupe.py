@@ -85,7 +85,10 @@ def resolve_repeats(
     current = {r["record_id"]: r for r in raw.filter(in_raw).to_pylist()}
     kinds, superseded = [], []
     for row in repeats.to_pylist():
-        old = current[row["record_id"]]
+        old = current.get(row["record_id"])
+        if old is None:  # its first delivery did not load (quarantined): nothing to compare or replace
+            kinds.append((DUPLICATE, "record_id", f"{row['record_id']}: first delivery quarantined"))
+            continue
         diff = _differing(old, row)
         if not diff:
             kinds.append((DUPLICATE, "record_id", row["record_id"]))

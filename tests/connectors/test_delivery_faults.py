@@ -104,6 +104,10 @@ def _stable(table) -> list[dict]:
 
 def _skip_if_invisible(kind: str, spec, good, lake) -> None:
     """Counting and shift faults are statistics: skip the feeds too small or too even to show them."""
+    if kind == "half_timestamps_reformatted" and good.rows_read < 10:
+        pytest.skip(
+            f"{spec.feed}: {good.rows_read} rows a day; half of them is a row fault, not a delivery's"
+        )
     if kind in COUNTING and good.rows_read < MIN_ROWS_FOR_COUNTS:
         pytest.skip(
             f"{spec.feed}: {good.rows_read} rows a day; too few to tell a cut delivery from a quiet day"
@@ -179,7 +183,13 @@ def _check_row_fault(kind, spec, second, good, good_rows, entry, lake, current):
         assert second.rows_written == good.rows_written - len(hits)
     elif kind == "correction_file":
         conflicts = [r for r in q if r["rule"] == "conflicting_record"]
-        assert len({r["source_record_id"] for r in conflicts}) == 5, {r["rule"] for r in q}
+        unloaded = [
+            r for r in q if r["rule"] == "duplicate_record" and "first delivery quarantined" in r["value"]
+        ]
+        # five records corrected (a melted record is one row per stage: its key's first part); one whose
+        # first delivery was itself quarantined has nothing to conflict with
+        corrected = {r["source_record_id"].split(":")[0] for r in conflicts + unloaded}
+        assert len(corrected) == 5 and conflicts, {r["rule"] for r in q}
         assert all("differs in" in r["value"] for r in conflicts)
         assert second.rows_written == good.rows_written
     elif kind in CLEANED:  # the same records as the good day
