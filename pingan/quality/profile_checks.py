@@ -98,7 +98,7 @@ def judge_delivery(
     (`accepted`: the reason) only warns."""
     policy = spec.profile
     judge = _Judge(spec, delivery.profile.load_date, accepted)
-    check_columns(judge, spec, delivery)
+    check_columns(judge, spec, delivery, history)
     check_repeats(judge, policy, delivery.profile, history, others)
     learning = len(history) < policy.learning_days
     if not learning:
@@ -109,22 +109,32 @@ def judge_delivery(
 
 
 # --- absolute checks ----------------------------------------------------------------------------------
-def check_columns(judge: _Judge, spec: FeedSpec, delivery: Delivery) -> None:
-    """A spec column absent from the delivery blocks unless the spec marks it optional; new columns warn."""
+RECENT_DAYS = 7  # a spec column the feed delivered on each of its latest days is expected in the next
+
+
+def check_columns(judge: _Judge, spec: FeedSpec, delivery: Delivery, history: list[DayProfile]) -> None:
+    """A spec column the feed has been delivering (each of its latest days) and this delivery lacks blocks,
+    unless the spec marks it optional; one the feed never delivered yet, or any on a feed without
+    history, is reported. New columns are reported."""
     present = set(delivery.source_columns)
     if not present:  # nothing was read: the empty-batch rule speaks for it
         return
     melted = set(spec.melt.columns) if spec.melt else set()
-    missing = [s for s, c in spec.columns.items() if s not in present and c.optional is None]
-    missing += [s for s in melted if s not in present]
-    if missing:
-        renamed = f"; new columns {delivery.new_columns} (renamed?)" if delivery.new_columns else ""
+    absent = [s for s, c in spec.columns.items() if s not in present and c.optional is None]
+    absent += [s for s in sorted(melted) if s not in present]
+    recent = history[-RECENT_DAYS:]
+    delivered = [s for s in absent if recent and all(s not in p.missing_columns for p in recent)]
+    renamed = f"new columns {delivery.new_columns} (renamed?)" if delivery.new_columns else ""
+    if delivered:
         judge.add(
             "missing_column",
-            f"columns {sorted(missing)} (the spec's; mark one optional with a reason if it may be absent)",
+            f"columns {sorted(delivered)} (delivered on each of the latest {len(recent)} days; "
+            "mark one optional with a reason if it may be absent)",
             f"absent; columns present: {sorted(present)}",
-            renamed.lstrip("; "),
+            renamed,
         )
+    elif absent:
+        judge.add("missing_column", f"the spec's columns {sorted(absent)}", "absent", renamed, action="warn")
     elif delivery.new_columns:
         judge.add(
             "new_column", "only the spec's columns", f"new columns {delivery.new_columns}", action="warn"
