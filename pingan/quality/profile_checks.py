@@ -114,8 +114,8 @@ RECENT_DAYS = 7  # a spec column the feed delivered on each of its latest days i
 
 def check_columns(judge: _Judge, spec: FeedSpec, delivery: Delivery, history: list[DayProfile]) -> None:
     """A spec column the feed has been delivering (each of its latest days) and this delivery lacks blocks,
-    unless the spec marks it optional; one the feed never delivered yet, or any on a feed without
-    history, is reported. New columns are reported."""
+    unless the spec marks it optional. One the feed has not been delivering (or any, on a feed without
+    history) is only recorded (the manifest's schema_drift.missing_columns). New columns are reported."""
     present = set(delivery.source_columns)
     if not present:  # nothing was read: the empty-batch rule speaks for it
         return
@@ -133,8 +133,6 @@ def check_columns(judge: _Judge, spec: FeedSpec, delivery: Delivery, history: li
             f"absent; columns present: {sorted(present)}",
             renamed,
         )
-    elif absent:
-        judge.add("missing_column", f"the spec's columns {sorted(absent)}", "absent", renamed, action="warn")
     elif delivery.new_columns:
         judge.add(
             "new_column", "only the spec's columns", f"new columns {delivery.new_columns}", action="warn"
