@@ -139,19 +139,38 @@ def check_columns(judge: _Judge, spec: FeedSpec, delivery: Delivery, history: li
         )
 
 
+class IdSets:
+    """Each day's record-id hashes as a set, built once per judgement (a large day holds tens of thousands)."""
+
+    def __init__(self) -> None:
+        self._sets: dict[tuple[date, bool], frozenset[str]] = {}
+
+    def of(self, day: DayProfile, only_sampled: bool = False) -> frozenset[str]:
+        key = (day.load_date, only_sampled)
+        if key not in self._sets:
+            self._sets[key] = frozenset(sampled(day.id_hashes) if only_sampled else day.id_hashes)
+        return self._sets[key]
+
+    def overlap(self, new: DayProfile, other: DayProfile) -> float | None:
+        """Share of the new day's record ids that the other day also committed (on the common sample):
+        a sampled day holds only the sample already, so only the other side (a small day) is filtered."""
+        a = self.of(new, other.ids_sampled and not new.ids_sampled)
+        b = self.of(other, new.ids_sampled and not other.ids_sampled)
+        if len(a) < MIN_IDS_FOR_OVERLAP:
+            return None
+        return len(a & b) / len(a)
+
+
 def overlap(new: DayProfile, other: DayProfile) -> float | None:
-    """Share of the new day's record ids that the other day also committed (on the common sample)."""
-    # a sampled day holds only the sample already: filter the side that is not (at most ID_SAMPLE_ALL ids)
-    a = set(sampled(new.id_hashes) if other.ids_sampled and not new.ids_sampled else new.id_hashes)
-    b = set(sampled(other.id_hashes) if new.ids_sampled and not other.ids_sampled else other.id_hashes)
-    if len(a) < MIN_IDS_FOR_OVERLAP:
-        return None
-    return len(a & b) / len(a)
+    return IdSets().overlap(new, other)
 
 
-def usual_overlap(history: list[DayProfile]) -> float:
-    """The largest overlap a committed day had with the day before it: what re-delivery is normal here."""
-    shares = [overlap(b, a) for a, b in zip(history, history[1:], strict=False)]
+def usual_overlap(history: list[DayProfile], sets: IdSets | None = None) -> float:
+    """The largest overlap one of the latest committed days had with the day before it: how much
+    re-delivery is normal for this feed (an incremental source re-sends updated records)."""
+    sets = sets or IdSets()
+    recent = history[-(RECENT_DAYS + 1) :]
+    shares = [sets.overlap(b, a) for a, b in zip(recent, recent[1:], strict=False)]
     return max((s for s in shares if s is not None), default=0.0)
 
 
@@ -169,8 +188,11 @@ def check_repeats(
                 f"repeats {other.load_date}",
             )
             return
-    limit = min(0.95, max(policy.repeat_overlap, usual_overlap(history) + 0.25))
-    shares = [(s, o) for o in others if (s := overlap(new, o)) is not None]
+    sets = IdSets()
+    limit = min(0.95, max(policy.repeat_overlap, usual_overlap(history, sets) + 0.25))
+    # record ids against the days near this one (bytes were compared with every day above)
+    near = [o for o in others if abs((o.load_date - new.load_date).days) <= policy.history_days]
+    shares = [(s, o) for o in near if (s := sets.overlap(new, o)) is not None]
     if not shares:
         return
     share, other = max(shares, key=lambda so: so[0])
