@@ -163,7 +163,6 @@ def fault_recall(settings, lake, specs, day: date, home: Path) -> dict[str, Coun
 
 
 def cost(rows: int) -> tuple[float, float]:
-    from datetime import datetime
 
     from bench_quality import best_of, make_incidents, sql_floor
 
