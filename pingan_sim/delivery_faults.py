@@ -9,14 +9,31 @@ whole-delivery faults (the batch must be blocked and the day's previous commit s
     timestamps_reformatted      every date and time in another format (`01.03.2025 08h15`)
     half_timestamps_reformatted every second row so
     body_wrong_encoding         the header in the declared encoding, the rows in another (text files)
-row faults (one clean row broken; the rest of the day commits)
+    truncated_half              the file cut at half its bytes (an interrupted upload)
+    rows_cut_90                 nine rows in ten missing
+    rows_10x                    ten times the usual rows (each row ten times, under new record ids)
+    empty_second_page           REST: pages after the first are valid JSON with no items and no next link
+    dropped_optional_column     an optional column missing from the file
+    renamed_column              an optional column under another name
+    merged_header_cells         XLSX: two header cells merged
+    redelivered_yesterday       yesterday's file delivered as today's
+    shift_plus_8h, shift_minus_8h   every date and time moved by 8 hours (a zone mistake)
+    year_2035                   every date and time in 2035
+row faults (a few clean rows broken; the rest of the day commits)
     nul_in_record_id            a NUL inside the record id: the row is quarantined (control_character)
     oversized_field             a 2 MB field: the row is quarantined (oversized_field) with its line
     full_width_id               the record id in full-width characters: loaded under its ASCII id
     lowercase_check_x           a resident ID number ending in `x`: loaded as `X`
+    ten_rows_2035               ten rows dated 2035: quarantined (event_time_outside_window)
+    correction_file             five records delivered again with a changed value (a second file where the
+                                feed takes several, else appended): quarantined as conflicting_record
+format edges (the day loads exactly as without the fault)
+    quoted_line_breaks          CSV: line breaks inside quoted free-text fields (Excel's Alt+Enter)
+    jsonl_bom                   JSON Lines: a byte order mark before the first record
 
-The fault rewrites the day's source file in place (the REST and HTTP servers serve those files) and
-appends a ledger entry `{"kind": <fault>, "record_id": <broken row's id or null>, ...}`.
+The fault rewrites the day's source file in place (the REST and HTTP servers serve those files), keeping
+the original under sim/_originals/ for `restore_delivery`, and appends a ledger entry
+`{"kind": <fault>, "record_id": <broken row's id or null>, ...}`.
 """
 
 from __future__ import annotations
@@ -26,7 +43,7 @@ import io
 import json
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 from pingan.core.feed_spec import FeedSpec
@@ -40,10 +57,31 @@ BATCH_FAULTS = (
     "half_timestamps_reformatted",
     "body_wrong_encoding",
 )
-ROW_FAULTS = ("nul_in_record_id", "oversized_field", "full_width_id", "lowercase_check_x")
-# deliveries that parse but are wrong: only the feed's history tells (pingan.quality.profile_checks)
-PROFILE_FAULTS = ("truncated_half", "rows_cut_90", "stale_redelivery")
-FAULTS = BATCH_FAULTS + ROW_FAULTS
+# whole-delivery faults a parser cannot see: the feed's profile (or the source's stated total) must
+PROFILE_FAULTS = (
+    "truncated_half",
+    "rows_cut_90",
+    "rows_10x",
+    "empty_second_page",
+    "dropped_optional_column",
+    "renamed_column",
+    "merged_header_cells",
+    "redelivered_yesterday",
+    "shift_plus_8h",
+    "shift_minus_8h",
+    "year_2035",
+)
+ROW_FAULTS = (
+    "nul_in_record_id",
+    "oversized_field",
+    "full_width_id",
+    "lowercase_check_x",
+    "ten_rows_2035",
+    "correction_file",
+)
+FORMAT_EDGES = ("quoted_line_breaks", "jsonl_bom")
+FAULTS = BATCH_FAULTS + PROFILE_FAULTS + ROW_FAULTS + FORMAT_EDGES
+ORIGINALS = "_originals"
 OVERSIZED_BYTES = 2 * 1024 * 1024
 _DIGITS = re.compile(r"\d+")
 _FULL_WIDTH = {
@@ -66,6 +104,7 @@ class Delivery:
     newline: str = "\n"
     bom: bool = False
     final_newline: bool = True  # a file cut short ends mid-line: keep it so
+    merged: list[str] | None = None  # XLSX cell ranges to merge (a careless export's header)
 
 
 def source_file(spec: FeedSpec, day: date) -> tuple[str, str]:
@@ -87,7 +126,7 @@ def source_file(spec: FeedSpec, day: date) -> tuple[str, str]:
     raise NotApplicable(f"{spec.feed}: a {t.kind} source has no delivered file")
 
 
-def read_delivery(home: Path, landing: Store, where: str, key: str) -> bytes:
+def _read_bytes(home: Path, landing: Store, where: str, key: str) -> bytes:
     if where == "landing":
         data = landing.get_bytes(key)
     else:
@@ -98,7 +137,7 @@ def read_delivery(home: Path, landing: Store, where: str, key: str) -> bytes:
     return data
 
 
-def write_delivery(home: Path, landing: Store, where: str, key: str, data: bytes) -> None:
+def _write_bytes(home: Path, landing: Store, where: str, key: str, data: bytes) -> None:
     if where == "landing":
         landing.put_bytes(key, data)
     else:
@@ -147,7 +186,8 @@ def render(spec: FeedSpec, d: Delivery, body_encoding: str | None = None) -> byt
 
         sheet = spec.format.sheet or "Sheet1"
         width = len(d.header)
-        return xlsx_bytes(sheet, d.header, [list(r) + [None] * (width - len(r)) for r in d.rows])
+        rows = [list(r) + [None] * (width - len(r)) for r in d.rows]
+        return xlsx_bytes(sheet, d.header, rows, merged=d.merged)
     body_encoding = body_encoding or d.encoding
     out = io.BytesIO()
     if d.bom:
@@ -169,10 +209,11 @@ def render(spec: FeedSpec, d: Delivery, body_encoding: str | None = None) -> byt
 
 def _csv_line(cells: list, spec: FeedSpec) -> str:
     buf = io.StringIO()
-    csv.writer(buf, delimiter=spec.format.delimiter, lineterminator="").writerow(
+    # a line terminator containing \n makes the writer quote fields holding a line break
+    csv.writer(buf, delimiter=spec.format.delimiter, lineterminator="\n").writerow(
         ["" if c is None else c for c in cells]
     )
-    return buf.getvalue()
+    return buf.getvalue().removesuffix("\n")
 
 
 # --- cells ---------------------------------------------------------------------------------------------
@@ -262,6 +303,10 @@ def apply_fault(spec: FeedSpec, d: Delivery, kind: str, dirty: set[str]) -> tupl
             )
         return d, None, "utf-8" if encoding.lower().replace("-", "") != "utf8" else "gb18030"
 
+    if kind in PROFILE_FAULTS + FORMAT_EDGES + ("ten_rows_2035", "correction_file"):
+        from pingan_sim.profile_faults import apply_profile_fault
+
+        return apply_profile_fault(spec, d, kind, dirty), None, encoding
     candidates = _clean_rows(d, spec, dirty)
     if not candidates:
         raise NotApplicable(f"{spec.feed}: no clean row to break")
@@ -300,40 +345,25 @@ def apply_fault(spec: FeedSpec, d: Delivery, kind: str, dirty: set[str]) -> tupl
     return d, rid, encoding
 
 
-def profile_fault(home: Path, landing: Store, spec: FeedSpec, day: date, kind: str, data: bytes) -> bytes:
-    """The bytes of a delivery that parses but is wrong: cut at half its bytes, 90% of its rows gone, or
-    yesterday's file delivered again under today's name."""
-    if kind == "truncated_half":
-        return data[: len(data) // 2]
-    if kind == "stale_redelivery":
-        return read_delivery(home, landing, *source_file(spec, day - timedelta(days=1)))
-    d = parse(spec, data)
-    if len(d.rows) < 10:
-        raise NotApplicable(f"{spec.feed}: too few rows to lose 90% of them")
-    d.rows = d.rows[: len(d.rows) // 10]
-    return render(spec, d)
-
-
 def deliver_fault(home: Path, landing: Store, spec: FeedSpec, day: date, kind: str) -> dict:
-    """Replace the simulated delivery of `spec` for `day` with a faulty one; returns its ledger entry."""
-    if kind not in FAULTS + PROFILE_FAULTS:
-        raise ValueError(f"unknown delivery fault {kind!r}; known: {', '.join(FAULTS + PROFILE_FAULTS)}")
+    """Replace the simulated delivery of `spec` for `day` with a faulty one; returns its ledger entry.
+    The original is kept (once) under sim/_originals/ so `restore_delivery` can put the good day back."""
+    if kind not in FAULTS:
+        raise ValueError(f"unknown delivery fault {kind!r}; known: {', '.join(FAULTS)}")
+    from pingan_sim import profile_faults
+
     where, key = source_file(spec, day)
-    data = read_delivery(home, landing, where, key)
-    if kind in PROFILE_FAULTS:
-        write_delivery(home, landing, where, key, profile_fault(home, landing, spec, day, kind, data))
-        return _ledger(home, {"feed": spec.feed, "date": day.isoformat(), "file": key, "record_id": None,
-                              "kind": kind, "column": None})  # fmt: skip
+    data = _read_bytes(home, landing, where, key)
     ledger_path = Path(home) / "sim" / "defects.jsonl"
-    dirty = set()
-    if ledger_path.exists():
-        for line in ledger_path.read_text(encoding="utf-8").splitlines():
-            e = json.loads(line)
-            if e["feed"] == spec.feed and e["date"] == day.isoformat() and e["record_id"]:
-                dirty.add(e["record_id"])
-    faulty, record_id, body_encoding = apply_fault(spec, parse(spec, data), kind, dirty)
-    out = b"" if kind == "empty_file" else render(spec, faulty, body_encoding)
-    write_delivery(home, landing, where, key, out)
+    written = profile_faults.deliver_special(home, landing, spec, day, kind, where, key, data)
+    record_id = None
+    if written is None:
+        faulty, record_id, body_encoding = apply_fault(
+            spec, parse(spec, data), kind, _dirty(ledger_path, spec, day)
+        )
+        written = b"" if kind == "empty_file" else render(spec, faulty, body_encoding)
+    _keep_original(home, where, key, data)
+    _write_bytes(home, landing, where, key, written)
     entry = {
         "feed": spec.feed,
         "date": day.isoformat(),
@@ -342,11 +372,41 @@ def deliver_fault(home: Path, landing: Store, spec: FeedSpec, day: date, kind: s
         "kind": kind,
         "column": None,
     }
-    return _ledger(home, entry)
-
-
-def _ledger(home: Path, entry: dict) -> dict:
     ledger = Ledger()
     ledger.add([entry])
-    ledger.write(Path(home) / "sim" / "defects.jsonl", lambda e: False)
+    ledger.write(ledger_path, lambda e: False)
     return entry
+
+
+def _dirty(ledger_path: Path, spec: FeedSpec, day: date) -> set[str]:
+    """Record ids the ledger already names for this feed and day (rows broken by the simulator)."""
+    dirty = set()
+    if ledger_path.exists():
+        for line in ledger_path.read_text(encoding="utf-8").splitlines():
+            e = json.loads(line)
+            if e["feed"] == spec.feed and e["date"] == day.isoformat() and e["record_id"]:
+                dirty.add(e["record_id"])
+    return dirty
+
+
+def _original_path(home: Path, where: str, key: str) -> Path:
+    return Path(home) / "sim" / ORIGINALS / where / key
+
+
+def _keep_original(home: Path, where: str, key: str, data: bytes) -> None:
+    path = _original_path(home, where, key)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def restore_delivery(home: Path, landing: Store, spec: FeedSpec, day: date) -> None:
+    """Put the simulated (good) delivery of `spec` for `day` back: a clean redelivery after a fault."""
+    from pingan_sim import profile_faults
+
+    where, key = source_file(spec, day)
+    path = _original_path(home, where, key)
+    if path.exists():
+        _write_bytes(home, landing, where, key, path.read_bytes())
+        path.unlink()
+    profile_faults.undo_special(home, landing, spec, day, where, key)

@@ -83,6 +83,18 @@ class Faults:
             self._previous[endpoint] = body
 
 
+SERVER_FAULTS = "server_faults.json"
+
+
+def _empty_page(path: str, page: int, total: int) -> bytes:
+    """A later page that is valid JSON with no items and no next link, although `total` says more exist."""
+    if path == INSPECTIONS_PATH:
+        body = {"data": [], "page": page, "page_size": 0, "total_pages": page, "total": total}
+    else:
+        body = {"items": [], "next_cursor": None, "total": total}
+    return json.dumps(body).encode()
+
+
 class BadRequest(ValueError):
     pass
 
@@ -333,6 +345,8 @@ class SourceServers:
             return handler.send(200, replay)
         kind = "inspections" if path == INSPECTIONS_PATH else "alarms"
         total = self.fire.count(kind, since, until)
+        if later and path in self.empty_later_pages():
+            return handler.send(200, _empty_page(path, page if path == INSPECTIONS_PATH else 0, total))
         if path == INSPECTIONS_PATH:
             body = {
                 "data": self.fire.slice(kind, since, until, (page - 1) * size, page * size),
@@ -346,10 +360,21 @@ class SourceServers:
             body = {
                 "items": self.fire.slice(kind, since, until, offset, end),
                 "next_cursor": _cursor(end, since_text, until_text) if end < total else None,
+                "total": total,
             }
         raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
         self.faults.remember(path, raw)
         handler.send(200, raw)
+
+    def empty_later_pages(self) -> set[str]:
+        """Endpoints whose pages after the first answer with no items and no next link (a delivery fault,
+        `empty_second_page`, switched on by a marker file the simulator's fault writer leaves)."""
+        marker = self.home / "sim" / SERVER_FAULTS
+        return (
+            set(json.loads(marker.read_text("utf-8")).get("empty_later_page", []))
+            if marker.is_file()
+            else set()
+        )
 
     # --- the joint-operations CSV ------------------------------------------------------------------------
     def _joint_route(self, handler: _Handler, path: str, params: dict[str, str]) -> None:

@@ -35,15 +35,13 @@ from pingan_sim.delivery_faults import (
     PROFILE_FAULTS,
     ROW_FAULTS,
     deliver_fault,
-    read_delivery,
-    source_file,
-    write_delivery,
+    restore_delivery,
 )
 
 WEEK = 7
 # half a file of twenty rows is a quiet day by volume alone: the soak's small days plant only the profile
 # faults a small feed can tell (tests/connectors/test_profile_faults.py covers truncation at scale)
-SOAK_PROFILE_FAULTS = ("rows_cut_90", "stale_redelivery")
+SOAK_PROFILE_FAULTS = ("rows_cut_90", "redelivered_yesterday", "renamed_column")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 FLAT_RATIO = 1.5  # last week's mean night against the first week's
 
@@ -171,8 +169,6 @@ def planted_fault(settings: Settings, planned, day: date):
         return
     spec, kinds = planned
     landing = Store(settings.landing_url, settings.s3)
-    where, key = source_file(spec, day)
-    good = read_delivery(settings.home, landing, where, key)
     entry = None
     for kind in kinds:
         try:
@@ -183,7 +179,7 @@ def planted_fault(settings: Settings, planned, day: date):
     try:
         yield entry
     finally:
-        write_delivery(settings.home, landing, where, key, good)
+        restore_delivery(settings.home, landing, spec, day)
 
 
 def run_night(settings: Settings, day: date) -> Night:

@@ -235,8 +235,16 @@ def _column_letters(n: int) -> list[str]:
     return out
 
 
-def xlsx_bytes(sheet: str, header: list[str], rows: list[list]) -> bytes:
-    """A one-sheet workbook; str cells become shared strings, datetimes Excel dates, None empty cells."""
+def _merge_cells(merged: list[str] | None) -> str:
+    if not merged:
+        return ""
+    refs = "".join(f'<mergeCell ref="{ref}"/>' for ref in merged)
+    return f'<mergeCells count="{len(merged)}">{refs}</mergeCells>'
+
+
+def xlsx_bytes(sheet: str, header: list[str], rows: list[list], merged: list[str] | None = None) -> bytes:
+    """A one-sheet workbook; str cells become shared strings, datetimes Excel dates, None empty cells;
+    `merged`: cell ranges to merge (e.g. `B1:C1`, as a careless export does to header cells)."""
     letters = _column_letters(len(header))
     strings: dict[str, int] = {}
     out = []
@@ -258,7 +266,7 @@ def xlsx_bytes(sheet: str, header: list[str], rows: list[list]) -> bytes:
     last = f"{letters[-1]}{len(rows) + 1}"
     sheet_xml = (
         f'{_HEAD}<worksheet xmlns="{_MAIN}" xmlns:r="{_REL}"><dimension ref="A1:{last}"/>'
-        f"<sheetData>{''.join(out)}</sheetData></worksheet>"
+        f"<sheetData>{''.join(out)}</sheetData>{_merge_cells(merged)}</worksheet>"
     )
     shared = "".join(f"<si><t>{escape(s)}</t></si>" for s in strings)
     shared_xml = f'{_HEAD}<sst xmlns="{_MAIN}" uniqueCount="{len(strings)}">{shared}</sst>'

@@ -34,39 +34,6 @@ def ingest(day: date, feeds: tuple[str, ...], no_gate: bool, force: bool) -> Non
 
 @click.command()
 @click.option("--feed", required=True, help="Feed id.")
-@click.option("--date", "day", callback=date_option, required=True, help="The day whose delivery is unusual.")
-@click.option(
-    "--reason", required=True, help="Why the delivery is right (kept with the acceptance, audited)."
-)
-def accept(feed: str, day: date, reason: str) -> None:
-    """Accept an unusual delivery on purpose: its next load commits despite the feed's profile checks.
-
-    The profile blocks a delivery that strays from the feed's own history (volume, a column gone empty,
-    the same content as another day, event times shifted). When the operator knows it is right (a
-    partner's outage, a real holiday), this records who accepted it and why; rerun `pingan ingest --date D
-    --feed F` and the day commits with the findings as warnings, and joins the profile like any other day.
-    """
-    import getpass
-
-    from pingan.core import audit
-    from pingan.core.feed_spec import load_specs
-    from pingan.core.storage import lake_store
-    from pingan.quality.profile import accept as accept_delivery
-    from pingan.sharing.publish import share_store
-
-    settings = load_settings()
-    if feed not in load_specs(settings.connectors_dir):
-        raise click.BadParameter(f"unknown feed {feed!r} (see `pingan feeds`)", param_hint="--feed")
-    who = getpass.getuser()
-    accept_delivery(lake_store(settings), feed, day, reason, who)
-    audit.append(share_store(settings), "delivery_accepted", feed=feed, load_date=day, reason=reason, by=who)
-    out.print(
-        f"{feed} {day}: accepted by {who}; rerun `pingan ingest --date {day} --feed {feed}`", highlight=False
-    )
-
-
-@click.command()
-@click.option("--feed", required=True, help="Feed id.")
 @click.option("--date", "day", callback=date_option, required=True, help="Load date of the stored batch.")
 def validate(feed: str, day: date) -> None:
     """Re-run the quality gate on the committed batch of a feed and day; print the expectations' results."""
@@ -181,3 +148,56 @@ def _print_outcomes(day: date, outcomes) -> None:
             note[:120],
         )
     out.print(table)
+
+
+@click.command()
+@click.option("--feed", required=True, help="Feed id.")
+@click.option("--date", "day", callback=date_option, required=True, help="The day whose delivery is right.")
+@click.option(
+    "--reason",
+    required=True,
+    help="Why the day is right although unlike its feed's profile (>= 10 characters).",
+)
+@click.option(
+    "--force", is_flag=True, help="Reload an incremental feed's day even when later days are loaded."
+)
+def accept(feed: str, day: date, reason: str, force: bool) -> None:
+    """Accept an unusual day on purpose: the decision is recorded (who, when, why, what the profile said),
+    the day is loaded again with its profile checks only warning, and the profile learns it."""
+    import getpass
+    from datetime import UTC, datetime
+
+    from pingan import raw_zone
+    from pingan.core.storage import lake_store
+    from pingan.orchestration.pipeline import ingest_day
+    from pingan.quality.profile import Acceptance, record_acceptance
+
+    from pingan.core import audit
+    from pingan.core.feed_spec import load_specs
+    from pingan.core.storage import share_store
+
+    settings = load_settings()
+    lake = lake_store(settings)
+    if feed not in load_specs(settings.connectors_dir):
+        raise click.BadParameter(f"unknown feed {feed!r} (see `pingan feeds`)", param_hint="--feed")
+    if len(reason.strip()) < 10:
+        raise click.BadParameter("give a reason of at least 10 characters", param_hint="--reason")
+    attempts = [r for r in raw_zone.attempt_records(lake, feed) if r.load_date == day]
+    findings = [attempts[-1].error] if attempts and attempts[-1].error else []
+    record_acceptance(
+        lake,
+        Acceptance(
+            feed=feed,
+            load_date=day,
+            reason=reason.strip(),
+            accepted_by=getpass.getuser(),
+            accepted_at=datetime.now(UTC).isoformat(),
+            findings=findings,
+        ),
+    )
+    who = getpass.getuser()
+    audit.append(share_store(settings), "delivery_accepted", feed=feed, load_date=day, reason=reason, by=who)
+    outcomes = ingest_day(settings, day, feeds=[feed], progress=progress, force=force)
+    _print_outcomes(day, outcomes)
+    if any(o.status != "committed" for o in outcomes):
+        sys.exit(1)

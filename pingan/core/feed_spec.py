@@ -42,6 +42,7 @@ class PagePagination(Strict):
     page_size: int = Field(500, gt=0)
     items_field: str = "data"
     total_pages_field: str = "total_pages"
+    total_field: str | None = "total"  # items the whole pull holds, as the first page states it
     page_field: str | None = "page"  # echoed page number, used to detect a repeated page
 
 
@@ -52,6 +53,7 @@ class CursorPagination(Strict):
     limit: int = Field(1000, gt=0)
     items_field: str = "items"
     next_field: str = "next_cursor"
+    total_field: str | None = "total"  # items the whole pull holds, as the first page states it
 
 
 class RestJson(Strict):
@@ -102,6 +104,12 @@ class Format(Strict):
 ColumnType = Literal["string", "int", "float", "boolean", "timestamp", "date"]
 
 
+class OptionalColumn(Strict):
+    """Why a source column may be absent from a delivery without blocking it."""
+
+    reason: str = Field(min_length=10)
+
+
 class Column(Strict):
     name: str | None = None  # canonical column; None = read only as part of the primary key
     type: ColumnType = "string"
@@ -113,6 +121,8 @@ class Column(Strict):
     true_values: list[str] | None = None
     false_values: list[str] | None = None
     prefix_jurisdiction: bool = False  # make an id stable across jurisdictions: <code>:<value>
+    # a column the source may leave out of a delivery; without it a missing column blocks the batch
+    optional: OptionalColumn | None = None
 
 
 class Melt(Strict):
@@ -148,20 +158,6 @@ class Freshness(Strict):
     deadline: str = Field("06:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
-class ProfileTolerances(Strict):
-    """How far a delivery may stray from the feed's own history before it is blocked (or only warned).
-
-    Defaults live in connectors/_defaults.yaml; a feed that loosens them says why in `reason`."""
-
-    min_history_days: int = Field(7, ge=1)  # fewer committed days: the feed is learning, only absolute checks
-    volume_ratio: tuple[float, float] = (0.6, 3.0)  # rows against the usual day (same weekday when known)
-    null_share_jump: float = Field(0.5, gt=0, le=1)  # a column's null share rising by more than this
-    time_shift_hours: float = Field(3.0, gt=0)  # median event time moved against the usual day
-    repeat_share: float = Field(0.8, gt=0, le=1)  # share of record ids already delivered on another day
-    action: Literal["block", "warn"] = "block"
-    reason: str | None = None
-
-
 class EmptyDays(Strict):
     """A feed whose source may legitimately deliver nothing for a day; without it an empty day is blocked."""
 
@@ -170,6 +166,41 @@ class EmptyDays(Strict):
 
 # A source field longer than this (UTF-8 bytes) quarantines its row as `oversized_field`, with its line.
 MAX_FIELD_BYTES = 64 * 1024
+
+
+ProfileCheck = Literal[
+    "volume", "source_total", "missing_column", "null_share", "new_column", "repeat_content", "event_shift"
+]
+
+
+class ProfilePolicy(Strict):
+    """How a delivery is judged against its feed's own history before commit (pingan.quality.profile_checks).
+
+    Defaults live in connectors/_defaults.yaml; a feed file that overrides any of them gives a `reason`."""
+
+    learning_days: int = Field(7, ge=1)  # fewer committed days than this: only the absolute checks
+    history_days: int = Field(28, ge=1)  # committed days compared with (the latest ones before the day)
+    volume_low: float = Field(0.6, gt=0, le=1)  # rows read below this share of the expected count block
+    volume_high: float = Field(3.0, ge=1)  # ... above this multiple of it block
+    volume_sigmas: float = Field(4.0, ge=0)  # Poisson noise allowed on top, in standard deviations
+    null_share_jump: float = Field(0.3, gt=0, le=1)  # a column's null share above its usual range by this
+    repeat_overlap: float = Field(0.5, gt=0, le=1)  # share of record ids already committed on one other day
+    event_column: str | None = None  # canonical time column; default: the first mandatory one
+    event_window_days_before: int = Field(60, ge=0)  # event times before the logical date by more quarantine
+    event_window_days_after: int = Field(1, ge=0)  # ... or after its end by more
+    event_shift_hours: int = Field(3, gt=0)  # the day's events moved by this many hours or more ...
+    event_shift_evidence: float = Field(8.0, gt=0)  # ... with this log-likelihood over no move, block
+    event_min_rows: int = Field(30, ge=1)  # fewer rows than this: the median is too noisy to judge
+    warn: list[ProfileCheck] = []  # checks that only warn for this feed
+    reason: str | None = Field(None, min_length=10)  # required when a feed file overrides the defaults
+
+
+class Corrections(Strict):
+    """Re-delivered records (same key, changed values) replace the earlier ones: the latest wins, both
+    versions stay in the lake (the replaced one in quarantine as `superseded_by_correction`)."""
+
+    replace_by_key: bool = True
+    reason: str = Field(min_length=10)
 
 
 class Incremental(Strict):
@@ -200,8 +231,11 @@ class FeedSpec(Strict):
     ignore_columns: list[str] = []  # source columns known and deliberately not loaded
     quality_overrides: dict[str, QualityOverride] = {}
     empty_days: EmptyDays | None = None  # declared, with a reason, when an empty delivery is normal
-    profile: ProfileTolerances = ProfileTolerances()  # plausibility against the feed's own history
     max_field_bytes: int = Field(MAX_FIELD_BYTES, gt=0)
+    profile: ProfilePolicy = ProfilePolicy()
+    corrections: Corrections | None = (
+        None  # without it a conflicting re-delivery is quarantined as `conflict`
+    )
     path: str = Field("", exclude=True)
     fingerprint: str = Field("", exclude=True)
 
@@ -293,6 +327,8 @@ def load_spec(path: Path, defaults: dict | None = None) -> FeedSpec:
         raise SpecError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: expected a mapping at the top level")
+    if isinstance(raw.get("profile"), dict) and not raw["profile"].get("reason"):
+        raise SpecError(f"{path}: profile: a feed that overrides the profile tolerances gives a `reason`")
     merged = _deep_merge(defaults or {}, raw)
     fingerprint = hashlib.sha256(
         yaml.safe_dump(merged, sort_keys=True, allow_unicode=True).encode()

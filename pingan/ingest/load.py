@@ -1,11 +1,14 @@
 """Load one feed for one logical date into the raw zone, as a straight line of stages.
 
-    extract (SourceChunk) → normalise (Normalised) → dedupe → gate (GatedBlock) → write (RowCounts)
-      → judge the delivery (Verdict) → manifest (Manifest) → commit, or record the blocked attempt
+    extract (SourceChunk) → normalise (Normalised) → event window → dedupe → gate (GatedBlock)
+      → write (RowCounts) → resolve repeats → profile → judge the delivery (Verdict)
+      → manifest (Manifest) → commit and learn the profile, or record the blocked attempt
 
 Every record read ends in the raw zone or in quarantine with a reason; the manifest says how many of
 each and the commit refuses if they do not add up. A batch whose quality gate reports a critical failure
-is not committed: its rows go to quarantine and the day's previous commit (if any) stays the truth.
+is not committed: its rows go to quarantine and the day's previous commit (if any) stays the truth. So
+is a batch that parses but does not look like its feed (ingest.profile_stage): cut short, ten times too
+big, yesterday's file again, a column gone, its clock shifted.
 """
 
 from __future__ import annotations
@@ -26,18 +29,17 @@ from pingan.core.feed_spec import FeedSpec
 from pingan.core.settings import Settings
 from pingan.core.storage import Store
 from pingan.ingest.chunk import SourceChunk
-from pingan.ingest.dedupe import Deduper
+from pingan.ingest.dedupe import Deduper, resolve_repeats
+from pingan.ingest.event_window import EventWindow
 from pingan.ingest.gate_stage import GatedBlock, GateOutcome, GateStage
 from pingan.ingest.normalise import BatchInfo, normalise
 from pingan.ingest.prefetch import prefetch
+from pingan.ingest.profile_stage import ProfiledBatch, learn, missing_columns, profile_batch
 from pingan.ingest.transports import ExtractContext, extract
-from pingan.ingest.writer import BatchWriter, RowCounts, block_batch, open_batch_writer
+from pingan.ingest.writer import BatchWriter, RowCounts, append_quarantine, block_batch, open_batch_writer
 from pingan.quality import results_store
 from pingan.quality.batch_rules import BatchFailure as RuleFailure
 from pingan.quality.batch_rules import judge_batch
-from pingan.quality.profile import DayProfile, accepted, day_profile, history
-from pingan.quality.profile import record as record_profile
-from pingan.quality.profile_checks import judge_profile
 from pingan.raw_zone.manifest import (
     BatchFailure,
     BatchFiles,
@@ -146,6 +148,7 @@ class Streamed:
     gate: GateOutcome
     new_columns: set[str] = field(default_factory=set)
     cursor_after: str | None = None
+    source_columns: set[str] = field(default_factory=set)  # columns the delivery had, over all its files
 
 
 @dataclass(frozen=True)
@@ -156,7 +159,7 @@ class Verdict:
     critical: list[str]
     batch_failures: list  # quality.batch_rules failures on the delivery as a whole
     error: str | None = None
-    profile: DayProfile | None = None  # recorded into the feed's profile when the batch commits
+    profile: ProfiledBatch | None = None  # the day's profile and what the profile checks said
 
 
 def new_batch_id(day: date) -> str:
@@ -195,7 +198,7 @@ def ingest_feed(
         streamed = stream_batch(
             attempt, ctx, lake, GateStage(gate, spec, attempt.info, lake, settings), progress
         )
-        verdict = judge(attempt, streamed, lake, ctx.sources)
+        verdict = judge(attempt, ctx, streamed, lake)
         manifest = build_manifest(attempt, ctx, streamed, verdict)
         finish(lake, attempt, manifest, streamed.gate, before_commit, verdict.profile)
         return BatchResult(manifest)
@@ -235,14 +238,17 @@ def stream_batch(
     processed); quarantine records are written as soon as a stage produces them."""
     spec, day = attempt.spec, attempt.day
     cursor_column = spec.incremental.cursor_column if spec.incremental else None
-    cursor, new_columns = ctx.cursor_before, set()
+    cursor, new_columns, source_columns = ctx.cursor_before, set(), set()
     dedupe = Deduper(spec, attempt.info)
+    window = EventWindow(spec, attempt.info)
     with open_batch_writer(lake, attempt.raw_key, attempt.quarantine_key, entity_schema(spec.entity)) as out:
         for chunk in prefetch(extract(ctx)):
-            cursor = advance_cursor(cursor, chunk, cursor_column)
+            cursor = advance_cursor(cursor, chunk, cursor_column, spec)
+            source_columns.update(chunk.table.column_names)
             result = normalise(chunk, spec, attempt.info)
-            good, duplicates = dedupe.split(result.good)
-            out.write_quarantine(pa.concat_tables([result.quarantine, duplicates]))
+            inside, outside = window.split(result.good)
+            good = dedupe.split(inside)
+            out.write_quarantine(pa.concat_tables([result.quarantine, outside]))
             out.counts.read += result.records_in
             new_columns.update(result.new_columns)
             write_gated(out, gate.push(good))
@@ -251,13 +257,29 @@ def stream_batch(
                     f"{spec.feed} {day}: {out.counts.read:,} read, {out.counts.quarantined:,} quarantined"
                 )
         write_gated(out, gate.flush())
-    return Streamed(out.counts, gate.outcome, new_columns, cursor)
+    resolved = resolve_repeats(lake, attempt.raw_key, dedupe, spec, attempt.info)
+    append_quarantine(lake, attempt.quarantine_key, resolved.quarantine, out.counts)
+    return Streamed(out.counts, gate.outcome, new_columns, cursor, source_columns)
 
 
-def advance_cursor(cursor: str | None, chunk: SourceChunk, column: str | None) -> str | None:
+class MissingCursorColumn(ValueError):
+    """An incremental feed's delivery lacks the column its cursor is read from."""
+
+
+def advance_cursor(
+    cursor: str | None, chunk: SourceChunk, column: str | None, spec: FeedSpec | None = None
+) -> str | None:
     """An incremental feed's window ends at the largest cursor value read."""
-    if not column or column not in chunk.table.column_names or not chunk.table.num_rows:
+    if not column or not chunk.table.num_rows:
         return cursor
+    if column not in chunk.table.column_names:
+        if not chunk.table.column_names:  # every row of the chunk was a reader reject
+            return cursor
+        feed = spec.feed if spec else "feed"
+        raise MissingCursorColumn(
+            f"{chunk.source_file}: {feed}: cursor column {column!r} (incremental.cursor_column) is missing; "
+            f"columns present: {chunk.table.column_names}"
+        )
     top = pc.max(chunk.table[column]).as_py()
     return max(filter(None, [cursor, top]), default=None)
 
@@ -271,18 +293,28 @@ def write_gated(out: BatchWriter, block: GatedBlock | None) -> None:
     out.write_good(block.good)
 
 
-def judge(attempt: Attempt, streamed: Streamed, lake: Store, sources: list[dict]) -> Verdict:
+def judge(attempt: Attempt, ctx: ExtractContext, streamed: Streamed, lake: Store) -> Verdict:
     """The delivery as a whole: rows rejected at any stage against the feed's threshold, nothing at all, or
-    rows that parse but stray from the feed's own history (its profile). A critical failure blocks the
-    batch: its written rows move to quarantine (and the counts with them)."""
+    a delivery unlike its feed's profile. A critical failure blocks the batch: its written rows move to
+    quarantine (and the counts with them)."""
     spec, counts = attempt.spec, streamed.counts
-    profile = day_profile(spec.feed, spec.entity, attempt.day, lake.read_parquet(attempt.raw_key), sources)
-    batch_failures = judge_batch(spec, counts.read, counts.quarantined, counts.by_rule)
+    profiled = profile_batch(
+        lake,
+        spec,
+        attempt.day,
+        attempt.batch_id,
+        attempt.raw_key,
+        rows_read=counts.read,
+        sources=ctx.sources,
+        source_columns=streamed.source_columns,
+        new_columns=sorted(streamed.new_columns),
+        first_pull=spec.incremental is not None and ctx.cursor_before is None,
+    )
+    batch_failures = judge_batch(spec, counts.read, counts.quarantined, counts.by_rule) + profiled.failures
     batch_failures += empty_over_good_day(spec, attempt.day, counts.read, lake)
-    batch_failures += profile_failures(spec, attempt.day, profile, lake, streamed.gate.warnings)
     critical = sorted(streamed.gate.critical | {f.rule for f in batch_failures})
     if not critical:
-        return Verdict("committed", [], batch_failures, profile=profile)
+        return Verdict("committed", [], batch_failures, profile=profiled)
     moved = block_batch(lake, attempt.raw_key, attempt.quarantine_key, critical, spec, attempt.info)
     counts.by_rule["batch_blocked"] += moved
     counts.quarantined += moved
@@ -292,6 +324,7 @@ def judge(attempt: Attempt, streamed: Streamed, lake: Store, sources: list[dict]
         critical,
         batch_failures,
         blocked_cause(spec, critical, batch_failures, streamed.gate.rules),
+        profile=profiled,
     )
 
 
@@ -307,29 +340,12 @@ def empty_over_good_day(spec: FeedSpec, day: date, rows_read: int, lake: Store) 
                                        "rows; the previous commit of the day stays")]  # fmt: skip
 
 
-def profile_failures(
-    spec: FeedSpec, day: date, profile: DayProfile, lake: Store, warnings
-) -> list[RuleFailure]:
-    """The profile checks as batch failures; a feed that only warns, or a day an operator accepted
-    (`pingan accept`), gets them as warnings instead."""
-    findings = judge_profile(spec, profile, history(lake, spec.feed, day))
-    if not findings:
-        return []
-    acceptance = accepted(lake, spec.feed, day)
-    if spec.profile.action == "warn" or acceptance:
-        for f in findings:
-            warnings[f.check] += 1
-            log.warning(
-                "%s%s", f.cause(spec, day.isoformat()), " (accepted by an operator)" if acceptance else ""
-            )
-        return []
-    return [RuleFailure(f.check, f.cause(spec, day.isoformat())) for f in findings]
-
-
 def blocked_cause(spec: FeedSpec, critical: list[str], batch_failures, gate_rules: dict[str, dict]) -> str:
     """One line: why the batch was blocked, and that the day's previous commit stays."""
     if batch_failures:
-        return "; ".join(f"{f.rule}: {f.cause}" for f in batch_failures)
+        causes = "; ".join(f"{f.rule}: {f.cause}" for f in batch_failures)
+        stays = "; the previous commit of the day stays"
+        return causes if causes.endswith(stays) else causes + stays
     parts = []
     for rule in critical:
         r = gate_rules.get(rule, {})
@@ -356,19 +372,27 @@ def build_manifest(attempt: Attempt, ctx: ExtractContext, streamed: Streamed, ve
         quarantine_by_rule=dict(sorted(counts.by_rule.items())),
         files=BatchFiles(raw=[attempt.raw_key] if committed else [], quarantine=[attempt.quarantine_key]),
         schema_fingerprint=schema_fingerprint(entity_schema(spec.entity)),
-        schema_drift=SchemaDrift(new_columns=sorted(streamed.new_columns)),
+        schema_drift=SchemaDrift(
+            new_columns=sorted(streamed.new_columns),
+            missing_columns=missing_columns(spec, streamed.source_columns),
+        ),
         cursor_before=ctx.cursor_before,
         cursor_after=streamed.cursor_after,
         quality=QualitySummary(
             critical_failures=verdict.critical,
-            warnings=dict(streamed.gate.warnings),
+            warnings=dict(streamed.gate.warnings) | profile_warnings(verdict),
             batch_failures=[BatchFailure(rule=f.rule, cause=f.cause) for f in verdict.batch_failures],
             gate_runs=streamed.gate.runs,
+            findings=[f.cause for f in verdict.profile.warnings] if verdict.profile else [],
         ),
         code_version=CodeVersion(pingan=__version__, spec_fingerprint=spec.fingerprint),
         started_at=attempt.info.ingested_at.isoformat(),
         finished_at=datetime.now(UTC).isoformat(),
     )
+
+
+def profile_warnings(verdict: Verdict) -> dict[str, int]:
+    return {f.rule: 1 for f in verdict.profile.warnings} if verdict.profile else {}
 
 
 def finish(
@@ -377,7 +401,7 @@ def finish(
     manifest: Manifest,
     gate: GateOutcome,
     before_commit: Callable[[dict], None] | None = None,
-    profile: DayProfile | None = None,
+    profiled: ProfiledBatch | None = None,
 ) -> None:
     """Commit the batch (then delete the day's older batch files), or record the blocked attempt; either way
     store the quality results."""
@@ -393,15 +417,16 @@ def finish(
         if before_commit is not None:
             before_commit(manifest.to_json())
         raw_zone.commit(lake, manifest)
-        if profile is not None:
-            record_profile(lake, profile)
+        if profiled is not None:
+            learn(lake, profiled)
         raw_zone.collect_garbage(
             lake, spec.entity, spec.jurisdiction_code, attempt.day, spec.feed, keep=attempt.batch_id
         )
     else:
         raw_zone.write_batch_record(lake, manifest)
     stored = manifest.to_json()
-    results_store.store_results(lake, stored, gate.rules, stored["quality"]["batch_failures"])
+    warnings = [{"rule": f.rule, "cause": f.cause} for f in profiled.warnings] if profiled else []
+    results_store.store_results(lake, stored, gate.rules, stored["quality"]["batch_failures"], warnings)
 
 
 def schema_fingerprint(schema: pa.Schema) -> str:

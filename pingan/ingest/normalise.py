@@ -17,11 +17,13 @@ import pyarrow.compute as pc
 from pingan.core.canonical import TS, entity_schema, quarantine_schema
 from pingan.core.feed_spec import Column, FeedSpec
 from pingan.ingest.chunk import Reject, SourceChunk
+from pingan.quality.identifiers import looks_personal
 from pingan.quality.text_cleaning import (
     CONTROL_CHARACTER,
     OVERSIZED_FIELD,
     clean_identifiers,
     control_character_mask,
+    identifier_columns,
     oversized_mask,
     shorten_record,
     shortened,
@@ -234,9 +236,11 @@ def _flag_broken_text(
 ) -> bool:
     """Broken text first: it decides the rule whatever else the row holds. True if any field is oversized."""
     oversized = False
+    identifiers = set(identifier_columns(spec)) | set(spec.primary_key)
     for name in table.column_names:
         values = text[name] if name in text else _strings(table[name])
-        failures.flag(control_character_mask(values), CONTROL_CHARACTER, name, values)
+        mask = control_character_mask(values, free_text=name not in identifiers)
+        failures.flag(mask, CONTROL_CHARACTER, name, values)
         too_long = oversized_mask(values, spec.max_field_bytes)
         if too_long is not None:
             oversized = True
@@ -273,10 +277,20 @@ def _source_record_id(text: dict[str, pa.Array], spec: FeedSpec) -> pa.Array:
     return pc.binary_join_element_wise(*key_cols, ":")
 
 
+MASKED = "<masked: looks like personal data>"
+
+
 def _extra_columns(table: pa.Table, new_columns: list[str]) -> pa.Array:
+    """Unknown source columns as JSON; a column whose values look like personal data (a renamed phone or
+    ID number column) keeps its name but never its values."""
     if not new_columns:
         return pa.nulls(table.num_rows, pa.string())
-    extra_rows = table.select(new_columns).to_pylist()
+    extra = table.select(new_columns)
+    for i, name in enumerate(new_columns):
+        if looks_personal(extra[name]):
+            masked = pc.if_else(pc.is_valid(extra[name]), MASKED, pa.scalar(None, pa.string()))
+            extra = extra.set_column(i, name, masked)
+    extra_rows = extra.to_pylist()
     return pa.array([json.dumps(r, ensure_ascii=False, sort_keys=True) for r in extra_rows], pa.string())
 
 

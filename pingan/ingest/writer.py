@@ -82,3 +82,13 @@ def block_batch(
     lake.write_parquet(quarantine_key, pa.concat_tables([existing, moved]))
     lake.delete(raw_key)
     return good.num_rows
+
+
+def append_quarantine(lake: Store, quarantine_key: str, table: pa.Table, counts: RowCounts) -> None:
+    """Add quarantine records to a batch's closed quarantine file (rare: repeats resolved after streaming)."""
+    if not table.num_rows:
+        return
+    existing = lake.read_parquet(quarantine_key)
+    lake.write_parquet(quarantine_key, pa.concat_tables([existing, table]))
+    counts.quarantined += table.num_rows
+    counts.by_rule.update(table["rule"].to_pylist())

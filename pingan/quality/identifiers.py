@@ -140,3 +140,14 @@ def is_division_code(value: str, level: str = "any", latest_only: bool = True) -
     if len(value) != 6 or not value.isdigit() or value not in _division_codes(latest_only):
         return False
     return level == "any" or division_level(value) == level
+
+
+# Text that looks like a resident ID number or a mobile number anywhere in a value (lists included).
+_LOOKS_PERSONAL = r"(^|\D)(\d{17}[\dXx]|1[3-9]\d{9})($|\D)"
+
+
+def looks_personal(values: pa.Array) -> bool:
+    """True if any value of a column the spec does not know holds what looks like a resident ID number
+    or a mobile number: such a column must not reach the lake unmasked."""
+    text = pc.cast(values, pa.string())
+    return bool(pc.any(pc.match_substring_regex(text, _LOOKS_PERSONAL)).as_py())

@@ -49,11 +49,16 @@ def day_quality(lake: Store, feed: str | None = None, since: date | None = None)
                 rows_quarantined=rec.get("rows_quarantined", 0),
                 quarantine_by_rule=dict(rec.get("quarantine_by_rule") or {}),
                 warnings=sorted(quality.get("warnings") or {}),
-                cause=rec.get("error") if rec["status"] != "committed" else None,
+                cause=rec.get("error") if rec["status"] != "committed" else _findings(quality),
                 committed_at=good.get("finished_at") if good else None,
             )
         )
     return out
+
+
+def _findings(quality: dict) -> str | None:
+    """A committed day's profile warnings (a check the feed declares `warn`, or an accepted day)."""
+    return "; ".join(quality.get("findings") or []) or None
 
 
 def top_rules(quarantine_by_rule: dict[str, int], n: int = 3) -> str:

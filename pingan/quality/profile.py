@@ -1,98 +1,292 @@
-"""Each feed's profile: what its committed days looked like, so a new delivery can be judged against them.
+"""A feed's profile: what its committed days looked like, kept in the lake next to the quality results.
 
-One small JSON per committed day under `_quality/profiles/<feed>/<load_date>.json`: rows, weekday, the
-null share of every column, the median event time against the logical day, the sources' sha256 and a
-sample of record ids. A rerun of a day replaces that day's entry, so the profile always equals what the
-committed batches hold. Judging a delivery against it is `pingan.quality.profile_checks`.
+    _quality/profiles/<feed>/load_date=<YYYY-MM-DD>.json     one DayProfile per committed day
+    _quality/acceptances/<feed>/load_date=<YYYY-MM-DD>.json  operators' `pingan accept` records (audit)
+
+A DayProfile is computed from what the day committed (its raw-zone rows and its manifest) and nothing
+else, so rebuilding the profile from the committed batches gives the same files, and a rerun of a day
+replaces that day's entry. The profile of a feed is the set of its day entries; `history` picks the ones
+a new delivery is compared with (quality.profile_checks).
+
+Record ids are kept as a deterministic sample of short hashes (all ids of a small day, one in
+ID_SAMPLE_MODULUS of a large one), enough to see that a delivery repeats another day's records without
+storing identifiers. Value domains are kept for low-cardinality columns that are not personal data.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, time
+import math
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field
 
-from pingan.core.canonical import TZ
+from pingan.core.feed_spec import FeedSpec
 from pingan.core.storage import Store
 
-PREFIX = "_quality/profiles/"
-ACCEPTED = "_quality/accepted/"
-ID_SAMPLE = 500
-# the column whose spread around the logical day shows a zone mistake; entities without one are skipped
-EVENT_TIME = {"incident": "reported_at", "grid_event_stage": "stage_at", "fire_alarm": "raised_at"}
-SKIPPED_COLUMNS = {"load_date", "ingested_at", "batch_id", "source_file", "source_row", "extra_columns"}
+PREFIX = "_quality/profiles"
+ACCEPT_PREFIX = "_quality/acceptances"
+DOMAIN_MAX_VALUES = 20  # a column with at most this many distinct values keeps them as its domain
+DISTINCT_SAMPLE = 20_000  # distinct values are counted among a day's first rows (exactly, cheaply)
+ID_SAMPLE_ALL = 2_000  # a day with at most this many record ids keeps them all
+ID_SAMPLE_MODULUS = 16  # a larger day keeps the ids whose hash is 0 modulo this
+# lineage and bookkeeping columns: the same for every row, or unique per row by construction
+NOT_PROFILED = {
+    "record_id",
+    "source_record_id",
+    "jurisdiction_code",
+    "source_feed",
+    "source_file",
+    "source_row",
+    "batch_id",
+    "load_date",
+    "ingested_at",
+    "extra_columns",
+}
 
 
-@dataclass
-class DayProfile:
+class DayProfile(BaseModel):
+    """What one committed day of a feed looked like."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
     feed: str
-    load_date: str
-    weekday: int
-    rows: int
-    null_share: dict[str, float] = field(default_factory=dict)
-    event_offset_hours: float | None = None  # median event time minus the logical day's local midnight
-    event_span_hours: float | None = None  # p90 - p10: a catch-up delivery spans more than a day
-    source_sha256: list[str] = field(default_factory=list)
-    record_ids: list[str] = field(default_factory=list)
+    load_date: date
+    batch_id: str
+    weekday: int  # 0 = Monday
+    rows_read: int
+    rows_written: int
+    null_share: dict[str, float] = Field(default_factory=dict)  # canonical column -> share of nulls
+    distinct: dict[str, int] = Field(default_factory=dict)
+    domain: dict[str, list[str]] = Field(default_factory=dict)  # low-cardinality, non-personal columns
+    missing_columns: list[str] = Field(default_factory=list)  # spec columns the delivery did not have
+    event_column: str | None = None
+    event_hour: float | None = None  # mean local time of day of its events (circular), hours
+    event_histogram: list[int] = Field(default_factory=list)  # events per local hour of day, 0..23
+    event_rows: int = 0
+    source_sha256: list[str] = Field(default_factory=list)
+    ids_sampled: bool = False  # True: `id_hashes` holds only the ids whose hash is 0 mod ID_SAMPLE_MODULUS
+    id_hashes: list[str] = Field(default_factory=list)
+    accepted: str | None = None  # the operator's reason, when the day was accepted against its profile
+    first_pull: bool = False  # an incremental feed's first load: the source's whole history, not a day
 
 
-def day_profile(feed: str, entity: str, day: date, table: pa.Table, sources: list[dict]) -> DayProfile:
-    """The profile of one delivery's accepted rows (the raw batch) and its sources."""
-    null_share = {
-        name: round(table[name].null_count / table.num_rows, 4)
-        for name in table.column_names
-        if name not in SKIPPED_COLUMNS and table.num_rows
-    }
-    offset, span = _event_offsets(table, EVENT_TIME.get(entity), day)
-    ids = table["record_id"].slice(0, ID_SAMPLE).to_pylist() if "record_id" in table.column_names else []
+def profile_key(feed: str, day: date) -> str:
+    return f"{PREFIX}/{feed}/load_date={day.isoformat()}.json"
+
+
+def acceptance_key(feed: str, day: date) -> str:
+    return f"{ACCEPT_PREFIX}/{feed}/load_date={day.isoformat()}.json"
+
+
+# --- computing ----------------------------------------------------------------------------------------
+def event_column(spec: FeedSpec) -> str | None:
+    """The canonical column that says when a row's event happened: declared, or the first mandatory time
+    column other than an incremental cursor (a melted feed: its value column), or the cursor itself."""
+    if spec.profile.event_column:
+        return spec.profile.event_column
+    cursor = spec.incremental.cursor_column if spec.incremental else None
+    timed = [(s, c) for s, c in spec.columns.items() if c.name and c.type in ("timestamp", "date")]
+    for source, col in timed:
+        if col.required and source != cursor:
+            return col.name
+    if spec.melt and spec.melt.type in ("timestamp", "date"):
+        return spec.melt.value_column
+    return next((c.name for s, c in timed if s == cursor), None)
+
+
+def day_start(spec: FeedSpec, day: date) -> datetime:
+    return datetime.combine(day, time(0), ZoneInfo(spec.timezone))
+
+
+def event_histogram(con, spec: FeedSpec, day: date, column: str) -> list[int]:
+    """Events per local hour of day 0..23 (the zone's offset on the logical day; the feeds' zones keep no
+    daylight saving). The time of day, not the distance from the logical date: a feed's rows may describe
+    events of earlier days (a grid event's stages) while its clock keeps the same daily rhythm."""
+    offset = datetime.combine(day, time(12), ZoneInfo(spec.timezone)).utcoffset() or timedelta(0)
+    rows = con.execute(
+        f"""select ((epoch_us("{column}") + {int(offset.total_seconds() * 1_000_000)}) // 3600000000) % 24,
+                  count(*) from batch where "{column}" is not null group by 1"""
+    ).fetchall()
+    histogram = [0] * 24
+    for hour, n in rows:
+        histogram[int(hour) % 24] += n
+    return histogram
+
+
+def mean_hour(histogram: list[int]) -> float | None:
+    """The circular mean of an hourly histogram (23:00 and 01:00 average to midnight), in hours."""
+    if not sum(histogram):
+        return None
+    angles = [(h + 0.5) * 2 * math.pi / 24 for h in range(24)]
+    x = sum(n * math.cos(a) for n, a in zip(histogram, angles, strict=True))
+    y = sum(n * math.sin(a) for n, a in zip(histogram, angles, strict=True))
+    return round((math.atan2(y, x) * 24 / (2 * math.pi)) % 24, 3)
+
+
+def sampled(hashes: list[str]) -> list[str]:
+    """The hashes kept when a day's ids are sampled (deterministic, the same on every day)."""
+    return [h for h in hashes if int(h, 16) % ID_SAMPLE_MODULUS == 0]
+
+
+def id_hashes(con, rows: int) -> tuple[bool, list[str]]:
+    """(sampled?, hex hashes of the record ids): all of a small day, one in ID_SAMPLE_MODULUS of a large
+    one. DuckDB's hash (pinned with DuckDB) costs milliseconds where a Python hash per id cost a second."""
+    is_sampled = rows > ID_SAMPLE_ALL
+    where = f"where h % {ID_SAMPLE_MODULUS} = 0" if is_sampled else ""
+    found = con.execute(
+        f"select distinct h from (select hash(record_id) h from batch where record_id is not null) {where}"
+    ).fetchall()
+    return is_sampled, sorted(f"{h:016x}" for (h,) in found)
+
+
+def column_stats(spec: FeedSpec, table: pa.Table) -> tuple[dict, dict, dict]:
+    """Null share of every profiled canonical column, its distinct values among the first DISTINCT_SAMPLE
+    rows, and the full domain of the columns with few values (not personal data)."""
+    n = table.num_rows
+    pii = set(spec.pii_columns)
+    head = table.slice(0, DISTINCT_SAMPLE)
+    nulls, distinct, domain = {}, {}, {}
+    for name in table.column_names:
+        if name in NOT_PROFILED:
+            continue
+        nulls[name] = round(table[name].null_count / n, 6) if n else 0.0
+        distinct[name] = len(pc.unique(head[name]).drop_null())
+        if (
+            0 < distinct[name] <= DOMAIN_MAX_VALUES
+            and name not in pii
+            and pa.types.is_string(table[name].type)
+        ):
+            values = pc.unique(table[name]).drop_null()
+            if len(values) <= DOMAIN_MAX_VALUES:
+                domain[name] = sorted(values.to_pylist())
+    return nulls, distinct, domain
+
+
+def compute_day_profile(
+    spec: FeedSpec,
+    day: date,
+    batch_id: str,
+    table: pa.Table,
+    *,
+    rows_read: int,
+    sources: list[dict],
+    missing_columns: list[str],
+    accepted: str | None = None,
+    first_pull: bool = False,
+) -> DayProfile:
+    """The profile of one delivery from its canonical rows (the rows it writes) and its manifest facts."""
+    import duckdb
+
+    nulls, distinct, domain = column_stats(spec, table)
+    column = event_column(spec)
+    histogram, is_sampled, hashes = [], False, []
+    con = duckdb.connect()
+    try:
+        con.register("batch", table)
+        if column in table.column_names and table.num_rows and pa.types.is_timestamp(table[column].type):
+            histogram = event_histogram(
+                con, spec, day, column
+            )  # a date has no hour, and no zone to get wrong
+        if "record_id" in table.column_names and table.num_rows:
+            is_sampled, hashes = id_hashes(con, table.num_rows)
+    finally:
+        con.close()
     return DayProfile(
-        feed, day.isoformat(), day.weekday(), table.num_rows, null_share, offset, span,
-        sorted({s["sha256"] for s in sources if s.get("sha256")}), [i for i in ids if i],
-    )  # fmt: skip
-
-
-def _event_offsets(table: pa.Table, column: str | None, day: date) -> tuple[float | None, float | None]:
-    if column is None or column not in table.column_names or table.num_rows == 0:
-        return None, None
-    midnight = datetime.combine(day, time(), ZoneInfo(TZ))
-    seconds = pc.divide(pc.cast(pc.seconds_between(pa.scalar(midnight), table[column]), pa.float64()), 3600.0)
-    q = pc.quantile(seconds, q=[0.1, 0.5, 0.9], interpolation="nearest").to_pylist()
-    if q[1] is None:
-        return None, None
-    return round(q[1], 2), round(q[2] - q[0], 2)
-
-
-def record(lake: Store, profile: DayProfile) -> None:
-    key = f"{PREFIX}{profile.feed}/{profile.load_date}.json"
-    lake.put_bytes(
-        key, json.dumps(asdict(profile), ensure_ascii=False).encode(), "application/json", durable=False
+        feed=spec.feed,
+        load_date=day,
+        batch_id=batch_id,
+        weekday=day.weekday(),
+        rows_read=rows_read,
+        rows_written=table.num_rows,
+        null_share=nulls,
+        distinct=distinct,
+        domain=domain,
+        missing_columns=sorted(missing_columns),
+        event_column=column,
+        event_hour=mean_hour(histogram) if histogram else None,
+        event_histogram=histogram,
+        event_rows=sum(histogram),
+        source_sha256=sorted({s["sha256"] for s in sources if s.get("sha256")}),
+        ids_sampled=is_sampled,
+        id_hashes=hashes,
+        accepted=accepted,
+        first_pull=first_pull,
     )
 
 
-def history(lake: Store, feed: str, before: date, days: int = 56) -> list[DayProfile]:
-    """Committed days of the feed before `before` (the day being judged is never its own history)."""
-    found = []
-    for key in sorted(lake.list(f"{PREFIX}{feed}/"), reverse=True):
-        day = key.rsplit("/", 1)[-1].removesuffix(".json")
-        if day < before.isoformat() and len(found) < days:
-            data = lake.get_bytes(key)
-            if data:
-                found.append(DayProfile(**json.loads(data)))
-    return found
+# --- storing ------------------------------------------------------------------------------------------
+def store_day_profile(lake: Store, profile: DayProfile) -> None:
+    data = json.dumps(profile.model_dump(mode="json"), ensure_ascii=False, sort_keys=True).encode()
+    lake.put_bytes(profile_key(profile.feed, profile.load_date), data, "application/json")
 
 
-def accept(lake: Store, feed: str, day: date, reason: str, who: str) -> dict:
-    """An operator's decision that an unusual delivery is right: its next load commits despite the profile."""
-    entry = {"feed": feed, "load_date": day.isoformat(), "reason": reason, "accepted_by": who,
-             "accepted_at": datetime.now(ZoneInfo(TZ)).isoformat()}  # fmt: skip
-    lake.put_bytes(f"{ACCEPTED}{feed}/{day.isoformat()}.json", json.dumps(entry, ensure_ascii=False).encode())
-    return entry
+def day_profiles(lake: Store, feed: str) -> list[DayProfile]:
+    """Every stored day of a feed's profile, in date order."""
+    out = []
+    for key in lake.list(f"{PREFIX}/{feed}/"):
+        data = lake.get_bytes(key) if key.endswith(".json") else None
+        if data is not None:
+            out.append(DayProfile.model_validate_json(data))
+    return sorted(out, key=lambda p: p.load_date)
 
 
-def accepted(lake: Store, feed: str, day: date) -> dict | None:
-    data = lake.get_bytes(f"{ACCEPTED}{feed}/{day.isoformat()}.json")
-    return json.loads(data) if data else None
+def history(profiles: list[DayProfile], day: date, days: int) -> list[DayProfile]:
+    """The latest `days` committed days before `day`: what a delivery for `day` is compared with."""
+    return [p for p in profiles if p.load_date < day][-days:]
+
+
+def rebuild_profile(lake: Store, spec: FeedSpec) -> list[DayProfile]:
+    """Recompute every day of the feed's profile from its committed batches (same result as the loads)."""
+    from pingan import raw_zone
+
+    out = []
+    for m in raw_zone.committed_manifest_records(lake, spec.feed):
+        table = lake.read_parquet(m.files.raw) if m.files.raw else pa.table({})
+        acceptance = acceptance_for(lake, spec.feed, m.load_date)
+        profile = compute_day_profile(
+            spec,
+            m.load_date,
+            m.batch_id,
+            table,
+            rows_read=m.rows_read,
+            sources=m.sources,
+            missing_columns=m.schema_drift.missing_columns,
+            accepted=acceptance.reason if acceptance else None,
+            first_pull=spec.incremental is not None and m.cursor_before is None,
+        )
+        store_day_profile(lake, profile)
+        out.append(profile)
+    return out
+
+
+# --- acceptances --------------------------------------------------------------------------------------
+class Acceptance(BaseModel):
+    """An operator's decision that a feed's day is right although its profile says otherwise."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    feed: str
+    load_date: date
+    reason: str = Field(min_length=10)
+    accepted_by: str
+    accepted_at: str
+    findings: list[str] = Field(default_factory=list)  # what the profile said about the blocked delivery
+
+
+def record_acceptance(lake: Store, acceptance: Acceptance) -> None:
+    """Append the acceptance to the day's record (earlier acceptances of the day are kept)."""
+    key = acceptance_key(acceptance.feed, acceptance.load_date)
+    existing = json.loads(lake.get_bytes(key) or b"[]")
+    existing.append(acceptance.model_dump(mode="json"))
+    lake.put_bytes(key, json.dumps(existing, ensure_ascii=False, indent=1).encode(), "application/json")
+
+
+def acceptance_for(lake: Store, feed: str, day: date) -> Acceptance | None:
+    """The latest acceptance of a feed's day, if an operator accepted it."""
+    data = lake.get_bytes(acceptance_key(feed, day))
+    records = json.loads(data) if data else []
+    return Acceptance.model_validate(records[-1]) if records else None

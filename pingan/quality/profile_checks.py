@@ -1,114 +1,345 @@
-"""A delivery judged against its feed's own history before it commits: the checks that catch a file that
-parses but is wrong (half a file, yesterday's file, a column gone empty, every time shifted by a zone).
+"""A delivery judged against its feed's profile before it commits: volume, columns, null shares, repeated
+content and the timing of its events.
 
-Each finding names the check, what the history expected and what the delivery shows. Tolerances are the
-feed's `profile` (defaults in connectors/_defaults.yaml); small days get sampling noise on top (three
-standard deviations of a Poisson count or a binomial share), so a quiet Sunday never blocks. With fewer
-than `min_history_days` committed days the feed is learning: only the same-content check applies.
+Each check compares what the new batch looks like (a DayProfile computed from the rows it would commit)
+with the feed's history (the latest committed days) and says block or warn, as the feed declares
+(`profile.warn` in its YAML). Tolerances are the feed's `profile` policy (connectors/_defaults.yaml):
+a relative band widened by the noise a count or share of that size shows anyway, so a quiet day of a
+small feed is not a false alarm while a file cut in half is. With fewer committed days than
+`learning_days` the feed is learning: only the absolute checks run (missing columns, repeated content).
+
+Every finding names the feed, the day, the check, the expected range and the observed value.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
 
-from pingan.core.feed_spec import FeedSpec
-from pingan.quality.profile import DayProfile
+from pingan.core.feed_spec import FeedSpec, ProfilePolicy
+from pingan.quality.profile import DayProfile, sampled
 
-VOLUME, NULLS, REPEAT, SHIFT = "profile_volume", "profile_null_share", "profile_repeat", "profile_time_shift"
-MIN_ROWS_FOR_SHARES = 20  # null shares of fewer rows say nothing
-CATCH_UP_SPAN_HOURS = 30.0
-MIN_ROWS_FOR_SHIFT = 200  # the 30-night soak blocked 47 grid-event rows whose median wandered 5.3 h  # a delivery whose events spread over more than this holds several days
+Action = Literal["block", "warn"]
+MIN_IDS_FOR_OVERLAP = 10  # fewer record ids than this: an overlap share says nothing
+MIN_EVENT_DAYS = 3  # history days with enough events before the median time is judged
+ZONE_HINTS = {"early": "a UTC export without its zone?", "late": "local times labelled as UTC (Z)?"}
 
 
 @dataclass(frozen=True)
-class ProfileFinding:
+class Finding:
+    feed: str
+    day: date
     check: str
+    action: Action
     expected: str
     observed: str
+    hint: str = ""
 
-    def cause(self, spec: FeedSpec, day: str) -> str:
-        return f"{spec.feed} {day}: {self.check}: expected {self.expected}, observed {self.observed}"
+    @property
+    def message(self) -> str:
+        hint = f" ({self.hint})" if self.hint else ""
+        return (
+            f"{self.feed} {self.day}: {self.check}: expected {self.expected}, observed {self.observed}{hint}"
+        )
 
 
-def judge_profile(spec: FeedSpec, today: DayProfile, past: list[DayProfile]) -> list[ProfileFinding]:
-    findings = repeated_content(spec, today, past)
-    if len(past) < spec.profile.min_history_days:
-        return findings  # learning: too little history to say what is usual
-    return (
-        findings + volume(spec, today, past) + null_shares(spec, today, past) + time_shift(spec, today, past)
+@dataclass(frozen=True)
+class ProfileVerdict:
+    learning: bool
+    history_days: int
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def blocking(self) -> list[Finding]:
+        return [f for f in self.findings if f.action == "block"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.action == "warn"]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the checks know of the new batch besides its DayProfile."""
+
+    profile: DayProfile
+    source_columns: list[str]  # columns the delivery had (union over its files and pages)
+    new_columns: list[str]
+
+
+class _Judge:
+    """Collects the findings of one delivery, deciding block or warn per check from the feed's policy."""
+
+    def __init__(self, spec: FeedSpec, day: date, accepted: str | None) -> None:
+        self.spec, self.day, self.accepted = spec, day, accepted
+        self.findings: list[Finding] = []
+
+    def add(self, check: str, expected: str, observed: str, hint: str = "", action: Action | None = None):
+        if action is None:
+            action = "warn" if (check in self.spec.profile.warn or self.accepted) else "block"
+        if self.accepted:
+            hint = f"{hint}; accepted: {self.accepted}" if hint else f"accepted: {self.accepted}"
+        self.findings.append(Finding(self.spec.feed, self.day, check, action, expected, observed, hint))
+
+
+def judge_delivery(
+    spec: FeedSpec,
+    delivery: Delivery,
+    history: list[DayProfile],
+    others: list[DayProfile],
+    *,
+    accepted: str | None = None,
+) -> ProfileVerdict:
+    """The profile checks on one delivery. `history`: the committed days it is compared with (before it);
+    `others`: every other committed day of the feed (for repeated content). A day an operator accepted
+    (`accepted`: the reason) only warns."""
+    policy = spec.profile
+    judge = _Judge(spec, delivery.profile.load_date, accepted)
+    check_columns(judge, spec, delivery, history)
+    check_repeats(judge, policy, delivery.profile, history, others)
+    learning = len(history) < policy.learning_days
+    if not learning:
+        check_volume(judge, policy, delivery.profile, history)
+        check_null_shares(judge, policy, delivery.profile, history)
+        check_event_shift(judge, policy, delivery.profile, history)
+    return ProfileVerdict(learning, len(history), judge.findings)
+
+
+# --- absolute checks ----------------------------------------------------------------------------------
+RECENT_DAYS = 7  # a spec column the feed delivered on each of its latest days is expected in the next
+
+
+def check_columns(judge: _Judge, spec: FeedSpec, delivery: Delivery, history: list[DayProfile]) -> None:
+    """A spec column the feed has been delivering (each of its latest days) and this delivery lacks blocks,
+    unless the spec marks it optional. One the feed has not been delivering (or any, on a feed without
+    history) is only recorded (the manifest's schema_drift.missing_columns). New columns are reported."""
+    present = set(delivery.source_columns)
+    if not present:  # nothing was read: the empty-batch rule speaks for it
+        return
+    melted = set(spec.melt.columns) if spec.melt else set()
+    absent = [s for s, c in spec.columns.items() if s not in present and c.optional is None]
+    absent += [s for s in sorted(melted) if s not in present]
+    recent = history[-RECENT_DAYS:]
+    delivered = [s for s in absent if recent and all(s not in p.missing_columns for p in recent)]
+    renamed = f"new columns {delivery.new_columns} (renamed?)" if delivery.new_columns else ""
+    if delivered:
+        judge.add(
+            "missing_column",
+            f"columns {sorted(delivered)} (delivered on each of the latest {len(recent)} days; "
+            "mark one optional with a reason if it may be absent)",
+            f"absent; columns present: {sorted(present)}",
+            renamed,
+        )
+    elif delivery.new_columns:
+        judge.add(
+            "new_column", "only the spec's columns", f"new columns {delivery.new_columns}", action="warn"
+        )
+
+
+class IdSets:
+    """Each day's record-id hashes as a set, built once per judgement (a large day holds tens of thousands)."""
+
+    def __init__(self) -> None:
+        self._sets: dict[tuple[date, bool], frozenset[str]] = {}
+
+    def of(self, day: DayProfile, only_sampled: bool = False) -> frozenset[str]:
+        key = (day.load_date, only_sampled)
+        if key not in self._sets:
+            self._sets[key] = frozenset(sampled(day.id_hashes) if only_sampled else day.id_hashes)
+        return self._sets[key]
+
+    def overlap(self, new: DayProfile, other: DayProfile) -> float | None:
+        """Share of the new day's record ids that the other day also committed (on the common sample):
+        a sampled day holds only the sample already, so only the other side (a small day) is filtered."""
+        a = self.of(new, other.ids_sampled and not new.ids_sampled)
+        b = self.of(other, new.ids_sampled and not other.ids_sampled)
+        if len(a) < MIN_IDS_FOR_OVERLAP:
+            return None
+        return len(a & b) / len(a)
+
+
+def overlap(new: DayProfile, other: DayProfile) -> float | None:
+    return IdSets().overlap(new, other)
+
+
+def usual_overlap(history: list[DayProfile], sets: IdSets | None = None) -> float:
+    """The largest overlap one of the latest committed days had with the day before it: how much
+    re-delivery is normal for this feed (an incremental source re-sends updated records)."""
+    sets = sets or IdSets()
+    recent = history[-(RECENT_DAYS + 1) :]
+    shares = [sets.overlap(b, a) for a, b in zip(recent, recent[1:], strict=False)]
+    return max((s for s in shares if s is not None), default=0.0)
+
+
+def check_repeats(
+    judge: _Judge, policy: ProfilePolicy, new: DayProfile, history: list[DayProfile], others: list[DayProfile]
+) -> None:
+    """The same source bytes, or mostly the same record ids, as another committed day: a stale re-delivery."""
+    hashes = set(new.source_sha256)
+    for other in others:
+        if hashes and hashes <= set(other.source_sha256):
+            judge.add(
+                "repeat_content",
+                "a delivery not committed before",
+                f"the same source file (sha256 {sorted(hashes)[0][:12]}…) as {other.load_date}",
+                f"repeats {other.load_date}",
+            )
+            return
+    sets = IdSets()
+    limit = min(0.95, max(policy.repeat_overlap, usual_overlap(history, sets) + 0.25))
+    # record ids against the days near this one (bytes were compared with every day above)
+    near = [o for o in others if abs((o.load_date - new.load_date).days) <= policy.history_days]
+    shares = [(s, o) for o in near if (s := sets.overlap(new, o)) is not None]
+    if not shares:
+        return
+    share, other = max(shares, key=lambda so: so[0])
+    if share > limit:
+        judge.add(
+            "repeat_content",
+            f"at most {limit:.0%} of record ids already committed on one other day",
+            f"{share:.0%} of them committed on {other.load_date}",
+            f"repeats {other.load_date}",
+        )
+
+
+# --- checks against history ---------------------------------------------------------------------------
+def expected_rows(new: DayProfile, history: list[DayProfile]) -> tuple[float, float]:
+    """(usual rows read on the new day's weekday, their spread beyond the weekday pattern).
+
+    Usual: the median of the same weekday if the history has two of them, else of all its days. Spread:
+    the standard deviation a median absolute deviation implies, of each day's count over its own
+    weekday's median (0 below four days), times the usual count."""
+    days = [p for p in history if not p.first_pull]
+    by_weekday: dict[int, list[int]] = {}
+    for p in days:
+        by_weekday.setdefault(p.weekday, []).append(p.rows_read)
+    overall = float(statistics.median(p.rows_read for p in days))
+    usual = {wd: float(statistics.median(c)) for wd, c in by_weekday.items() if len(c) >= 2}
+    expected = usual.get(new.weekday, overall)
+    if len(days) < 4:
+        return expected, 0.0
+    ratios = [p.rows_read / max(usual.get(p.weekday, overall), 1.0) for p in days]
+    centre = statistics.median(ratios)
+    return expected, expected * 1.4826 * statistics.median(abs(r - centre) for r in ratios)
+
+
+def volume_range(expected: float, spread: float, policy: ProfilePolicy) -> tuple[float, float]:
+    """The band a day's row count may fall in: the relative band, or the noise if that is wider: a Poisson
+    count's (exact for small counts, where the normal approximation is far too lenient below and too
+    strict above), or, for a feed whose history varies clearly more than a Poisson count (twice its
+    variance), that spread."""
+    tail = 0.5 * math.erfc(policy.volume_sigmas / math.sqrt(2))  # the normal tail `volume_sigmas` stands for
+    low, high = poisson_quantiles(expected, tail)
+    low, high = min(expected * policy.volume_low, low), max(expected * policy.volume_high, high)
+    if spread**2 > 2 * max(expected, 1.0):
+        low = min(low, expected - policy.volume_sigmas * spread)
+        high = max(high, expected + policy.volume_sigmas * spread)
+    return low, high
+
+
+def poisson_quantiles(lam: float, tail: float) -> tuple[float, float]:
+    """(lowest, highest) counts a Poisson(lam) day reaches outside probability `tail` on either side."""
+    if lam > 500:  # the normal approximation is good here, and the sum below long
+        z = math.sqrt(2) * _erfc_inverse(2 * tail)
+        return lam - z * math.sqrt(lam), lam + z * math.sqrt(lam)
+    k, pmf, cdf, low = 0, math.exp(-lam), math.exp(-lam), None
+    while cdf < 1 - tail:
+        if low is None and cdf >= tail:
+            low = k
+        k += 1
+        pmf *= lam / k
+        cdf += pmf
+    return float(low if low is not None else k), float(k)
+
+
+def _erfc_inverse(y: float) -> float:
+    """x with erfc(x) = y, by bisection (y in (0, 1]); called once per check, no scipy needed."""
+    lo, hi = 0.0, 10.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if math.erfc(mid) > y else (lo, mid)
+    return (lo + hi) / 2
+
+
+def check_volume(judge: _Judge, policy: ProfilePolicy, new: DayProfile, history: list[DayProfile]) -> None:
+    if new.first_pull or not [p for p in history if not p.first_pull]:
+        return
+    expected, spread = expected_rows(new, history)
+    low, high = volume_range(expected, spread, policy)
+    if low <= new.rows_read <= high:
+        return
+    hint = "truncated or partial delivery?" if new.rows_read < low else "delivered several times over?"
+    judge.add(
+        "volume",
+        f"{max(low, 0):,.0f}..{high:,.0f} rows (usual {expected:,.0f} on {_weekday(new.weekday)})",
+        f"{new.rows_read:,} rows",
+        hint,
     )
 
 
-def repeated_content(spec: FeedSpec, today: DayProfile, past: list[DayProfile]) -> list[ProfileFinding]:
-    if not today.rows:
-        return []  # every empty delivery hashes alike: an empty day is judged by empty_days, not here
-    for day in (d for d in past if d.rows):
-        same = set(today.source_sha256) & set(day.source_sha256)
-        if same:
-            return [
-                ProfileFinding(REPEAT, "a delivery of its own", f"the same file as {day.load_date} (sha256)")
-            ]
-    ids = set(today.record_ids)
-    if len(ids) < MIN_ROWS_FOR_SHARES:
-        return []
-    for day in past:
-        share = len(ids & set(day.record_ids)) / len(ids)
-        if share >= spec.profile.repeat_share:
-            return [ProfileFinding(REPEAT, f"under {spec.profile.repeat_share:.0%} of record ids seen before",
-                                   f"{share:.0%} of its record ids repeat {day.load_date}")]  # fmt: skip
-    return []
+def _weekday(n: int) -> str:
+    return ("Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays")[n]
 
 
-def volume(spec: FeedSpec, today: DayProfile, past: list[DayProfile]) -> list[ProfileFinding]:
-    same_weekday = [d.rows for d in past if d.weekday == today.weekday]
-    seen = same_weekday if len(same_weekday) >= 3 else [d.rows for d in past]
-    usual = statistics.median(seen)
-    low, high = spec.profile.volume_ratio
-    if usual < MIN_ROWS_FOR_SHARES and today.rows <= MIN_ROWS_FOR_SHARES * high:
-        return []  # a handful of rows a day comes in bursts (joint operations): only a flood says anything
-    noise = 4 * math.sqrt(max(usual, 1))  # a Poisson count's own wander, which rules a small feed
-    # the loosest of: the usual day scaled by the tolerance, its noise, the quietest / busiest day seen
-    # (a weekend, a holiday, until enough same-weekday days tell the weekly rhythm apart)
-    lo = max(0.0, min(usual * low, usual - noise, 0.8 * min(seen)))
-    hi = max(usual * high, usual + noise, 1.25 * max(seen))
-    if lo <= today.rows <= hi:
-        return []
-    return [ProfileFinding(VOLUME, f"{lo:,.0f}..{hi:,.0f} rows (usual {usual:,.0f})", f"{today.rows:,} rows")]
-
-
-def null_shares(spec: FeedSpec, today: DayProfile, past: list[DayProfile]) -> list[ProfileFinding]:
-    if today.rows < MIN_ROWS_FOR_SHARES:
-        return []
-    found = []
-    for column, share in sorted(today.null_share.items()):
-        usual_shares = [d.null_share[column] for d in past if column in d.null_share]
-        if not usual_shares:
+def check_null_shares(
+    judge: _Judge, policy: ProfilePolicy, new: DayProfile, history: list[DayProfile]
+) -> None:
+    """A column far emptier than it ever was in the history (a dropped or renamed source column)."""
+    n = max(new.rows_written, 1)
+    jumps = []
+    for column, share in sorted(new.null_share.items()):
+        past = [p.null_share[column] for p in history if column in p.null_share]
+        if not past:
             continue
-        usual = statistics.median(usual_shares)
-        allowed = (
-            usual + spec.profile.null_share_jump + 3 * math.sqrt(max(usual * (1 - usual), 0.01) / today.rows)
-        )
+        usual = max(past)
+        p = max(usual * (1 - usual), 0.0475)  # the noise of a share near 0 or 1 is not 0
+        allowed = usual + policy.null_share_jump + 3 * math.sqrt(p / n)
         if share > allowed:
-            found.append(ProfileFinding(NULLS, f"{column} null in at most {min(allowed, 1):.0%} of rows "
-                                               f"(usually {usual:.0%})", f"{share:.0%}"))  # fmt: skip
-    return found
+            jumps.append((column, usual, allowed, share))
+    for column, usual, allowed, share in jumps:
+        judge.add(
+            "null_share",
+            f"{column} null in at most {min(allowed, 1):.0%} of rows (usually up to {usual:.0%})",
+            f"{share:.0%} null",
+            "source column dropped or renamed?",
+        )
 
 
-def time_shift(spec: FeedSpec, today: DayProfile, past: list[DayProfile]) -> list[ProfileFinding]:
-    usual_offsets = [d.event_offset_hours for d in past if d.event_offset_hours is not None]
-    if today.event_offset_hours is None or len(usual_offsets) < 3 or today.rows < MIN_ROWS_FOR_SHIFT:
-        return []  # a small day's median is noise (lifecycle stages cluster): a zone mistake shows at size
-    if (today.event_span_hours or 0) > CATCH_UP_SPAN_HOURS:
-        return []  # several days at once (a catch-up after a late day): the median moves by design
-    usual = statistics.median(usual_offsets)
-    shift = today.event_offset_hours - usual
-    # the median of a small day wanders: four standard errors of it (spread p10..p90 is about 2.56 sigma)
-    sigma = (today.event_span_hours or 24.0) / 2.56
-    wander = 4 * 1.2533 * sigma / math.sqrt(max(today.rows, 1))
-    if abs(shift) < max(spec.profile.time_shift_hours, wander):
-        return []
-    guess = " (a UTC export read as local time?)" if 6 <= abs(shift) <= 10 else ""
-    return [ProfileFinding(SHIFT, f"median event time {usual:+.1f} h from the day's start",
-                           f"{today.event_offset_hours:+.1f} h, {shift:+.1f} h off{guess}")]  # fmt: skip
+def check_event_shift(
+    judge: _Judge, policy: ProfilePolicy, new: DayProfile, history: list[DayProfile]
+) -> None:
+    """The whole delivery's events moved by hours against the feed's daily rhythm: a zone mistake.
+
+    The day's events per hour are compared with the history's hourly profile moved by -12..+11 hours; the
+    move that explains them best must beat no move at all by `event_shift_evidence` (a log-likelihood
+    ratio), so a feed whose events spread evenly over the day, or a small day, never looks shifted."""
+    if len(new.event_histogram) != 24 or new.event_rows < policy.event_min_rows:
+        return
+    past = [p.event_histogram for p in history if len(p.event_histogram) == 24 and p.event_rows]
+    if len(past) < MIN_EVENT_DAYS:
+        return
+    shift, evidence = best_shift(new.event_histogram, [sum(h) for h in zip(*past, strict=True)])
+    if abs(shift) < policy.event_shift_hours or evidence < policy.event_shift_evidence:
+        return
+    direction = "early" if shift < 0 else "late"
+    judge.add(
+        "event_shift",
+        f"{new.event_column} in the feed's usual hours of the day (no shift)",
+        f"its hours best match the usual ones moved {shift:+d} h (log-likelihood {evidence:.0f} over no move)",
+        f"{abs(shift)} h {direction}: {ZONE_HINTS[direction]}",
+    )
+
+
+def best_shift(day: list[int], usual: list[int]) -> tuple[int, float]:
+    """(hours the day's events look moved by, how much better that explains them than no move)."""
+    total = sum(usual)
+    log_p = [math.log((c + 1) / (total + 24)) for c in usual]  # +1: an hour never seen is not impossible
+
+    def loglik(shift: int) -> float:
+        return sum(n * log_p[(h - shift) % 24] for h, n in enumerate(day) if n)
+
+    base = loglik(0)
+    return max(((s, loglik(s) - base) for s in range(-12, 12)), key=lambda se: se[1])

@@ -21,7 +21,7 @@ PREFIX = "_quality"
 # result keys only COMPLETE carries: one entry per failing row
 _COMPLETE_ONLY = ("unexpected_list", "unexpected_index_list", "unexpected_index_query", "unexpected_rows")
 READER_RULES = {"wrong_encoding", "malformed_row"}
-LOADER_RULES = {"duplicate_record"}
+LOADER_RULES = {"duplicate_record", "conflicting_record", "superseded_by_correction"}
 
 
 def validation_key(feed: str, batch_id: str, part: int) -> str:
@@ -67,12 +67,17 @@ def stage_of(rule: str) -> str:
     return "normaliser"
 
 
-def result_rows(manifest: dict, gate_rules: dict[str, dict], batch_failures: list[dict]) -> list[dict]:
-    """One row per rule that quarantined rows, gate rule evaluated, or batch rule failed."""
+def rows_base(manifest: dict) -> dict:
     base = {
         k: manifest[k] for k in ("feed", "entity", "jurisdiction_code", "load_date", "batch_id", "status")
     }
     base["rows_read"] = manifest["rows_read"]
+    return base
+
+
+def result_rows(manifest: dict, gate_rules: dict[str, dict], batch_failures: list[dict]) -> list[dict]:
+    """One row per rule that quarantined rows, gate rule evaluated, or batch rule failed."""
+    base = rows_base(manifest)
     quarantined = Counter(manifest["quarantine_by_rule"])
     rows = []
     for rule, outcome in sorted(gate_rules.items()):
@@ -118,9 +123,28 @@ def result_rows(manifest: dict, gate_rules: dict[str, dict], batch_failures: lis
 
 
 def store_results(
-    lake: Store, manifest: dict, gate_rules: dict[str, dict], batch_failures: list[dict]
+    lake: Store,
+    manifest: dict,
+    gate_rules: dict[str, dict],
+    batch_failures: list[dict],
+    batch_warnings: list[dict] | None = None,
 ) -> None:
+    """`batch_warnings`: batch-level findings that did not block (a profile check the feed declares
+    `warn`, or an accepted day), stored as `warned` rows with their cause."""
     rows = result_rows(manifest, gate_rules, batch_failures)
+    rows += [
+        {
+            **rows_base(manifest),
+            "stage": "batch",
+            "rule": w["rule"],
+            "severity": "warning",
+            "outcome": "warned",
+            "rows_failed": 0,
+            "rows_quarantined": 0,
+            "cause": w["cause"],
+        }
+        for w in batch_warnings or []
+    ]
     lake.put_bytes(
         results_key(manifest["feed"], manifest["batch_id"]),
         json.dumps(rows, ensure_ascii=False).encode(),

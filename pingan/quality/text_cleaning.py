@@ -23,6 +23,8 @@ IDENTIFIER_COLUMNS = frozenset(
 )
 UPPER_CASE_COLUMNS = frozenset({"involved_id_numbers", "uscc", "legal_rep_id_number"})
 _CONTROL_RE = r"[\x00-\x08\x0a-\x1f\x7f]"
+# free text may hold line breaks (a quoted CSV field typed with Alt+Enter); identifiers never
+_CONTROL_IN_TEXT_RE = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 QUARANTINED_VALUE_CHARS = 200  # what quarantine keeps of an oversized value
 
 
@@ -64,12 +66,13 @@ def _is_ascii(values: pa.Array) -> bool:
     return not buf.size or int(buf.max()) < 0x80
 
 
-def control_character_mask(values: pa.Array) -> pa.Array | None:
-    """Rows whose value holds a control character, or None when none does (the usual case)."""
+def control_character_mask(values: pa.Array, free_text: bool = False) -> pa.Array | None:
+    """Rows whose value holds a control character, or None when none does (the usual case). In free text
+    (`free_text`: not an identifier) a line break is text, not a control character."""
     buf = _data_bytes(values)
     if not buf.size or (int(buf.min()) >= 0x20 and not (buf == 0x7F).any()):
         return None
-    mask = pc.match_substring_regex(values, _CONTROL_RE)
+    mask = pc.match_substring_regex(values, _CONTROL_IN_TEXT_RE if free_text else _CONTROL_RE)
     return mask if pc.any(mask).as_py() else None
 
 

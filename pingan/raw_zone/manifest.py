@@ -33,6 +33,7 @@ class BatchFiles(_Part):
 
 class SchemaDrift(_Part):
     new_columns: list[str] = Field(default_factory=list)  # source columns the spec does not know
+    missing_columns: list[str] = Field(default_factory=list)  # spec columns the delivery did not have
 
 
 class BatchFailure(_Part):
@@ -47,6 +48,7 @@ class QualitySummary(_Part):
     warnings: dict[str, int] = Field(default_factory=dict)
     batch_failures: list[BatchFailure] = Field(default_factory=list)
     gate_runs: int = 0  # Great Expectations runs over the batch (one per buffered block of rows)
+    findings: list[str] = Field(default_factory=list)  # profile checks that warned, in one line each
 
 
 class CodeVersion(_Part):

@@ -76,3 +76,26 @@ def test_two_character_utf8_name_in_gb18030_file_is_caught():
     rows, _, rejects = _read(data, encoding="gb18030")
     assert [r["接警编号"] for r in rows] == ["A1"]
     assert [(r.row, r.rule) for r in rejects] == [(3, "wrong_encoding")]
+
+
+def test_quoted_line_break_is_one_record_numbered_by_its_first_line():
+    body = 'J1,2025-01-01 08:00:00,金泽镇\nJ2,"2025-01-01\n09:00:00",朱家角\r\n镇\nJ3,2025-01-01 10:00:00,金泽镇\n'
+    body = body.replace('"2025-01-01\n09:00:00"', "2025-01-01 09:00:00").replace(
+        "朱家角\r\n镇", '"朱家角\r\n镇"'
+    )
+    for encoding in ("utf-8", "gb18030"):
+        rows, numbers, rejects = _read((HEADER + body).encode(encoding), encoding=encoding)
+        assert not rejects, rejects
+        assert [r["接警编号"] for r in rows] == ["J1", "J2", "J3"]
+        assert rows[1]["所属镇街"] == "朱家角\r\n镇"
+        assert numbers == [2, 3, 5]
+
+
+def test_quoted_line_break_at_a_block_boundary_stays_one_record():
+    lines = [f'A{i},2025-01-01 00:00:00,"金泽\n镇{i}"\n' for i in range(200)]
+    rows, numbers, rejects = _read(
+        (HEADER + "".join(lines)).encode("gb18030"), encoding="gb18030", block_bytes=50
+    )
+    assert not rejects, rejects[:3]
+    assert [r["所属镇街"] for r in rows] == [f"金泽\n镇{i}" for i in range(200)]
+    assert numbers == list(range(2, 402, 2))

@@ -1,73 +1,199 @@
-"""The profile checks on made-up histories: what blocks, what a quiet day or a learning feed gets away with."""
+"""The profile checks judge a delivery against its feed's own history: each finding names the feed, the
+day, the check, the expected range and the observed value; a feed may turn a check into a warning (with
+a reason), an accepted day only warns, and a feed with little history applies only the absolute checks."""
 
 from __future__ import annotations
 
-from pingan.core.feed_spec import load_specs
+from datetime import date, datetime, timedelta
+
+import pyarrow as pa
+import pytest
+
+from pingan.core.feed_spec import OptionalColumn, load_specs
 from pingan.core.settings import PROJECT_ROOT
-from pingan.quality.profile import DayProfile
-from pingan.quality.profile_checks import judge_profile
+from pingan.quality.profile import DayProfile, compute_day_profile, mean_hour
+from pingan.quality.profile_checks import Delivery, best_shift, judge_delivery, poisson_quantiles
 
 SPEC = load_specs(PROJECT_ROOT / "connectors")["qingpu_110_incidents"]
+DAY = date(2025, 3, 31)  # a Monday
+# the 110 rhythm: a trough at 04:00, the peak in the evening (events per hour of a usual day)
+RHYTHM = [32, 24, 18, 13, 10, 11, 17, 28, 39, 44, 46, 47, 46, 45, 46, 48, 50, 53, 58, 62, 63, 60, 52, 41]
 
 
-def day(i: int, rows: int = 1400, offset: float = 13.0, nulls: float = 0.02, **kw) -> DayProfile:
-    return DayProfile(
-        "qingpu_110_incidents", f"2025-03-{i:02d}", i % 7, rows, {"arrived_at": nulls}, offset, 20.0,
-        kw.get("sha", [f"sha-{i}"]), kw.get("ids", [f"id-{i}-{n}" for n in range(100)]),
-    )  # fmt: skip
+def day_profile(day: date, rows: int = 1000, **kw) -> DayProfile:
+    base = dict(
+        feed=SPEC.feed,
+        load_date=day,
+        batch_id=f"b{day:%m%d}",
+        weekday=day.weekday(),
+        rows_read=rows,
+        rows_written=rows,
+        null_share={"arrived_at": 0.05, "address": 0.0},
+        event_column="reported_at",
+        event_histogram=RHYTHM,
+        event_rows=sum(RHYTHM),
+        source_sha256=[f"{day:%Y%m%d}" * 4],
+        ids_sampled=False,
+        id_hashes=[f"{day:%m%d}{i:012x}" for i in range(200)],
+    )
+    return DayProfile(**(base | kw))
 
 
-HISTORY = [day(i) for i in range(1, 15)]
+def history(n: int = 28) -> list[DayProfile]:
+    return [day_profile(DAY - timedelta(days=i), rows=1000 + (i % 7) * 10) for i in range(n, 0, -1)]
 
 
-def checks(today: DayProfile, past=HISTORY) -> list[str]:
-    return [f.check for f in judge_profile(SPEC, today, past)]
+def judge(new: DayProfile, hist=None, *, spec=SPEC, columns=None, new_columns=(), accepted=None):
+    hist = history() if hist is None else hist
+    delivery = Delivery(new, list(columns or spec.columns), list(new_columns))
+    return judge_delivery(spec, delivery, hist, hist, accepted=accepted)
 
 
-def test_an_ordinary_day_passes():
-    assert checks(day(15, rows=1310, offset=12.4, nulls=0.03)) == []
+def only(verdict, check):
+    found = [f for f in verdict.findings if f.check == check]
+    assert len(found) == 1, verdict.findings
+    return found[0]
 
 
-def test_half_a_file_ninety_percent_fewer_and_ten_times_the_rows_block():
-    assert checks(day(15, rows=687)) == ["profile_volume"]
-    assert checks(day(15, rows=140)) == ["profile_volume"]
-    assert checks(day(15, rows=14000)) == ["profile_volume"]
+def test_a_usual_day_passes():
+    verdict = judge(day_profile(DAY, rows=1010))
+    assert not verdict.learning and verdict.findings == []
 
 
-def test_a_quiet_small_feed_does_not_cry_wolf():
-    small = [day(i, rows=3) for i in range(1, 15)]
-    assert checks(day(15, rows=0), small) == [] and checks(day(15, rows=9), small) == []
-    assert checks(day(15, rows=600), small) == ["profile_volume"]  # a flood still says something
+@pytest.mark.parametrize(
+    ("rows", "hint"), [(500, "truncated"), (100, "truncated"), (10_000, "several times")]
+)
+def test_volume_outside_the_band_blocks_with_range_and_observed(rows, hint):
+    finding = only(judge(day_profile(DAY, rows=rows)), "volume")
+    assert finding.action == "block"
+    assert f"{SPEC.feed} {DAY}: volume: expected" in finding.message
+    assert f"observed {rows:,} rows" in finding.message and hint in finding.message
+    assert "Mondays" in finding.expected
 
 
-def test_a_column_gone_empty_blocks_naming_it():
-    findings = judge_profile(SPEC, day(15, nulls=1.0), HISTORY)
-    assert [f.check for f in findings] == ["profile_null_share"]
-    assert "arrived_at" in findings[0].expected and findings[0].observed == "100%"
+def test_small_counts_use_exact_poisson_limits():
+    low, high = poisson_quantiles(16, 3.17e-5)
+    assert 0 < low <= 4 and 30 <= high <= 40  # a normal approximation would give low = 0
+    assert poisson_quantiles(3, 3.17e-5)[0] == 0
 
 
-def test_a_zone_mistake_blocks_and_names_the_likely_cause():
-    findings = judge_profile(SPEC, day(15, offset=5.0), HISTORY)
-    assert [f.check for f in findings] == ["profile_time_shift"] and "UTC" in findings[0].observed
+def test_a_dropped_column_blocks_as_missing_and_as_null_share():
+    present = [c for c in SPEC.columns if c != "到达时间"]
+    verdict = judge(day_profile(DAY, null_share={"arrived_at": 1.0, "address": 0.0}), columns=present)
+    missing = only(verdict, "missing_column")
+    assert "到达时间" in missing.expected and "columns present" in missing.observed
+    null = only(verdict, "null_share")
+    assert "arrived_at" in null.expected and null.observed == "100% null" and null.action == "block"
 
 
-def test_a_catch_up_delivery_spanning_two_days_is_not_a_shift():
-    late = day(15, offset=-2.0)
-    late.event_span_hours = 40.0
-    assert checks(late) == []
+def test_a_renamed_column_names_the_new_one():
+    present = [c for c in SPEC.columns if c != "到达时间"] + ["到场时间"]
+    finding = only(judge(day_profile(DAY), columns=present, new_columns=["到场时间"]), "missing_column")
+    assert "renamed?" in finding.hint and "到场时间" in finding.hint
 
 
-def test_yesterdays_file_again_blocks_by_hash_and_by_ids_even_while_learning():
-    learning = HISTORY[-2:]
-    assert checks(day(15, sha=["sha-14"]), learning) == ["profile_repeat"]
-    assert checks(day(15, ids=[f"id-14-{n}" for n in range(100)]), learning) == ["profile_repeat"]
-    assert checks(day(15, rows=10), learning) == []  # too little history for the volume check
+def test_an_optional_column_may_be_missing():
+    spec = SPEC.model_copy(
+        update={
+            "columns": SPEC.columns
+            | {
+                "到达时间": SPEC.columns["到达时间"].model_copy(
+                    update={"optional": OptionalColumn(reason="x" * 12)}
+                )
+            }
+        }
+    )
+    present = [c for c in SPEC.columns if c != "到达时间"]
+    verdict = judge(day_profile(DAY), spec=spec, columns=present)
+    assert not [f for f in verdict.findings if f.check == "missing_column"]
 
 
-def test_a_small_days_median_wanders_without_a_block_and_empty_days_are_no_repeat():
-    small = [day(i, rows=70) for i in range(1, 15)]
-    assert checks(day(15, rows=74, offset=9.1), small) == []  # 3.9 h off on 74 calls: noise, not a zone
-    assert checks(day(15, rows=74, offset=5.0), small) == []  # too few rows to tell a zone from noise
-    assert checks(day(15, offset=5.0)) == ["profile_time_shift"]  # 1,400 rows: a zone shows
-    empty = [day(i, rows=0, sha=["sha-of-nothing"]) for i in range(1, 15)]
-    assert checks(day(15, rows=0, sha=["sha-of-nothing"]), empty) == []
+def test_a_new_column_only_warns():
+    finding = only(judge(day_profile(DAY), new_columns=["备注"]), "new_column")
+    assert finding.action == "warn"
+
+
+def test_yesterdays_file_again_blocks_naming_the_day():
+    yesterday = DAY - timedelta(days=1)
+    finding = only(judge(day_profile(DAY, source_sha256=[f"{yesterday:%Y%m%d}" * 4])), "repeat_content")
+    assert finding.action == "block" and str(yesterday) in finding.observed and "sha256" in finding.observed
+
+
+def test_yesterdays_records_again_block_by_overlap():
+    yesterday = DAY - timedelta(days=1)
+    ids = [f"{yesterday:%m%d}{i:012x}" for i in range(200)]
+    finding = only(judge(day_profile(DAY, id_hashes=ids)), "repeat_content")
+    assert f"100% of them committed on {yesterday}" in finding.observed
+
+
+@pytest.mark.parametrize(("hours", "word"), [(-8, "early: a UTC export"), (8, "late: local times labelled")])
+def test_a_shifted_clock_blocks_naming_the_zone_mistake(hours, word):
+    moved = [RHYTHM[(h - hours) % 24] for h in range(24)]
+    finding = only(judge(day_profile(DAY, event_histogram=moved)), "event_shift")
+    assert finding.action == "block" and f"{abs(hours)} h {word}" in finding.hint
+    assert best_shift(moved, RHYTHM)[0] == hours
+
+
+def test_a_flat_rhythm_never_looks_shifted():
+    flat = [40] * 24
+    hist = [day_profile(DAY - timedelta(days=i), event_histogram=flat) for i in range(28, 0, -1)]
+    verdict = judge(day_profile(DAY, event_histogram=[40 + (h % 3) for h in range(24)]), hist)
+    assert not [f for f in verdict.findings if f.check == "event_shift"]
+
+
+def test_learning_feed_applies_only_absolute_checks():
+    verdict = judge(day_profile(DAY, rows=10), history(3))
+    assert verdict.learning and verdict.history_days == 3
+    assert not [f for f in verdict.findings if f.check == "volume"]
+    yesterday = DAY - timedelta(days=1)
+    stale = judge(day_profile(DAY, source_sha256=[f"{yesterday:%Y%m%d}" * 4]), history(3))
+    assert only(stale, "repeat_content").action == "block"
+
+
+def test_a_feed_may_declare_a_check_a_warning_and_an_accepted_day_only_warns():
+    spec = SPEC.model_copy(update={"profile": SPEC.profile.model_copy(update={"warn": ["volume"]})})
+    assert only(judge(day_profile(DAY, rows=100), spec=spec), "volume").action == "warn"
+    finding = only(judge(day_profile(DAY, rows=100), accepted="the district merged two stations"), "volume")
+    assert finding.action == "warn" and "accepted: the district merged two stations" in finding.message
+
+
+def test_a_feed_file_overriding_the_profile_needs_a_reason(tmp_path):
+    from pingan.core.feed_spec import SpecError, load_spec
+
+    text = (PROJECT_ROOT / "connectors/incidents/qingpu.yaml").read_text("utf-8")
+    path = tmp_path / "f.yaml"
+    path.write_text(text + "profile: {volume_low: 0.3}\n", "utf-8")
+    with pytest.raises(SpecError, match="reason"):
+        load_spec(path)
+    path.write_text(text + "profile: {volume_low: 0.3, reason: a district that reports in bursts}\n", "utf-8")
+    assert load_spec(path).profile.volume_low == 0.3
+
+
+def test_day_profile_from_rows_keeps_no_identifiers_and_is_repeatable():
+    from pingan.core.canonical import entity_schema
+
+    n = 3000
+    start = datetime(2025, 3, 31, 0, 0).timestamp()
+    rows = {
+        "record_id": [f"310118:QP{i:06d}" for i in range(n)],
+        "reported_at": [datetime.fromtimestamp(start + 29 * i) for i in range(n)],
+        "town": ["金泽镇" if i % 2 else "朱家角镇" for i in range(n)],
+        "caller_phone": [f"138{i:08d}" for i in range(n)],
+    }
+    schema = entity_schema("incident")
+    table = pa.table({f.name: pa.array(rows.get(f.name, [None] * n), f.type) for f in schema}, schema=schema)
+    one = compute_day_profile(SPEC, DAY, "b1", table, rows_read=n, sources=[], missing_columns=[])
+    two = compute_day_profile(SPEC, DAY, "b1", table, rows_read=n, sources=[], missing_columns=[])
+    assert one == two
+    assert one.ids_sampled and 0 < len(one.id_hashes) < n / 8
+    assert one.domain["town"] == ["朱家角镇", "金泽镇"] and "caller_phone" not in one.domain
+    assert not any("QP0" in h or "138" in h[:3] for h in one.id_hashes)
+    assert sum(one.event_histogram) == n and one.null_share["arrived_at"] == 1.0
+    assert mean_hour([0] * 23 + [10]) == pytest.approx(23.5)
+
+
+def test_a_column_the_feed_never_delivered_does_not_block():
+    present = [c for c in SPEC.columns if c != "到达时间"]
+    never = [day_profile(DAY - timedelta(days=i), missing_columns=["到达时间"]) for i in range(28, 0, -1)]
+    assert not judge(day_profile(DAY), never, columns=present).findings
+    assert not judge(day_profile(DAY), [], columns=present).findings

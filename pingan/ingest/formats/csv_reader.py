@@ -6,7 +6,8 @@ want to quarantine that one line and go on. Each block ends on a line boundary, 
 per line only when the block fails), re-encoded as UTF-8 when needed and parsed by pyarrow with every
 column as text. Rows with the wrong number of fields (e.g. a truncated file) become rejects.
 
-Assumes no newline inside quoted fields, which holds for every CSV source we take.
+A quoted field may hold a line break (Excel's Alt+Enter): a block never ends inside quotes, and such a
+record is parsed in Python as one record numbered by its first line.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import io
 import re
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import numpy as np
@@ -111,7 +113,7 @@ def read_csv(
         if eof:
             cut, carry = len(data), b""
         else:
-            nl = data.rfind(b"\n")
+            nl = _record_end(data)
             if nl < 0:  # a line longer than the block: read on
                 carry = data
                 continue
@@ -128,6 +130,26 @@ def read_csv(
         if chunk.rows_read:
             yield chunk
     # a 0-byte file yields no rows: the loader's empty_batch rule judges it like a header-only file
+
+
+QUOTE_SEARCH_BYTES = 64 * 1024  # how far back a block's end looks for a newline outside quotes
+
+
+def _record_end(data: bytes) -> int:
+    """The last newline of `data` outside a quoted field (an even number of quotes before it), searched in
+    the block's last QUOTE_SEARCH_BYTES; else its last newline (a stray quote must not hold the whole file).
+    The quote byte never occurs inside a GB18030 or UTF-8 multi-byte character."""
+    nl = data.rfind(b"\n")
+    quotes = data.count(b'"', 0, nl) if nl >= 0 else 0
+    floor = max(0, len(data) - QUOTE_SEARCH_BYTES)
+    candidate = nl
+    while candidate >= floor and quotes % 2:
+        previous = data.rfind(b"\n", floor, candidate)
+        if previous < 0:
+            return nl
+        quotes -= data.count(b'"', previous, candidate)
+        candidate = previous
+    return candidate if candidate >= floor else nl
 
 
 def _parse_header(head: bytes, encoding: str, delimiter: str, source_file: str) -> list[str]:
@@ -152,6 +174,15 @@ def _fields(line: str, header: list[str], delimiter: str) -> dict[str, str] | No
     return dict(zip(header, cells, strict=False)) or None
 
 
+@dataclass
+class _Decoded:
+    """A block as text, and the rejects of lines that were not in the file's declared encoding."""
+
+    text: str
+    body: bytes  # the text as UTF-8, what pyarrow parses
+    rejects: list[Reject] = field(default_factory=list)
+
+
 def _parse_block(
     raw: bytes,
     header: list[str],
@@ -161,6 +192,48 @@ def _parse_block(
     utf8: bool,
     delimiter: str,
 ) -> SourceChunk:
+    """One block of whole records: decoded, parsed by pyarrow, each row numbered by its line; a block pyarrow
+    cannot number (a quoted line break, a stray quote) is parsed record by record in Python instead."""
+    decoded = _decode_block(raw, header, source_file, first_line, encoding, utf8, delimiter)
+    if not decoded.body or decoded.body.isspace():  # isspace() stops at the first character
+        empty = pa.table({name: pa.array([], pa.string()) for name in header})
+        return SourceChunk(source_file, empty, pa.array([], pa.int64()), _by_row(decoded.rejects))
+    table, invalid = _parse_with_pyarrow(decoded.body, header, delimiter)
+    # Line numbers of parsed rows: the non-empty lines, minus those pyarrow rejected. Found with numpy on
+    # the UTF-8 body (same lines as the text): a Python pass over a million lines cost most of a second.
+    candidates = _non_empty_lines(decoded.body)
+    rejects = list(decoded.rejects)
+    if any(t.count('"') % 2 for t in invalid):
+        # pyarrow split a record at a line break inside quotes (or met a stray quote): record by record
+        return _parse_records(decoded.text, header, source_file, first_line, delimiter, decoded.rejects)
+    if invalid:
+        dropped, malformed = _invalid_lines(
+            decoded.text, candidates, invalid, header, source_file, first_line, delimiter
+        )
+        rejects += malformed
+        candidates = np.setdiff1d(candidates, np.array(dropped, dtype=np.int64))
+    if len(candidates) != table.num_rows:
+        # a quoted line break, a stray quote or a bare carriage return made pyarrow merge or split lines:
+        # never guess row numbers, read this block record by record instead
+        return _parse_records(decoded.text, header, source_file, first_line, delimiter, decoded.rejects)
+    return SourceChunk(source_file, table, pa.array(candidates + first_line, pa.int64()), _by_row(rejects))
+
+
+def _by_row(rejects: list[Reject]) -> list[Reject]:
+    return sorted(rejects, key=lambda r: r.row or 0)
+
+
+def _decode_block(
+    raw: bytes,
+    header: list[str],
+    source_file: str,
+    first_line: int,
+    encoding: str,
+    utf8: bool,
+    delimiter: str,
+) -> _Decoded:
+    """Decode strictly; per line only when the block fails. In a legacy encoding, lines that are really
+    UTF-8 are rejected too (they decode as the wrong characters instead of failing)."""
     rejects: list[Reject] = []
     bad_lines: list[int] = []
     try:
@@ -171,82 +244,71 @@ def _parse_block(
         for i in bad_lines:
             # one rule whatever the bytes turn out to be: the line is not in the file's declared encoding
             line = raw_lines[i].decode(encoding, "replace")
-            rejects.append(
-                Reject(
-                    source_file, first_line + i, WRONG_ENCODING, line, fields=_fields(line, header, delimiter)
-                )
-            )
+            rejects.append(_reject(source_file, first_line + i, WRONG_ENCODING, line, header, delimiter))
     if not utf8:
-        wrong = [i for i in _utf8_lines_in_legacy(raw) if i not in set(bad_lines)]
-        if wrong:
-            lines = text.split("\n")
-            raw_lines = raw.split(b"\n")
-            for i in wrong:
-                line = raw_lines[i].decode("utf-8")
-                rejects.append(
-                    Reject(
-                        source_file,
-                        first_line + i,
-                        WRONG_ENCODING,
-                        line,
-                        fields=_fields(line, header, delimiter),
-                    )
-                )
-                lines[i] = ""
-            text = "\n".join(lines)
+        text = _blank_utf8_lines(
+            raw, text, set(bad_lines), header, source_file, first_line, delimiter, rejects
+        )
     body = raw if (utf8 and not bad_lines) else text.encode("utf-8")
     if utf8 and body.startswith(codecs.BOM_UTF8):
         body = body[len(codecs.BOM_UTF8) :]
+    return _Decoded(text, body, rejects)
 
+
+def _blank_utf8_lines(raw, text, bad_lines, header, source_file, first_line, delimiter, rejects) -> str:
+    """Reject the UTF-8 lines of a legacy-encoded block and blank them in its text (numbering holds)."""
+    wrong = [i for i in _utf8_lines_in_legacy(raw) if i not in bad_lines]
+    if not wrong:
+        return text
+    lines = text.split("\n")
+    raw_lines = raw.split(b"\n")
+    for i in wrong:
+        line = raw_lines[i].decode("utf-8")
+        rejects.append(_reject(source_file, first_line + i, WRONG_ENCODING, line, header, delimiter))
+        lines[i] = ""
+    return "\n".join(lines)
+
+
+def _reject(
+    source_file: str, line_no: int, rule: str, line: str, header: list[str], delimiter: str
+) -> Reject:
+    return Reject(source_file, line_no, rule, line, fields=_fields(line, header, delimiter))
+
+
+def _parse_with_pyarrow(body: bytes, header: list[str], delimiter: str) -> tuple[pa.Table, list[str]]:
+    """The body as a table of text columns, and the text of the rows pyarrow could not split."""
     invalid: list[str] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
         invalid.append(row.text)
         return "skip"
 
-    if not body or body.isspace():  # isspace() stops at the first character; strip() would copy
-        empty = pa.table({name: pa.array([], pa.string()) for name in header})
-        return SourceChunk(
-            source_file, empty, pa.array([], pa.int64()), sorted(rejects, key=lambda r: r.row or 0)
-        )
     try:
-        table = _read_body(body, header, delimiter, on_invalid, PYARROW_BLOCK_BYTES)
+        return _read_body(body, header, delimiter, on_invalid, PYARROW_BLOCK_BYTES), invalid
     except pa.ArrowInvalid as exc:
         if "straddling" not in str(exc):
             raise
-        # a row longer than pyarrow's parse block (an oversized field): parse this body in one block, so
-        # the row reaches the normaliser, which quarantines it with its line (rule oversized_field)
-        invalid.clear()
-        table = _read_body(body, header, delimiter, on_invalid, len(body) + 1)
-    # Line numbers of parsed rows: the non-empty lines, minus those pyarrow rejected. Found with numpy on
-    # the UTF-8 body (same lines as the text): a Python pass over a million lines cost most of a second.
-    candidates = _non_empty_lines(body)
-    if invalid:
-        # the handler may be called out of order when parsing in threads: match by text, not position
-        lines = text.split("\n")
-        pending = Counter(t.rstrip("\r") for t in invalid)
-        drop = []
-        for idx in candidates:
-            line = lines[idx].rstrip("\r")
-            if pending[line] > 0:
-                pending[line] -= 1
-                drop.append(idx)
-                rejects.append(
-                    Reject(
-                        source_file,
-                        first_line + int(idx),
-                        MALFORMED_ROW,
-                        line,
-                        fields=_fields(line, header, delimiter),
-                    )
-                )
-        candidates = np.setdiff1d(candidates, np.array(drop, dtype=np.int64))
-    if len(candidates) != table.num_rows:
-        # a stray quote or a bare carriage return made pyarrow merge or split lines: never guess row
-        # numbers, read this block line by line instead and reject only the lines that do not parse
-        return _parse_lines_individually(text, header, source_file, first_line, delimiter, rejects)
-    rejects.sort(key=lambda r: r.row or 0)
-    return SourceChunk(source_file, table, pa.array(candidates + first_line, pa.int64()), rejects)
+    # a row longer than pyarrow's parse block (an oversized field): parse this body in one block, so the
+    # row reaches the normaliser, which quarantines it with its line (rule oversized_field)
+    invalid.clear()
+    return _read_body(body, header, delimiter, on_invalid, len(body) + 1), invalid
+
+
+def _invalid_lines(text, candidates, invalid, header, source_file, first_line, delimiter):
+    """(indexes of the lines pyarrow rejected, their rejects). The handler may be called out of order when
+    parsing in threads: lines are matched by text, not position."""
+    lines = text.split("\n")
+    pending = Counter(t.rstrip("\r") for t in invalid)
+    dropped, rejects = [], []
+    for idx in candidates:
+        line = lines[idx].rstrip("\r")
+        if pending[line] > 0:
+            pending[line] -= 1
+            dropped.append(idx)
+            rejects.append(
+                _reject(source_file, first_line + int(idx), MALFORMED_ROW, line, header, delimiter)
+            )
+    return dropped, rejects
 
 
 def _read_body(body: bytes, header: list[str], delimiter: str, on_invalid, block_size: int) -> pa.Table:
@@ -263,30 +325,60 @@ def _read_body(body: bytes, header: list[str], delimiter: str, on_invalid, block
     )
 
 
-def _parse_lines_individually(
+def _parse_records(
     text: str, header: list[str], source_file: str, first_line: int, delimiter: str, rejects: list[Reject]
 ) -> SourceChunk:
-    rejects = [r for r in rejects if r.rule != MALFORMED_ROW]  # recomputed below, line by line
+    """Record by record in Python: a quoted field may hold line breaks (Excel's Alt+Enter), so a record may
+    span lines; it keeps the number of its first line. A record that does not split into the header's
+    fields (a stray quote swallowing the lines after it) is judged line by line instead."""
+    rejects = [r for r in rejects if r.rule != MALFORMED_ROW]  # recomputed below
     rows, numbers = [], []
-    for i, line in enumerate(text.split("\n")):
-        line = line.removesuffix("\r")
-        if not line:
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        record, end = _record_at(lines, i, delimiter, len(header))
+        if record is not None:
+            rows.append(record)
+            numbers.append(first_line + i)
+            i = end
             continue
-        try:
-            fields = next(csv.reader([line], delimiter=delimiter, strict=True))
-        except csv.Error:
-            fields = None
-        if fields is None or len(fields) != len(header):
-            rejects.append(
-                Reject(
-                    source_file, first_line + i, MALFORMED_ROW, line, fields=_fields(line, header, delimiter)
-                )
-            )
-            continue
-        rows.append(fields)
-        numbers.append(first_line + i)
+        line = lines[i].removesuffix("\r")
+        if line:
+            fields = _split_line(line, delimiter)
+            if fields is not None and len(fields) == len(header):
+                rows.append(fields)
+                numbers.append(first_line + i)
+            else:
+                rejects.append(_reject(source_file, first_line + i, MALFORMED_ROW, line, header, delimiter))
+        i += 1
     table = pa.table(
         {h: pa.array([r[j].strip() or None for r in rows], pa.string()) for j, h in enumerate(header)}
     )
-    rejects.sort(key=lambda r: r.row or 0)
-    return SourceChunk(source_file, table, pa.array(numbers, pa.int64()), rejects)
+    return SourceChunk(source_file, table, pa.array(numbers, pa.int64()), _by_row(rejects))
+
+
+MAX_RECORD_LINES = 50  # a quoted field spanning more lines than this is a stray quote, not a line break
+
+
+def _record_at(lines: list[str], i: int, delimiter: str, width: int) -> tuple[list[str] | None, int]:
+    """The record starting at line i if it spans several lines (an open quote closed on a later line) and
+    splits into `width` fields: (fields, index of the line after it); else (None, i)."""
+    line = lines[i]
+    if line.count('"') % 2 == 0:
+        return None, i
+    end = i + 1
+    while end < len(lines) and end - i <= MAX_RECORD_LINES:
+        line = line + "\n" + lines[end]
+        end += 1
+        if line.count('"') % 2 == 0:
+            fields = _split_line(line.removesuffix("\r"), delimiter)
+            return (fields, end) if fields is not None and len(fields) == width else (None, i)
+    return None, i
+
+
+def _split_line(text: str, delimiter: str) -> list[str] | None:
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))
+    except csv.Error:
+        return None
+    return rows[0] if len(rows) == 1 else None

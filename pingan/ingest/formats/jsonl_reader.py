@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections.abc import Iterator
@@ -23,6 +24,8 @@ def read_jsonl(stream: BinaryIO, source_file: str, *, encoding: str = "utf-8") -
     rows: list[int] = []
     rejects: list[Reject] = []
     for line_no, raw in enumerate(stream, start=1):
+        if line_no == 1 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8) :]  # a byte order mark some exporters put first: not data
         if not raw.strip():
             continue
         try:
