@@ -58,7 +58,8 @@ def simulate(
     """Simulate every feed for each day in [start, end]; returns the records generated per feed id.
 
     Counts are before defects (duplicated deliveries are not counted again; they are in
-    sim/_summary.json). For the tax registry the count is the table's rows (one per enterprise).
+    sim/_summary.json). For the tax registry the count is its enterprises (the table has a row per enterprise
+    and one per later change: registry.py).
     Days outside [start, end] that an earlier run wrote keep their files and ledger entries.
     """
     if end < start:
@@ -94,7 +95,7 @@ def simulate(
     ctx.ledger.write(ctx.sim / "defects.jsonl", rerun)
     _write_summary(ctx)
     totals = {feed: sum(ctx.rows.get(feed, {}).values()) for feed in FEEDS}
-    totals[registry.FEED] = ctx.extra[registry.FEED]["table_rows"]
+    totals[registry.FEED] = ctx.extra[registry.FEED]["enterprises"]
     ctx.say(f"done: {sum(totals.values()):,} records, {len(ctx.ledger.entries):,} defects injected")
     return totals
 

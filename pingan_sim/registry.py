@@ -3,8 +3,15 @@
 The enterprise population depends on the seed and scale only, so the fire inspections and IoT alarms
 name the same USCCs as the registry whatever date range is simulated. Each simulated day the tax office
 changes a few hundred rows (credit rating, status, address, legal representative, name) and stamps
-`updated_at`; like the real system the table keeps only the latest state, so a nightly connector sees
-a day's changes through `updated_at` and must keep history itself.
+`updated_at`; the real system keeps only the latest state, so a nightly connector sees a day's changes
+through `updated_at` and must keep history itself.
+
+A simulated range is written before any night reads it, so one in-place table (the state at the end of
+the range) would hide from night D every enterprise changed after D, although the fire data of D names
+it. The table therefore holds what the nightly pulls of the in-place table see: every enterprise as it
+stood at the end of the range's first day, then each later change as its own row stamped with its
+`updated_at`. Read night by night on the cursor, it gives the same rows as the real table would; the
+latest row per USCC up to day D is the registry as of D, whichever day the run started.
 """
 
 from __future__ import annotations
@@ -152,8 +159,8 @@ def population(ctx: RunContext) -> Population:
     )
 
 
-def _change_day(ctx: RunContext, pop: Population, updated: np.ndarray, day: date) -> int:
-    """Apply one day's registry changes in place; returns how many rows changed."""
+def _change_day(ctx: RunContext, pop: Population, updated: np.ndarray, day: date) -> np.ndarray:
+    """Apply one day's registry changes in place; returns the enterprises changed (at most once a day)."""
     rng = ctx.rng(FEED, day)
     towns = ctx.ref.towns[QINGPU]
     lam = rhythm.expected_per_day(CHANGES_PER_DAY, ctx.scale, day, rhythm.WEEKDAY_OFFICE)
@@ -177,42 +184,51 @@ def _change_day(ctx: RunContext, pop: Population, updated: np.ndarray, day: date
     pop.rep_id[r] = resident_ids(rng, len(r), day.year, QINGPU)
     r = rows[kind == 4]  # renamed
     pop.name[r] = _names(rng, pop.uscc[r], pop.industry[r], np.array(towns.names, dtype=object)[pop.town[r]])
-    return k
+    return rows
+
+
+def _rows(ctx: RunContext, pop: Population, updated: np.ndarray, rows: np.ndarray) -> Frame:
+    """The table rows of these enterprises in their current state."""
+    return {
+        "uscc": pop.uscc[rows],
+        "name": pop.name[rows],
+        "rep_name": pop.rep_name[rows],
+        "rep_id": pop.rep_id[rows],
+        "industry": np.array([INDUSTRIES[i][0] for i in pop.industry[rows]], dtype=object),
+        "address": pop.address[rows],
+        "town": np.array(ctx.ref.towns[QINGPU].names, dtype=object)[pop.town[rows]],
+        "status": np.array(STATUSES, dtype=object)[pop.status[rows]],
+        "rating": np.array(RATINGS, dtype=object)[pop.rating[rows]],
+        "updated": updated[rows],
+    }
 
 
 def run(ctx: RunContext) -> Population:
     """Simulate the registry over the run and write the table; returns the population for the fire feeds."""
     pop = population(ctx)
-    clean = (
-        pop.copy()
-    )  # the fire brigade's own record of unit identities: registry changes and defects stay here
+    # the fire brigade's own record of unit identities: registry changes and defects stay here
+    clean = pop.copy()
     n = len(pop)
-    # The table is the state at the end of the run's last day, whatever day the run started: history runs
-    # from a fixed origin, so runs day by day and one run over the range agree row for row.
+    # History runs from a fixed origin, so a run that starts on day D and one that started earlier hold
+    # the same registry as of D (row for row in what a pull up to D reads).
     origin = min(HISTORY_FROM, ctx.start)
     rng = ctx.rng(FEED, origin, HISTORY)
     updated = rhythm.day_start(origin) - rng.integers(86400, 3 * 365 * 86400, n).astype("timedelta64[s]")
-    changes = {}
+    changes: dict[str, int] = {}
+    parts: list[Frame] = []
     for i in range((ctx.end - origin).days + 1):
         day = origin + timedelta(days=i)
-        k = _change_day(ctx, pop, updated, day)
+        changed = _change_day(ctx, pop, updated, day)
+        if day == ctx.start:  # what the first night's pull reads: everyone as of the end of this day
+            parts.append(_rows(ctx, pop, updated, np.arange(n)))
+        elif day > ctx.start:  # what each later night's pull reads: that day's changes
+            parts.append(_rows(ctx, pop, updated, np.sort(changed)))
         if day >= ctx.start:
-            changes[day.isoformat()] = k
+            changes[day.isoformat()] = len(changed)
+    frame: Frame = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
-    frame: Frame = {
-        "uscc": pop.uscc,
-        "name": pop.name,
-        "rep_name": pop.rep_name,
-        "rep_id": pop.rep_id,
-        "industry": np.array([INDUSTRIES[i][0] for i in pop.industry], dtype=object),
-        "address": pop.address,
-        "town": np.array(ctx.ref.towns[QINGPU].names, dtype=object)[pop.town],
-        "status": np.array(STATUSES, dtype=object)[pop.status],
-        "rating": np.array(RATINGS, dtype=object)[pop.rating],
-        "updated": updated,
-    }
     # defects only in rows updated during the run, filed under the day of their updated_at
-    updated_day = updated.astype("datetime64[D]")
+    updated_day = frame["updated"].astype("datetime64[D]")
     duplicates: set[int] = set()
     for day in ctx.days():
         rows = np.flatnonzero(updated_day == np.datetime64(day))
@@ -224,9 +240,10 @@ def run(ctx: RunContext) -> Population:
         ctx.record(FEED, day, len(rows), injected)
     _write(ctx.home / FILE, frame, duplicates)
     ctx.extra[FEED] = {
-        "rows_before_start": int((updated < rhythm.day_start(ctx.start)).sum()),
+        "rows_before_start": int((updated_day < np.datetime64(ctx.start)).sum()),
         "changes": changes,
-        "table_rows": n,
+        "enterprises": n,
+        "table_rows": len(frame["uscc"]),
     }
     ctx.say(f"{FEED}: {n:,} enterprises, {sum(changes.values()):,} changes")
     return clean

@@ -350,6 +350,7 @@ def observed(sim, feed: str, codes, grid_times) -> Counter:
             when = day
             if feed == "qingpu_tax_registry":
                 when = parse_time(r.fields["updated_at"]).date()
+                key = (r.record_id, r.fields["updated_at"])  # a row per state: a USCC recurs as it changes
             for kind, col in record_defects(feed, r, codes, prev):
                 found[(when.isoformat(), r.record_id, kind, col)] += 1
             if r.record_id is not None and r.complete:

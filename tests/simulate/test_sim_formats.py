@@ -267,7 +267,12 @@ def test_summary_counts_match_the_returned_counts_and_the_ledger(sim):
     for feed, per_day in summary["duplicates"].items():
         for day, n in per_day.items():
             assert dups[(feed, day)] == n
-    assert sim.counts["qingpu_tax_registry"] == summary["notes"]["qingpu_tax_registry"]["table_rows"] == 1000
+    notes = summary["notes"]["qingpu_tax_registry"]
+    assert sim.counts["qingpu_tax_registry"] == notes["enterprises"] == 1000
+    # one row per enterprise as of the first day, then one per later change
+    assert notes["table_rows"] == 1000 + sum(
+        n for d, n in notes["changes"].items() if d > sim.start.isoformat()
+    )
 
 
 # --- realism of the calls themselves, on a week at full scale (generation only, no files) -----------------
