@@ -168,13 +168,11 @@ def accept(feed: str, day: date, reason: str, force: bool) -> None:
     from datetime import UTC, datetime
 
     from pingan import raw_zone
-    from pingan.core.storage import lake_store
-    from pingan.orchestration.pipeline import ingest_day
-    from pingan.quality.profile import Acceptance, record_acceptance
-
     from pingan.core import audit
     from pingan.core.feed_spec import load_specs
-    from pingan.core.storage import share_store
+    from pingan.core.storage import lake_store, share_store
+    from pingan.orchestration.pipeline import ingest_day
+    from pingan.quality.profile import Acceptance, record_acceptance
 
     settings = load_settings()
     lake = lake_store(settings)
