@@ -208,6 +208,10 @@ class Store:
         with self.parquet_writer(key, table.schema) as writer:
             writer.write_table(table)
 
+    def parquet_file(self, key: str) -> pq.ParquetFile:
+        """One Parquet object opened for reading its metadata and columns one at a time."""
+        return pq.ParquetFile(self.fs.open_input_file(self._fs_path(key)))
+
     def read_parquet(self, keys: list[str] | str, columns: list[str] | None = None) -> pa.Table:
         keys = [keys] if isinstance(keys, str) else keys
         tables = [pq.read_table(self._fs_path(k), filesystem=self.fs, columns=columns) for k in keys]

@@ -16,6 +16,7 @@ from pingan.core.storage import Store
 from pingan.quality import profile as profiles
 from pingan.quality.batch_rules import BatchFailure
 from pingan.quality.profile_checks import Delivery, ProfileVerdict, judge_delivery
+from pingan.quality.profile_input import from_batch_file
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def profile_batch(
     first_pull: bool = False,
 ) -> ProfiledBatch:
     acceptance = profiles.acceptance_for(lake, spec.feed, day)
-    table = lake.read_parquet(raw_key)
+    table = from_batch_file(lake, raw_key, profiles.DISTINCT_SAMPLE)
     new = profiles.compute_day_profile(
         spec,
         day,

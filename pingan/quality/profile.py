@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pingan.core.feed_spec import FeedSpec
 from pingan.core.storage import Store
+from pingan.quality.profile_input import ProfileInput, from_table
 
 PREFIX = "_quality/profiles"
 ACCEPT_PREFIX = "_quality/acceptances"
@@ -143,24 +144,23 @@ def id_hashes(con, rows: int) -> tuple[bool, list[str]]:
     return is_sampled, sorted(f"{h:016x}" for (h,) in found)
 
 
-def column_stats(spec: FeedSpec, table: pa.Table) -> tuple[dict, dict, dict]:
+def column_stats(spec: FeedSpec, rows: ProfileInput) -> tuple[dict, dict, dict]:
     """Null share of every profiled canonical column, its distinct values among the first DISTINCT_SAMPLE
     rows, and the full domain of the columns with few values (not personal data)."""
-    n = table.num_rows
+    n = rows.num_rows
     pii = set(spec.pii_columns)
-    head = table.slice(0, DISTINCT_SAMPLE)
     nulls, distinct, domain = {}, {}, {}
-    for name in table.column_names:
+    for name in rows.column_names:
         if name in NOT_PROFILED:
             continue
-        nulls[name] = round(table[name].null_count / n, 6) if n else 0.0
-        distinct[name] = len(pc.unique(head[name]).drop_null())
+        nulls[name] = round(rows.null_counts[name] / n, 6) if n else 0.0
+        distinct[name] = len(pc.unique(rows.head[name]).drop_null())
         if (
             0 < distinct[name] <= DOMAIN_MAX_VALUES
             and name not in pii
-            and pa.types.is_string(table[name].type)
+            and pa.types.is_string(rows.type_of(name))
         ):
-            values = pc.unique(table[name]).drop_null()
+            values = pc.unique(rows.column(name)).drop_null()
             if len(values) <= DOMAIN_MAX_VALUES:
                 domain[name] = sorted(values.to_pylist())
     return nulls, distinct, domain
@@ -170,7 +170,7 @@ def compute_day_profile(
     spec: FeedSpec,
     day: date,
     batch_id: str,
-    table: pa.Table,
+    table: pa.Table | ProfileInput,
     *,
     rows_read: int,
     sources: list[dict],
@@ -181,18 +181,20 @@ def compute_day_profile(
     """The profile of one delivery from its canonical rows (the rows it writes) and its manifest facts."""
     import duckdb
 
-    nulls, distinct, domain = column_stats(spec, table)
+    rows = table if isinstance(table, ProfileInput) else from_table(table, DISTINCT_SAMPLE)
+    nulls, distinct, domain = column_stats(spec, rows)
     column = event_column(spec)
     histogram, is_sampled, hashes = [], False, []
     con = duckdb.connect()
     try:
-        con.register("batch", table)
-        if column in table.column_names and table.num_rows and pa.types.is_timestamp(table[column].type):
-            histogram = event_histogram(
-                con, spec, day, column
-            )  # a date has no hour, and no zone to get wrong
-        if "record_id" in table.column_names and table.num_rows:
-            is_sampled, hashes = id_hashes(con, table.num_rows)
+        # a date has no hour, and no zone to get wrong
+        if column in rows.column_names and rows.num_rows and pa.types.is_timestamp(rows.type_of(column)):
+            con.register("batch", pa.table({column: rows.column(column)}))
+            histogram = event_histogram(con, spec, day, column)
+            con.unregister("batch")
+        if "record_id" in rows.column_names and rows.num_rows:
+            con.register("batch", pa.table({"record_id": rows.column("record_id")}))
+            is_sampled, hashes = id_hashes(con, rows.num_rows)
     finally:
         con.close()
     return DayProfile(
@@ -201,7 +203,7 @@ def compute_day_profile(
         batch_id=batch_id,
         weekday=day.weekday(),
         rows_read=rows_read,
-        rows_written=table.num_rows,
+        rows_written=rows.num_rows,
         null_share=nulls,
         distinct=distinct,
         domain=domain,

@@ -192,6 +192,35 @@ def test_day_profile_from_rows_keeps_no_identifiers_and_is_repeatable():
     assert mean_hour([0] * 23 + [10]) == pytest.approx(23.5)
 
 
+def test_the_profile_read_column_by_column_from_the_batch_file_equals_the_whole_table(tmp_path):
+    """The load profiles the raw file from its statistics and a few columns; a rebuild profiles the whole
+    table: both give the same day (several row groups, nulls, a low-cardinality column, sampled ids)."""
+    import pyarrow.parquet as pq
+
+    from pingan.core.canonical import entity_schema
+    from pingan.core.storage import Store
+    from pingan.quality.profile import DISTINCT_SAMPLE
+    from pingan.quality.profile_input import from_batch_file
+
+    n = 30_000
+    start = datetime(2025, 3, 31, 0, 0).timestamp()
+    rows = {
+        "record_id": [f"310118:QP{i:06d}" for i in range(n)],
+        "reported_at": [datetime.fromtimestamp(start + 3 * i) for i in range(n)],
+        "town": ["金泽镇" if i % 3 else None for i in range(n)],
+        "category": [f"c{i % 7}" if i < 25_000 else f"late{i % 30}" for i in range(n)],
+    }
+    schema = entity_schema("incident")
+    table = pa.table({f.name: pa.array(rows.get(f.name, [None] * n), f.type) for f in schema}, schema=schema)
+    pq.write_table(table, tmp_path / "part.parquet", row_group_size=7_000)
+    from_file = from_batch_file(Store(f"file://{tmp_path}"), "part.parquet", DISTINCT_SAMPLE)
+    assert from_file.num_rows == n and from_file.head.num_rows == DISTINCT_SAMPLE
+    args = {"rows_read": n, "sources": [], "missing_columns": []}
+    whole = compute_day_profile(SPEC, DAY, "b1", table, **args)
+    assert compute_day_profile(SPEC, DAY, "b1", from_file, **args) == whole
+    assert whole.null_share["town"] == pytest.approx(1 / 3, abs=1e-4)
+
+
 def test_a_column_the_feed_never_delivered_does_not_block():
     present = [c for c in SPEC.columns if c != "到达时间"]
     never = [day_profile(DAY - timedelta(days=i), missing_columns=["到达时间"]) for i in range(28, 0, -1)]
