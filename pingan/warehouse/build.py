@@ -50,6 +50,7 @@ from pingan.core.storage import Store
 from pingan.quality.results_table import register_quality_results
 from pingan.raw_zone import RawBatch
 from pingan.warehouse.inputs import plan_batches, register_batches, register_code_mappings, register_feeds
+from pingan.warehouse.seed_state import record_seeds, seed_fingerprint, seeds_current
 from pingan.warehouse.slots import Slots
 from pingan.warehouse.slots import discard as slots_discard
 from pingan.warehouse.slots import prepare as slots_prepare
@@ -58,6 +59,7 @@ from pingan.warehouse.slots import publish as slots_publish
 log = logging.getLogger(__name__)
 
 RAW_SCHEMA = "raw"
+MEMORY_ENV, THREADS_ENV = "PINGAN_DUCKDB_MEMORY_LIMIT", "PINGAN_DUCKDB_THREADS"
 MART_SCHEMA = "main"  # marts are in the default schema: analysts write `from fct_incidents`
 DB_PATH_ENV = "PINGAN_DBT_DB_PATH"
 
@@ -74,6 +76,7 @@ class BuildResult:
     elapsed_seconds: float
     warnings: list[str] = field(default_factory=list)  # tests that warned, e.g. unmapped category codes
     stale_feeds: list[str] = field(default_factory=list)  # feeds behind the build date (mart_feed_freshness)
+    seeds_loaded: bool = True  # False: the seeds had not changed since this file last loaded them
 
 
 def build(
@@ -105,7 +108,7 @@ def build(
     with _build_lock(published):
         working = slots_prepare(slots, full_refresh=full_refresh)
         try:
-            results, mart_rows, stale, warnings = _build_in(
+            results, mart_rows, stale, warnings, seeded = _build_in(
                 working,
                 settings,
                 specs,
@@ -129,6 +132,7 @@ def build(
         elapsed_seconds=elapsed,
         warnings=warnings,
         stale_feeds=stale,
+        seeds_loaded=seeded,
     )
 
 
@@ -143,10 +147,13 @@ def _build_in(
     select: str | None,
     build_date: date,
     progress: Callable[[str], None] | None,
-) -> tuple[_DbtResults, dict[str, int], list[str], list[str]]:
-    """Bring the working file up to the committed batches and run dbt in it; what it built and warned."""
+) -> tuple[_DbtResults, dict[str, int], list[str], list[str], bool]:
+    """Bring the working file up to the committed batches and run dbt in it; what it built and warned,
+    and whether it loaded the seeds."""
     s3_lake = lake is not None and lake.scheme == "s3"
+    seeds = seed_fingerprint(settings.dbt_dir)
     with duckdb.connect(str(working)) as con:
+        load_seeds = full_refresh or not seeds_current(con, seeds)
         con.execute(f"SET TimeZone = '{TZ}'")
         if s3_lake:
             # the secret lets the views below be described; installing httpfs from the wheel lets
@@ -159,13 +166,16 @@ def _build_in(
     if progress:
         progress(f"dbt: {len(plan.added)} new batches, {sum(map(len, plan.removed.values()))} withdrawn")
     s3 = lake.s3 if s3_lake else None
-    results = _run_dbt(settings, working, s3=s3, full_refresh=full_refresh, select=select)
+    results = _run_dbt(
+        settings, working, s3=s3, full_refresh=full_refresh, select=select, load_seeds=load_seeds
+    )
     with duckdb.connect(str(working)) as con:
+        record_seeds(con, seeds)
         mart_rows = _count_mart_rows(con)
         stale = _stale_feeds(con)
         warnings = [_with_stored_failures(con, w) for w in results.warnings]
         con.execute("CHECKPOINT")  # everything in the main file: readers open it without a WAL
-    return results, mart_rows, stale, warnings
+    return results, mart_rows, stale, warnings, load_seeds
 
 
 def register_build_inputs(
@@ -260,7 +270,13 @@ class _DbtResults:
 
 
 def _run_dbt(
-    settings: Settings, db_path: Path, *, s3: S3Settings | None, full_refresh: bool, select: str | None
+    settings: Settings,
+    db_path: Path,
+    *,
+    s3: S3Settings | None,
+    full_refresh: bool,
+    select: str | None,
+    load_seeds: bool = True,
 ) -> _DbtResults:
     common = [
         "--project-dir", str(settings.dbt_dir),
@@ -276,7 +292,7 @@ def _run_dbt(
         build_args += ["--select", select]
     # dbt's connections register the pseudonym functions (pingan.warehouse.dbt_pii_plugin) with the hub key
     # read again from its file; the key itself never goes through the environment or into the warehouse
-    env = {DB_PATH_ENV: str(db_path), HUB_KEY_FILE_ENV: str(hub_key_path(settings))}
+    env = {DB_PATH_ENV: str(db_path), HUB_KEY_FILE_ENV: str(hub_key_path(settings))} | duckdb_resources()
     if s3 is not None:  # profiles.yml's s3 target reads the lake's secret from these
         env |= {
             "PINGAN_S3_ENDPOINT": s3.endpoint,
@@ -286,7 +302,8 @@ def _run_dbt(
             "PINGAN_S3_REGION": s3.region,
         }
     with temporary_env(**env):
-        _invoke(["seed", *common, *(["--full-refresh"] if full_refresh else [])])
+        if load_seeds:
+            _invoke(["seed", *common, *(["--full-refresh"] if full_refresh else [])])
         results = _invoke(build_args)
     models = [r.node.name for r in results if r.node.resource_type == "model" and str(r.status) == "success"]
     warnings = [
@@ -297,6 +314,18 @@ def _run_dbt(
         if str(r.status) == "warn"
     ]
     return _DbtResults(models_built=models, warnings=warnings)
+
+
+def duckdb_resources() -> dict[str, str]:
+    """DuckDB's memory limit and threads for the build, from this machine unless set in the environment:
+    a quarter of the memory, at most 640 MB (the night's build must stay under 1 GB peak RSS with dbt's
+    own objects beside it), and the cores there are. profiles.yml reads them."""
+    import os
+
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    memory = os.environ.get(MEMORY_ENV) or f"{max(256, min(total // 4, 640))}MB"
+    threads = os.environ.get(THREADS_ENV) or str(os.cpu_count() or 1)
+    return {MEMORY_ENV: memory, THREADS_ENV: threads}
 
 
 def _invoke(args: list[str]) -> list:

@@ -383,3 +383,41 @@ def test_build_over_an_s3_lake(s3_lake_env, wh_settings, raw_zone, reference):
     assert result.mart_rows["fct_incidents"] == 10
     # marts are tables: reading them needs no S3 secret (raw and staging views would)
     assert query(wh_settings.warehouse_path, "select count(*) from fct_incidents") == [(10,)]
+
+
+def test_seeds_load_only_when_they_changed(wh_settings, raw_zone, reference, dbt_dir):
+    """The first build loads the seeds and the spare file starts as its copy: later builds skip `dbt seed`
+    until a seed file changes; then each of the two files loads them once more."""
+    day1_batches(raw_zone, reference)
+    assert build(wh_settings, raw_zone.batches).seeds_loaded  # file a
+    assert not build(wh_settings, raw_zone.batches).seeds_loaded  # file b: a copy of a
+    assert not build(wh_settings, raw_zone.batches).seeds_loaded  # a again: the same seeds
+    towns = dbt_dir / "seeds" / "ref_towns.csv"
+    towns.write_text(towns.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    assert build(wh_settings, raw_zone.batches).seeds_loaded  # b
+    assert build(wh_settings, raw_zone.batches).seeds_loaded  # a
+    result = build(wh_settings, raw_zone.batches)
+    assert not result.seeds_loaded and result.mart_rows["fct_incidents"] == 10
+    assert build(wh_settings, raw_zone.batches, full_refresh=True).seeds_loaded
+
+
+def test_duckdb_memory_and_threads_come_from_the_machine_or_the_environment(monkeypatch):
+    import os
+
+    import yaml
+
+    from pingan.core.settings import PROJECT_ROOT
+    from pingan.warehouse.build import MEMORY_ENV, THREADS_ENV, duckdb_resources
+
+    monkeypatch.delenv(MEMORY_ENV, raising=False)
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    found = duckdb_resources()
+    assert 256 <= int(found[MEMORY_ENV].removesuffix("MB")) <= 640
+    assert found[THREADS_ENV] == str(os.cpu_count())
+    monkeypatch.setenv(MEMORY_ENV, "300MB")
+    assert duckdb_resources()[MEMORY_ENV] == "300MB"
+    profiles = yaml.safe_load((PROJECT_ROOT / "dbt" / "profiles.yml").read_text(encoding="utf-8"))
+    for target in profiles["pingan"]["outputs"].values():
+        if target["type"] == "duckdb":
+            assert MEMORY_ENV in target["settings"]["memory_limit"], target
+            assert THREADS_ENV in target["settings"]["threads"], target
