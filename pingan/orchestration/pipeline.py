@@ -133,6 +133,7 @@ def build_warehouse(
     full_refresh: bool = False,
     build_date: date | None = None,
     progress: Callable[[str], None] | None = None,
+    before_dbt: Callable[[], None] | None = None,
 ):
     from pingan.warehouse.build import build
 
@@ -144,6 +145,7 @@ def build_warehouse(
         full_refresh=full_refresh,
         build_date=build_date,
         progress=progress,
+        before_dbt=before_dbt,
     )
     lineage_events.emit_dbt_build(settings)
     # the restricted tier follows the warehouse: raw personal data behind its pseudonyms (issue 18)
