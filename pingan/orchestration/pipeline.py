@@ -135,12 +135,18 @@ def build_warehouse(
     progress: Callable[[str], None] | None = None,
     before_dbt: Callable[[], None] | None = None,
 ):
-    from pingan.warehouse.build import build
+    from pingan.warehouse.build import WarehouseError, build
 
     lake = lake_store(settings)
+    batches = raw_zone.committed_batches(lake)
+    if not batches:  # an empty warehouse published over nothing would read as "nothing happened"
+        raise WarehouseError(
+            f"the lake {lake.url} holds no committed batch: nothing to build "
+            "(run `pingan ingest --date D` first; `pingan status` shows what is loaded)"
+        )
     result = build(
         settings,
-        raw_zone.committed_batches(lake),
+        batches,
         lake=lake,
         full_refresh=full_refresh,
         build_date=build_date,
@@ -156,10 +162,14 @@ def build_warehouse(
 
 
 def publish_shares(settings: Settings, day: date, partners: list[str] | None = None):
-    from pingan.sharing.publish import SharesHeldBack, publish, share_store
+    """Publish as of the logical date `day`; refused (NothingToPublish) on an empty lake or for a day past
+    the newest committed data."""
+    from pingan.sharing.publish import SharesHeldBack, check_as_of, publish, share_store
 
+    lake = lake_store(settings)
+    check_as_of(lake, day)
     try:
-        shares = publish(settings, lake_store(settings), share_store(settings), partners=partners, as_of=day)
+        shares = publish(settings, lake, share_store(settings), partners=partners, as_of=day)
     except SharesHeldBack as held:  # the published ones still get their lineage; the night still fails
         _emit_share_lineage(settings, held.published)
         raise
