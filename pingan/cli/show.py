@@ -58,8 +58,11 @@ def status(as_json: bool) -> None:
     for h in data["held_back_shares"]:
         out.print(f"[red]held back[/] {HeldBackShare(**h).describe()}", highlight=False, soft_wrap=True)
     for a in data["alerts"]:
+        label = "[red]alert[/]"
+        if a.get("kind") == "retry":
+            label = f"[yellow]retried[/] (try {a['try_number']} failed)"
         out.print(
-            f"[red]alert[/] {a['raised_at'][:19]} {a['dag_id']}.{a['task_id']} ({a['run_id']}): {a['error']}",
+            f"{label} {a['raised_at'][:19]} {a['dag_id']}.{a['task_id']} ({a['run_id']}): {a['error']}",
             highlight=False,
             soft_wrap=True,
         )

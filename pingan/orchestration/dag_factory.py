@@ -18,7 +18,7 @@ from pingan.core.canonical import TZ
 from pingan.core.deployment import check_deployment
 from pingan.core.feed_spec import FeedSpec, load_specs
 from pingan.core.settings import load_settings
-from pingan.orchestration.dag_tasks import alert_on_failure
+from pingan.orchestration.dag_tasks import alert_on_failure, alert_on_retry
 
 DEFAULT_ARGS = {
     "retries": int(os.environ.get("PINGAN_TASK_RETRIES", "2")),  # 0 in tests that must see a failure at once
@@ -26,6 +26,7 @@ DEFAULT_ARGS = {
     "retry_exponential_backoff": True,
     "execution_timeout": timedelta(hours=2),
     "on_failure_callback": alert_on_failure,
+    "on_retry_callback": alert_on_retry,  # a night that succeeds only on a retry still says what broke
 }
 
 
