@@ -55,6 +55,10 @@ def status(as_json: bool) -> None:
     for feed, f in data["feeds"].items():
         for d, p in f["problem_days"].items():
             out.print(f"{feed} {d}: {p['status']}: {p['error']}", highlight=False, soft_wrap=True)
+    for b in data["broken_specs"]:
+        out.print(
+            f"[red]feed spec does not load[/] ({b['feed']}): {b['error']}", highlight=False, soft_wrap=True
+        )
     for h in data["held_back_shares"]:
         out.print(f"[red]held back[/] {HeldBackShare(**h).describe()}", highlight=False, soft_wrap=True)
     for a in data["alerts"]:
