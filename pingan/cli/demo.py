@@ -74,15 +74,19 @@ def start_over(settings: Settings) -> str | None:
         warehouse.with_name(warehouse.name + ".build.lock"),
     ]
     doomed += list(warehouse.parent.glob(warehouse.stem + "*.duckdb"))  # published file and its slots
-    for path in doomed:
-        if path.is_dir():
+    removed = []
+    for path in dict.fromkeys(doomed):
+        if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
-        elif path.exists():
+        elif path.is_symlink() or path.exists():  # the published warehouse is a link to a slot
             path.unlink()
+        else:
+            continue
+        removed.append(path)
     newest = max(b.load_date for b in batches)
     return (
         f"this home already holds a run ({len(batches)} committed batches through {newest}): starting over "
-        f"(removed {_names(doomed, settings.home)}; keys and simulated sources kept)"
+        f"(removed {_names(removed, settings.home)}; keys and simulated sources kept)"
     )
 
 
