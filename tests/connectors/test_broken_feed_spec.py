@@ -15,6 +15,7 @@ from pingan.core.settings import PROJECT_ROOT, load_settings
 from pingan.core.storage import Store, lake_store
 from pingan.ops.status import collect_status
 from pingan.orchestration.pipeline import ingest_day
+from pingan.quality.overview import day_quality
 
 DAY = date(2025, 3, 1)
 BROKEN = "qingpu_grid_events"
@@ -76,3 +77,7 @@ def test_an_empty_day_reads_late_for_a_file_and_for_an_api(home):
     days = {f: data["feeds"][f]["problem_days"][empty.isoformat()]["status"] for f in feeds}
     assert days == {f: "late" for f in feeds}
     assert data["feeds"]["qingpu_fire_alarms"]["blocked_days"] == []
+    quality = {
+        d.feed: d.status for d in day_quality(lake_store(settings)) if d.load_date == empty.isoformat()
+    }
+    assert quality == {f: "late" for f in feeds}  # `pingan quality` and the report say the same
