@@ -614,6 +614,8 @@ def repoint(
         partner=partner, dataset=dataset,
     )  # fmt: skip
     before = _read_json(shares, prefix + mf.LATEST) or {}
+    if before.get("snapshot_id") == target:
+        raise ShareError(f"{partner}/{dataset}: latest already points at {target} (as of {before['as_of']})")
     correction = {"reason": reason, "by": by, "replaces": before.get("snapshot_id")}
     _move_latest(shares, partner, dataset, manifest, signer, correction=correction)
     audit.append(

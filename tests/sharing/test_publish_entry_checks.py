@@ -118,6 +118,9 @@ def test_a_wrongly_advanced_pointer_is_corrected_with_an_audited_command(
     (snap,) = pull(profile, tmp_path / "copy", ["border_incidents"])
     assert snap.as_of == AS_OF.isoformat()
 
+    again = cli("partners", "repoint", "--partner", "wujiang", "--dataset", "border_incidents",
+                "--as-of", str(AS_OF), "--reason", "twice")  # fmt: skip
+    assert again.exit_code == 1 and "already points at" in again.output
     past = cli("partners", "repoint", "--partner", "wujiang", "--dataset", "border_incidents",
                "--as-of", str(wrong), "--reason", "x")  # fmt: skip
     assert past.exit_code == 1 and "after the newest committed data" in past.output
