@@ -91,13 +91,26 @@ def build(full_refresh: bool, day: date | None, engine: str) -> None:
 
 
 @click.command()
-@click.option("--date", "day", callback=date_option, help="As-of date of the shares (default: today).")
+@click.option(
+    "--date",
+    "day",
+    callback=date_option,
+    help="Logical as-of date of the shares (default: the newest committed load date; never later).",
+)
 @click.option("--partner", "partners", multiple=True, help="Only this partner (repeatable).")
 def publish(day: date | None, partners: tuple[str, ...]) -> None:
-    """Publish partner shares from the warehouse as immutable, signed snapshots."""
-    from pingan.orchestration.pipeline import publish_shares
+    """Publish partner shares from the warehouse as immutable, signed snapshots.
 
-    shares = publish_shares(load_settings(), day or date.today(), list(partners) or None)
+    Refused (exit 1, saying why) on an empty lake, for a date past the newest committed data, or when an
+    agreement grants a dataset no feed fills. A pointer advanced wrongly: `pingan partners repoint`."""
+    from pingan.core.storage import lake_store
+    from pingan.orchestration.pipeline import publish_shares
+    from pingan.sharing.publish import newest_committed_date
+
+    settings = load_settings()
+    day = day or newest_committed_date(lake_store(settings)) or date.today()  # empty lake: refused below
+    shares = publish_shares(settings, day, list(partners) or None)
+    out.print(f"published as of {day}", highlight=False)
     for partner in sorted({s.partner for s in shares}):
         mine = [s for s in shares if s.partner == partner]
         out.print(

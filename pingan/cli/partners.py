@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from pingan.cli.console import out
+from pingan.cli.console import date_option, out
 from pingan.core.settings import load_settings
 
 
@@ -78,6 +78,38 @@ def partners_audit(last: int, as_json: bool) -> None:
         where = "/".join(x for x in (entry["partner"], entry["dataset"]) if x)
         out.print(f"{entry['seq']:>6} {entry['at'][:19]} {entry['event']:<18} {where}", highlight=False)
     out.print(f"audit log: {count} entries, hash chain intact ({shares.uri(audit.PREFIX)})", highlight=False)
+
+
+@partners.command("repoint")
+@click.option("--partner", required=True, help="Partner whose pointer is corrected.")
+@click.option("--dataset", required=True, help="Dataset whose `latest` pointer is corrected.")
+@click.option("--snapshot", "snapshot_id", help="Point at this published snapshot id.")
+@click.option(
+    "--as-of", "as_of", callback=date_option, help="Point at the newest snapshot published as of this date."
+)
+@click.option("--reason", required=True, help="Why the pointer was wrong (kept in the audit log).")
+def partners_repoint(partner: str, dataset: str, snapshot_id: str | None, as_of, reason: str) -> None:
+    """Correct a `latest` pointer advanced wrongly (e.g. published as of a day past the data): point it at
+    an already published snapshot, also an older one. The snapshot is verified first, the step back is
+    signed into the pointer (partners accept it), and the correction is audited (`pingan partners audit`)."""
+    import getpass
+
+    from pingan.core.storage import lake_store
+    from pingan.sharing.publish import check_as_of, repoint, share_store
+
+    settings = load_settings()
+    if as_of is not None:
+        check_as_of(lake_store(settings), as_of)
+    pointer = repoint(
+        settings, share_store(settings), partner, dataset,
+        reason=reason, by=getpass.getuser(), snapshot_id=snapshot_id, as_of=as_of,
+    )  # fmt: skip
+    replaced = pointer["correction"]["replaces"] or "nothing"
+    out.print(
+        f"{partner}/{dataset}: latest -> {pointer['snapshot_id']} (as of {pointer['as_of']}, sequence "
+        f"{pointer['sequence']}), replacing {replaced}; audited",
+        highlight=False,
+    )
 
 
 @click.group()

@@ -55,11 +55,18 @@ def status(as_json: bool) -> None:
     for feed, f in data["feeds"].items():
         for d, p in f["problem_days"].items():
             out.print(f"{feed} {d}: {p['status']}: {p['error']}", highlight=False, soft_wrap=True)
+    for b in data["broken_specs"]:
+        out.print(
+            f"[red]feed spec does not load[/] ({b['feed']}): {b['error']}", highlight=False, soft_wrap=True
+        )
     for h in data["held_back_shares"]:
         out.print(f"[red]held back[/] {HeldBackShare(**h).describe()}", highlight=False, soft_wrap=True)
     for a in data["alerts"]:
+        label = "[red]alert[/]"
+        if a.get("kind") == "retry":
+            label = f"[yellow]retried[/] (try {a['try_number']} failed)"
         out.print(
-            f"[red]alert[/] {a['raised_at'][:19]} {a['dag_id']}.{a['task_id']} ({a['run_id']}): {a['error']}",
+            f"{label} {a['raised_at'][:19]} {a['dag_id']}.{a['task_id']} ({a['run_id']}): {a['error']}",
             highlight=False,
             soft_wrap=True,
         )

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from importlib.metadata import entry_points
 
 from pingan.core.environment import temporary_env
-from pingan.core.feed_spec import FeedSpec, load_specs
+from pingan.core.feed_spec import FeedSpec, load_spec_set
 from pingan.core.settings import Settings
 
 LOCAL_SOURCES_GROUP = "pingan.local_sources"
@@ -45,7 +45,7 @@ def required_variables(settings: Settings) -> list[str]:
     """Every variable the prod deployment needs: stores, S3 credentials, share keys, feed endpoints."""
     names = list(STORE_VARIABLES) + list(S3_VARIABLES) + [SIGNING_KEY_VARIABLE]
     names += [SHARE_KEY_VARIABLE.format(partner=p.upper()) for p in partners(settings)]
-    for spec in load_specs(settings.connectors_dir).values():
+    for spec in load_spec_set(settings.connectors_dir).specs.values():  # a broken file fails its own feed
         names += feed_variables(spec)
     return list(dict.fromkeys(names))
 

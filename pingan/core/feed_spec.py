@@ -8,6 +8,8 @@ canonical entity. Unknown keys are errors, so a typo in a YAML file fails loudly
 from __future__ import annotations
 
 import hashlib
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -340,19 +342,65 @@ def load_spec(path: Path, defaults: dict | None = None) -> FeedSpec:
     return spec
 
 
-def load_specs(connectors_dir: Path) -> dict[str, FeedSpec]:
-    """Every feed spec under connectors_dir (recursively), keyed by feed id; ids must be unique."""
+@dataclass(frozen=True)
+class BrokenSpec:
+    """A feed file that does not load: its feed fails (naming file and key), the other feeds run."""
+
+    feed: str  # the file's `feed:` when it can be read, else the file name
+    path: str
+    error: str  # names the file and the key
+
+
+@dataclass
+class SpecSet:
+    """The feed specs that load, and the files that do not."""
+
+    specs: dict[str, FeedSpec] = field(default_factory=dict)
+    broken: list[BrokenSpec] = field(default_factory=list)
+
+
+def _feed_id_of(path: Path) -> str:
+    """The feed id a broken file means, for naming its failure and its DAG."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        raw = None
+    feed = raw.get("feed") if isinstance(raw, dict) else None
+    if isinstance(feed, str) and re.fullmatch(r"[a-z][a-z0-9_]*", feed):
+        return feed
+    return path.stem.replace("-", "_")
+
+
+def load_spec_set(connectors_dir: Path) -> SpecSet:
+    """Every feed spec under connectors_dir (recursively), keyed by feed id, and the files that failed to
+    load: one bad file fails its own feed, never the others. The defaults file and duplicate ids still fail
+    the whole set (they are not one feed's problem)."""
     connectors_dir = Path(connectors_dir)
     defaults_path = connectors_dir / DEFAULTS_FILE
     defaults = yaml.safe_load(defaults_path.read_text(encoding="utf-8")) if defaults_path.exists() else {}
-    specs: dict[str, FeedSpec] = {}
+    found = SpecSet()
     for path in sorted(connectors_dir.rglob("*.yaml")):
         if path.name.startswith("_"):
             continue
-        spec = load_spec(path, defaults)
-        if spec.feed in specs:
-            raise SpecError(f"{path}: feed id {spec.feed!r} is already defined in {specs[spec.feed].path}")
-        specs[spec.feed] = spec
-    if not specs:
+        try:
+            spec = load_spec(path, defaults)
+        except SpecError as exc:
+            found.broken.append(BrokenSpec(_feed_id_of(path), str(path), str(exc)))
+            continue
+        if spec.feed in found.specs:
+            raise SpecError(
+                f"{path}: feed id {spec.feed!r} is already defined in {found.specs[spec.feed].path}"
+            )
+        found.specs[spec.feed] = spec
+    if not found.specs and not found.broken:
         raise SpecError(f"{connectors_dir}: no feed specs found (*.yaml)")
-    return specs
+    return found
+
+
+def load_specs(connectors_dir: Path) -> dict[str, FeedSpec]:
+    """Every feed spec under connectors_dir, keyed by feed id; any file that does not load is an error
+    (for the stages that need every feed: the build, the PII guard). Ingest uses `load_spec_set`."""
+    found = load_spec_set(connectors_dir)
+    if found.broken:
+        raise SpecError("\n".join(b.error for b in found.broken))
+    return found.specs

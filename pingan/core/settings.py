@@ -11,6 +11,8 @@ PINGAN_SHARE_URL       partner shares, their own store apart from lake and wareh
                        (local default file://$PINGAN_HOME/shares; production: s3://<share bucket>)
 PINGAN_WAREHOUSE       the published analyst DuckDB file (default $PINGAN_HOME/warehouse.duckdb)
 PINGAN_DBT_TARGET      profiles.yml target (default: `local` for a lake on disk, `s3` otherwise)
+PINGAN_SUPERSEDED_RETENTION_MINUTES  how long a batch a rerun replaced stays readable for builds that
+                       listed it before the rerun (default 60; running builds also hold leases on theirs)
 PINGAN_S3_ENDPOINT     host:port of the S3 server (MinIO in production, SeaweedFS in tests)
 PINGAN_S3_ACCESS_KEY / PINGAN_S3_SECRET_KEY / PINGAN_S3_SECURE / PINGAN_S3_REGION
 
@@ -23,6 +25,7 @@ every variable it lacks.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -66,6 +69,7 @@ class EnvSettings(BaseSettings):
     s3_secret_key: str = ""
     s3_secure: bool = False
     s3_region: str = "us-east-1"
+    superseded_retention_minutes: float = 60
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,7 @@ class Settings:
     deployment: DeploymentKind = "local"
     share_url: str = ""
     dbt_target: str = "local"
+    superseded_retention: timedelta = timedelta(minutes=60)
 
     @property
     def sim_dir(self) -> Path:
@@ -118,6 +123,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         deployment=raw.deployment,
         share_url=raw.share_url or (f"file://{home / 'shares'}" if local else ""),
         dbt_target=raw.dbt_target or ("local" if lake_url.startswith("file://") else "s3"),
+        superseded_retention=timedelta(minutes=raw.superseded_retention_minutes),
     )
 
 

@@ -18,7 +18,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -200,7 +200,15 @@ def ingest_feed(
         )
         verdict = judge(attempt, ctx, streamed, lake)
         manifest = build_manifest(attempt, ctx, streamed, verdict)
-        finish(lake, attempt, manifest, streamed.gate, before_commit, verdict.profile)
+        finish(
+            lake,
+            attempt,
+            manifest,
+            streamed.gate,
+            before_commit,
+            verdict.profile,
+            retention=settings.superseded_retention,
+        )
         return BatchResult(manifest)
     except Exception:
         # the caller records the failure with its error; a record left "running" would mean a killed load
@@ -402,9 +410,10 @@ def finish(
     gate: GateOutcome,
     before_commit: Callable[[dict], None] | None = None,
     profiled: ProfiledBatch | None = None,
+    retention: timedelta = raw_zone.retention_mod.DEFAULT_RETENTION,
 ) -> None:
-    """Commit the batch (then delete the day's older batch files), or record the blocked attempt; either way
-    store the quality results."""
+    """Commit the batch (then clear the day's older batch files: superseded ones once no build can read
+    them, raw_zone/retention.py), or record the blocked attempt; either way store the quality results."""
     spec = attempt.spec
     if manifest.schema_drift.new_columns:
         log.warning(
@@ -420,7 +429,13 @@ def finish(
         if profiled is not None:
             learn(lake, profiled)
         raw_zone.collect_garbage(
-            lake, spec.entity, spec.jurisdiction_code, attempt.day, spec.feed, keep=attempt.batch_id
+            lake,
+            spec.entity,
+            spec.jurisdiction_code,
+            attempt.day,
+            spec.feed,
+            keep=attempt.batch_id,
+            retention=retention,
         )
     else:
         raw_zone.write_batch_record(lake, manifest)

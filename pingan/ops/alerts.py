@@ -1,7 +1,9 @@
-"""Alerts from failed Airflow tasks: one structured log line, and a record in the lake that `pingan status`
-lists, so whoever looks at the lake, not only at Airflow's UI, sees that a night went wrong.
+"""Alerts from failed and retried Airflow tasks: one structured log line, and a record in the lake that
+`pingan status` lists, so whoever looks at the lake, not only at Airflow's UI, sees that a night went wrong.
 
-Records are `_alerts/<dag_id>/<run_id>/<task_id>.json`: a retry that fails again overwrites its own record.
+Records are `_alerts/<dag_id>/<run_id>/<task_id>.json` for a failure (a retry that fails again overwrites
+its own record) and `<task_id>.try<n>.retry.json` for each try that failed and was retried: a night that
+succeeded only on a retry still says that something broke, and why.
 """
 
 from __future__ import annotations
@@ -27,16 +29,19 @@ class Alert:
     error: str
     logical_date: str | None
     raised_at: str
+    kind: str = "failure"  # failure | retry (the try failed, Airflow tries again)
 
     @property
     def key(self) -> str:
         safe = re.sub(r"[^A-Za-z0-9_.=-]", "_", self.run_id)
-        return f"{PREFIX}{self.dag_id}/{safe}/{self.task_id}.json"
+        tail = f".try{self.try_number}.retry" if self.kind == "retry" else ""
+        return f"{PREFIX}{self.dag_id}/{safe}/{self.task_id}{tail}.json"
 
 
 def record_alert(lake: Store, alert: Alert) -> None:
     # the error is the task's one-line message: pingan's errors name file, row and rule, never secrets or PII
-    log.error(json.dumps({"event": "pingan_alert", **asdict(alert)}, ensure_ascii=False, sort_keys=True))
+    event = "pingan_task_retry" if alert.kind == "retry" else "pingan_alert"
+    log.error(json.dumps({"event": event, **asdict(alert)}, ensure_ascii=False, sort_keys=True))
     lake.put_bytes(
         alert.key, json.dumps(asdict(alert), ensure_ascii=False, indent=2).encode(), "application/json"
     )
@@ -52,8 +57,8 @@ def recent_alerts(lake: Store, limit: int = 20) -> list[Alert]:
     return sorted(alerts, key=lambda a: a.raised_at, reverse=True)[:limit]
 
 
-def alert_from_context(context: dict) -> Alert:
-    """An Alert from an Airflow task's failure callback context."""
+def alert_from_context(context: dict, kind: str = "failure") -> Alert:
+    """An Alert from an Airflow task's failure (or retry) callback context."""
     ti = context["ti"]
     error = context.get("exception")
     logical = context.get("logical_date")
@@ -65,4 +70,5 @@ def alert_from_context(context: dict) -> Alert:
         error=f"{type(error).__name__}: {error}" if error else "task failed",
         logical_date=logical.isoformat() if logical else None,
         raised_at=datetime.now(UTC).isoformat(),
+        kind=kind,
     )

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from pingan import raw_zone
-from pingan.core.feed_spec import load_specs
+from pingan.core.feed_spec import load_spec_set
 from pingan.core.settings import Settings
 from pingan.core.storage import Store, share_store
 from pingan.ops.alerts import recent_alerts
+from pingan.quality.batch_rules import NOTHING_DELIVERED, nothing_delivered
 
 BATCH_FIELDS = (
     "load_date",
@@ -26,7 +27,8 @@ BATCH_FIELDS = (
 
 def collect_status(settings: Settings, lake: Store) -> dict:
     """Per feed: its batches (every attempt) and which one is committed for each day."""
-    specs = load_specs(settings.connectors_dir)
+    spec_set = load_spec_set(settings.connectors_dir)  # a broken file is reported, the others still listed
+    specs = spec_set.specs
     committed = {(m.feed, m.load_date): m.batch_id for m in raw_zone.committed_manifest_records(lake)}
     feeds: dict[str, dict] = {
         feed: {"entity": s.entity, "jurisdiction_code": s.jurisdiction_code, "batches": []}
@@ -41,6 +43,7 @@ def collect_status(settings: Settings, lake: Store) -> dict:
         batch = {k: stored[k] for k in BATCH_FIELDS}
         later = any(r.feed == rec.feed and r.load_date == rec.load_date for r in records[n + 1 :])
         batch["status"] = raw_zone.attempt_status(rec, superseded=later)
+        batch["critical_failures"] = list(rec.quality.critical_failures)
         batch["is_current"] = committed.get((rec.feed, rec.load_date)) == rec.batch_id
         if batch["status"] == "committed" and not batch["is_current"]:
             batch["status"] = "superseded"
@@ -51,17 +54,24 @@ def collect_status(settings: Settings, lake: Store) -> dict:
         entry["rows_written"] = sum(b["rows_written"] for b in current)
         entry["rows_quarantined"] = sum(b["rows_quarantined"] for b in current)
         entry["last_load_date"] = max((b["load_date"] for b in current), default=None)
-        entry["blocked_days"] = sorted({b["load_date"] for b in entry["batches"] if b["status"] == "blocked"})
+        held = {b["load_date"] for b in current if b["rows_written"]}
+        entry["blocked_days"] = sorted(
+            {
+                b["load_date"]
+                for b in entry["batches"]
+                if _problem(b, held=b["load_date"] in held)["status"] == "blocked"
+            }
+        )
         # days whose latest attempt did not commit (failed, late, blocked, interrupted), with the cause; a
         # blocked or interrupted attempt left the day's previous commit (if any) in place
         latest: dict[str, dict] = {}
         for b in entry["batches"]:
             latest[b["load_date"]] = b  # batches are in start order
         entry["problem_days"] = {
-            d: {"status": b["status"], "error": b.get("error")}
+            d: _problem(b, held=d in held)
             for d, b in sorted(latest.items())
             if b["status"] in ("failed", "late", "blocked", "interrupted")
-        }
+        }  # fmt: skip
     freshness = warehouse_freshness(settings)
     for feed, entry in feeds.items():
         entry["freshness"] = freshness.get(feed)
@@ -70,9 +80,18 @@ def collect_status(settings: Settings, lake: Store) -> dict:
         "warehouse": str(settings.warehouse_path),
         "warehouse_exists": settings.warehouse_path.exists(),
         "feeds": feeds,
+        "broken_specs": [asdict(b) for b in spec_set.broken],
         "alerts": [asdict(a) for a in recent_alerts(lake)],
         "held_back_shares": [asdict(h) for h in held_back_shares(settings)],
     }
+
+
+def _problem(batch: dict, *, held: bool) -> dict:
+    """A day's problem in one vocabulary across transports: a source that gave nothing (no file, or no
+    rows from an API or a table) is `late`, however the attempt was recorded."""
+    if nothing_delivered(batch["status"], batch["rows_read"], batch["critical_failures"], held=held):
+        return {"status": "late", "error": f"{NOTHING_DELIVERED} (0 rows read)"}
+    return {"status": batch["status"], "error": batch.get("error")}
 
 
 def warehouse_freshness(settings: Settings) -> dict[str, dict]:

@@ -16,9 +16,9 @@ from airflow.sdk import Asset, AssetAll, AssetOrTimeSchedule, CronTriggerTimetab
 
 from pingan.core.canonical import TZ
 from pingan.core.deployment import check_deployment
-from pingan.core.feed_spec import FeedSpec, load_specs
+from pingan.core.feed_spec import BrokenSpec, FeedSpec, load_spec_set
 from pingan.core.settings import load_settings
-from pingan.orchestration.dag_tasks import alert_on_failure
+from pingan.orchestration.dag_tasks import alert_on_failure, alert_on_retry
 
 DEFAULT_ARGS = {
     "retries": int(os.environ.get("PINGAN_TASK_RETRIES", "2")),  # 0 in tests that must see a failure at once
@@ -26,6 +26,7 @@ DEFAULT_ARGS = {
     "retry_exponential_backoff": True,
     "execution_timeout": timedelta(hours=2),
     "on_failure_callback": alert_on_failure,
+    "on_retry_callback": alert_on_retry,  # a night that succeeds only on a retry still says what broke
 }
 
 
@@ -34,9 +35,14 @@ def feed_asset(feed: str) -> Asset:
 
 
 def feed_specs() -> list[FeedSpec]:
+    """The feed specs that load (a broken file gets a failing DAG of its own: broken_feed_specs)."""
     settings = load_settings()
     check_deployment(settings)  # prod: a worker missing configuration fails at parse time, listing it all
-    return list(load_specs(settings.connectors_dir).values())
+    return list(load_spec_set(settings.connectors_dir).specs.values())
+
+
+def broken_feed_specs() -> list[BrokenSpec]:
+    return load_spec_set(load_settings().connectors_dir).broken
 
 
 def deadline_cron(specs: list[FeedSpec]) -> str:
@@ -75,6 +81,31 @@ def ingest_dag(spec: FeedSpec):
             # the warehouse run reads the load date from the asset event (asset runs have no logical date)
             context["outlet_events"][feed_asset(feed)].extra = {"load_date": loaded["load_date"]}
             return loaded
+
+        load()
+
+    return ingest()
+
+
+def broken_ingest_dag(broken: BrokenSpec):
+    """The DAG of a feed whose file does not load: it keeps the feed's DAG id, and every run fails naming
+    the file and key (and alerts), while the other feeds' DAGs parse and run."""
+
+    @dag(
+        dag_id=f"ingest_{broken.feed}",
+        schedule=CronTriggerTimetable("0 2 * * *", timezone=TZ),
+        catchup=False,
+        max_active_runs=1,
+        default_args={**DEFAULT_ARGS, "retries": 0},  # a broken file does not mend itself on a retry
+        tags=["pingan", "ingest", "broken-spec"],
+        doc_md=f"Feed spec `{broken.path}` does not load:\n\n```\n{broken.error}\n```",
+    )
+    def ingest():
+        @task
+        def load() -> None:
+            from pingan.core.feed_spec import SpecError
+
+            raise SpecError(broken.error)
 
         load()
 

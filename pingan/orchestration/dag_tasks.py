@@ -76,3 +76,12 @@ def alert_on_failure(context: dict) -> None:
     from pingan.ops.alerts import alert_from_context, record_alert
 
     record_alert(lake_store(load_settings()), alert_from_context(context))
+
+
+def alert_on_retry(context: dict) -> None:
+    """Airflow's on_retry_callback: a try that failed is recorded like a failure (kind `retry`), so a night
+    that succeeded only on a retry still shows in `pingan status` what broke."""
+    from pingan.core.storage import lake_store
+    from pingan.ops.alerts import alert_from_context, record_alert
+
+    record_alert(lake_store(load_settings()), alert_from_context(context, kind="retry"))

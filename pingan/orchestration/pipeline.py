@@ -14,11 +14,12 @@ from datetime import UTC, date, datetime
 
 from pingan import raw_zone
 from pingan.core.deployment import feed_sources
-from pingan.core.feed_spec import FeedSpec, load_specs
+from pingan.core.feed_spec import BrokenSpec, FeedSpec, load_spec_set
 from pingan.core.settings import Settings
 from pingan.core.storage import Store, lake_store
 from pingan.ingest.load import BatchResult, ingest_feed, new_batch_id
 from pingan.ops import lineage_events
+from pingan.quality.batch_rules import NOTHING_DELIVERED, nothing_delivered
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class FeedOutcome:
     feed: str
-    status: str  # committed | blocked | late | failed
+    status: str  # committed | blocked | late (nothing delivered for the day) | failed
     result: BatchResult | None = None
     error: str | None = None
 
@@ -63,13 +64,19 @@ def quality_gate(settings: Settings) -> Callable:
 
 
 def select_specs(settings: Settings, feeds: list[str] | None) -> list[FeedSpec]:
-    specs = load_specs(settings.connectors_dir)
+    return select_spec_set(settings, feeds)[0]
+
+
+def select_spec_set(settings: Settings, feeds: list[str] | None) -> tuple[list[FeedSpec], list[BrokenSpec]]:
+    """The selected feeds (default all) that load, and the selected ones whose file does not."""
+    found = load_spec_set(settings.connectors_dir)
+    specs, broken = found.specs, {b.feed: b for b in found.broken}
     if feeds:
-        unknown = sorted(set(feeds) - set(specs))
+        unknown = sorted(set(feeds) - set(specs) - set(broken))
         if unknown:
-            raise KeyError(f"unknown feed(s) {unknown}; known: {', '.join(sorted(specs))}")
-        return [specs[f] for f in feeds]
-    return list(specs.values())
+            raise KeyError(f"unknown feed(s) {unknown}; known: {', '.join(sorted({*specs, *broken}))}")
+        return [specs[f] for f in feeds if f in specs], [broken[f] for f in feeds if f in broken]
+    return list(specs.values()), list(broken.values())
 
 
 def sources_for(settings: Settings, feeds: list[str] | None = None):
@@ -89,9 +96,13 @@ def ingest_day(
     """Load the selected feeds (default all) for one day, each with the endpoint its deployment supplies."""
     lake = lake_store(settings)
     check = quality_gate(settings) if gate else None
-    specs = select_specs(settings, feeds)
+    specs, broken = select_spec_set(settings, feeds)
+    for b in broken:  # a file that does not load fails its own feed, naming file and key; the others run
+        log.error("%s %s: feed spec does not load: %s", b.feed, day, b.error)
+    failed = [FeedOutcome(b.feed, "failed", error=f"feed spec does not load: {b.error}") for b in broken]
     with feed_sources(settings, specs):
-        return [_ingest_one(spec, day, settings, lake, check, progress, force) for spec in specs]
+        loaded = [_ingest_one(spec, day, settings, lake, check, progress, force) for spec in specs]
+    return loaded + failed
 
 
 def _ingest_one(
@@ -105,10 +116,14 @@ def _ingest_one(
         result = ingest_feed(spec, day, settings, lake, gate=check, progress=progress, force=force)
         if result.status == "committed":
             lineage_events.emit_load(settings, lake, result.manifest)
+        held = bool((raw_zone.committed_manifest(lake, spec.feed, day) or {}).get("rows_written"))
+        if nothing_delivered(result.status, result.rows_read, result.critical_failures, held=held):
+            # an API or table answering with no rows is the same day as a file not there: late, not blocked
+            return FeedOutcome(spec.feed, "late", result, error=f"{NOTHING_DELIVERED} (0 rows read)")
         return FeedOutcome(spec.feed, result.status, result)
     except SourceMissing as exc:
         log.warning("%s", exc)
-        outcome = FeedOutcome(spec.feed, "late", error=str(exc))
+        outcome = FeedOutcome(spec.feed, "late", error=f"{NOTHING_DELIVERED} ({exc})")
     except Exception as exc:  # one broken feed must not stop the others
         log.error("%s %s: load failed: %s", spec.feed, day, exc)
         outcome = FeedOutcome(spec.feed, "failed", error=f"{type(exc).__name__}: {exc}")
@@ -133,17 +148,25 @@ def build_warehouse(
     full_refresh: bool = False,
     build_date: date | None = None,
     progress: Callable[[str], None] | None = None,
+    before_dbt: Callable[[], None] | None = None,
 ):
-    from pingan.warehouse.build import build
+    from pingan.warehouse.build import WarehouseError, build
 
     lake = lake_store(settings)
+    batches = raw_zone.committed_batches(lake)
+    if not batches:  # an empty warehouse published over nothing would read as "nothing happened"
+        raise WarehouseError(
+            f"the lake {lake.url} holds no committed batch: nothing to build "
+            "(run `pingan ingest --date D` first; `pingan status` shows what is loaded)"
+        )
     result = build(
         settings,
-        raw_zone.committed_batches(lake),
+        batches,
         lake=lake,
         full_refresh=full_refresh,
         build_date=build_date,
         progress=progress,
+        before_dbt=before_dbt,
     )
     lineage_events.emit_dbt_build(settings)
     # the restricted tier follows the warehouse: raw personal data behind its pseudonyms (issue 18)
@@ -154,10 +177,14 @@ def build_warehouse(
 
 
 def publish_shares(settings: Settings, day: date, partners: list[str] | None = None):
-    from pingan.sharing.publish import SharesHeldBack, publish, share_store
+    """Publish as of the logical date `day`; refused (NothingToPublish) on an empty lake or for a day past
+    the newest committed data."""
+    from pingan.sharing.publish import SharesHeldBack, check_as_of, publish, share_store
 
+    lake = lake_store(settings)
+    check_as_of(lake, day)
     try:
-        shares = publish(settings, lake_store(settings), share_store(settings), partners=partners, as_of=day)
+        shares = publish(settings, lake, share_store(settings), partners=partners, as_of=day)
     except SharesHeldBack as held:  # the published ones still get their lineage; the night still fails
         _emit_share_lineage(settings, held.published)
         raise

@@ -27,6 +27,18 @@ BATCH_RULES = (EMPTY_BATCH, ROWS_ACCEPTED)  # checked here, not in a GX suite
 DEFAULT_MOSTLY = 0.95
 
 
+# One word for a day whose source gave nothing, whatever the transport (no file, an API or a table with no
+# rows): `late`. Not committed, the day stays due (freshness flags it); a feed whose empty days are normal
+# declares `empty_days` and such a day commits with 0 rows instead. Status and the CLI use these two.
+NOTHING_DELIVERED = "nothing delivered for this day yet; not committed, the day stays due"
+
+
+def nothing_delivered(status: str, rows_read: int, critical: list[str], *, held: bool) -> bool:
+    """A blocked attempt whose only fault is that it read nothing, over a day holding no committed rows
+    (`held`): an empty day, reported as `late` (an empty delivery over a good day stays `blocked`)."""
+    return status == "blocked" and rows_read == 0 and list(critical) == [EMPTY_BATCH] and not held
+
+
 @dataclass(frozen=True)
 class BatchFailure:
     rule: str

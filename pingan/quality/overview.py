@@ -8,6 +8,7 @@ from datetime import date
 
 from pingan import raw_zone
 from pingan.core.storage import Store
+from pingan.quality.batch_rules import NOTHING_DELIVERED, nothing_delivered
 
 
 @dataclass
@@ -39,17 +40,23 @@ def day_quality(lake: Store, feed: str | None = None, since: date | None = None)
         rec = latest.get(key) or committed[key]
         good = committed.get(key)
         quality = rec.get("quality") or {}
+        status, cause = rec["status"], rec.get("error")
+        held = bool(good and good["rows_written"])
+        if nothing_delivered(
+            status, rec.get("rows_read", 0), quality.get("critical_failures") or [], held=held
+        ):
+            status, cause = "late", f"{NOTHING_DELIVERED} (0 rows read)"  # as for a missing file
         out.append(
             DayQuality(
                 feed=key[0],
                 load_date=key[1],
-                status=rec["status"],
+                status=status,
                 rows_read=rec.get("rows_read", 0),
                 rows_committed=good["rows_written"] if good else 0,
                 rows_quarantined=rec.get("rows_quarantined", 0),
                 quarantine_by_rule=dict(rec.get("quarantine_by_rule") or {}),
                 warnings=sorted(quality.get("warnings") or {}),
-                cause=rec.get("error") if rec["status"] != "committed" else _findings(quality),
+                cause=cause if status != "committed" else _findings(quality),
                 committed_at=good.get("finished_at") if good else None,
             )
         )

@@ -9,7 +9,8 @@ Layout (identical on local disk and S3):
 
 A load writes its batch files, then its batch record, then the manifest, last. Readers (dbt sources,
 status, sharing) follow manifests only, so files of a crashed or superseded batch are never read; the
-next load of that feed and day deletes them. Cursors of incremental feeds live in the manifests
+next load of that feed and day deletes a crashed batch's files, and a superseded batch's once no running
+build can still read them (pingan/raw_zone/retention.py). Cursors of incremental feeds live in the manifests
 (cursor_before/cursor_after), so any worker can resume and a rerun of a day reuses that day's window.
 """
 
@@ -19,9 +20,10 @@ import json
 import os
 import socket
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from pingan.core.storage import Store
+from pingan.raw_zone import retention as retention_mod
 from pingan.raw_zone.manifest import MANIFEST_VERSION, Manifest  # noqa: F401 - re-exported for the raw zone's readers
 
 
@@ -268,14 +270,31 @@ def committed_files(lake: Store, entity: str | None = None, zone: str = "raw") -
 
 
 def collect_garbage(
-    lake: Store, entity: str, jurisdiction: str, load_date: date, feed: str, keep: str | None
+    lake: Store,
+    entity: str,
+    jurisdiction: str,
+    load_date: date,
+    feed: str,
+    keep: str | None,
+    *,
+    retention: timedelta = retention_mod.DEFAULT_RETENTION,
 ) -> int:
-    """Delete batch directories of this feed and day other than `keep` (superseded or crashed loads)."""
-    removed = 0
+    """Clear the batch directories of this feed and day other than `keep`; returns the files deleted.
+
+    Crashed, failed or blocked attempts were never committed, so no build reads them: they go at once. A
+    batch that was committed and is now superseded may still be read by a running build: it is recorded
+    and deleted by `retention.sweep` once no build can read it. The sweep also runs here, for the feed."""
+    others: dict[str, list[str]] = {}
     for zone in ("raw", "quarantine"):
         prefix = partition_prefix(zone, entity, jurisdiction, load_date, feed)
-        batches = {k[len(prefix) :].split("/", 1)[0] for k in lake.list(prefix)}
-        for b in sorted(batches):
+        for b in {k[len(prefix) :].split("/", 1)[0] for k in lake.list(prefix)}:
             if b != f"batch={keep}":
-                removed += lake.delete_prefix(prefix + b + "/")
-    return removed
+                others.setdefault(b.removeprefix("batch="), []).append(prefix + b + "/")
+    removed = 0
+    for batch_id, prefixes in sorted(others.items()):
+        record = read_json(lake, batch_record_key(feed, batch_id))
+        if record is not None and record.get("status") == "committed":
+            retention_mod.mark_superseded(lake, feed, batch_id, prefixes)
+        else:
+            removed += sum(lake.delete_prefix(p) for p in prefixes)
+    return removed + retention_mod.sweep(lake, feed=feed, retention=retention)

@@ -163,7 +163,9 @@ def _check_names(document: dict, partner: str, dataset: str, where: str) -> None
 def _check_not_rolled_back(pointer: dict, seen: dict | None, where: str) -> None:
     if not seen:
         return
-    older = pointer["sequence"] < seen["sequence"] or pointer["as_of"] < seen["as_of"]
+    # a hub-signed correction (`pingan partners repoint`) may step the as-of date back, never the sequence
+    back_in_time = pointer["as_of"] < seen["as_of"] and not pointer.get("correction")
+    older = pointer["sequence"] < seen["sequence"] or back_in_time
     replaced = pointer["sequence"] == seen["sequence"] and pointer["snapshot_id"] != seen["snapshot_id"]
     if older or replaced:
         raise PartnerError(

@@ -52,6 +52,7 @@ from pingan.sharing.pii_guard import Finding, PiiGuardError
 from pingan.sharing.pii_guard import scan as pii_scan
 from pingan.sharing.pseudonymise import coarsen_location, key_ids_column, pseudonymise_column, truncate_time
 from pingan.sharing.redact import redact_table
+from pingan.sharing.sources import unfilled_grants
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,11 @@ PUBLIC_KEY_FILE = "signing_key.pub.pem"
 
 class ShareError(RuntimeError):
     """A share that cannot be built from its agreement (missing table or column, unknown partner)."""
+
+
+class NothingToPublish(ShareError):
+    """A run that would publish no real data: an empty lake, an as-of date past the newest committed data, or
+    a granted dataset no feed fills. Nothing is written; the message says why."""
 
 
 class ShareTamperedError(ShareError):
@@ -117,6 +123,7 @@ def publish(
         raise ShareError(f"no agreement for partner(s) {unknown}; known: {', '.join(sorted(agreements))}")
     selected = [agreements[p] for p in sorted(partners or agreements)]
     in_force = [a for a in selected if a.is_in_force(today)]
+    check_grants_filled(settings, in_force)
     for agreement in selected:
         if agreement not in in_force:
             withdraw(shares, agreement, today, as_of)
@@ -145,6 +152,36 @@ def publish(
     if held_back:
         raise _held_back_error(held_back, results)
     return results
+
+
+def check_grants_filled(settings: Settings, agreements: list[Agreement]) -> None:
+    """Refuse agreements that grant a dataset no feed fills (it would publish a signed empty snapshot)."""
+    unfilled = unfilled_grants({a.partner: a for a in agreements}, load_specs(settings.connectors_dir))
+    if unfilled:
+        raise NothingToPublish("; ".join(u.describe() for u in unfilled))
+
+
+def newest_committed_date(lake: Store) -> date | None:
+    """The newest logical (load) date any feed has committed in the lake; None for an empty lake."""
+    from pingan import raw_zone
+
+    return max((m.load_date for m in raw_zone.committed_manifest_records(lake)), default=None)
+
+
+def check_as_of(lake: Store, as_of: date) -> date:
+    """The as-of date a run may publish: never past the newest committed data, never from an empty lake
+    (a wall-clock date would otherwise stamp old data as current and block the right date later).
+    Returns the newest committed date."""
+    newest = newest_committed_date(lake)
+    if newest is None:
+        raise NothingToPublish(f"the lake {lake.url} holds no committed batch: nothing to publish "
+                               "(run `pingan ingest --date D` first; `pingan status` shows what is loaded)")  # fmt: skip
+    if as_of > newest:
+        raise NothingToPublish(
+            f"as of {as_of} is after the newest committed data ({newest}): nothing published. Publish as of a "
+            f"logical date that was loaded (`pingan publish --date {newest}`)"
+        )
+    return newest
 
 
 def _prepare_all(settings: Settings, lake: Store, in_force: list[Agreement], as_of: date) -> list[_Prepared]:
@@ -512,12 +549,17 @@ def _next_sequence(shares: Store, partner: str, dataset: str) -> int:
     return sequence
 
 
-def _move_latest(shares: Store, partner: str, dataset: str, manifest: dict, signer) -> None:
+def _move_latest(
+    shares: Store, partner: str, dataset: str, manifest: dict, signer, correction: dict | None = None
+) -> None:
+    """Point `latest` at the snapshot; never back to an older as-of date unless this is an audited
+    `correction` (repoint), which the signed pointer then carries so partners accept the step back."""
     prefix = mf.dataset_prefix(partner, dataset)
     current = _read_json(shares, prefix + mf.LATEST)
     if current and current["snapshot_id"] == manifest["snapshot_id"]:
         return
-    if current and date.fromisoformat(current["as_of"]) > date.fromisoformat(manifest["as_of"]):
+    newer = current and date.fromisoformat(current["as_of"]) > date.fromisoformat(manifest["as_of"])
+    if newer and correction is None:
         log.info("%s/%s: latest stays at %s (as of %s), newer than %s", partner, dataset,
                  current["snapshot_id"], current["as_of"], manifest["as_of"])  # fmt: skip
         return
@@ -536,6 +578,69 @@ def _move_latest(shares: Store, partner: str, dataset: str, manifest: dict, sign
         "signing_key_id": public_key_id(signer.public_key()),
         "updated_at": datetime.now(UTC).isoformat(),
     }
+    if correction is not None:
+        pointer["correction"] = correction
     pointer_bytes = mf.encode(pointer)
     shares.put_bytes(prefix + mf.LATEST, pointer_bytes, "application/json")
     shares.put_bytes(prefix + mf.LATEST_SIGNATURE, mf.sign(pointer_bytes, signer), "text/plain")
+
+
+# --- correcting a pointer -------------------------------------------------------------------------------
+def repoint(
+    settings: Settings,
+    shares: Store,
+    partner: str,
+    dataset: str,
+    *,
+    reason: str,
+    by: str,
+    snapshot_id: str | None = None,
+    as_of: date | None = None,
+) -> dict:
+    """Move a dataset's `latest` pointer to a published snapshot (by id, or the newest one as of a date),
+    also back to an older as-of date: the fix for a pointer advanced wrongly (a wall-clock as-of date).
+
+    The snapshot is verified first (signature, hashes); the new pointer carries the correction (reason,
+    the snapshot it replaces), its sequence still grows, and the move is audited. Returns the pointer."""
+    if not reason.strip():
+        raise ShareError("a repoint needs a --reason (it goes to the audit log)")
+    prefix = mf.dataset_prefix(partner, dataset)
+    target = _repoint_target(_manifests(shares, prefix), partner, dataset, snapshot_id, as_of)
+    signer = signing_key(settings.home / "secrets", allow_generate=False)
+    public_key = signer.public_key()
+    keys = _hub_keys(shares, partner, {public_key_id(public_key): public_key})
+    manifest = mf.verify_snapshot(
+        shares.get_bytes, prefix + mf.SNAPSHOTS + target + "/" + mf.MANIFEST, prefix, keys,
+        partner=partner, dataset=dataset,
+    )  # fmt: skip
+    before = _read_json(shares, prefix + mf.LATEST) or {}
+    if before.get("snapshot_id") == target:
+        raise ShareError(f"{partner}/{dataset}: latest already points at {target} (as of {before['as_of']})")
+    correction = {"reason": reason, "by": by, "replaces": before.get("snapshot_id")}
+    _move_latest(shares, partner, dataset, manifest, signer, correction=correction)
+    audit.append(
+        shares, "pointer_corrected", partner=partner, dataset=dataset, snapshot_id=target,
+        as_of=manifest["as_of"], replaced=before.get("snapshot_id"), replaced_as_of=before.get("as_of"),
+        reason=reason, by=by,
+    )  # fmt: skip
+    return _read_json(shares, prefix + mf.LATEST) or {}
+
+
+def _repoint_target(
+    manifests: dict[str, dict], partner: str, dataset: str, snapshot_id: str | None, as_of: date | None
+) -> str:
+    if (snapshot_id is None) == (as_of is None):
+        raise ShareError("name the target: exactly one of a snapshot id or an as-of date")
+    if not manifests:
+        raise ShareError(f"{partner}/{dataset}: no published snapshot to point at")
+    if snapshot_id is not None:
+        if snapshot_id not in manifests:
+            raise ShareError(
+                f"{partner}/{dataset}: no snapshot {snapshot_id}; published: {sorted(manifests)}"
+            )
+        return snapshot_id
+    dated = [(m["created_at"], sid) for sid, m in manifests.items() if m["as_of"] == as_of.isoformat()]
+    if not dated:
+        have = sorted({m["as_of"] for m in manifests.values()})
+        raise ShareError(f"{partner}/{dataset}: no snapshot as of {as_of}; published as of: {have}")
+    return max(dated)[1]

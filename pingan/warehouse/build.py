@@ -49,6 +49,7 @@ from pingan.core.settings import S3Settings, Settings
 from pingan.core.storage import Store
 from pingan.quality.results_table import register_quality_results
 from pingan.raw_zone import RawBatch
+from pingan.raw_zone.retention import reading_batches
 from pingan.warehouse.inputs import plan_batches, register_batches, register_code_mappings, register_feeds
 from pingan.warehouse.seed_state import record_seeds, seed_fingerprint, seeds_current
 from pingan.warehouse.slots import Slots
@@ -88,12 +89,16 @@ def build(
     select: str | None = None,
     build_date: date | None = None,
     progress: Callable[[str], None] | None = None,
+    before_dbt: Callable[[], None] | None = None,
 ) -> BuildResult:
     """Build the warehouse from every committed raw batch and publish it.
 
     `batches` is the whole truth (raw_zone.committed_batches): batches the working file holds but the list
-    lacks are withdrawn from the warehouse. `build_date` (default: the latest load date) is the logical day
-    feed freshness is judged against.
+    lacks are withdrawn from the warehouse. They are read from start to end as given: the build holds a
+    lease on them in the lake, so a rerun that supersedes one meanwhile leaves its files in place
+    (pingan/raw_zone/retention.py). `build_date` (default: the latest load date) is the logical day feed
+    freshness is judged against. `before_dbt()` runs between registering the inputs and running dbt (a
+    test's hook, e.g. to rerun a day there).
     """
     started = time.monotonic()
     unknown = sorted({b.entity for b in batches} - set(ENTITIES))
@@ -105,7 +110,8 @@ def build(
     published = settings.warehouse_path
     published.parent.mkdir(parents=True, exist_ok=True)
     slots = Slots(published)
-    with _build_lock(published):
+    leased = reading_batches(lake, [b.batch_id for b in batches], retention=settings.superseded_retention)
+    with leased, _build_lock(published):
         working = slots_prepare(slots, full_refresh=full_refresh)
         try:
             results, mart_rows, stale, warnings, seeded = _build_in(
@@ -118,6 +124,7 @@ def build(
                 select=select,
                 build_date=build_date,
                 progress=progress,
+                before_dbt=before_dbt,
             )
         except BaseException:
             slots_discard(slots, working)
@@ -147,6 +154,7 @@ def _build_in(
     select: str | None,
     build_date: date,
     progress: Callable[[str], None] | None,
+    before_dbt: Callable[[], None] | None = None,
 ) -> tuple[_DbtResults, dict[str, int], list[str], list[str], bool]:
     """Bring the working file up to the committed batches and run dbt in it; what it built and warned,
     and whether it loaded the seeds."""
@@ -165,6 +173,8 @@ def _build_in(
         register_build_inputs(con, settings, specs, plan, build_date, lake)
     if progress:
         progress(f"dbt: {len(plan.added)} new batches, {sum(map(len, plan.removed.values()))} withdrawn")
+    if before_dbt is not None:
+        before_dbt()
     s3 = lake.s3 if s3_lake else None
     results = _run_dbt(
         settings, working, s3=s3, full_refresh=full_refresh, select=select, load_seeds=load_seeds

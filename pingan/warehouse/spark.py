@@ -42,6 +42,7 @@ from pingan.core.pseudonym import load_hub_key, pseudonym, pseudonym_list
 from pingan.core.settings import S3Settings, Settings
 from pingan.core.storage import Store
 from pingan.raw_zone import RawBatch
+from pingan.raw_zone.retention import reading_batches
 from pingan.warehouse.build import RAW_SCHEMA, WarehouseError
 from pingan.warehouse.inputs import plan_batches
 
@@ -89,7 +90,8 @@ def build_on_spark(
     working = published.with_name(published.name + ".building")
     shutil.rmtree(working, ignore_errors=True)
     working.mkdir(parents=True)
-    with spark_session(working, master=master, s3=s3) as spark:
+    leased = reading_batches(lake, [b.batch_id for b in batches], retention=settings.superseded_retention)
+    with leased, spark_session(working, master=master, s3=s3) as spark:
         if progress:
             progress(f"spark {spark.version} ({master}): registering {len(batches)} committed batches")
         register_raw_zone(spark, settings, batches, build_date, lake=lake)

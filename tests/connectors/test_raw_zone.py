@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import signal
 import subprocess
 import sys
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -18,6 +20,7 @@ from pingan.core.feed_spec import load_specs
 from pingan.core.storage import Store
 from pingan.ingest.load import ingest_feed
 from pingan.ingest.normalise import MissingColumns
+from pingan.raw_zone import retention
 
 DAY = date(2025, 3, 1)
 HEADER = [
@@ -87,7 +90,12 @@ def committed_rows(lake: Store) -> list[str]:
     return [r[0] for r in duckdb.sql(f"select record_id from read_parquet({files}) order by 1").fetchall()]
 
 
+def batches_on_disk(lake: Store, zone: str = "raw") -> set[str]:
+    return {k.split("batch=")[1].split("/")[0] for k in lake.list(f"{zone}/")}
+
+
 def test_rerun_of_a_day_replaces_it_and_never_duplicates(home, settings, spec, lake):
+    settings = dataclasses.replace(settings, superseded_retention=timedelta(0))
     jiashan_csv(home, rows=300)
     first = ingest_feed(spec, DAY, settings, lake)
     second = ingest_feed(spec, DAY, settings, lake)
@@ -95,8 +103,45 @@ def test_rerun_of_a_day_replaces_it_and_never_duplicates(home, settings, spec, l
     assert first.batch_id != second.batch_id
     ids = committed_rows(lake)
     assert len(ids) == 300 and len(set(ids)) == 300
-    # the superseded batch's files are gone, only the committed batch remains on disk
-    assert {k.split("batch=")[1].split("/")[0] for k in lake.list("raw/")} == {second.batch_id}
+    # no build reads it and no retention window holds it: only the committed batch remains on disk
+    assert batches_on_disk(lake) == {second.batch_id}
+    assert retention.pending(lake) == []
+
+
+def test_a_superseded_batch_stays_for_the_retention_window(home, settings, spec, lake):
+    jiashan_csv(home, rows=50)
+    first = ingest_feed(spec, DAY, settings, lake)  # default window: 60 minutes
+    second = ingest_feed(spec, DAY, settings, lake)
+    assert batches_on_disk(lake) == batches_on_disk(lake, "quarantine") == {first.batch_id, second.batch_id}
+    assert [p.batch_id for p in retention.pending(lake)] == [first.batch_id]
+    assert retention.sweep(lake, retention=settings.superseded_retention) == 0
+    later = datetime.now(UTC) + settings.superseded_retention + timedelta(seconds=1)
+    assert retention.sweep(lake, retention=settings.superseded_retention, now=later) == 2  # raw + quarantine
+    assert batches_on_disk(lake) == batches_on_disk(lake, "quarantine") == {second.batch_id}
+    assert retention.pending(lake) == []
+
+
+def test_a_running_builds_lease_holds_its_batches_and_a_dead_ones_does_not(home, settings, spec, lake):
+    settings = dataclasses.replace(settings, superseded_retention=timedelta(0))
+    jiashan_csv(home, rows=50)
+    first = ingest_feed(spec, DAY, settings, lake)
+    with retention.build_lease(lake, [first.batch_id]) as lease:
+        assert lake.exists(lease.key)
+        second = ingest_feed(spec, DAY, settings, lake)  # the rerun's sweep must leave the leased batch
+        assert batches_on_disk(lake) == {first.batch_id, second.batch_id}
+    assert not lake.exists(lease.key)
+    assert retention.sweep(lake, retention=timedelta(0)) == 2
+    assert batches_on_disk(lake) == {second.batch_id}
+
+    # a build killed without releasing its lease: its process is gone, so the lease no longer counts
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    dead = dataclasses.replace(lease, build_id="dead", pid=int(done.stdout), batch_ids=[second.batch_id])
+    lake.put_bytes(dead.key, json.dumps(dataclasses.asdict(dead)).encode())
+    third = ingest_feed(spec, DAY, settings, lake)
+    assert batches_on_disk(lake) == {third.batch_id}
+    assert not lake.exists(dead.key)
 
 
 def test_every_row_is_written_or_quarantined_with_a_reason(home, settings, spec, lake):
