@@ -383,3 +383,44 @@ def test_build_over_an_s3_lake(s3_lake_env, wh_settings, raw_zone, reference):
     assert result.mart_rows["fct_incidents"] == 10
     # marts are tables: reading them needs no S3 secret (raw and staging views would)
     assert query(wh_settings.warehouse_path, "select count(*) from fct_incidents") == [(10,)]
+
+
+def _yml_descriptions(dbt_dir, domain: str, model: str) -> tuple[str, dict[str, str]]:
+    import yaml
+
+    doc = yaml.safe_load(
+        (dbt_dir / "models" / "marts" / domain / f"_{domain}__models.yml").read_text("utf-8")
+    )
+    spec = next(m for m in doc["models"] if m["name"] == model)
+    return spec["description"], {c["name"]: c.get("description", "") for c in spec.get("columns", [])}
+
+
+def test_the_warehouse_carries_the_yml_descriptions_as_comments(wh_settings, raw_zone, reference, dbt_dir):
+    """persist_docs: `duckdb_tables()` / `duckdb_columns()` show what the models' yml says, for a table
+    mart and for an incremental fact."""
+    day1_batches(raw_zone, reference)
+    build(wh_settings, raw_zone.batches)
+    wh = wh_settings.warehouse_path
+    for domain, model, column in (
+        ("incidents", "mart_incident_trends", "incident_month"),
+        ("incidents", "fct_incidents", "record_id"),
+    ):
+        table_doc, column_docs = _yml_descriptions(dbt_dir, domain, model)
+        ((comment,),) = query(
+            wh, f"select comment from duckdb_tables() where schema_name = 'main' and table_name = '{model}'"
+        )
+        assert comment and comment.strip() == table_doc.strip(), (model, comment)
+        comments = dict(
+            query(
+                wh,
+                "select column_name, comment from duckdb_columns() "
+                f"where schema_name = 'main' and table_name = '{model}'",
+            )
+        )
+        assert column_docs[column] and comments[column].strip() == column_docs[column].strip(), (
+            model,
+            column,
+            comments[column],
+        )
+        described = [c for c, d in column_docs.items() if d]
+        assert all(comments[c] for c in described), f"{model}: a described column has no comment"
