@@ -78,6 +78,8 @@ docs-serve: docs  ## make docs, then serve them on http://127.0.0.1:$(DOCS_PORT)
 	$(DOCS_SERVE)
 
 # standalone starts its components as `airflow` from PATH: the venv's bin goes first, or a fresh clone fails
+# pingan.orchestration.local_airflow is `airflow standalone` with every listening socket on 127.0.0.1 (no log
+# servers on 0.0.0.0:8793/8794)
 AIRFLOW_HOME ?= $(CURDIR)/var/airflow
 AIRFLOW_PORT ?= 8080
 PINGAN_HOME ?= $(CURDIR)/var
@@ -93,7 +95,7 @@ airflow: $(STAMP)  ## airflow standalone on 127.0.0.1:$(AIRFLOW_PORT) with the p
 	AIRFLOW__CORE__PARALLELISM=$(AIRFLOW_PARALLELISM) AIRFLOW__API__WORKERS=1 \
 	AIRFLOW__OPENLINEAGE__NAMESPACE=pingan \
 	AIRFLOW__OPENLINEAGE__TRANSPORT='{"type": "file", "log_file_path": "$(AIRFLOW_LINEAGE)", "append": true}' \
-	AIRFLOW__COSMOS__ENABLE_TELEMETRY=False $(BIN)/airflow standalone
+	AIRFLOW__COSMOS__ENABLE_TELEMETRY=False $(BIN)/python -m pingan.orchestration.local_airflow
 
 up:  ## MinIO, Postgres and Airflow in Docker (needs a Docker engine)
 	docker compose up -d
