@@ -64,6 +64,8 @@ VENDORED: dict[str, str] = {
 # The navbar logo (an outside fetch whose query carries the data context id, `?d=<id>&dId=<id>...`) and
 # the dark-mode logo of GX's stylesheet: both become GX's own logo in the site.
 _LOGO = re.compile(r"https://great-expectations-web-assets\.s3[^\"'\s)]*")
+# A site-relative reference to the site's static folder, at whatever depth GX guessed.
+_SITE_STATIC = re.compile(r"((?:href|src)=[\"'])(?:\.\./)*static/")
 # Subresource-integrity and CORS attributes: a copy read from file:// has no CORS origin, so a
 # `crossorigin` script would be refused there.
 _SRI = re.compile(r"\s+(?:integrity|crossorigin)=\"[^\"]*\"")
@@ -100,6 +102,8 @@ def offline_page(text: str, up: str, name: str = "page") -> str:
             text,
         )
     text = _LOGO.sub(up + "static/images/logo-long.png", text)
+    # GX counts a page's depth from the suite name's dots, which misses our deeper validation paths
+    text = _SITE_STATIC.sub(lambda m: m.group(1) + up + "static/", text)
     outside = _LOADS.search(text)
     if outside:
         raise OfflineSiteError(

@@ -133,10 +133,14 @@ def test_report_and_data_docs_render_offline_in_headless_chromium(loaded, settin
         assert styled["logoWidth"] > 0, "GX's logo loads from the site"
         assert styled["iconFont"], "Font Awesome's web font loaded"
         site = settings.home / "lake" / "_quality" / "data_docs"
-        validation = next((site / "validations").rglob("*.html")).relative_to(settings.home).as_posix()
-        page = browser.open(quote(validation))
-        assert page.outside_requests == [], page.outside_requests
-        assert browser.evaluate(DATA_DOCS_PROBE)["navbarDisplay"] == "flex"
+        others = sorted(p for p in site.rglob("*.html") if p.name != "index.html" or p.parent != site)
+        assert {p.relative_to(site).parts[0] for p in others} == {"expectations", "validations"}
+        for other in others:  # the suite's page and each validation's page, deeper in the site
+            page = browser.open(quote(other.relative_to(settings.home).as_posix()))
+            assert page.outside_requests == [], (other, page.outside_requests)
+            probe = browser.evaluate(DATA_DOCS_PROBE)
+            assert probe["navbarDisplay"] == "flex" and probe["broken"] == [], (other, probe)
+            assert probe["logoWidth"] > 0 and probe["scripts"]["jQuery"], (other, probe)
 
 
 CHART_PROBE = """(() => {
