@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SPARK_STAMP := $(VENV)/.spark-installed-stamp
 
-.PHONY: demo test browser test-fast lint format bench soak docs airflow up up-celery down clean
+.PHONY: demo test browser test-fast lint format bench soak docs docs-serve airflow up up-celery down clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,14 +57,29 @@ bench: $(STAMP)  ## benchmarks print their numbers; they are not tests
 	$(BIN)/python bench/bench_sharing.py
 	$(BIN)/python bench/bench_pii_guard.py
 
+# dbt docs from a copy of the published warehouse (dbt opens its database read-write). Every path is
+# absolute, so the printed serve command runs as printed from any folder, with no variable to set first.
+DOCS_WAREHOUSE ?= $(CURDIR)/var/warehouse.duckdb
+DOCS_DB ?= $(CURDIR)/var/docs.duckdb
+DOCS_DIR ?= $(CURDIR)/var/dbt-docs
+DOCS_PORT ?= 8081
+DOCS_SERVE = PINGAN_DBT_DB_PATH=$(DOCS_DB) $(CURDIR)/$(BIN)/dbt docs serve --project-dir $(CURDIR)/dbt \
+  --profiles-dir $(CURDIR)/dbt --target-path $(DOCS_DIR) --log-path $(DOCS_DIR)/logs \
+  --host 127.0.0.1 --port $(DOCS_PORT) --no-browser
 docs: $(STAMP)  ## dbt docs with lineage from the published warehouse (run make demo first); opens nothing
-	test -f var/warehouse.duckdb || { echo "no var/warehouse.duckdb yet: run make demo first"; exit 1; }
-	cp var/warehouse.duckdb var/docs.duckdb  # a copy: dbt opens its database read-write
-	PINGAN_DBT_DB_PATH=$(CURDIR)/var/docs.duckdb $(BIN)/dbt docs generate --project-dir dbt --profiles-dir dbt \
-	  --target-path $(CURDIR)/var/dbt-docs --log-path $(CURDIR)/var/dbt-docs/logs
-	@echo "docs: $(CURDIR)/var/dbt-docs/index.html (serve on loopback with: PINGAN_DBT_DB_PATH=$(CURDIR)/var/docs.duckdb $(BIN)/dbt docs serve --project-dir dbt --profiles-dir dbt --target-path $(CURDIR)/var/dbt-docs --host 127.0.0.1 --port 8081 --no-browser)"
+	test -f $(DOCS_WAREHOUSE) || { echo "no $(DOCS_WAREHOUSE) yet: run make demo first"; exit 1; }
+	mkdir -p $(dir $(DOCS_DB)) && cp $(DOCS_WAREHOUSE) $(DOCS_DB)
+	PINGAN_DBT_DB_PATH=$(DOCS_DB) $(BIN)/dbt docs generate --project-dir dbt --profiles-dir dbt \
+	  --target-path $(DOCS_DIR) --log-path $(DOCS_DIR)/logs
+	@echo "docs: $(DOCS_DIR)/index.html"
+	@echo "serve on loopback (make docs-serve does it): $(DOCS_SERVE)"
+
+docs-serve: docs  ## make docs, then serve them on http://127.0.0.1:$(DOCS_PORT) until Ctrl-C
+	$(DOCS_SERVE)
 
 # standalone starts its components as `airflow` from PATH: the venv's bin goes first, or a fresh clone fails
+# pingan.orchestration.local_airflow is `airflow standalone` with every listening socket on 127.0.0.1 (no log
+# servers on 0.0.0.0:8793/8794)
 AIRFLOW_HOME ?= $(CURDIR)/var/airflow
 AIRFLOW_PORT ?= 8080
 PINGAN_HOME ?= $(CURDIR)/var
@@ -80,7 +95,7 @@ airflow: $(STAMP)  ## airflow standalone on 127.0.0.1:$(AIRFLOW_PORT) with the p
 	AIRFLOW__CORE__PARALLELISM=$(AIRFLOW_PARALLELISM) AIRFLOW__API__WORKERS=1 \
 	AIRFLOW__OPENLINEAGE__NAMESPACE=pingan \
 	AIRFLOW__OPENLINEAGE__TRANSPORT='{"type": "file", "log_file_path": "$(AIRFLOW_LINEAGE)", "append": true}' \
-	AIRFLOW__COSMOS__ENABLE_TELEMETRY=False $(BIN)/airflow standalone
+	AIRFLOW__COSMOS__ENABLE_TELEMETRY=False $(BIN)/python -m pingan.orchestration.local_airflow
 
 up:  ## MinIO, Postgres and Airflow in Docker (needs a Docker engine)
 	docker compose up -d

@@ -2,7 +2,8 @@
 
 The gate runs on an in-memory GX context; this builds a throw-away file context, loads each entity's suite
 and every stored validation result (`_quality/validations/...`) into its validation results store, lets
-GX render its site, and copies the site to `_quality/data_docs/` in the lake (local disk or S3).
+GX render its site, makes it render offline (pingan.quality.data_docs_offline: vendored CSS/JS, no CDN or
+logo request), and copies the site to `_quality/data_docs/` in the lake (local disk or S3).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from pingan.core.storage import Store
+from pingan.quality.data_docs_offline import make_site_offline
 from pingan.quality.results_store import PREFIX
 from pingan.quality.suites import load_suite
 
@@ -88,6 +90,7 @@ def build_data_docs(lake: Store, suites_dir: Path) -> str | None:
             )
             ctx.validation_results_store.set(ident, result)
         ctx.build_data_docs(site_names=["pingan"])
+        make_site_offline(site_dir)  # vendored assets, no CDN or logo request
         lake.delete_prefix(SITE_PREFIX)
         for path in sorted(site_dir.rglob("*")):
             if path.is_file():
@@ -107,4 +110,8 @@ def _content_type(suffix: str) -> str:
         ".json": "application/json",
         ".png": "image/png",
         ".svg": "image/svg+xml",
+        ".woff2": "font/woff2",
+        ".otf": "font/otf",
+        ".gif": "image/gif",
+        ".ico": "image/x-icon",
     }.get(suffix, "application/octet-stream")

@@ -421,3 +421,104 @@ def test_duckdb_memory_and_threads_come_from_the_machine_or_the_environment(monk
         if target["type"] == "duckdb":
             assert MEMORY_ENV in target["settings"]["memory_limit"], target
             assert THREADS_ENV in target["settings"]["threads"], target
+
+
+def _yml_descriptions(dbt_dir, domain: str, model: str) -> tuple[str, dict[str, str]]:
+    import yaml
+
+    doc = yaml.safe_load(
+        (dbt_dir / "models" / "marts" / domain / f"_{domain}__models.yml").read_text("utf-8")
+    )
+    spec = next(m for m in doc["models"] if m["name"] == model)
+    return spec["description"], {c["name"]: c.get("description", "") for c in spec.get("columns", [])}
+
+
+def test_the_warehouse_carries_the_yml_descriptions_as_comments(wh_settings, raw_zone, reference, dbt_dir):
+    """persist_docs: `duckdb_tables()` / `duckdb_columns()` show what the models' yml says, for a table
+    mart and for an incremental fact."""
+    day1_batches(raw_zone, reference)
+    build(wh_settings, raw_zone.batches)
+    wh = wh_settings.warehouse_path
+    for domain, model, column in (
+        ("incidents", "mart_incident_trends", "incident_month"),
+        ("incidents", "fct_incidents", "record_id"),
+    ):
+        table_doc, column_docs = _yml_descriptions(dbt_dir, domain, model)
+        ((comment,),) = query(
+            wh, f"select comment from duckdb_tables() where schema_name = 'main' and table_name = '{model}'"
+        )
+        assert comment and comment.strip() == table_doc.strip(), (model, comment)
+        comments = dict(
+            query(
+                wh,
+                "select column_name, comment from duckdb_columns() "
+                f"where schema_name = 'main' and table_name = '{model}'",
+            )
+        )
+        assert column_docs[column] and comments[column].strip() == column_docs[column].strip(), (
+            model,
+            column,
+            comments[column],
+        )
+        described = [c for c, d in column_docs.items() if d]
+        assert all(comments[c] for c in described), f"{model}: a described column has no comment"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_make_docs_prints_a_serve_command_that_runs_as_printed(wh_settings, raw_zone, reference, tmp_path):
+    """`make docs` over a built warehouse, then its printed serve command in a shell that has none of the
+    project's variables set (as a user's shell), from another folder: the docs answer on 127.0.0.1."""
+    import json
+    import os
+    import signal
+    import time
+    from urllib.request import urlopen
+
+    from pingan.core.settings import PROJECT_ROOT
+
+    day1_batches(raw_zone, reference)
+    build(wh_settings, raw_zone.batches)
+    user_env = {k: v for k, v in os.environ.items() if not k.startswith(("PINGAN_", "DBT_"))}
+    port, docs = _free_port(), tmp_path / "dbt-docs"
+    make = subprocess.run(
+        ["make", "-C", str(PROJECT_ROOT), "-o", ".venv/.installed-stamp", "docs"]
+        + [f"DOCS_WAREHOUSE={wh_settings.warehouse_path}", f"DOCS_DB={tmp_path / 'docs.duckdb'}"]
+        + [f"DOCS_DIR={docs}", f"DOCS_PORT={port}"],
+        env=user_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert make.returncode == 0, make.stdout[-3000:] + make.stderr[-3000:]
+    catalog = json.loads((docs / "catalog.json").read_text("utf-8"))
+    assert "model.pingan.mart_incident_trends" in catalog["nodes"]
+    (line,) = [x for x in make.stdout.splitlines() if x.startswith("serve on loopback")]
+    command = line.split(": ", 1)[1]
+    assert f"--host 127.0.0.1 --port {port}" in command
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    server = subprocess.Popen(
+        ["bash", "-c", command], cwd=elsewhere, env=user_env, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline, page = time.monotonic() + 120, None
+        while page is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                page = urlopen(f"http://127.0.0.1:{port}/index.html", timeout=5).read()
+            except OSError:
+                time.sleep(0.5)
+        assert page is not None, f"the printed command did not serve: {server.poll()} {command}"
+        served = json.loads(urlopen(f"http://127.0.0.1:{port}/catalog.json", timeout=5).read())
+        assert served["nodes"].keys() == catalog["nodes"].keys()
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)
