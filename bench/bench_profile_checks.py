@@ -203,13 +203,25 @@ def cost(rows: int) -> tuple[float, float]:
     return floor, elapsed
 
 
+def print_cost(rows: int) -> None:
+    floor, profile = cost(rows)
+    print(
+        f"cost on {rows:,} rows: SQL floor {floor:.2f}s, profile (read from the file) + checks {profile:.2f}s, "
+        f"gate floor with profile {(floor + profile) / floor:.2f}x the floor (target <= 1.5x)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nights", type=int, default=91)
     parser.add_argument("--scale", type=float, default=0.05)
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows for the cost measurement (0: skip)")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--cost-only", action="store_true", help="only the cost against the SQL floor")
     args = parser.parse_args()
+    if args.cost_only:
+        print_cost(args.rows)
+        return
     home = Path(tempfile.mkdtemp(prefix="bench-profile-"))
     _env(home)
     from pingan.core.feed_spec import load_specs
@@ -245,11 +257,7 @@ def main() -> None:
         n = c["caught"] + c["missed"]
         print(f"  {kind:28s} {c['caught']}/{n}  {c['caught'] / n:.0%}")
     if args.rows:
-        floor, profile = cost(args.rows)
-        print(
-            f"cost on {args.rows:,} rows: SQL floor {floor:.2f}s, profile (read from the file) + checks {profile:.2f}s, "
-            f"gate floor with profile {(floor + profile) / floor:.2f}x the floor (target <= 1.5x)"
-        )
+        print_cost(args.rows)
     shutil.rmtree(home, ignore_errors=True)
 
 
