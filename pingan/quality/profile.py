@@ -139,14 +139,16 @@ def id_hashes(con, rows: int) -> tuple[bool, list[str]]:
     is_sampled = rows > ID_SAMPLE_ALL
     where = f"where h % {ID_SAMPLE_MODULUS} = 0" if is_sampled else ""
     found = con.execute(
-        f"select distinct h from (select hash(record_id) h from batch where record_id is not null) {where}"
-    ).fetchall()
-    return is_sampled, sorted(f"{h:016x}" for (h,) in found)
+        f"""select list(distinct format('{{:016x}}', h) order by format('{{:016x}}', h))
+            from (select hash(record_id) h from batch where record_id is not null) {where}"""
+    ).fetchone()[0]
+    return is_sampled, found or []
 
 
 def column_stats(spec: FeedSpec, rows: ProfileInput) -> tuple[dict, dict, dict]:
-    """Null share of every profiled canonical column, its distinct values among the first DISTINCT_SAMPLE
-    rows, and the full domain of the columns with few values (not personal data)."""
+    """Null share of every profiled canonical column, and among the first DISTINCT_SAMPLE rows its distinct
+    values and, for a column with few values that is not personal data, the values themselves (its
+    domain: shown, not judged; the first rows spare reading every column back)."""
     n = rows.num_rows
     pii = set(spec.pii_columns)
     nulls, distinct, domain = {}, {}, {}
@@ -160,10 +162,20 @@ def column_stats(spec: FeedSpec, rows: ProfileInput) -> tuple[dict, dict, dict]:
             and name not in pii
             and pa.types.is_string(rows.type_of(name))
         ):
-            values = pc.unique(rows.column(name)).drop_null()
-            if len(values) <= DOMAIN_MAX_VALUES:
-                domain[name] = sorted(values.to_pylist())
+            domain[name] = sorted(pc.unique(rows.head[name]).drop_null().to_pylist())
     return nulls, distinct, domain
+
+
+_DB = None
+
+
+def _database():
+    import duckdb
+
+    global _DB
+    if _DB is None:
+        _DB = duckdb.connect()
+    return _DB
 
 
 def compute_day_profile(
@@ -179,13 +191,12 @@ def compute_day_profile(
     first_pull: bool = False,
 ) -> DayProfile:
     """The profile of one delivery from its canonical rows (the rows it writes) and its manifest facts."""
-    import duckdb
 
     rows = table if isinstance(table, ProfileInput) else from_table(table, DISTINCT_SAMPLE)
     nulls, distinct, domain = column_stats(spec, rows)
     column = event_column(spec)
     histogram, is_sampled, hashes = [], False, []
-    con = duckdb.connect()
+    con = _database().cursor()  # a cursor of one in-memory database: a new database costs 0.1-0.3 s
     try:
         # a date has no hour, and no zone to get wrong
         if column in rows.column_names and rows.num_rows and pa.types.is_timestamp(rows.type_of(column)):

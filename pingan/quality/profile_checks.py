@@ -13,6 +13,7 @@ Every finding names the feed, the day, the check, the expected range and the obs
 
 from __future__ import annotations
 
+import bisect
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -23,7 +24,8 @@ from pingan.core.feed_spec import FeedSpec, ProfilePolicy
 from pingan.quality.profile import DayProfile, sampled
 
 Action = Literal["block", "warn"]
-MIN_IDS_FOR_OVERLAP = 10  # fewer record ids than this: an overlap share says nothing
+MIN_IDS_FOR_OVERLAP = 10
+OVERLAP_PROBE = 4096  # ids of the new day an overlap share is estimated from (a share's error about 1%)  # fewer record ids than this: an overlap share says nothing
 MIN_EVENT_DAYS = 3  # history days with enough events before the median time is judged
 ZONE_HINTS = {"early": "a UTC export without its zone?", "late": "local times labelled as UTC (Z)?"}
 
@@ -140,25 +142,30 @@ def check_columns(judge: _Judge, spec: FeedSpec, delivery: Delivery, history: li
 
 
 class IdSets:
-    """Each day's record-id hashes as a set, built once per judgement (a large day holds tens of thousands)."""
+    """Overlaps of days' record-id hashes, estimated from a probe of the new day's ids (a large day holds
+    tens of thousands; each day's list is filtered and cut once per judgement)."""
 
     def __init__(self) -> None:
-        self._sets: dict[tuple[date, bool], frozenset[str]] = {}
+        self._lists: dict[tuple[date, bool], list[str]] = {}
 
-    def of(self, day: DayProfile, only_sampled: bool = False) -> frozenset[str]:
+    def ids(self, day: DayProfile, only_sampled: bool = False) -> list[str]:
+        """The day's hashes, sorted as stored; only the sampled ones when the other side is sampled."""
         key = (day.load_date, only_sampled)
-        if key not in self._sets:
-            self._sets[key] = frozenset(sampled(day.id_hashes) if only_sampled else day.id_hashes)
-        return self._sets[key]
+        if key not in self._lists:
+            self._lists[key] = sampled(day.id_hashes) if only_sampled else day.id_hashes
+        return self._lists[key]
 
     def overlap(self, new: DayProfile, other: DayProfile) -> float | None:
         """Share of the new day's record ids that the other day also committed (on the common sample):
-        a sampled day holds only the sample already, so only the other side (a small day) is filtered."""
-        a = self.of(new, other.ids_sampled and not new.ids_sampled)
-        b = self.of(other, new.ids_sampled and not other.ids_sampled)
-        if len(a) < MIN_IDS_FOR_OVERLAP:
+        a sampled day holds only the sample already, so only the other side (a small day) is filtered.
+        The share is measured on the new day's first OVERLAP_PROBE hashes: hashes are random, so the
+        smallest ones are a fair sample, and the other day's ids can only match up to the probe's largest."""
+        probe = self.ids(new, other.ids_sampled and not new.ids_sampled)[:OVERLAP_PROBE]
+        if len(probe) < MIN_IDS_FOR_OVERLAP:
             return None
-        return len(a & b) / len(a)
+        theirs = self.ids(other, new.ids_sampled and not other.ids_sampled)
+        candidates = frozenset(theirs[: bisect.bisect_right(theirs, probe[-1])])
+        return sum(1 for h in probe if h in candidates) / len(probe)
 
 
 def overlap(new: DayProfile, other: DayProfile) -> float | None:

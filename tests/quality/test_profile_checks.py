@@ -226,3 +226,25 @@ def test_a_column_the_feed_never_delivered_does_not_block():
     never = [day_profile(DAY - timedelta(days=i), missing_columns=["到达时间"]) for i in range(28, 0, -1)]
     assert not judge(day_profile(DAY), never, columns=present).findings
     assert not judge(day_profile(DAY), [], columns=present).findings
+
+
+@pytest.mark.parametrize("share", [0.0, 0.3, 0.5, 0.9, 1.0])
+def test_the_overlap_of_large_days_is_estimated_from_a_probe_within_two_points(share):
+    """Days of 60,000 ids: the overlap is measured on a probe of the new day's smallest hashes and the other
+    day's ids up to the probe's largest, and stays within two points of the exact share."""
+    import hashlib
+    import random
+
+    from pingan.quality.profile_checks import IdSets
+
+    def h(i: int) -> str:
+        return hashlib.sha256(str(i).encode()).hexdigest()[:16]
+
+    n = 60_000
+    rng = random.Random(7)
+    shared = set(rng.sample(range(n), int(share * n)))
+    new_ids = sorted(h(i) for i in range(n))
+    old_ids = sorted(h(i) if i in shared else h(n + i) for i in range(n))
+    new = day_profile(DAY, id_hashes=new_ids)
+    old = day_profile(DAY - timedelta(days=1), id_hashes=old_ids)
+    assert IdSets().overlap(new, old) == pytest.approx(share, abs=0.02)
