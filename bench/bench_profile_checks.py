@@ -80,7 +80,7 @@ def closest_calls(lake, specs) -> list[str]:
     """How near the normal nights came to the volume and event-shift limits (margin to a false block)."""
     from pingan.core.feed_spec import ProfilePolicy
     from pingan.quality import profile as profiles
-    from pingan.quality.profile_checks import best_shift, expected_rows, volume_range
+    from pingan.quality.profile_checks import best_shift, expected_rows, rows_per_record, volume_range
 
     lines = []
     for spec in specs.values():
@@ -93,7 +93,7 @@ def closest_calls(lake, specs) -> list[str]:
                 continue
             if not day.first_pull and [p for p in hist if not p.first_pull]:
                 expected, spread = expected_rows(day, hist)
-                low, high = volume_range(expected, spread, policy)
+                low, high = volume_range(expected, spread, policy, rows_per_record(spec))
                 ratios.append(min(day.rows_read / low if low > 0 else 9, high / max(day.rows_read, 1)))
             past = [p.event_histogram for p in hist if len(p.event_histogram) == 24 and p.event_rows]
             if len(day.event_histogram) == 24 and day.event_rows >= policy.event_min_rows and len(past) >= 3:

@@ -248,3 +248,36 @@ def test_the_overlap_of_large_days_is_estimated_from_a_probe_within_two_points(s
     new = day_profile(DAY, id_hashes=new_ids)
     old = day_profile(DAY - timedelta(days=1), id_hashes=old_ids)
     assert IdSets().overlap(new, old) == pytest.approx(share, abs=0.02)
+
+
+GRID = load_specs(PROJECT_ROOT / "connectors")["jiashan_grid_events"]  # five stage columns melted
+
+
+def grid_history() -> list[DayProfile]:
+    rows = [119, 116, 100, 97, 109, 122, 94, 136, 98, 123, 107, 87, 73, 104]  # the soak's stage rows
+    return [
+        day_profile(DAY - timedelta(days=i), rows=rows[i % len(rows)], feed=GRID.feed, event_histogram=[])
+        for i in range(28, 0, -1)
+    ]
+
+
+@pytest.mark.parametrize(("rows", "blocked"), [(55, False), (240, False), (10, True), (900, True)])
+def test_a_melted_feed_is_judged_by_the_noise_of_its_records(rows, blocked):
+    """A quiet day of 18 grid events is 55 stage rows: a record's stages come together, so its noise is
+    that of the records (the soak blocked it when each row counted alone); a 90% cut still blocks."""
+    verdict = judge(
+        day_profile(DAY, rows=rows, feed=GRID.feed, event_histogram=[]), grid_history(), spec=GRID
+    )
+    assert [f.check for f in verdict.blocking if f.check == "volume"] == (["volume"] if blocked else [])
+
+
+def test_an_empty_delivery_is_never_a_repeat_of_another_empty_day():
+    """Every empty file hashes alike; an empty day is the empty-batch rule's to judge."""
+    empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    hist = history()[:-1] + [
+        day_profile(DAY - timedelta(days=1), rows=0, source_sha256=[empty], id_hashes=[])
+    ]
+    verdict = judge(day_profile(DAY, rows=0, source_sha256=[empty], id_hashes=[]), hist)
+    assert "repeat_content" not in [f.check for f in verdict.findings]
+    full = judge(day_profile(DAY, rows=1000, source_sha256=hist[0].source_sha256), hist)
+    assert "repeat_content" in [f.check for f in full.findings]  # a file with rows still repeats
