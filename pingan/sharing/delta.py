@@ -16,6 +16,8 @@ import pyarrow as pa
 
 from pingan.core.storage import Store
 
+CDF_PROPERTY = "delta.enableChangeDataFeed"
+
 
 @dataclass(frozen=True)
 class DeltaFile:
@@ -55,16 +57,24 @@ def for_delta(table: pa.Table) -> pa.Table:
     return table.cast(pa.schema(fields))
 
 
-def write_version(store: Store, prefix: str, table: pa.Table) -> int:
-    """Overwrite the table with these rows as a new version; returns the version number."""
+def write_version(store: Store, prefix: str, table: pa.Table, *, change_data_feed: bool = False) -> int:
+    """Overwrite the table with these rows as a new version; returns the version number.
+
+    change_data_feed: the table records row changes (`_change_data/`) of later merges (incremental.py)."""
     from deltalake import DeltaTable, WriterProperties, write_deltalake
 
     uri = table_uri(store, prefix)
+    configuration = {CDF_PROPERTY: "true"} if change_data_feed else None
+    if change_data_feed and exists(store, prefix):  # the property is set before, not as a version after
+        current = DeltaTable(uri, storage_options=storage_options(store))
+        if current.metadata().configuration.get(CDF_PROPERTY) != "true":
+            current.alter.set_table_properties(configuration)
     write_deltalake(
         uri,
         table,
         mode="overwrite",
         schema_mode="overwrite",
+        configuration=configuration,
         storage_options=storage_options(store),
         writer_properties=WriterProperties(compression="ZSTD"),
     )
