@@ -126,18 +126,34 @@ def build(full_refresh: bool, day: date | None, engine: str) -> None:
 @click.command()
 @click.option("--date", "day", callback=date_option, help="As-of date of the shares (default: today).")
 @click.option("--partner", "partners", multiple=True, help="Only this partner (repeatable).")
-def publish(day: date | None, partners: tuple[str, ...]) -> None:
-    """Publish partner shares from the warehouse as immutable, signed snapshots."""
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Overwrite each dataset with a full snapshot instead of merging the night's changed rows "
+    "(a changed agreement, grant or key re-snapshots by itself).",
+)
+def publish(day: date | None, partners: tuple[str, ...], full: bool) -> None:
+    """Publish partner shares from the warehouse as signed snapshots: by default a new Delta version with
+    only the rows that changed since the last one (merge), `--full` for a whole re-snapshot."""
     from pingan.orchestration.pipeline import publish_shares
 
-    shares = publish_shares(load_settings(), day or date.today(), list(partners) or None)
+    shares = publish_shares(load_settings(), day or date.today(), list(partners) or None, full=full)
     for partner in sorted({s.partner for s in shares}):
         mine = [s for s in shares if s.partner == partner]
         out.print(
-            f"{partner}: " + ", ".join(f"{s.dataset} {s.snapshot_id} ({s.rows:,} rows)" for s in mine),
+            f"{partner}: "
+            + ", ".join(f"{s.dataset} {s.snapshot_id} ({s.rows:,} rows{_written(s)})" for s in mine),
             highlight=False,
             soft_wrap=True,
         )
+
+
+def _written(share) -> str:
+    if not share.write_mode:
+        return ", already published"
+    if share.write_mode == "unchanged":
+        return ", no row changed"
+    return f", {share.write_mode}: {share.files_added} file(s) added, {share.bytes_added:,} bytes"
 
 
 @click.command()

@@ -153,11 +153,13 @@ def build_warehouse(
     return result
 
 
-def publish_shares(settings: Settings, day: date, partners: list[str] | None = None):
+def publish_shares(settings: Settings, day: date, partners: list[str] | None = None, *, full: bool = False):
     from pingan.sharing.publish import SharesHeldBack, publish, share_store
 
     try:
-        shares = publish(settings, lake_store(settings), share_store(settings), partners=partners, as_of=day)
+        shares = publish(
+            settings, lake_store(settings), share_store(settings), partners=partners, as_of=day, full=full
+        )
     except SharesHeldBack as held:  # the published ones still get their lineage; the night still fails
         _emit_share_lineage(settings, held.published)
         raise
