@@ -399,7 +399,7 @@ def _write(
     agreement, partner = share.agreement, share.agreement.partner
     identity = "|".join(
         [mf.FORMAT, partner, share.dataset, share.grant.model_dump_json(), str(agreement.version),
-         share.pseudonym_key_id, _content_sha(share.table)]
+         share.pseudonym_key_id, _content_sha(share.table)] + (["full"] if full else [])
     )  # fmt: skip
     snapshot_id = f"{as_of:%Y%m%d}-{mf.sha256(identity.encode())[:12]}"
     dataset_prefix = mf.dataset_prefix(partner, share.dataset)
