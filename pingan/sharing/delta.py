@@ -17,6 +17,7 @@ import pyarrow as pa
 from pingan.core.storage import Store
 
 CDF_PROPERTY = "delta.enableChangeDataFeed"
+FULL_SNAPSHOT_FILE_BYTES = 1024 * 1024  # delta-rs's estimate: about 0.5 MB of zstd parquet
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,9 @@ def write_version(store: Store, prefix: str, table: pa.Table, *, change_data_fee
         mode="overwrite",
         schema_mode="overwrite",
         configuration=configuration,
+        # files of bounded size: a later merge that updates or deletes an old row rewrites one such file,
+        # not the whole history (rows come ordered by their record id, roughly by time)
+        target_file_size=FULL_SNAPSHOT_FILE_BYTES,
         storage_options=storage_options(store),
         writer_properties=WriterProperties(compression="ZSTD"),
     )

@@ -90,9 +90,11 @@ def write(
     key: str | None,
     fingerprint: str,
     previous: Previous | None,
-    full: bool,
+    full: str = "",
 ) -> Written:
-    """Write the night's version of one dataset: a merge of the changes, or a full overwrite."""
+    """Write the night's version of one dataset: a merge of the changes, or a full overwrite.
+
+    full: why a full re-snapshot is asked for (`--full`, retention); empty: merge when possible."""
     reason = _full_reason(shares, prefix, fingerprint, previous, full)
     if reason:
         version = delta.write_version(shares, prefix, table, change_data_feed=True)
@@ -118,9 +120,9 @@ def write(
     return _with_actions(shares, prefix, written)
 
 
-def _full_reason(shares: Store, prefix: str, fingerprint: str, previous: Previous | None, full: bool) -> str:
+def _full_reason(shares: Store, prefix: str, fingerprint: str, previous: Previous | None, full: str) -> str:
     if full:
-        return "full re-snapshot asked for (--full)"
+        return full
     if previous is None or not delta.exists(shares, prefix):
         return "first snapshot"
     if previous.manifest.get("share_fingerprint") != fingerprint:
@@ -191,7 +193,8 @@ def _with_actions(shares: Store, prefix: str, written: Written) -> Written:
 
 
 def version_actions(shares: Store, prefix: str, version: int) -> VersionActions:
-    """The add, remove and cdc actions of one commit, read from its `_delta_log` JSON."""
+    """The data-changing add and remove actions and the cdc actions of one commit, from its `_delta_log`
+    JSON (an optimize's rewrite, dataChange false, changes no row: no partner reads it as a change)."""
     data = shares.get_bytes(f"{prefix}{LOG}{version:020d}.json")
     if data is None:
         raise FileNotFoundError(f"{shares.uri(prefix + LOG)}: no commit for version {version}")
@@ -202,9 +205,9 @@ def version_actions(shares: Store, prefix: str, version: int) -> VersionActions:
         action = json.loads(line)
         if "commitInfo" in action:
             timestamp = int(action["commitInfo"].get("timestamp") or 0)
-        elif "add" in action:
+        elif "add" in action and action["add"].get("dataChange", True):  # not a compaction's rewrite
             added.append(action["add"])
-        elif "remove" in action:
+        elif "remove" in action and action["remove"].get("dataChange", True):
             removed.append(action["remove"])
         elif "cdc" in action:
             cdc.append(action["cdc"])
@@ -249,3 +252,22 @@ def change_file_entries(shares: Store, prefix: str, written: Written) -> list[di
         for p in written.change_files
         if (data := shares.get_bytes(prefix + p)) is not None
     ]
+
+
+def _full_marker(partner: str, dataset: str) -> str:
+    return f"_hub/full_snapshot_asked/{partner}/{dataset}"  # outside the partner's prefix
+
+
+def ask_full_snapshot(shares: Store, partner: str, dataset: str, why: str | None) -> None:
+    """Ask the next publish of this dataset for a full re-snapshot (retention removed snapshots: the
+    table is rewritten from scratch, its small nightly files compacted); None clears the request."""
+    if why is None:
+        shares.delete(_full_marker(partner, dataset))
+    else:
+        shares.put_bytes(_full_marker(partner, dataset), why.encode(), "text/plain")
+
+
+def full_snapshot_asked(shares: Store, partner: str, dataset: str) -> str:
+    """Why a full re-snapshot was asked for this dataset, or ""."""
+    data = shares.get_bytes(_full_marker(partner, dataset))
+    return data.decode() if data is not None else ""

@@ -75,6 +75,7 @@ class PulledSnapshot:
     delta_version: int | None = None
     files_downloaded: int = 0  # data files fetched from the share store (the others were already here)
     bytes_downloaded: int = 0
+    manifest_bytes: int = 0  # the signed manifest, fetched for every new snapshot (it lists every file)
 
 
 def load_profile(path: Path) -> PartnerProfile:
@@ -105,7 +106,7 @@ def pull(profile: PartnerProfile, dest: Path, datasets: list[str] | None = None)
                                       partner=profile.partner, dataset=dataset)  # fmt: skip
         target = dest / dataset / manifest["snapshot_id"]
         new = not (target / mf.SIGNATURE).exists()
-        fetched = (0, 0)
+        fetched = (0, 0, 0)
         if new:
             earlier = _local_snapshot(dest / dataset, seen.get(dataset))
             fetched = _download(store, prefix, manifest_key, manifest, target, earlier)
@@ -196,10 +197,10 @@ def _download(
     manifest: dict,
     target: Path,
     earlier: tuple[Path, dict] | None,
-) -> tuple[int, int]:
+) -> tuple[int, int, int]:
     """Copy the snapshot into target: files the last pulled snapshot holds with the same sha256 are linked
     from it, only the others (the files the versions since then added) are downloaded. Returns
-    (files, bytes) downloaded. The caller verifies every file's hash on disk afterwards."""
+    (data files, their bytes, manifest bytes) downloaded. The caller verifies every file's hash on disk afterwards."""
     target.mkdir(parents=True, exist_ok=True)
     have = {}
     if earlier:
@@ -215,10 +216,11 @@ def _download(
         data = store.get_bytes(prefix + entry["path"])
         local.write_bytes(data)
         files, downloaded = files + 1, downloaded + len(data)
-    (target / mf.MANIFEST).write_bytes(store.get_bytes(manifest_key))
+    manifest_bytes = store.get_bytes(manifest_key)
+    (target / mf.MANIFEST).write_bytes(manifest_bytes)
     # the signature last: a folder with a signature is complete
     (target / mf.SIGNATURE).write_bytes(store.get_bytes(manifest_key[: -len(mf.MANIFEST)] + mf.SIGNATURE))
-    return files, downloaded
+    return files, downloaded, len(manifest_bytes)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

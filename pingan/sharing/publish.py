@@ -237,6 +237,7 @@ def enforce_retention(shares: Store, agreement: Agreement, today: date) -> list[
                 files=len(m["files"]),
             )  # fmt: skip
             removed.append(sid)
+            incremental.ask_full_snapshot(shares, agreement.partner, dataset, "retention removed snapshots")
             log.warning("%s/%s: removed snapshot %s (past %d-day retention)", agreement.partner, dataset, sid,
                      agreement.retention_days)  # fmt: skip
     return removed
@@ -493,8 +494,12 @@ def _write_version(
         share.agreement.text_sha256, share.grant.model_dump_json(), share.pseudonym_key_id, share.table.schema
     )
     key = incremental.key_column(share.grant.columns, share.table.schema)
+    asked = incremental.full_snapshot_asked(shares, share.agreement.partner, share.dataset)
+    why_full = "full re-snapshot asked for (--full)" if full else asked
     written = incremental.write(shares, prefix, share.table, key=key, fingerprint=fingerprint,
-                                previous=previous, full=full)  # fmt: skip
+                                previous=previous, full=why_full)  # fmt: skip
+    if asked:
+        incremental.ask_full_snapshot(shares, share.agreement.partner, share.dataset, None)
     files = incremental.file_entries(shares, prefix, written.version, previous)
     chain = {
         "share_fingerprint": fingerprint,
