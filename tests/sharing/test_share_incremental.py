@@ -5,7 +5,7 @@ change data feed, and the result always equals a full re-snapshot."""
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 
 import delta_sharing
 import duckdb
@@ -176,6 +176,24 @@ def test_a_night_with_no_change_writes_no_version(hub):
     assert fourth["added_files"] == [] and fourth["files"] == third["files"]
     pulled = partner_pull()
     assert pulled.new and pulled.files_downloaded == 0
+
+
+def test_retention_re_snapshots_in_full(share_env, agreements_dir):
+    settings, lake, shares = share_env
+    retention = 365  # wujiang.yaml
+
+    def night(as_of: date, today: date) -> dict:
+        publish(settings, lake, shares, partners=["wujiang"], as_of=as_of, agreements_dir=agreements_dir,
+                today=today)  # fmt: skip
+        pointer = json.loads(shares.get_bytes(PREFIX + mf.LATEST))
+        return json.loads(shares.get_bytes(PREFIX + pointer["manifest"]))
+
+    first = night(NIGHT1, NIGHT1)
+    assert night(NIGHT2, NIGHT2)["write"]["mode"] == "merge"
+    third = night(NIGHT3, NIGHT1 + timedelta(days=retention + 1))  # the first snapshot is past retention
+    assert third["write"] == {**third["write"], "mode": "full", "reason": "retention removed snapshots"}
+    assert not shares.exists(PREFIX + mf.SNAPSHOTS + first["snapshot_id"] + "/" + mf.MANIFEST)
+    assert night(date(2025, 3, 4), NIGHT1 + timedelta(days=retention + 1))["write"]["mode"] == "unchanged"
 
 
 @pytest.fixture
