@@ -55,6 +55,7 @@ bench: $(STAMP)  ## benchmarks print their numbers; they are not tests
 	$(BIN)/python bench/bench_quality.py
 	$(BIN)/python bench/bench_simulate.py
 	$(BIN)/python bench/bench_sharing.py
+	$(BIN)/python bench/bench_share_incremental.py --nights 7,90
 	$(BIN)/python bench/bench_pii_guard.py
 
 docs: $(STAMP)  ## dbt docs with lineage from the published warehouse (run make demo first); opens nothing
