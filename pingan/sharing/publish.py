@@ -420,6 +420,7 @@ def _write(
                 partner=partner,
                 dataset=share.dataset,
             )
+            mf.read_sources(shares.get_bytes, snapshot, manifest)  # the source batches it names, unaltered
             if shares.exists(dataset_prefix + mf.LATEST):  # the pointer partners follow is checked too
                 mf.verify_signed(shares.get_bytes(dataset_prefix + mf.LATEST),
                                  shares.get_bytes(dataset_prefix + mf.LATEST_SIGNATURE), keys,
@@ -453,7 +454,7 @@ def _write(
             "retention_days": agreement.retention_days,
             "expires_on": agreement.expires_on.isoformat(),
         },
-        "source": {"table": share.grant.source, "batch_ids": share.batch_ids, "batches": share.quality},
+        "source": _write_sources(shares, snapshot, share),
         "files": files,
         "rows": share.table.num_rows,
         "columns": [{"name": f.name, "type": str(f.type)} for f in share.table.schema],
@@ -516,6 +517,17 @@ def _write_version(
         "change_files": incremental.change_file_entries(shares, prefix, written),
     }  # fmt: skip
     return written, files, chain
+
+
+def _write_sources(shares: Store, snapshot: str, share: _Prepared) -> dict:
+    """The source batches of the snapshot (ids and quality records: a list that grows with history) go
+    to `sources.json` beside the manifest, which names it by sha256: partners fetch it when they trace a
+    number, not with every nightly pull."""
+    data = mf.encode({"format": mf.FORMAT, "partner": share.agreement.partner, "dataset": share.dataset,
+                      "batch_ids": share.batch_ids, "batches": share.quality})  # fmt: skip
+    shares.put_bytes(snapshot + mf.SOURCES, data, "application/json")
+    return {"table": share.grant.source, "batch_count": len(share.batch_ids), "batches_file": mf.SOURCES,
+            "batches_sha256": mf.sha256(data)}  # fmt: skip
 
 
 def _quality_summary(batches: list[dict]) -> dict:
