@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import duckdb
 import pyarrow as pa
@@ -55,6 +55,7 @@ class Written:
     added: list[str] = field(default_factory=list)  # data files the version added
     removed: list[str] = field(default_factory=list)  # data files the version removed
     change_files: list[str] = field(default_factory=list)  # `_change_data/` files of the version
+    key: str | None = None  # the column a merge matched rows on (None: whole rows)
 
 
 @dataclass(frozen=True)
@@ -110,12 +111,12 @@ def write(
     if changes is None:
         version = delta.write_version(shares, prefix, table, change_data_feed=True)
         return _with_actions(shares, prefix, Written(version, "full", "duplicate rows without a key"))
-    upserts, deletes, updated = changes
+    upserts, deletes, updated, key = changes
     if upserts.num_rows == 0 and deletes.num_rows == 0:
         return Written(base_version, "unchanged", "no row changed")
     version = _merge(shares, prefix, table.schema, upserts, deletes, key)
     written = Written(
-        version, "merge", "night's changes", upserts.num_rows - updated, updated, deletes.num_rows
+        version, "merge", "night's changes", upserts.num_rows - updated, updated, deletes.num_rows, key=key
     )
     return _with_actions(shares, prefix, written)
 
@@ -132,26 +133,36 @@ def _full_reason(shares: Store, prefix: str, fingerprint: str, previous: Previou
     return ""
 
 
-def _changes(current: pa.Table, table: pa.Table, key: str | None) -> tuple[pa.Table, pa.Table, int] | None:
-    """(rows to upsert, rows to delete, how many upserts update a row), or None when only a full write
-    can express the change. EXCEPT ALL compares rows null-safe, as a full re-snapshot's content would."""
+def _changes(
+    current: pa.Table, table: pa.Table, key: str | None
+) -> tuple[pa.Table, pa.Table, int, str | None] | None:
+    """(rows to upsert, rows to delete, how many upserts update a row, the key to match on), or None when
+    only a full write can express the change. EXCEPT ALL compares rows null-safe, as a full re-snapshot
+    would."""
     con = duckdb.connect()
     con.register("published", current)
     con.register("night", table)
     upserts = con.sql("SELECT * FROM night EXCEPT ALL SELECT * FROM published").to_arrow_table()
     gone = con.sql("SELECT * FROM published EXCEPT ALL SELECT * FROM night").to_arrow_table()
+    if key is not None and not all(_unique(con, name, key) for name in ("published", "night")):
+        key = None  # a key that repeats (or is null) cannot address one row: match whole rows instead
     if key is None:
         for name in ("published", "night"):
             total, distinct = con.sql(f"SELECT count(*), count(DISTINCT {name}) FROM {name}").fetchone()
             if total != distinct:
                 return None
-        return upserts.cast(table.schema), gone.cast(table.schema), 0
+        return upserts.cast(table.schema), gone.cast(table.schema), 0, None
     con.register("upserts", upserts)
     con.register("gone", gone)
     k = _quote(key)
     deletes = con.sql(f"SELECT * FROM gone WHERE {k} NOT IN (SELECT {k} FROM upserts)").to_arrow_table()
     updated = con.sql(f"SELECT count(*) FROM upserts WHERE {k} IN (SELECT {k} FROM gone)").fetchone()[0]
-    return upserts.cast(table.schema), deletes.cast(table.schema), updated
+    return upserts.cast(table.schema), deletes.cast(table.schema), updated, key
+
+
+def _unique(con, table: str, column: str) -> bool:
+    total, distinct = con.sql(f"SELECT count(*), count(DISTINCT {_quote(column)}) FROM {table}").fetchone()
+    return total == distinct
 
 
 def _merge(
@@ -188,8 +199,7 @@ def _with_actions(shares: Store, prefix: str, written: Written) -> Written:
     actions = version_actions(shares, prefix, written.version)
     added = [a["path"] for a in actions.added]
     removed = [r["path"] for r in actions.removed]
-    return Written(written.version, written.mode, written.reason, written.rows_inserted, written.rows_updated,
-                   written.rows_deleted, added, removed, [c["path"] for c in actions.cdc])  # fmt: skip
+    return replace(written, added=added, removed=removed, change_files=[c["path"] for c in actions.cdc])
 
 
 def version_actions(shares: Store, prefix: str, version: int) -> VersionActions:

@@ -509,7 +509,7 @@ def _write_version(
             "manifest_sha256": previous.manifest_sha256,
             "delta_version": previous.manifest["delta_version"],
         },
-        "write": {"mode": written.mode, "reason": written.reason, "key": key,
+        "write": {"mode": written.mode, "reason": written.reason, "key": written.key,
                   "rows_inserted": written.rows_inserted, "rows_updated": written.rows_updated,
                   "rows_deleted": written.rows_deleted},
         "added_files": written.added,

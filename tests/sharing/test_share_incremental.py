@@ -178,6 +178,33 @@ def test_a_night_with_no_change_writes_no_version(hub):
     assert pulled.new and pulled.files_downloaded == 0
 
 
+def test_an_aggregate_without_a_key_merges_whole_rows(hub):
+    settings, shares, night, _, _ = hub
+    prefix = mf.dataset_prefix("wujiang", "cross_border_kpis")
+
+    def kpis() -> tuple[dict, list[tuple]]:
+        pointer = json.loads(shares.get_bytes(prefix + mf.LATEST))
+        con = duckdb.connect()
+        con.register("t", delta.open_table(shares, prefix).to_pyarrow_table())
+        rows = con.sql("SELECT * FROM t ORDER BY ALL").fetchall()
+        return json.loads(shares.get_bytes(prefix + pointer["manifest"])), rows
+
+    night(NIGHT1)
+    with duckdb.connect(str(settings.warehouse_path)) as con:  # the month's count grows, a row goes
+        con.execute("UPDATE mart_cross_border SET activity_count = 9 WHERE subject = '金泽镇'")
+        con.execute("DELETE FROM mart_cross_border WHERE subject = '黎里镇'")
+    night(NIGHT2)
+    manifest, merged = kpis()
+    assert manifest["write"]["mode"] == "merge" and manifest["write"]["key"] is None
+    assert manifest["write"]["rows_inserted"] == 1 and manifest["write"]["rows_deleted"] == 2
+    assert ("2025-03-01", "border_town_incident", "310118", "金泽镇", "金泽镇", 9) in [
+        (r[0].isoformat(), *r[1:]) for r in merged
+    ]
+    assert not any(r[3] == "黎里镇" for r in merged)
+    night(NIGHT2, full=True)
+    assert kpis()[1] == merged
+
+
 def test_retention_re_snapshots_in_full(share_env, agreements_dir):
     settings, lake, shares = share_env
     retention = 365  # wujiang.yaml
