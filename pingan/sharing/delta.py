@@ -58,18 +58,18 @@ def for_delta(table: pa.Table) -> pa.Table:
     return table.cast(pa.schema(fields))
 
 
-def write_version(store: Store, prefix: str, table: pa.Table, *, change_data_feed: bool = False) -> int:
+def write_version(
+    store: Store, prefix: str, table: pa.Table, *, properties: dict[str, str] | None = None
+) -> int:
     """Overwrite the table with these rows as a new version; returns the version number.
 
-    change_data_feed: the table records row changes (`_change_data/`) of later merges (incremental.py)."""
+    properties: Delta table properties (incremental.py: the change data feed, how long the log is kept)."""
     from deltalake import DeltaTable, WriterProperties, write_deltalake
 
     uri = table_uri(store, prefix)
-    configuration = {CDF_PROPERTY: "true"} if change_data_feed else None
-    if change_data_feed and exists(store, prefix):  # the property is set before, not as a version after
-        current = DeltaTable(uri, storage_options=storage_options(store))
-        if current.metadata().configuration.get(CDF_PROPERTY) != "true":
-            current.alter.set_table_properties(configuration)
+    configuration = properties or None
+    if configuration and exists(store, prefix):  # set before the write, not as a version after it
+        ensure_properties(DeltaTable(uri, storage_options=storage_options(store)), configuration)
     write_deltalake(
         uri,
         table,
@@ -83,6 +83,12 @@ def write_version(store: Store, prefix: str, table: pa.Table, *, change_data_fee
         writer_properties=WriterProperties(compression="ZSTD"),
     )
     return DeltaTable(uri, storage_options=storage_options(store)).version()
+
+
+def ensure_properties(dt, properties: dict[str, str]) -> None:
+    current = dt.metadata().configuration
+    if any(current.get(k) != v for k, v in properties.items()):
+        dt.alter.set_table_properties(properties)
 
 
 def open_table(store: Store, prefix: str, version: int | None = None):

@@ -92,29 +92,33 @@ def write(
     fingerprint: str,
     previous: Previous | None,
     full: str = "",
+    log_days: int = 30,
 ) -> Written:
     """Write the night's version of one dataset: a merge of the changes, or a full overwrite.
 
-    full: why a full re-snapshot is asked for (`--full`, retention); empty: merge when possible."""
+    full: why a full re-snapshot is asked for (`--full`, retention); empty: merge when possible.
+    log_days: how long the Delta log keeps a version (the agreement's retention: time travel and the
+    change feed reach back as far as snapshots are kept; Delta's default is 30 days)."""
+    properties = table_properties(log_days)
     reason = _full_reason(shares, prefix, fingerprint, previous, full)
     if reason:
-        version = delta.write_version(shares, prefix, table, change_data_feed=True)
+        version = delta.write_version(shares, prefix, table, properties=properties)
         return _with_actions(shares, prefix, Written(version, "full", reason, rows_inserted=table.num_rows))
     base_version = previous.manifest["delta_version"]
     current = delta.open_table(shares, prefix, base_version).to_pyarrow_table()
     try:
         current = current.select(table.column_names).cast(table.schema)
     except (KeyError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        version = delta.write_version(shares, prefix, table, change_data_feed=True)
+        version = delta.write_version(shares, prefix, table, properties=properties)
         return _with_actions(shares, prefix, Written(version, "full", f"published rows unreadable: {exc}"))
     changes = _changes(current, table, key)
     if changes is None:
-        version = delta.write_version(shares, prefix, table, change_data_feed=True)
+        version = delta.write_version(shares, prefix, table, properties=properties)
         return _with_actions(shares, prefix, Written(version, "full", "duplicate rows without a key"))
     upserts, deletes, updated, key = changes
     if upserts.num_rows == 0 and deletes.num_rows == 0:
         return Written(base_version, "unchanged", "no row changed")
-    version = _merge(shares, prefix, table.schema, upserts, deletes, key)
+    version = _merge(shares, prefix, table.schema, upserts, deletes, key, properties)
     written = Written(
         version, "merge", "night's changes", upserts.num_rows - updated, updated, deletes.num_rows, key=key
     )
@@ -166,7 +170,13 @@ def _unique(con, table: str, column: str) -> bool:
 
 
 def _merge(
-    shares: Store, prefix: str, schema: pa.Schema, upserts: pa.Table, deletes: pa.Table, key: str | None
+    shares: Store,
+    prefix: str,
+    schema: pa.Schema,
+    upserts: pa.Table,
+    deletes: pa.Table,
+    key: str | None,
+    properties: dict[str, str],
 ) -> int:
     from deltalake import WriterProperties
 
@@ -178,7 +188,7 @@ def _merge(
     predicate = " AND ".join(f"(t.`{c}` IS NOT DISTINCT FROM s.`{c}`)" for c in on)
     assign = {f"`{c}`": f"s.`{c}`" for c in columns}
     dt = delta.open_table(shares, prefix)
-    _ensure_change_data_feed(dt)
+    delta.ensure_properties(dt, properties)
     (
         dt.merge(source, predicate=predicate, source_alias="s", target_alias="t",
                  writer_properties=WriterProperties(compression="ZSTD"))
@@ -190,9 +200,8 @@ def _merge(
     return delta.open_table(shares, prefix).version()
 
 
-def _ensure_change_data_feed(dt) -> None:
-    if dt.metadata().configuration.get(CDF_PROPERTY) != "true":
-        dt.alter.set_table_properties({CDF_PROPERTY: "true"})
+def table_properties(log_days: int) -> dict[str, str]:
+    return {CDF_PROPERTY: "true", "delta.logRetentionDuration": f"interval {log_days} days"}
 
 
 def _with_actions(shares: Store, prefix: str, written: Written) -> Written:

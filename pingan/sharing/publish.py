@@ -498,7 +498,8 @@ def _write_version(
     asked = incremental.full_snapshot_asked(shares, share.agreement.partner, share.dataset)
     why_full = "full re-snapshot asked for (--full)" if full else asked
     written = incremental.write(shares, prefix, share.table, key=key, fingerprint=fingerprint,
-                                previous=previous, full=why_full)  # fmt: skip
+                                previous=previous, full=why_full,
+                                log_days=share.agreement.retention_days + 1)  # fmt: skip
     if asked:
         incremental.ask_full_snapshot(shares, share.agreement.partner, share.dataset, None)
     files = incremental.file_entries(shares, prefix, written.version, previous)

@@ -205,7 +205,12 @@ def create_app(settings: Settings, *, agreements_dir: Path | None = None, today=
         expires_ms = int((time.time() + URL_TTL.total_seconds()) * 1000)
         lines = []
         for version in range(window[0], window[1] + 1):
-            actions = incremental.version_actions(shares, prefix, version)
+            try:
+                actions = incremental.version_actions(shares, prefix, version)
+            except FileNotFoundError:  # the log was cleaned up past its retention
+                raise ProtocolError(
+                    400, "INVALID_PARAMETER_VALUE", f"version {version}'s changes are no longer kept"
+                ) from None
             kinds = (
                 [("cdf", actions.cdc)]
                 if cdf and actions.cdc

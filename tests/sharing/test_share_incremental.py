@@ -93,6 +93,9 @@ def test_a_nights_pull_fetches_only_that_nights_files(hub):
     second = night(NIGHT2)
     assert second["write"]["mode"] == "merge"
     assert second["delta_version"] == first["delta_version"] + 1
+    properties = delta.open_table(shares, PREFIX).metadata().configuration
+    assert properties == {**properties, "delta.enableChangeDataFeed": "true",
+                          "delta.logRetentionDuration": "interval 366 days"}  # fmt: skip
     assert second["previous"]["snapshot_id"] == first["snapshot_id"]
     assert second["previous"]["manifest_sha256"] == mf.sha256(
         shares.get_bytes(PREFIX + mf.SNAPSHOTS + first["snapshot_id"] + "/" + mf.MANIFEST)
