@@ -55,6 +55,7 @@ bench: $(STAMP)  ## benchmarks print their numbers; they are not tests
 	$(BIN)/python bench/bench_quality.py
 	$(BIN)/python bench/bench_simulate.py
 	$(BIN)/python bench/bench_sharing.py
+	$(BIN)/python bench/bench_share_incremental.py --nights 7,90
 	$(BIN)/python bench/bench_pii_guard.py
 
 # dbt docs from a copy of the published warehouse (dbt opens its database read-write). Every path is

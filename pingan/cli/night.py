@@ -98,8 +98,15 @@ def build(full_refresh: bool, day: date | None, engine: str) -> None:
     help="Logical as-of date of the shares (default: the newest committed load date; never later).",
 )
 @click.option("--partner", "partners", multiple=True, help="Only this partner (repeatable).")
-def publish(day: date | None, partners: tuple[str, ...]) -> None:
-    """Publish partner shares from the warehouse as immutable, signed snapshots.
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Overwrite each dataset with a full snapshot instead of merging the night's changed rows "
+    "(a changed agreement, grant or key re-snapshots by itself).",
+)
+def publish(day: date | None, partners: tuple[str, ...], full: bool) -> None:
+    """Publish partner shares from the warehouse as signed snapshots: by default a new Delta version with
+    only the rows that changed since the last one (merge), `--full` for a whole re-snapshot.
 
     Refused (exit 1, saying why) on an empty lake, for a date past the newest committed data, or when an
     agreement grants a dataset no feed fills. A pointer advanced wrongly: `pingan partners repoint`."""
@@ -109,15 +116,24 @@ def publish(day: date | None, partners: tuple[str, ...]) -> None:
 
     settings = load_settings()
     day = day or newest_committed_date(lake_store(settings)) or date.today()  # empty lake: refused below
-    shares = publish_shares(settings, day, list(partners) or None)
+    shares = publish_shares(settings, day, list(partners) or None, full=full)
     out.print(f"published as of {day}", highlight=False)
     for partner in sorted({s.partner for s in shares}):
         mine = [s for s in shares if s.partner == partner]
         out.print(
-            f"{partner}: " + ", ".join(f"{s.dataset} {s.snapshot_id} ({s.rows:,} rows)" for s in mine),
+            f"{partner}: "
+            + ", ".join(f"{s.dataset} {s.snapshot_id} ({s.rows:,} rows{_written(s)})" for s in mine),
             highlight=False,
             soft_wrap=True,
         )
+
+
+def _written(share) -> str:
+    if not share.write_mode:
+        return ", already published"
+    if share.write_mode == "unchanged":
+        return ", no row changed"
+    return f", {share.write_mode}: {share.files_added} file(s) added, {share.bytes_added:,} bytes"
 
 
 @click.command()

@@ -136,7 +136,8 @@ def partner() -> None:
 def partner_pull(profile_path: str, dest: str, datasets: tuple[str, ...]) -> None:
     """Download the latest snapshots, verify signature, partner, dataset, rollback and hashes; add DuckDB views.
 
-    Anything that does not verify is refused with one line and not used.
+    Only the files added since the snapshot this folder pulled last are downloaded (the others are linked
+    from it); a fresh folder downloads everything. Anything that does not verify is refused with one line and not used.
     """
     from pingan.sharing.partner import load_profile, pull
 
@@ -144,8 +145,13 @@ def partner_pull(profile_path: str, dest: str, datasets: tuple[str, ...]) -> Non
     pulled = pull(profile, Path(dest), list(datasets) or None)
     for p in pulled:
         out.print(
-            f"{p.dataset}: {p.snapshot_id} as of {p.as_of}, {p.rows:,} rows, verified"
-            f"{'' if p.new else ' (already here)'}",
+            f"{p.dataset}: {p.snapshot_id} as of {p.as_of} (version {p.delta_version}), {p.rows:,} rows, "
+            f"verified; "
+            + (
+                f"downloaded {p.files_downloaded} file(s), {p.bytes_downloaded:,} bytes"
+                if p.new
+                else "already here"
+            ),
             highlight=False,
         )
     out.print(

@@ -94,7 +94,9 @@ def _snapshot(shares: Store, share: str) -> dict:
     if not latest:
         raise LineageError(f"no published share {share!r} (partner/dataset; see `pingan publish`)")
     prefix = share_manifest.snapshot_prefix(partner, dataset, latest["snapshot_id"])
-    return {**raw_zone.read_json(shares, prefix + share_manifest.MANIFEST), "path": shares.uri(prefix)}
+    manifest = raw_zone.read_json(shares, prefix + share_manifest.MANIFEST)
+    source = share_manifest.read_sources(shares.get_bytes, prefix, manifest)  # the batch ids, beside it
+    return {**manifest, "source": source, "path": shares.uri(prefix)}
 
 
 def trace(settings: Settings, lake: Store, target: str) -> Lineage:

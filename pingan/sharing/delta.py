@@ -16,6 +16,9 @@ import pyarrow as pa
 
 from pingan.core.storage import Store
 
+CDF_PROPERTY = "delta.enableChangeDataFeed"
+FULL_SNAPSHOT_FILE_BYTES = 1024 * 1024  # delta-rs's estimate: about 0.5 MB of zstd parquet
+
 
 @dataclass(frozen=True)
 class DeltaFile:
@@ -55,20 +58,37 @@ def for_delta(table: pa.Table) -> pa.Table:
     return table.cast(pa.schema(fields))
 
 
-def write_version(store: Store, prefix: str, table: pa.Table) -> int:
-    """Overwrite the table with these rows as a new version; returns the version number."""
+def write_version(
+    store: Store, prefix: str, table: pa.Table, *, properties: dict[str, str] | None = None
+) -> int:
+    """Overwrite the table with these rows as a new version; returns the version number.
+
+    properties: Delta table properties (incremental.py: the change data feed, how long the log is kept)."""
     from deltalake import DeltaTable, WriterProperties, write_deltalake
 
     uri = table_uri(store, prefix)
+    configuration = properties or None
+    if configuration and exists(store, prefix):  # set before the write, not as a version after it
+        ensure_properties(DeltaTable(uri, storage_options=storage_options(store)), configuration)
     write_deltalake(
         uri,
         table,
         mode="overwrite",
         schema_mode="overwrite",
+        configuration=configuration,
+        # files of bounded size: a later merge that updates or deletes an old row rewrites one such file,
+        # not the whole history (rows come ordered by their record id, roughly by time)
+        target_file_size=FULL_SNAPSHOT_FILE_BYTES,
         storage_options=storage_options(store),
         writer_properties=WriterProperties(compression="ZSTD"),
     )
     return DeltaTable(uri, storage_options=storage_options(store)).version()
+
+
+def ensure_properties(dt, properties: dict[str, str]) -> None:
+    current = dt.metadata().configuration
+    if any(current.get(k) != v for k, v in properties.items()):
+        dt.alter.set_table_properties(properties)
 
 
 def open_table(store: Store, prefix: str, version: int | None = None):

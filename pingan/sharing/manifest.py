@@ -24,6 +24,7 @@ SIGNATURE = "manifest.sig"
 LATEST = "latest.json"
 LATEST_SIGNATURE = "latest.sig"
 SNAPSHOTS = "snapshots/"
+SOURCES = "sources.json"  # the snapshot's source batches, named in the manifest by sha256
 
 Reader = Callable[[str], bytes | None]  # key -> bytes, None when absent
 
@@ -104,3 +105,18 @@ def verify_snapshot(
         if sha256(data) != entry["sha256"]:
             raise ManifestError(f"{files_prefix}{entry['path']}: sha256 differs from the manifest")
     return manifest
+
+
+def read_sources(read: Reader, snapshot_prefix: str, manifest: dict) -> dict:
+    """The manifest's `source` with its batch ids and quality records (`sources.json`, checked against the
+    sha256 the signed manifest names); a manifest that lists them inline is returned as it is."""
+    source = manifest["source"]
+    if "batch_ids" in source:
+        return source
+    data = read(snapshot_prefix + source["batches_file"])
+    if data is None or sha256(data) != source["batches_sha256"]:
+        raise ManifestError(
+            f"{snapshot_prefix}{source['batches_file']}: missing or not the file the manifest names"
+        )
+    listed = json.loads(data)
+    return {**source, "batch_ids": listed["batch_ids"], "batches": listed["batches"]}

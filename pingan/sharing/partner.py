@@ -14,6 +14,8 @@ The copy lands in DEST/<dataset>/<snapshot_id>/ and DEST/<partner>.duckdb gets o
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +72,10 @@ class PulledSnapshot:
     rows: int
     path: Path
     new: bool  # False when this copy already held the snapshot
+    delta_version: int | None = None
+    files_downloaded: int = 0  # data files fetched from the share store (the others were already here)
+    bytes_downloaded: int = 0
+    manifest_bytes: int = 0  # the signed manifest, fetched for every new snapshot (it lists every file)
 
 
 def load_profile(path: Path) -> PartnerProfile:
@@ -100,14 +106,15 @@ def pull(profile: PartnerProfile, dest: Path, datasets: list[str] | None = None)
                                       partner=profile.partner, dataset=dataset)  # fmt: skip
         target = dest / dataset / manifest["snapshot_id"]
         new = not (target / mf.SIGNATURE).exists()
+        fetched = (0, 0, 0)
         if new:
-            _download(store, prefix, manifest_key, manifest, target)
+            earlier = _local_snapshot(dest / dataset, seen.get(dataset))
+            fetched = _download(store, prefix, manifest_key, manifest, target, earlier)
         verify_local(target, profile)  # what is on disk, not what was in memory
-        seen[dataset] = {k: pointer[k] for k in ("sequence", "as_of", "snapshot_id")}
+        seen[dataset] = {k: pointer[k] for k in ("sequence", "as_of", "snapshot_id", "delta_version")}
         _write_seen(dest, seen)
-        pulled.append(
-            PulledSnapshot(dataset, manifest["snapshot_id"], manifest["as_of"], manifest["rows"], target, new)
-        )
+        pulled.append(PulledSnapshot(dataset, manifest["snapshot_id"], manifest["as_of"], manifest["rows"], target,
+                                     new, pointer["delta_version"], *fetched))  # fmt: skip
     register_views(dest, profile.partner, pulled)
     return pulled
 
@@ -175,13 +182,55 @@ def _check_not_rolled_back(pointer: dict, seen: dict | None, where: str) -> None
         )
 
 
-def _download(store: Store, prefix: str, manifest_key: str, manifest: dict, target: Path) -> None:
+def _local_snapshot(dataset_dir: Path, seen: dict | None) -> tuple[Path, dict] | None:
+    """The snapshot this copy pulled last (folder, its verified manifest): its files need no download."""
+    if not seen:
+        return None
+    folder = dataset_dir / seen["snapshot_id"]
+    if not (folder / mf.SIGNATURE).exists():
+        return None
+    return folder, json.loads((folder / mf.MANIFEST).read_text(encoding="utf-8"))
+
+
+def _download(
+    store: Store,
+    prefix: str,
+    manifest_key: str,
+    manifest: dict,
+    target: Path,
+    earlier: tuple[Path, dict] | None,
+) -> tuple[int, int, int]:
+    """Copy the snapshot into target: files the last pulled snapshot holds with the same sha256 are linked
+    from it, only the others (the files the versions since then added) are downloaded. Returns
+    (data files, their bytes, manifest bytes) downloaded. The caller verifies every file's hash on disk afterwards."""
     target.mkdir(parents=True, exist_ok=True)
+    have = {}
+    if earlier:
+        folder, old = earlier
+        have = {f["sha256"]: folder / Path(f["path"]).name for f in old["files"]}
+    files = downloaded = 0
     for entry in manifest["files"]:
-        (target / Path(entry["path"]).name).write_bytes(store.get_bytes(prefix + entry["path"]))
-    (target / mf.MANIFEST).write_bytes(store.get_bytes(manifest_key))
+        local = target / Path(entry["path"]).name
+        source = have.get(entry["sha256"])
+        if source is not None and source.is_file() and mf.sha256(source.read_bytes()) == entry["sha256"]:
+            _link_or_copy(source, local)
+            continue
+        data = store.get_bytes(prefix + entry["path"])
+        local.write_bytes(data)
+        files, downloaded = files + 1, downloaded + len(data)
+    manifest_bytes = store.get_bytes(manifest_key)
+    (target / mf.MANIFEST).write_bytes(manifest_bytes)
     # the signature last: a folder with a signature is complete
     (target / mf.SIGNATURE).write_bytes(store.get_bytes(manifest_key[: -len(mf.MANIFEST)] + mf.SIGNATURE))
+    return files, downloaded, len(manifest_bytes)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)  # a hard link: one copy on disk; snapshots are never edited in place
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def _read_seen(dest: Path) -> dict:

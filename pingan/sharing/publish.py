@@ -35,7 +35,7 @@ from pingan.core.canonical import TZ, local_today
 from pingan.core.feed_spec import load_specs
 from pingan.core.settings import Settings
 from pingan.core.storage import Store, share_store  # noqa: F401 - share_store: callers' seam
-from pingan.sharing import delta
+from pingan.sharing import delta, incremental
 from pingan.sharing import manifest as mf
 from pingan.sharing.agreements import Agreement, AnyOf, Condition, DatasetGrant, load_agreements
 from pingan.sharing.gazetteer import Gazetteer, load_gazetteer
@@ -91,6 +91,9 @@ class PublishedShare:
     rows: int
     created: bool  # False when a rerun found this snapshot already published
     delta_version: int | None = None
+    write_mode: str = ""  # full | merge | unchanged (incremental.py); "" for a rerun that wrote nothing
+    files_added: int = 0  # data files this snapshot added to the table: what a partner's pull downloads
+    bytes_added: int = 0
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,9 @@ def publish(
     as_of: date,
     agreements_dir: Path | None = None,
     today: date | None = None,
+    full: bool = False,
 ) -> list[PublishedShare]:
+    """full: overwrite every dataset's table with a full snapshot instead of merging the night's changes."""
     today = today or local_today()
     agreements = load_agreements(agreements_dir or settings.agreements_dir)
     unknown = sorted(set(partners or []) - set(agreements))
@@ -140,7 +145,7 @@ def publish(
     report_generated(secrets_dir)
     held_back = [p for p in prepared if p.findings]
     _audit_held_back(shares, held_back, as_of)
-    results = [_write(shares, p, as_of, today, signer) for p in prepared if not p.findings]
+    results = [_write(shares, p, as_of, today, signer, full) for p in prepared if not p.findings]
     for agreement in in_force:  # at most a line per partner (`pingan publish` prints them)
         mine = [r for r in results if isinstance(r, PublishedShare) and r.partner == agreement.partner]
         new = [r for r in mine if r.created]
@@ -269,6 +274,7 @@ def enforce_retention(shares: Store, agreement: Agreement, today: date) -> list[
                 files=len(m["files"]),
             )  # fmt: skip
             removed.append(sid)
+            incremental.ask_full_snapshot(shares, agreement.partner, dataset, "retention removed snapshots")
             log.warning("%s/%s: removed snapshot %s (past %d-day retention)", agreement.partner, dataset, sid,
                      agreement.retention_days)  # fmt: skip
     return removed
@@ -425,11 +431,13 @@ def _content_sha(table: pa.Table) -> str:
     return mf.sha256(buf.getvalue())
 
 
-def _write(shares: Store, share: _Prepared, as_of: date, today: date, signer) -> PublishedShare | str:
+def _write(
+    shares: Store, share: _Prepared, as_of: date, today: date, signer, full: bool = False
+) -> PublishedShare | str:
     agreement, partner = share.agreement, share.agreement.partner
     identity = "|".join(
         [mf.FORMAT, partner, share.dataset, share.grant.model_dump_json(), str(agreement.version),
-         share.pseudonym_key_id, _content_sha(share.table)]
+         share.pseudonym_key_id, _content_sha(share.table)] + (["full"] if full else [])
     )  # fmt: skip
     snapshot_id = f"{as_of:%Y%m%d}-{mf.sha256(identity.encode())[:12]}"
     dataset_prefix = mf.dataset_prefix(partner, share.dataset)
@@ -449,6 +457,7 @@ def _write(shares: Store, share: _Prepared, as_of: date, today: date, signer) ->
                 partner=partner,
                 dataset=share.dataset,
             )
+            mf.read_sources(shares.get_bytes, snapshot, manifest)  # the source batches it names, unaltered
             if shares.exists(dataset_prefix + mf.LATEST):  # the pointer partners follow is checked too
                 mf.verify_signed(shares.get_bytes(dataset_prefix + mf.LATEST),
                                  shares.get_bytes(dataset_prefix + mf.LATEST_SIGNATURE), keys,
@@ -462,12 +471,8 @@ def _write(shares: Store, share: _Prepared, as_of: date, today: date, signer) ->
         return PublishedShare(partner, share.dataset, snapshot_id, delta.table_uri(shares, dataset_prefix),
                               share.table.num_rows, False, manifest["delta_version"])  # fmt: skip
 
-    version = delta.write_version(shares, dataset_prefix, share.table)
-    files = [
-        {"path": f.path, "sha256": mf.sha256(shares.get_bytes(dataset_prefix + f.path)), "bytes": f.size,
-         "rows": f.rows}
-        for f in delta.files(shares, dataset_prefix, version)
-    ]  # fmt: skip
+    written, files, chain = _write_version(shares, share, dataset_prefix, trusted, full)
+    version = written.version
     manifest = {
         "format": mf.FORMAT,
         "partner": partner,
@@ -486,7 +491,7 @@ def _write(shares: Store, share: _Prepared, as_of: date, today: date, signer) ->
             "retention_days": agreement.retention_days,
             "expires_on": agreement.expires_on.isoformat(),
         },
-        "source": {"table": share.grant.source, "batch_ids": share.batch_ids, "batches": share.quality},
+        "source": _write_sources(shares, snapshot, share),
         "files": files,
         "rows": share.table.num_rows,
         "columns": [{"name": f.name, "type": str(f.type)} for f in share.table.schema],
@@ -495,6 +500,7 @@ def _write(shares: Store, share: _Prepared, as_of: date, today: date, signer) ->
         "signing_key_id": public_key_id(public_key),
         "quality": {"pii_guard": "passed", "source_batches": _quality_summary(share.quality)},
         "redactions": share.redactions,
+        **chain,
     }
     manifest_bytes = mf.encode(manifest)
     shares.put_bytes(snapshot + mf.MANIFEST, manifest_bytes, "application/json")
@@ -504,12 +510,62 @@ def _write(shares: Store, share: _Prepared, as_of: date, today: date, signer) ->
         shares, "published", partner=partner, dataset=share.dataset, snapshot_id=snapshot_id,
         as_of=as_of, rows=share.table.num_rows, delta_version=version, agreement_version=agreement.version,
         source_batches=len(share.batch_ids), manifest_sha256=mf.sha256(manifest_bytes),
+        write_mode=written.mode, files_added=len(written.added), files_removed=len(written.removed),
     )  # fmt: skip
     log.info(
         "published %s/%s snapshot %s (%d rows)", partner, share.dataset, snapshot_id, share.table.num_rows
     )
+    added = {f["path"] for f in files} & set(written.added)
     return PublishedShare(partner, share.dataset, snapshot_id, delta.table_uri(shares, dataset_prefix),
-                          share.table.num_rows, True, version)  # fmt: skip
+                          share.table.num_rows, True, version, written.mode,
+                          len(added), sum(f["bytes"] for f in files if f["path"] in added))  # fmt: skip
+
+
+def _write_version(
+    shares: Store, share: _Prepared, prefix: str, trusted: dict, full: bool
+) -> tuple[incremental.Written, list[dict], dict]:
+    """Write the night's Delta version (merge of the changes, or full); the manifest's file list and the
+    fields that chain it to the previous manifest and name what this version added and removed."""
+    keys = _hub_keys(shares, share.agreement.partner, trusted)
+    previous = incremental.previous_published(shares, prefix, keys)
+    fingerprint = incremental.share_fingerprint(
+        share.agreement.text_sha256, share.grant.model_dump_json(), share.pseudonym_key_id, share.table.schema
+    )
+    key = incremental.key_column(share.grant.columns, share.table.schema)
+    asked = incremental.full_snapshot_asked(shares, share.agreement.partner, share.dataset)
+    why_full = "full re-snapshot asked for (--full)" if full else asked
+    written = incremental.write(shares, prefix, share.table, key=key, fingerprint=fingerprint,
+                                previous=previous, full=why_full,
+                                log_days=share.agreement.retention_days + 1)  # fmt: skip
+    if asked:
+        incremental.ask_full_snapshot(shares, share.agreement.partner, share.dataset, None)
+    files = incremental.file_entries(shares, prefix, written.version, previous)
+    chain = {
+        "share_fingerprint": fingerprint,
+        "previous": None if previous is None else {
+            "snapshot_id": previous.manifest["snapshot_id"],
+            "manifest_sha256": previous.manifest_sha256,
+            "delta_version": previous.manifest["delta_version"],
+        },
+        "write": {"mode": written.mode, "reason": written.reason, "key": written.key,
+                  "rows_inserted": written.rows_inserted, "rows_updated": written.rows_updated,
+                  "rows_deleted": written.rows_deleted},
+        "added_files": written.added,
+        "removed_files": written.removed,
+        "change_files": incremental.change_file_entries(shares, prefix, written),
+    }  # fmt: skip
+    return written, files, chain
+
+
+def _write_sources(shares: Store, snapshot: str, share: _Prepared) -> dict:
+    """The source batches of the snapshot (ids and quality records: a list that grows with history) go
+    to `sources.json` beside the manifest, which names it by sha256: partners fetch it when they trace a
+    number, not with every nightly pull."""
+    data = mf.encode({"format": mf.FORMAT, "partner": share.agreement.partner, "dataset": share.dataset,
+                      "batch_ids": share.batch_ids, "batches": share.quality})  # fmt: skip
+    shares.put_bytes(snapshot + mf.SOURCES, data, "application/json")
+    return {"table": share.grant.source, "batch_count": len(share.batch_ids), "batches_file": mf.SOURCES,
+            "batches_sha256": mf.sha256(data)}  # fmt: skip
 
 
 def _quality_summary(batches: list[dict]) -> dict:

@@ -8,7 +8,11 @@ client reads `<profile>#wujiang.qingwujia.border_incidents`. Endpoints, under /d
          /shares/{share}/all-tables
     GET|HEAD .../tables/{table}/version      header delta-table-version
     GET  .../tables/{table}/metadata         NDJSON: protocol, metaData (+ delta-table-version header)
-    POST .../tables/{table}/query            NDJSON: protocol, metaData, one `file` line per data file
+    POST .../tables/{table}/query            NDJSON: protocol, metaData, one `file` line per data file;
+                                             with startingVersion (endingVersion): the `add`/`remove`
+                                             lines of the versions since (a partner reads only new files)
+    GET  .../tables/{table}/changes?startingVersion=&endingVersion=   change data feed: `cdf` lines of
+                                             the versions a merge wrote, `add`/`remove` of full snapshots
 
 Authentication: `Authorization: Bearer <token>`, the token derived from the partner's agreement
 (recipients.py); an unknown token is 401, an agreement that ended (real date) is 403. Agreements are
@@ -34,7 +38,7 @@ from fastapi.responses import JSONResponse, Response
 from pingan.core import audit
 from pingan.core.canonical import local_today
 from pingan.core.settings import Settings
-from pingan.sharing import delta
+from pingan.sharing import delta, incremental
 from pingan.sharing import manifest as mf
 from pingan.sharing.agreements import Agreement, load_agreements
 from pingan.sharing.publish import share_store
@@ -118,7 +122,7 @@ def create_app(settings: Settings, *, agreements_dir: Path | None = None, today=
             "format": {"provider": "parquet"},
             "schemaString": dt.schema().to_json(),
             "partitionColumns": [],
-            "configuration": {},
+            "configuration": _configuration(dt),
             "version": version,
             "size": sum(f.size for f in files),
             "numFiles": len(files),
@@ -179,14 +183,87 @@ def create_app(settings: Settings, *, agreements_dir: Path | None = None, today=
         version = pointer(agreement, share, schema, table)["delta_version"]
         return ndjson(metadata_lines(agreement, table, version), version)
 
+    def version_window(agreement: Agreement, table: str, latest: dict, starting, ending) -> tuple[int, int]:
+        """[startingVersion, endingVersion] checked against what is published: from the oldest snapshot
+        still kept (retention removes older files) to the version the signed `latest` pointer names."""
+        newest = latest["delta_version"]
+        ending = newest if ending is None else ending
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (starting, ending)):
+            raise ProtocolError(
+                400, "INVALID_PARAMETER_VALUE", "startingVersion and endingVersion are integers"
+            )
+        oldest = min(live_versions(agreement.partner, table), default=newest)
+        if not oldest <= starting <= newest or ending < starting:
+            raise ProtocolError(400, "INVALID_PARAMETER_VALUE",
+                                f"versions {starting}..{ending} of {table}: available {oldest}..{newest}")  # fmt: skip
+        return starting, min(ending, newest)
+
+    def change_lines(request: Request, prefix: str, window: tuple[int, int], *, cdf: bool) -> list[dict]:
+        """One line per data change file of the versions in the window. cdf: a version with change-data
+        files answers with those (`cdf`), one without with its added and removed files (the rows they hold
+        were inserted or deleted), as Delta's change data feed reads them."""
+        expires_ms = int((time.time() + URL_TTL.total_seconds()) * 1000)
+        lines = []
+        for version in range(window[0], window[1] + 1):
+            try:
+                actions = incremental.version_actions(shares, prefix, version)
+            except FileNotFoundError:  # the log was cleaned up past its retention
+                raise ProtocolError(
+                    400, "INVALID_PARAMETER_VALUE", f"version {version}'s changes are no longer kept"
+                ) from None
+            kinds = (
+                [("cdf", actions.cdc)]
+                if cdf and actions.cdc
+                else [("add", actions.added), ("remove", actions.removed)]
+            )
+            for kind, files in kinds:
+                for f in files:
+                    entry = {"url": file_url(request, prefix + f["path"]), "id": _file_id(f["path"]),
+                             "partitionValues": f.get("partitionValues") or {}, "size": int(f.get("size") or 0),
+                             "timestamp": actions.timestamp_ms, "version": version,
+                             "expirationTimestamp": expires_ms}  # fmt: skip
+                    if kind == "add" and f.get("stats"):
+                        entry["stats"] = f["stats"]
+                    lines.append({kind: entry})
+        return lines
+
+    @app.get(PREFIX + "/shares/{share}/schemas/{schema}/tables/{table}/changes")
+    def table_changes(share: str, schema: str, table: str, request: Request):
+        agreement = recipient(request)
+        latest = pointer(agreement, share, schema, table)
+        params = request.query_params
+        if params.get("startingTimestamp") or params.get("endingTimestamp"):
+            raise ProtocolError(
+                400, "INVALID_PARAMETER_VALUE", "only startingVersion/endingVersion are supported"
+            )
+        if params.get("startingVersion") is None:
+            raise ProtocolError(400, "INVALID_PARAMETER_VALUE", "startingVersion is required")
+        window = version_window(agreement, table, latest, _int(params.get("startingVersion")),
+                                _int(params.get("endingVersion")))  # fmt: skip
+        prefix = mf.dataset_prefix(agreement.partner, table)
+        lines = metadata_lines(agreement, table, window[1])
+        changes = change_lines(request, prefix, window, cdf=True)
+        audit.append(shares, "protocol_changes", partner=agreement.partner, dataset=table,
+                     starting_version=window[0], ending_version=window[1], files=len(changes))  # fmt: skip
+        return ndjson(lines + changes, window[0])
+
     @app.post(PREFIX + "/shares/{share}/schemas/{schema}/tables/{table}/query")
     async def query_table(share: str, schema: str, table: str, request: Request):
         agreement = recipient(request)
         latest = pointer(agreement, share, schema, table)
         body = await request.body()
         params = json.loads(body) if body else {}
-        if params.get("timestamp") or params.get("startingVersion") is not None:
-            raise ProtocolError(400, "INVALID_PARAMETER_VALUE", "only `version` time travel is supported")
+        if params.get("timestamp"):
+            raise ProtocolError(400, "INVALID_PARAMETER_VALUE", "only version time travel is supported")
+        if params.get("startingVersion") is not None:  # the data change files since a version (streaming)
+            window = version_window(
+                agreement, table, latest, params["startingVersion"], params.get("endingVersion")
+            )
+            prefix = mf.dataset_prefix(agreement.partner, table)
+            changes = change_lines(request, prefix, window, cdf=False)
+            audit.append(shares, "protocol_query", partner=agreement.partner, dataset=table,
+                         starting_version=window[0], ending_version=window[1], files=len(changes))  # fmt: skip
+            return ndjson(metadata_lines(agreement, table, window[1]) + changes, window[0])
         version = params.get("version", latest["delta_version"])
         if not isinstance(version, int) or version not in live_versions(agreement.partner, table):
             raise ProtocolError(
@@ -197,7 +274,7 @@ def create_app(settings: Settings, *, agreements_dir: Path | None = None, today=
         expires_ms = int((time.time() + URL_TTL.total_seconds()) * 1000)
         files = delta.files(shares, prefix, version)
         for f in files:
-            entry = {"url": file_url(request, prefix + f.path), "id": hashlib.sha256(f.path.encode()).hexdigest(),
+            entry = {"url": file_url(request, prefix + f.path), "id": _file_id(f.path),
                      "partitionValues": {}, "size": f.size, "expirationTimestamp": expires_ms}  # fmt: skip
             if f.stats:
                 entry["stats"] = f.stats
@@ -224,3 +301,22 @@ def create_app(settings: Settings, *, agreements_dir: Path | None = None, today=
         return Response(data, media_type="application/octet-stream")
 
     return app
+
+
+def _file_id(path: str) -> str:
+    """The same file has the same id in every answer (clients cache by it)."""
+    return hashlib.sha256(path.encode()).hexdigest()
+
+
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ProtocolError(400, "INVALID_PARAMETER_VALUE", f"{value!r} is not a version number") from None
+
+
+def _configuration(dt) -> dict[str, str]:
+    enabled = dt.metadata().configuration.get(delta.CDF_PROPERTY) == "true"
+    return {"enableChangeDataFeed": "true"} if enabled else {}

@@ -98,7 +98,10 @@ def test_wujiang_receives_its_datasets_verifiable_and_pseudonymised(share_env, a
 
     manifest = verify(shares, "wujiang", "border_incidents", got["border_incidents"].snapshot_id)
     assert manifest["rows"] == len(rows) and manifest["agreement"]["version"] == 2
-    assert manifest["source"]["batch_ids"] == sorted({r[22] for r in expected})
+    snapshot = mf.snapshot_prefix("wujiang", "border_incidents", got["border_incidents"].snapshot_id)
+    assert mf.read_sources(shares.get_bytes, snapshot, manifest)["batch_ids"] == sorted(
+        {r[22] for r in expected}
+    )
     assert manifest["quality"]["pii_guard"] == "passed" and manifest["delta_version"] == 0
     assert manifest["treatments"]["record_id"] == "key_per_partnership"
     latest = json.loads(shares.get_bytes("share/wujiang/border_incidents/latest.json"))
@@ -266,7 +269,10 @@ def test_source_batch_quality_is_in_the_manifest(share_env, agreements_dir):
     )
     manifest = verify(shares, "wujiang", share.dataset, share.snapshot_id)
     # the cross-border rows all come from ge-batch-0
-    assert {b["batch_id"]: b["status"] for b in manifest["source"]["batches"]} == {"ge-batch-0": "committed"}
+    source = mf.read_sources(
+        shares.get_bytes, mf.snapshot_prefix("wujiang", share.dataset, share.snapshot_id), manifest
+    )
+    assert {b["batch_id"]: b["status"] for b in source["batches"]} == {"ge-batch-0": "committed"}
     assert manifest["quality"]["source_batches"]["rows_quarantined"] == 0
 
 
