@@ -82,7 +82,9 @@ def demo(ctx: click.Context, days: int, start: date, seed: int, scale: float, de
 
     One line per night (loads, build, shares); `pingan -v demo` shows every step and dbt's output.
     """
+    from pingan.cli.console import console
     from pingan.cli.demo import print_summary, run_demo
+    from pingan.cli.nights_bar import NightsBar
 
     settings = load_settings()
     end = start + timedelta(days=days - 1)
@@ -98,7 +100,13 @@ def demo(ctx: click.Context, days: int, start: date, seed: int, scale: float, de
         progress=_progress if verbose else None,
     )
     _progress(f"simulated {sum(simulated.values()):,} source records")
-    summary = run_demo(
-        settings, start, end, simulated, progress=_progress, detail=_progress if verbose else None
-    )
+    with NightsBar(days, console) as bar:
+        summary = run_demo(
+            settings,
+            start,
+            end,
+            simulated,
+            progress=bar.night_done,
+            detail=_progress if verbose else bar.step,
+        )
     print_summary(out, settings, summary)
