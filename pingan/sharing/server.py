@@ -33,6 +33,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from pingan.core import audit
@@ -42,7 +43,9 @@ from pingan.sharing import delta, incremental
 from pingan.sharing import manifest as mf
 from pingan.sharing.agreements import Agreement, load_agreements
 from pingan.sharing.publish import share_store
+from pingan.sharing.ranged_file import RangeNotSatisfiable, file_response
 from pingan.sharing.recipients import bearer_token, recipient_key, tokens_match
+from pingan.sharing.server_requests import BadRequest, query_body
 
 PREFIX = "/delta-sharing"
 URL_TTL = timedelta(minutes=15)
@@ -65,6 +68,15 @@ def create_app(settings: Settings, *, agreements_dir: Path | None = None, today=
     @app.exception_handler(ProtocolError)
     async def _protocol_error(_request: Request, exc: ProtocolError):
         return JSONResponse({"errorCode": exc.code, "message": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(BadRequest)
+    async def _bad_request(_request: Request, exc: BadRequest):
+        return JSONResponse({"errorCode": "INVALID_PARAMETER_VALUE", "message": str(exc)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError):
+        message = "; ".join(str(e.get("msg", "")) for e in exc.errors())[:200] or "invalid request"
+        return JSONResponse({"errorCode": "INVALID_PARAMETER_VALUE", "message": message}, status_code=400)
 
     def recipient(request: Request) -> Agreement:
         header = request.headers.get("authorization", "")
@@ -251,8 +263,7 @@ def create_app(settings: Settings, *, agreements_dir: Path | None = None, today=
     async def query_table(share: str, schema: str, table: str, request: Request):
         agreement = recipient(request)
         latest = pointer(agreement, share, schema, table)
-        body = await request.body()
-        params = json.loads(body) if body else {}
+        params = query_body(await request.body())  # BadRequest: a 400 naming what is wrong
         if params.get("timestamp"):
             raise ProtocolError(400, "INVALID_PARAMETER_VALUE", "only version time travel is supported")
         if params.get("startingVersion") is not None:  # the data change files since a version (streaming)
@@ -283,24 +294,32 @@ def create_app(settings: Settings, *, agreements_dir: Path | None = None, today=
                      files=len(files), limit_hint=params.get("limitHint"))  # fmt: skip
         return ndjson(lines, version)
 
-    @app.get(PREFIX + "/files/{signed}")
-    def signed_file(signed: str):
-        """A data file of a local share store, for a URL this server signed (no bearer token: like S3)."""
-        payload, _, signature = signed.rpartition(".")
-        expected = hmac.new(url_key, payload.encode(), hashlib.sha256).hexdigest()
-        if not payload or not hmac.compare_digest(signature, expected):
-            raise ProtocolError(403, "PERMISSION_DENIED", "bad file URL signature")
-        key, _, expires = (
-            base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode().rpartition("|")
-        )
-        if int(expires) < time.time():
-            raise ProtocolError(403, "PERMISSION_DENIED", "file URL expired")
+    @app.api_route(PREFIX + "/files/{signed}", methods=["GET", "HEAD"])
+    def signed_file(signed: str, request: Request):
+        """A data file of a local share store, for a URL this server signed (no bearer token: like S3),
+        with byte ranges, ETag and HEAD as an object store answers."""
+        key = _signed_key(url_key, signed)
         data = shares.get_bytes(key)
         if data is None:
             raise ProtocolError(404, "RESOURCE_DOES_NOT_EXIST", "file removed")
-        return Response(data, media_type="application/octet-stream")
+        try:
+            return file_response(data, request.headers.get("range"), head=request.method == "HEAD")
+        except RangeNotSatisfiable:
+            return Response(status_code=416, headers={"Content-Range": f"bytes */{len(data)}"})
 
     return app
+
+
+def _signed_key(url_key: bytes, signed: str) -> str:
+    """The share-store key a signed file URL names, if its signature holds and it has not expired."""
+    payload, _, signature = signed.rpartition(".")
+    expected = hmac.new(url_key, payload.encode(), hashlib.sha256).hexdigest()
+    if not payload or not hmac.compare_digest(signature, expected):
+        raise ProtocolError(403, "PERMISSION_DENIED", "bad file URL signature")
+    key, _, expires = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode().rpartition("|")
+    if int(expires) < time.time():
+        raise ProtocolError(403, "PERMISSION_DENIED", "file URL expired")
+    return key
 
 
 def _file_id(path: str) -> str:
