@@ -65,8 +65,9 @@ final as (
         categories.category,
         categories.source_label as source_category_label,
 
-        -- timestamps
+        -- timestamps, and the local day of the call (Asia/Shanghai, whatever a reader's session zone)
         latest.reported_at,
+        {{ local_date('latest.reported_at') }} as reported_on,
         latest.dispatched_at,
         latest.arrived_at,
         latest.closed_at,
