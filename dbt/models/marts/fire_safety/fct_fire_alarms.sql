@@ -16,7 +16,8 @@ versions as (
 
     select * from {{ ref('int_fire_alarms__versions') }}
     where {{ affected_keys('int_fire_alarms__versions', 'record_id', 'fire_alarm',
-                           code_column='source_alarm_type', harmonised_column='alarm_type') }}
+                           code_column='source_alarm_type', harmonised_column='alarm_type',
+                           new_columns=['raised_on']) }}
 
 ),
 

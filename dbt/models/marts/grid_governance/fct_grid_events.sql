@@ -20,7 +20,8 @@ versions as (
 
     select * from {{ ref('int_grid_event_stages__versions') }}
     where {{ affected_keys('int_grid_event_stages__versions', 'event_id', 'grid_event_stage',
-                           code_column='source_event_type', harmonised_column='event_type') }}
+                           code_column='source_event_type', harmonised_column='event_type',
+                           new_columns=['discovered_on']) }}
     {% if is_incremental() %}
         -- open events whose deadline has passed since they were stored become overdue
         or event_id in (

@@ -18,7 +18,8 @@ versions as (
 
     select * from {{ ref('int_incidents__versions') }}
     where {{ affected_keys('int_incidents__versions', 'record_id', 'incident',
-                           code_column='source_category_code', harmonised_column='category') }}
+                           code_column='source_category_code', harmonised_column='category',
+                           new_columns=['reported_on']) }}
 
 ),
 
