@@ -2,7 +2,8 @@
 
 `simulate()` writes a date range of each jurisdiction's exports under $PINGAN_HOME/sim (Wujiang's uploads
 into the landing store), injects defects at about `defect_rate` of the records of every feed, lists each
-one in sim/defects.jsonl, and counts what it generated in sim/_summary.json. The same seed and arguments
+one in sim/defects.jsonl, lists the cross-border double reports it planted (valid records, not defects) in
+sim/double_reports.jsonl, and counts what it generated in sim/_summary.json. The same seed and arguments
 give the same bytes (the SQLite file: the same table content). `servers.SourceServers` serves the REST
 and HTTP feeds from these files.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from pingan.core.storage import Store
-from pingan_sim import fire, grid_events, incidents, joint_operations, registry
+from pingan_sim import double_reports, fire, grid_events, incidents, joint_operations, registry
 from pingan_sim.context import RunContext, feed_offset
 from pingan_sim.reference import load_reference
 
@@ -93,6 +94,7 @@ def simulate(
         return start.isoformat() <= entry["date"] <= end.isoformat()
 
     ctx.ledger.write(ctx.sim / "defects.jsonl", rerun)
+    double_reports.write_ledger(ctx.sim / double_reports.LEDGER, ctx.double_reports, rerun)
     _write_summary(ctx)
     totals = {feed: sum(ctx.rows.get(feed, {}).values()) for feed in FEEDS}
     totals[registry.FEED] = ctx.extra[registry.FEED]["enterprises"]

@@ -20,8 +20,9 @@ from pingan_sim.defects import Injected, Ledger, truncated_entry
 from pingan_sim.reference import Reference
 
 # Streams within a feed-day: the records themselves, the defects (so changing the defect rate leaves
-# the clean data as it was), and history before the run (e.g. when registry rows were last updated).
-DATA, DEFECTS, HISTORY = 0, 1, 2
+# the clean data as it was), history before the run (e.g. when registry rows were last updated), and the
+# calls taken on both sides of a border (double_reports.py).
+DATA, DEFECTS, HISTORY, CROSSINGS = 0, 1, 2, 3
 
 
 def feed_offset(name: str) -> int:
@@ -45,6 +46,7 @@ class RunContext:
     rows: dict[str, dict[str, int]] = field(default_factory=dict)
     duplicates: dict[str, dict[str, int]] = field(default_factory=dict)
     extra: dict[str, dict] = field(default_factory=dict)  # per-feed notes for _summary.json
+    double_reports: list[dict] = field(default_factory=list)  # sim/double_reports.jsonl of this run
 
     @property
     def sim(self) -> Path:

@@ -12,8 +12,8 @@ from datetime import date
 
 import numpy as np
 
-from pingan_sim import places, rhythm
-from pingan_sim.context import DEFECTS, RunContext
+from pingan_sim import double_reports, places, rhythm
+from pingan_sim.context import CROSSINGS, DEFECTS, RunContext
 from pingan_sim.defects import DefectSpec, Frame, Injected, inject
 from pingan_sim.identities import mobiles, resident_ids
 from pingan_sim.writers import (
@@ -376,16 +376,64 @@ def _file(src: IncidentSource, day: date) -> str:
     return f"wujiang/incidents/dt={day.isoformat()}/incidents_{ymd}.jsonl"  # a key in the landing store
 
 
+def border_originals(ctx: RunContext, day: date) -> tuple[Frame, list[int], list[double_reports.Original]]:
+    """Qingpu's day, and the calls of it the partner across the border also takes (never the row a
+    truncated file loses). Derived from Qingpu's day alone, so every feed's day stands on its own."""
+    frame = generate(ctx, QINGPU, day)
+    n = len(frame["id"])
+    category = {c.code: c.category for c in ctx.ref.codes(QINGPU.mapping)}
+    categories = np.array([category[c] for c in frame["code"].tolist()], dtype=object)
+    avoid = {n - 1} if ctx.is_truncated(QINGPU.feed, day) else set()
+    rng = ctx.rng(QINGPU.feed, day, CROSSINGS)
+    rows, originals = double_reports.pick_originals(rng, ctx.ref, frame, categories, avoid=avoid)
+    return frame, rows, originals
+
+
+def with_double_reports(
+    ctx: RunContext, src: IncidentSource, day: date, frame: Frame, originals: list[double_reports.Original]
+) -> tuple[Frame, list[tuple[int, double_reports.Original]]]:
+    """The partner's day with its copies of Qingpu's calls merged in report order and numbered as its
+    system numbers calls; returns the frame and (row, original) per copy."""
+    mine = [o for o in originals if o.partner == src.jurisdiction]
+    if not mine:
+        return frame, []
+    export_at = rhythm.day_start(day) + EXPORT_AFTER
+    extra = double_reports.copies(
+        ctx.rng(src.feed, day, CROSSINGS), ctx.ref, src.mapping, src.jurisdiction, mine, export_at
+    )
+    n = len(frame["id"])
+    merged = {k: np.concatenate([v, extra[k]]) if k in extra else v for k, v in frame.items()}
+    order = np.argsort(merged["reported"], kind="stable")
+    merged = {k: v[order] for k, v in merged.items() if k != "id"}
+    merged["id"] = np.array(src.incident_ids(day, len(order)), dtype=object)
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(len(order))
+    return merged, [(int(position[n + k]), o) for k, o in enumerate(mine)]
+
+
 def day_bytes(ctx: RunContext, src: IncidentSource, day: date) -> tuple[str, bytes, int, Injected]:
-    """Generate, damage and serialise one day: (file, bytes, clean row count, what was injected)."""
-    frame = generate(ctx, src, day)
+    """Generate, damage and serialise one day: (file, bytes, clean row count, what was injected).
+    Cross-border double reports are planted clean and listed in ctx.double_reports."""
+    if src is QINGPU:
+        frame, planted, _ = border_originals(ctx, day)
+        copies = []
+    else:
+        frame, copies = with_double_reports(
+            ctx, src, day, generate(ctx, src, day), border_originals(ctx, day)[2]
+        )
+        planted = [row for row, _ in copies]
     n = len(frame["id"])
     file = _file(src, day)
     truncate = ctx.is_truncated(src.feed, day) and n > 0
-    exclude = (n - 1,) if truncate else ()
+    exclude = ((n - 1,) if truncate else ()) + tuple(planted)
     injected = inject(
         frame, src.spec, ctx.rng(src.feed, day, DEFECTS), ctx.defect_rate, day=day, file=file, exclude=exclude
     )
+    ctx.double_reports += [
+        double_reports.entry(day, o, QINGPU.feed, src.feed, str(frame["id"][row]))
+        for row, o in copies
+        if not (truncate and row == n - 1)  # the cut-off line never arrives: no pair
+    ]
     if src is QINGPU:
         lines, fmt, header = qingpu_lines(frame), QINGPU_FORMAT, ",".join(QINGPU_HEADER)
     elif src is JIASHAN:

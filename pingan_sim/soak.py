@@ -5,7 +5,8 @@ delivery faults on, and what must hold at the end of it.
 
 Checked at the end: every night completed; no feed blocked and no share held back unless the defect
 ledger explains it (a planted whole-delivery fault); every ledgered row defect quarantined or its day
-blocked; the incremental warehouse equals a full refresh table by table; every share's Delta versions
+blocked; every planted cross-border double report (sim/double_reports.jsonl, not a defect) whose two
+records loaded counted once, and no other pair of incidents taken for one; the incremental warehouse equals a full refresh table by table; every share's Delta versions
 only grow; the wall time per night stays flat (first week against last week).
 """
 
@@ -21,6 +22,9 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
 
 from pingan import raw_zone
 from pingan.core import audit
@@ -30,6 +34,7 @@ from pingan.core.storage import Store, lake_store
 from pingan.orchestration.pipeline import build_warehouse, run_day
 from pingan.sharing.publish import SharesHeldBack, share_store
 from pingan.warehouse.compare import differences
+from pingan_sim import double_reports
 from pingan_sim.delivery_faults import (
     BATCH_FAULTS,
     PROFILE_FAULTS,
@@ -68,6 +73,8 @@ class SoakReport:
     warehouse_differences: dict[str, tuple[int, int, int, int]]
     non_monotone_shares: list[str]
     defects_caught: int
+    double_reports_counted: int = 0
+    double_report_errors: list[str] = field(default_factory=list)
 
     @property
     def time_ratio(self) -> float:
@@ -83,6 +90,7 @@ class SoakReport:
             and not self.missed_defects
             and not self.warehouse_differences
             and not self.non_monotone_shares
+            and not self.double_report_errors
         )
 
     @property
@@ -98,6 +106,8 @@ class SoakReport:
             f"{sum(len(n.blocked_feeds) for n in self.nights) - len(self.false_blocks)}",
             f"false blocks (feeds or shares the ledger does not explain): {len(self.false_blocks)}",
             f"ledger defects caught: {self.defects_caught}; missed: {len(self.missed_defects)}",
+            f"planted double reports counted once: {self.double_reports_counted}; "
+            f"wrong: {self.double_report_errors or 0}",
             f"incremental warehouse equals a full refresh: "
             f"{'yes' if not self.warehouse_differences else self.warehouse_differences}",
             f"share versions monotone: {'yes' if not self.non_monotone_shares else self.non_monotone_shares}",
@@ -210,7 +220,30 @@ def judge(settings: Settings, nights: list[Night], faults: list[dict], end: date
     full = dataclasses.replace(settings, warehouse_path=settings.home / "soak-full-refresh.duckdb")
     build_warehouse(full, full_refresh=True, build_date=end)
     diffs = differences(settings.warehouse_path, full.warehouse_path)
-    return SoakReport(nights, faults, false_blocks, missed, diffs, non_monotone_shares(settings), caught)
+    counted, wrong = double_report_check(settings.home, settings.warehouse_path)
+    return SoakReport(
+        nights, faults, false_blocks, missed, diffs, non_monotone_shares(settings), caught, counted, wrong
+    )
+
+
+def double_report_check(home: Path, warehouse: Path) -> tuple[int, list[str]]:
+    """(planted pairs the rule counted once, what went wrong): a planted pair whose two records are in
+    fct_incidents must be the rule's pair, and the rule may flag no copy the simulator did not plant (a
+    record quarantined or blocked leaves its pair unjudged)."""
+    planted = {
+        (e["original_record_id"], e["double_report_record_id"]) for e in double_reports.read_ledger(home)
+    }
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        loaded = {r for (r,) in con.execute("select record_id from fct_incidents").fetchall()}
+        pairs = set(
+            con.execute(
+                "select original_record_id, double_report_record_id from intermediate.int_incidents__cross_border_pairs"
+            ).fetchall()
+        )
+    judged = {p for p in planted if p[0] in loaded and p[1] in loaded}
+    wrong = [f"planted, not paired: {a} | {b}" for a, b in sorted(judged - pairs)]
+    wrong += [f"paired, not planted: {a} | {b}" for a, b in sorted(pairs - planted)]
+    return len(judged & pairs), wrong
 
 
 def ledger_recall(settings: Settings, blocked_days: set[tuple[str, str]]) -> tuple[list[str], int]:

@@ -30,4 +30,6 @@ def test_thirty_nights_with_faults_hold(tmp_path, monkeypatch):
     assert report.missed_defects == [] and report.defects_caught > 50, summary
     assert report.warehouse_differences == {}, summary
     assert report.non_monotone_shares == [], summary
+    # the simulator's cross-border double reports: each counted once, no other pair taken for one
+    assert report.double_report_errors == [] and report.double_reports_counted >= 3, summary
     assert report.ok, summary

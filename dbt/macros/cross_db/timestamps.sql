@@ -18,3 +18,23 @@
 {% macro trino__local_time(column, zone) -%}
     cast({{ column }} at time zone '{{ zone }}' as timestamp)
 {%- endmacro %}
+
+{#-
+    The instant at which a zone's clocks show a local wall-clock TIMESTAMP (e.g. midnight of a local day),
+    independent of the session's zone: the inverse of local_time.
+-#}
+{% macro instant_at_local(wall_time, zone='Asia/Shanghai') -%}
+    {{ return(adapter.dispatch('instant_at_local', 'pingan')(wall_time, zone)) }}
+{%- endmacro %}
+
+{% macro default__instant_at_local(wall_time, zone) -%}
+    timezone('{{ zone }}', cast({{ wall_time }} as timestamp))
+{%- endmacro %}
+
+{% macro spark__instant_at_local(wall_time, zone) -%}
+    cast(convert_timezone('{{ zone }}', current_timezone(), cast({{ wall_time }} as timestamp_ntz)) as timestamp)
+{%- endmacro %}
+
+{% macro trino__instant_at_local(wall_time, zone) -%}
+    with_timezone(cast({{ wall_time }} as timestamp), '{{ zone }}')
+{%- endmacro %}

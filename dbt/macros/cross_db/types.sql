@@ -27,20 +27,21 @@
 
 
 {#-
-    An instant as text the way DuckDB casts a TIMESTAMPTZ to VARCHAR in the build's zone
-    ('2025-03-01 08:00:00+08'), e.g. inside a version id. Spark formats it explicitly (whole seconds:
-    the registry's timestamps have no fraction).
+    An instant as Asia/Shanghai wall time with its offset ('2025-03-01 08:00:00+08'), e.g. inside a version
+    id: the text DuckDB gives a TIMESTAMPTZ in a Shanghai session, made explicit so the build's session zone
+    cannot change an id (Shanghai has kept +08 without daylight saving since 1991). Spark formats whole
+    seconds: the registry's timestamps have no fraction.
 -#}
 {% macro instant_text(column) -%}
     {{ return(adapter.dispatch('instant_text', 'pingan')(column)) }}
 {%- endmacro %}
 
 {% macro default__instant_text(column) -%}
-    cast({{ column }} as varchar)
+    cast({{ local_time(column) }} as varchar) || '+08'
 {%- endmacro %}
 
 {% macro spark__instant_text(column) -%}
-    date_format({{ column }}, 'yyyy-MM-dd HH:mm:ssx')
+    date_format({{ local_time(column) }}, 'yyyy-MM-dd HH:mm:ss') || '+08'
 {%- endmacro %}
 
 

@@ -45,7 +45,7 @@ operation_sides as (
 joint_operations as (
 
     select
-        cast({{ dbt.date_trunc('month', 'operation_date') }} as date) as activity_month,
+        {{ month_of('operation_date') }} as activity_month,
         'joint_operation' as activity_kind,
         side_jurisdiction_code as jurisdiction_code,
         mechanism as subject,

@@ -16,7 +16,8 @@ versions as (
 
     select * from {{ ref('int_fire_alarms__versions') }}
     where {{ affected_keys('int_fire_alarms__versions', 'record_id', 'fire_alarm',
-                           code_column='source_alarm_type', harmonised_column='alarm_type') }}
+                           code_column='source_alarm_type', harmonised_column='alarm_type',
+                           new_columns=['raised_on']) }}
 
 ),
 
@@ -56,8 +57,9 @@ final as (
         coalesce(latest.is_true_alarm, false) as is_true_alarm,
         latest.town,
 
-        -- raised → confirmed → handled
+        -- raised → confirmed → handled, and the local day raised (Asia/Shanghai, whatever the session zone)
         latest.raised_at,
+        {{ local_date('latest.raised_at') }} as raised_on,
         latest.confirmed_at,
         latest.handled_at,
         {{ seconds_between('latest.raised_at', 'latest.confirmed_at') }} as raised_to_confirmed_seconds,

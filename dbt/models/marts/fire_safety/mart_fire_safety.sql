@@ -6,7 +6,7 @@ with
 inspections as (
 
     select
-        cast({{ dbt.date_trunc('month', 'inspected_on') }} as date) as activity_month,
+        {{ month_of('inspected_on') }} as activity_month,
         jurisdiction_code,
         town,
         count(*) as inspections,

@@ -20,7 +20,8 @@ versions as (
 
     select * from {{ ref('int_grid_event_stages__versions') }}
     where {{ affected_keys('int_grid_event_stages__versions', 'event_id', 'grid_event_stage',
-                           code_column='source_event_type', harmonised_column='event_type') }}
+                           code_column='source_event_type', harmonised_column='event_type',
+                           new_columns=['discovered_on']) }}
     {% if is_incremental() %}
         -- open events whose deadline has passed since they were stored become overdue
         or event_id in (
@@ -58,6 +59,8 @@ stage_times as (
         max(case when stage = 'closed' then stage_at end) as closed_at,
         max(case when stage = 'feedback' then stage_at end) as feedback_at,
         max(case when stage = 'follow_up' then stage_at end) as follow_up_at,
+        -- an event discovered before the lake's first day arrives with later stages only
+        min(stage_at) as first_seen_at,
         -- one side flagging the event as cross-border is enough
         bool_or(coalesce(is_cross_border, false)) as is_cross_border
     from latest_stages
@@ -115,6 +118,7 @@ joined as (
         stage_times.closed_at,
         stage_times.feedback_at,
         stage_times.follow_up_at,
+        stage_times.first_seen_at,
         deadlines.deadline_hours,
         latest_row.parties,
         latest_row.address,
@@ -173,6 +177,12 @@ final as (
         closed_at,
         feedback_at,
         follow_up_at,
+        first_seen_at,
+
+        -- the event's period: its local day of discovery (Asia/Shanghai, whatever the session zone), or,
+        -- when the discovery stage never reached the lake, the local day of its earliest stage delivered
+        {{ local_date('coalesce(discovered_at, first_seen_at)') }} as discovered_on,
+        discovered_at is not null as has_discovery_stage,
 
         -- time each stage took: from the latest earlier stage the event reached (Jiashan has no 核查)
         {{ seconds_between('discovered_at', 'dispatched_at') }} as dispatch_stage_seconds,

@@ -1,6 +1,7 @@
--- Closed-loop performance of grid events per local month of discovery, jurisdiction and harmonised event
--- type: closure rate (办结率 = closed / discovered), overdue items (closed late or open past the deadline of
--- ref_grid_event_deadlines), and the median hours each stage took.
+-- Closed-loop performance of grid events per local month of discovery (fct_grid_events.discovered_on; an
+-- event whose discovery stage never reached the lake counts in the month of its earliest stage),
+-- jurisdiction and harmonised event type: closure rate (办结率 = closed / discovered), overdue items
+-- (closed late or open past the deadline of ref_grid_event_deadlines), and the median hours per stage.
 with
 
 events as (
@@ -12,7 +13,7 @@ events as (
 monthly as (
 
     select
-        {{ local_month('discovered_at') }} as discovered_month,
+        {{ month_of('discovered_on') }} as discovered_month,
         jurisdiction_code,
         event_type,
         count(*) as events,
@@ -20,6 +21,7 @@ monthly as (
         sum(case when is_overdue then 1 else 0 end) as overdue_events,
         sum(case when is_overdue and not is_closed then 1 else 0 end) as open_overdue_events,
         sum(case when is_cross_border then 1 else 0 end) as cross_border_events,
+        sum(case when has_discovery_stage then 0 else 1 end) as events_without_discovery_stage,
         {{ percentile_cont('dispatch_stage_seconds', 0.5) }} / 3600.0 as p50_dispatch_stage_hours,
         {{ percentile_cont('verify_stage_seconds', 0.5) }} / 3600.0 as p50_verify_stage_hours,
         {{ percentile_cont('handle_stage_seconds', 0.5) }} / 3600.0 as p50_handle_stage_hours,
@@ -49,6 +51,7 @@ final as (
         cast(monthly.overdue_events as bigint) as overdue_events,
         cast(monthly.open_overdue_events as bigint) as open_overdue_events,
         cast(monthly.cross_border_events as bigint) as cross_border_events,
+        cast(monthly.events_without_discovery_stage as bigint) as events_without_discovery_stage,
         cast(monthly.p50_dispatch_stage_hours as double) as p50_dispatch_stage_hours,
         cast(monthly.p50_verify_stage_hours as double) as p50_verify_stage_hours,
         cast(monthly.p50_handle_stage_hours as double) as p50_handle_stage_hours,

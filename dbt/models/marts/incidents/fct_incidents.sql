@@ -18,7 +18,8 @@ versions as (
 
     select * from {{ ref('int_incidents__versions') }}
     where {{ affected_keys('int_incidents__versions', 'record_id', 'incident',
-                           code_column='source_category_code', harmonised_column='category') }}
+                           code_column='source_category_code', harmonised_column='category',
+                           new_columns=['reported_on']) }}
 
 ),
 
@@ -65,8 +66,9 @@ final as (
         categories.category,
         categories.source_label as source_category_label,
 
-        -- timestamps
+        -- timestamps, and the local day of the call (Asia/Shanghai, whatever a reader's session zone)
         latest.reported_at,
+        {{ local_date('latest.reported_at') }} as reported_on,
         latest.dispatched_at,
         latest.arrived_at,
         latest.closed_at,
