@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,11 +121,14 @@ def pull(profile: PartnerProfile, dest: Path, datasets: list[str] | None = None)
 
 
 def verify_local(path: Path, profile: PartnerProfile) -> list[dict]:
-    """Verify every snapshot copy under path (a snapshot folder, a dataset folder or a pull destination)."""
+    """Verify every snapshot copy under path (a snapshot folder, a dataset folder or a pull destination):
+    signatures and hashes, and the folders themselves: a file the manifest does not list, a snapshot
+    folder without its signed manifest, or a dataset the last pull recorded that is gone is refused."""
     path = Path(path)
     manifests = [path / mf.MANIFEST] if (path / mf.MANIFEST).exists() else sorted(path.rglob(mf.MANIFEST))
     if not manifests:
         raise PartnerError(f"{path}: no {mf.MANIFEST} found (expected <dataset>/<snapshot_id>/{mf.MANIFEST})")
+    _check_nothing_missing(path)
     trusted = profile.public_keys()
     out = []
     for manifest_path in manifests:
@@ -136,20 +140,62 @@ def verify_local(path: Path, profile: PartnerProfile) -> list[dict]:
             return file.read_bytes() if file.is_file() else None
 
         try:
-            out.append(
-                mf.verify_snapshot(read, mf.MANIFEST, "", trusted, partner=profile.partner, dataset=dataset)
+            manifest = mf.verify_snapshot(
+                read, mf.MANIFEST, "", trusted, partner=profile.partner, dataset=dataset
             )
         except mf.ManifestError as exc:
             raise PartnerError(f"{folder}: {exc}") from None
+        _check_nothing_added(folder, manifest)
+        out.append(manifest)
+    _check_views(path, profile.partner)
     return out
+
+
+def _check_views(path: Path, partner: str) -> None:
+    """The pull destination's DuckDB views read exactly the files of the snapshots pulled last (a view
+    re-pointed at another file is refused)."""
+    db, seen = path / f"{partner}.duckdb", _read_seen(path)
+    if not seen or not db.is_file():
+        return
+    with duckdb.connect(str(db), read_only=True) as con:
+        views = dict(con.execute("select view_name, sql from duckdb_views() where not internal").fetchall())
+    for dataset, last in sorted(seen.items()):
+        folder = path / dataset / last["snapshot_id"]
+        manifest = json.loads((folder / mf.MANIFEST).read_text(encoding="utf-8"))
+        expected = {str(folder / Path(f["path"]).name) for f in manifest["files"]}
+        read = set(re.findall(r"'([^']+\.parquet)'", views.get(dataset, "")))
+        if dataset not in views or read != expected:
+            raise PartnerError(f"{db}: view {dataset} does not read the verified files of {folder.name}")
+
+
+def _check_nothing_added(folder: Path, manifest: dict) -> None:
+    listed = {mf.MANIFEST, mf.SIGNATURE} | {Path(f["path"]).name for f in manifest["files"]}
+    extra = sorted(p.name for p in folder.iterdir() if p.name not in listed)
+    if extra:
+        raise PartnerError(f"{folder}: {extra[0]} is not listed in the signed manifest ({len(extra)} such)")
+
+
+def _check_nothing_missing(path: Path) -> None:
+    """In a pull destination: every dataset the last pull recorded still has its snapshot, and every
+    snapshot folder has its signed manifest."""
+    seen = _read_seen(path)
+    for dataset, last in sorted(seen.items()):
+        if not (path / dataset / last["snapshot_id"] / mf.SIGNATURE).is_file():
+            raise PartnerError(f"{path / dataset}: the snapshot {last['snapshot_id']} pulled last is gone")
+    roots = [path] if seen else []
+    for dataset_dir in (d for root in roots for d in root.iterdir() if d.is_dir()):
+        for folder in (f for f in dataset_dir.iterdir() if f.is_dir()):
+            if not (folder / mf.MANIFEST).is_file() or not (folder / mf.SIGNATURE).is_file():
+                raise PartnerError(f"{folder}: a snapshot folder without its signed manifest")
 
 
 def register_views(dest: Path, partner: str, pulled: list[PulledSnapshot]) -> Path:
     """DEST/<partner>.duckdb with one view per dataset over its latest local snapshot."""
     db = dest / f"{partner}.duckdb"
     with duckdb.connect(str(db)) as con:
-        for snap in pulled:
-            files = sorted(str(p) for p in snap.path.glob("*.parquet"))
+        for snap in pulled:  # the files the verified manifest lists, never whatever lies in the folder
+            manifest = json.loads((snap.path / mf.MANIFEST).read_text(encoding="utf-8"))
+            files = sorted(str(snap.path / Path(f["path"]).name) for f in manifest["files"])
             if files:
                 con.execute(
                     f'CREATE OR REPLACE VIEW "{snap.dataset}" AS SELECT * FROM read_parquet({files!r})'

@@ -126,3 +126,48 @@ def test_key_rotation_needs_the_new_key_to_be_trusted(hub, dest, monkeypatch):
     snap = pull(rotated, dest, ["border_incidents"])[0]
     assert snap.as_of == "2025-03-03"
     assert len(verify_local(dest, rotated)) == 2  # the old snapshot (old key) and the new one
+
+
+def test_a_file_planted_in_a_snapshot_is_refused_and_never_read(hub, dest):
+    """An extra Parquet file beside the listed ones fails verification; the DuckDB views read only the
+    files the signed manifest lists."""
+    _, _, _, profile = hub
+    snap = next(p for p in pull(profile(), dest) if p.dataset == "border_incidents")
+    listed = next(snap.path.glob("*.parquet"))
+    (snap.path / "part-planted.parquet").write_bytes(listed.read_bytes())
+    with pytest.raises(PartnerError, match=r"part-planted.parquet is not listed in the signed manifest"):
+        verify_local(dest, profile())
+    with duckdb.connect(str(dest / "wujiang.duckdb"), read_only=True) as con:
+        assert con.sql("select count(*) from border_incidents").fetchone()[0] == snap.rows
+
+
+def test_a_snapshot_without_its_manifest_or_a_vanished_dataset_is_refused(hub, dest):
+    _, _, _, profile = hub
+    pulled = {p.dataset: p for p in pull(profile(), dest)}
+    stray = dest / "checkpoint_activity" / "20250301-000000-forged"
+    stray.mkdir()
+    (stray / "part-0.parquet").write_bytes(b"PAR1")
+    with pytest.raises(PartnerError, match=r"without its signed manifest"):
+        verify_local(dest, profile())
+    for f in stray.iterdir():
+        f.unlink()
+    stray.rmdir()
+    assert len(verify_local(dest, profile())) == 4
+    for f in sorted(pulled["cross_border_kpis"].path.iterdir()):
+        f.unlink()
+    pulled["cross_border_kpis"].path.rmdir()
+    with pytest.raises(PartnerError, match=r"cross_border_kpis: the snapshot .* pulled last is gone"):
+        verify_local(dest, profile())
+
+
+def test_a_view_repointed_at_another_file_is_refused(hub, dest, tmp_path):
+    _, _, _, profile = hub
+    snap = next(p for p in pull(profile(), dest) if p.dataset == "border_incidents")
+    other = tmp_path / "other.parquet"
+    other.write_bytes(next(snap.path.glob("*.parquet")).read_bytes())
+    with duckdb.connect(str(dest / "wujiang.duckdb")) as con:
+        con.execute(f"create or replace view border_incidents as select * from read_parquet(['{other}'])")
+    with pytest.raises(PartnerError, match=r"view border_incidents does not read the verified files"):
+        verify_local(dest, profile())
+    pull(profile(), dest)  # a pull recreates the views from verified files
+    assert len(verify_local(dest, profile())) == 4
