@@ -94,7 +94,7 @@ def test_report_writes_a_page(demo):
     out = home / "report.html"
     pingan(home, "report", "--output", str(out), "--no-data-docs")
     page = out.read_text("utf-8")
-    assert "qingpu_110_incidents" in page and "<canvas" in page
+    assert "qingpu_110_incidents" in page and "<svg" in page  # charts drawn as SVG, axes and values
     orphans = json.loads(pingan(home, "quality", "--json").stdout)["reference_orphans"]
     assert ("Standing findings" in page) == bool(orphans)  # repeated findings once, with their counts
     assert all(f"{o['orphan_rows']:,} rows" in page for o in orphans)
