@@ -97,8 +97,9 @@ def closest_calls(lake, specs) -> list[str]:
                 ratios.append(min(day.rows_read / low if low > 0 else 9, high / max(day.rows_read, 1)))
             past = [p.event_histogram for p in hist if len(p.event_histogram) == 24 and p.event_rows]
             if len(day.event_histogram) == 24 and day.event_rows >= policy.event_min_rows and len(past) >= 3:
-                usual = [sum(h) for h in zip(*past, strict=True)]
-                evidence.append(best_shift(day.event_histogram, usual, policy.event_shift_hours)[1])
+                shift, ev = best_shift(day.event_histogram, [sum(h) for h in zip(*past, strict=True)])
+                if abs(shift) >= policy.event_shift_hours:
+                    evidence.append(ev)
         warn = " (volume warns only)" if "volume" in policy.warn else ""
         lines.append(
             f"  {spec.feed:34s}{warn} volume margin {min(ratios, default=float('nan')):.2f}x, "

@@ -190,7 +190,7 @@ class ProfilePolicy(Strict):
     event_column: str | None = None  # canonical time column; default: the first mandatory one
     event_window_days_before: int = Field(60, ge=0)  # event times before the logical date by more quarantine
     event_window_days_after: int = Field(1, ge=0)  # ... or after its end by more
-    event_shift_hours: int = Field(6, gt=0)  # the day's events moved by this many hours or more ...
+    event_shift_hours: int = Field(5, gt=0)  # the day's events moved by this many hours or more ...
     event_shift_evidence: float = Field(8.0, gt=0)  # ... with this log-likelihood over no move, block
     event_min_rows: int = Field(30, ge=1)  # fewer rows than this: the median is too noisy to judge
     warn: list[ProfileCheck] = []  # checks that only warn for this feed

@@ -284,7 +284,7 @@ def test_an_empty_delivery_is_never_a_repeat_of_another_empty_day():
 
 
 def test_a_day_that_looks_a_few_hours_off_is_not_a_zone_mistake():
-    """Only a move of six hours or more is judged: a normal day of sixty incidents can look 4 h early
+    """Only a move of five hours or more is judged: a normal day of sixty incidents can look 4 h early
     (the soak blocked one), a zone mistake here is eight."""
     moved = RHYTHM[4:] + RHYTHM[:4]  # the usual rhythm 4 h early, at full size
     assert not judge(day_profile(DAY, event_histogram=moved, event_rows=sum(moved))).findings
