@@ -283,14 +283,20 @@ def _quarantine_text(lake, feed: str, day: str) -> str:
 
 
 def non_monotone_shares(settings: Settings) -> list[str]:
-    """Shares whose published Delta versions ever went backwards (from the audit log)."""
+    """Shares whose published Delta versions ever went backwards (from the audit log), or stood still on a
+    night that wrote rows (a night with no changed row keeps its version: write_mode `unchanged`)."""
     last: dict[str, int] = {}
     bad = []
     for e in audit.entries(share_store(settings)):
         if e["event"] != "published":
             continue
         name, version = f"{e['partner']}/{e['dataset']}", e["detail"].get("delta_version")
-        if version is not None and name in last and version <= last[name]:
+        unchanged = e["detail"].get("write_mode") == "unchanged"
+        if (
+            version is not None
+            and name in last
+            and (version < last[name] or (version == last[name] and not unchanged))
+        ):
             bad.append(f"{name}: version {version} after {last[name]}")
         if version is not None:
             last[name] = version
