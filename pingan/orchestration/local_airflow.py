@@ -12,6 +12,8 @@ runs standalone with the scheduler and triggerer started with `--skip-serve-logs
 from __future__ import annotations
 
 import os
+import secrets
+from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
 # [section] key -> value forced for every component standalone starts (it passes its environment on)
@@ -38,8 +40,24 @@ def loopback_environment(env: dict[str, str]) -> dict[str, str]:
     return {**env, **LOOPBACK_SETTINGS}
 
 
+def shared_jwt_secret(env: dict[str, str]) -> dict[str, str]:
+    """One JWT secret for every component standalone starts: the scheduler signs the tokens its tasks
+    present to the API server, which must verify them with the same secret (kept in AIRFLOW_HOME, made
+    once; a secret set by the caller wins)."""
+    if env.get("AIRFLOW__API_AUTH__JWT_SECRET"):
+        return {}
+    home = Path(env.get("AIRFLOW_HOME") or Path.home() / "airflow")
+    path = home / "pingan_jwt_secret"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+        path.chmod(0o600)
+    return {"AIRFLOW__API_AUTH__JWT_SECRET": path.read_text(encoding="utf-8").strip()}
+
+
 def main() -> None:
     os.environ.update(loopback_environment(dict(os.environ)))
+    os.environ.update(shared_jwt_secret(dict(os.environ)))
     from airflow.cli.commands import standalone_command
 
     class LoopbackSubCommand(standalone_command.SubCommand):
