@@ -2,7 +2,7 @@
 the seeds of the same files.
 
 The fingerprint covers every file under the dbt project's `seeds/` and `dbt_project.yml` (seed column
-types live there). It is kept in the working file itself (`main._pingan_seed_state`), so each of the two
+types live there). It is kept in the working file itself (`_pingan.seed_state`), so each of the two
 files that take turns (warehouse/slots.py) knows what it holds; a full refresh starts from an empty file
 and always seeds.
 """
@@ -14,7 +14,8 @@ from pathlib import Path
 
 import duckdb
 
-STATE_TABLE = "main._pingan_seed_state"
+STATE_SCHEMA = "_pingan"  # bookkeeping of the build, apart from the models analysts and engines compare
+STATE_TABLE = f"{STATE_SCHEMA}.seed_state"
 
 
 def seed_fingerprint(dbt_dir: Path) -> str:
@@ -36,4 +37,5 @@ def seeds_current(con: duckdb.DuckDBPyConnection, fingerprint: str) -> bool:
 
 
 def record_seeds(con: duckdb.DuckDBPyConnection, fingerprint: str) -> None:
+    con.execute(f"create schema if not exists {STATE_SCHEMA}")
     con.execute(f"create or replace table {STATE_TABLE} as select ? as fingerprint", [fingerprint])
