@@ -45,7 +45,7 @@ from pingan_sim.delivery_faults import (
 
 WEEK = 7
 # half a file of twenty rows is a quiet day by volume alone: the soak's small days plant only the profile
-# faults a small feed can tell (tests/connectors/test_profile_faults.py covers truncation at scale)
+# faults a small feed can tell (tests/connectors/test_delivery_faults.py covers truncation at scale)
 # (a 90% cut of a melted feed's ten records is a quiet day too: the cut comes after the faults any day shows)
 SOAK_PROFILE_FAULTS = ("redelivered_yesterday", "renamed_column", "rows_cut_90")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
