@@ -119,18 +119,6 @@ def drop_attempt(lake: Store, feed: str, batch_id: str) -> None:
     lake.delete(batch_record_key(feed, batch_id))
 
 
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def attempt_status(record: Manifest | dict, superseded: bool) -> str:
     """The status to show for a batch record: a `running` record whose process is gone (or that a later
     attempt of the same feed and day followed) is an `interrupted` load. Takes a dict too (older callers)."""
@@ -139,7 +127,7 @@ def attempt_status(record: Manifest | dict, superseded: bool) -> str:
     if record.status != "running":
         return record.status
     same_host = record.host == socket.gethostname()
-    if superseded or (same_host and not _alive(record.pid or 0)):
+    if superseded or (same_host and not retention_mod.process_alive(record.pid or 0)):
         return "interrupted"
     return "running"
 

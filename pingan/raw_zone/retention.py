@@ -56,7 +56,7 @@ class BuildLease:
     def is_live(self, now: datetime) -> bool:
         if datetime.fromisoformat(self.expires_at) <= now:
             return False
-        return self.host != socket.gethostname() or _alive(self.pid)
+        return self.host != socket.gethostname() or process_alive(self.pid)
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,8 @@ class SupersededBatch:
         return f"{SUPERSEDED}{self.feed}/{self.batch_id}.json"
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """A process of this host with that id still runs (a lease's or a load record's owner)."""
     if pid <= 0:
         return False
     try:
