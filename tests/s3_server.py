@@ -81,6 +81,10 @@ def start_s3_server(data_dir: Path, identities: list[dict] | None = None, timeou
     }
     config = data_dir / "s3.json"
     config.write_text(json.dumps({"identities": [admin, *(identities or [])]}))
+    # Each bucket is a collection and SeaweedFS grows 7 volumes for a new one by default: a session's
+    # dozen buckets then exhaust -volume.max and a later upload fails with INTERNAL_FAILURE. One volume
+    # per bucket suffices for tests (weed reads master.toml from its working directory).
+    (data_dir / "master.toml").write_text("[master.volume_growth]\ncopy_1 = 1\ncopy_other = 1\n")
     master, volume, filer, s3 = free_port(), free_port(), free_port(), free_port()
     log = open(data_dir / "weed.log", "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
@@ -93,7 +97,7 @@ def start_s3_server(data_dir: Path, identities: list[dict] | None = None, timeou
             f"-dir={data_dir}",
             f"-master.port={master}",
             f"-volume.port={volume}",
-            "-volume.max=50",
+            "-volume.max=200",
             "-master.volumeSizeLimitMB=256",
             "-filer",
             f"-filer.port={filer}",
@@ -105,6 +109,7 @@ def start_s3_server(data_dir: Path, identities: list[dict] | None = None, timeou
         ],  # unused; fixed default ports clash
         stdout=log,
         stderr=subprocess.STDOUT,
+        cwd=data_dir,
         start_new_session=True,
     )
     server = S3Server(f"127.0.0.1:{s3}", "pingan-admin", "pingan-admin-secret", proc, data_dir)
