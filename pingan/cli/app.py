@@ -96,6 +96,7 @@ for command in (
     partners.share_server,
     privacy.restricted,
     privacy.retention,
+    privacy.subject,
 ):
     main.add_command(command)
 

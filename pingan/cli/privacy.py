@@ -83,3 +83,58 @@ def retention(day) -> None:
         f"restricted store: {counts['rows_before']:,} → {counts['rows_after']:,} rows "
         f"({counts['batches_past_retention']} batches past retention on {counts['as_of']})"
     )
+
+
+@click.group()
+def subject() -> None:
+    """One person's rights (PIPL art. 46-47): erase or correct their data everywhere the hub holds it."""
+
+
+def _subject_options(fn):
+    fn = click.option("--by", help="Who carries the request out (audited); default: the OS user.")(fn)
+    fn = click.option("--reason", required=True, help="Why (the request's reference; audited).")(fn)
+    fn = click.option("--phone", multiple=True, help="A phone number the person is known by.")(fn)
+    return click.option(
+        "--id-number", "id_numbers", multiple=True, help="A resident ID number of the person."
+    )(fn)
+
+
+@subject.command("erase")
+@_subject_options
+def subject_erase(id_numbers: tuple[str, ...], phone: tuple[str, ...], reason: str, by: str | None) -> None:
+    """Remove the person's identifiers from the lake, quarantine, warehouse, restricted store and shares
+    (older Delta versions included); one audit entry with counts, never the values."""
+    _carry_out("erase", {v: None for v in (*id_numbers, *phone)}, reason, by)
+
+
+@subject.command("correct")
+@_subject_options
+@click.option("--to", "new_value", required=True, help="The right value.")
+def subject_correct(
+    id_numbers: tuple[str, ...], phone: tuple[str, ...], reason: str, by: str | None, new_value: str
+) -> None:
+    """Replace one wrong identifier (--id-number or --phone) by --to everywhere, shares republished."""
+    _carry_out("correct", {v: new_value for v in (*id_numbers, *phone)}, reason, by)
+
+
+def _carry_out(action: str, identifiers: dict[str, str | None], reason: str, by: str | None) -> None:
+    from pingan.core.storage import lake_store, share_store
+    from pingan.ops.erasure import SubjectRequestError, carry_out
+    from pingan.ops.subject import SubjectRequest
+
+    settings = load_settings()
+    request = SubjectRequest(action, identifiers, reason, by or getpass.getuser())
+    try:
+        report = carry_out(settings, lake_store(settings), share_store(settings), request)
+    except SubjectRequestError as exc:
+        raise click.UsageError(str(exc)) from None
+    c = report.counts
+    out.print(
+        f"{report.event} (audit entry {report.audit_seq}): lake {c['lake_raw']['rows']} raw and "
+        f"{c['lake_quarantine']['rows']} quarantined rows ({c['lake_batches_recommitted']} batches re-committed), "
+        f"restricted store {c['restricted_store']['rows']} rows, warehouse {c['warehouse']['rows']} rows, "
+        f"shares {len(c['shares']['datasets'])} datasets republished "
+        f"({c['shares']['older_snapshots_deleted']} older snapshots deleted)"
+        + ("" if report.found else ": nothing held this person"),
+        highlight=False,
+    )

@@ -1,0 +1,100 @@
+"""Erasure and correction in the hub's DuckDB files: the analysts' warehouse (every slot) and the restricted store.
+
+The warehouse holds the person as hub pseudonyms: every text column of every table, in every warehouse
+file (the published slot, the spare a later build starts from, a failed slot set aside), has the change
+applied in place; views read the lake, already changed. The next build reads the changed lake too.
+
+The restricted store is copied into a new encrypted file without (erase) or with corrected (correct) rows
+and swapped in, so no freed page of the old file keeps a value.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+
+from pingan.core.settings import Settings
+from pingan.ops.subject import ValueChange
+from pingan.warehouse import restricted
+
+UDF = "pingan_subject_change"
+
+
+def warehouse_files(settings: Settings) -> list[Path]:
+    """Every DuckDB file of the warehouse: the slots (`warehouse.a.duckdb`, ...) and a plain published file."""
+    published = settings.warehouse_path
+    stem, suffix = published.stem, published.suffix
+    files = {p.resolve() for p in published.parent.glob(f"{stem}*{suffix}") if p.is_file()}
+    return sorted(files)
+
+
+def change_warehouse(path: Path, change: ValueChange) -> int:
+    """Apply `change` to every text column of every table of one warehouse file; rows changed."""
+    con = duckdb.connect(str(path))
+    con.create_function(UDF, lambda v: change.apply(v, identifier_column=True), ["VARCHAR"], "VARCHAR",
+                        null_handling="special", side_effects=False)  # fmt: skip
+    pattern = change.pattern
+    changed = 0
+    try:
+        for schema, table, column in _text_columns(con):
+            name = f'"{schema}"."{table}"'
+            changed += con.execute(
+                f'UPDATE {name} SET "{column}" = {UDF}("{column}") WHERE regexp_matches("{column}", ?)',
+                [pattern],
+            ).fetchone()[0]
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return changed
+
+
+def _text_columns(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
+    return con.execute(
+        "select c.table_schema, c.table_name, c.column_name from information_schema.columns c"
+        " join information_schema.tables t using (table_catalog, table_schema, table_name)"
+        " where t.table_type = 'BASE TABLE' and c.data_type = 'VARCHAR'"
+        " and c.table_catalog = current_database() order by 1, 2, 3"
+    ).fetchall()
+
+
+def change_restricted(settings: Settings, raw: ValueChange, pseudonyms: ValueChange) -> int:
+    """Rewrite the restricted store without the person's rows (erase) or with them corrected; rows changed."""
+    path = restricted.restricted_path(settings)
+    if not path.exists():
+        return 0
+    key = restricted.restricted_key(settings)
+    work = path.with_name(path.name + ".changing")
+    work.unlink(missing_ok=True)
+    con = duckdb.connect()
+    restricted.attach(con, path, key)
+    con.execute(f"ATTACH '{work}' AS changed (ENCRYPTION_KEY '{key}')")
+    table = f"{restricted.ALIAS}.{restricted.TABLE}"
+    con.execute(f"CREATE TABLE changed.{restricted.TABLE} AS SELECT * FROM {table} LIMIT 0")
+    rows = con.execute(f"SELECT * FROM {table}").fetch_arrow_table()
+    hits = [i for i, ps in enumerate(rows["pseudonym"].to_pylist()) if pseudonyms.holds(ps)]
+    if hits:
+        rows = _changed_rows(rows, hits, raw, pseudonyms)
+    con.register("kept", rows)
+    con.execute(f"INSERT INTO changed.{restricted.TABLE} SELECT * FROM kept")
+    con.execute("DETACH changed")
+    con.execute(f"DETACH {restricted.ALIAS}")
+    con.close()
+    os.chmod(work, 0o600)
+    os.replace(work, path)
+    return len(hits)
+
+
+def _changed_rows(rows, hits: list[int], raw: ValueChange, pseudonyms: ValueChange):
+    import pyarrow as pa
+
+    if pseudonyms.erasing:
+        keep = pa.array([i not in set(hits) for i in range(rows.num_rows)])
+        return rows.filter(keep)
+    values, keys = rows["value"].to_pylist(), rows["pseudonym"].to_pylist()
+    for i in hits:
+        values[i] = raw.apply(values[i], identifier_column=True)
+        keys[i] = pseudonyms.apply(keys[i], identifier_column=True)
+    rows = rows.set_column(rows.column_names.index("value"), "value", pa.array(values, pa.string()))
+    return rows.set_column(rows.column_names.index("pseudonym"), "pseudonym", pa.array(keys, pa.string()))

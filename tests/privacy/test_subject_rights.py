@@ -1,0 +1,248 @@
+"""Erasure and correction of one person (issue 18): planted across feeds and days, then nowhere.
+
+The simulator writes two days of sources; before they are loaded, one person is planted in them: their
+mobile as the caller of every fourth Qingpu 110 call on both days and of Wujiang and Jiashan calls, their
+ID number among the people involved in Qingpu calls and as the legal representative of a registered
+enterprise. The nights then load, build and publish as usual, so the person reaches the lake, the
+warehouse, the restricted store and the partners' Delta tables (two versions each). After `pingan subject
+erase`, an exact search of every place for the phone, the ID number and their pseudonyms (hub and
+per-partnership) finds nothing, in every Delta version that can still be opened too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from stdnum.cn import ric
+
+from pingan.core.pseudonym import pseudonym, read_key_file
+from pingan.sharing.pseudonymise import pseudonym as share_pseudonym
+
+BIN = Path(sys.executable).parent
+DAYS = ("2025-03-01", "2025-03-02")
+PHONE = "13957120836"
+ID_BASE = "31011819860412305"
+ID_NUMBER = ID_BASE + ric.calc_check_digit(ID_BASE)
+NEW_PHONE = "18621094477"
+_MOBILE = re.compile(rb"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])")
+_RESIDENT_ID = re.compile(rb"(?<![0-9A-Za-z])\d{17}[\dX](?![0-9A-Za-z])")
+
+
+def _pingan(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PINGAN_HOME": str(home)}
+    return subprocess.run([str(BIN / "pingan"), *args], env=env, capture_output=True, text=True, timeout=900)
+
+
+def _plant_lines(path: Path, every: int, pattern: re.Pattern, value: bytes) -> int:
+    lines = path.read_bytes().split(b"\n")
+    planted = 0
+    for i in range(1, len(lines)):
+        if i % every == 0 and pattern.search(lines[i]):
+            lines[i] = pattern.sub(value, lines[i], count=1)
+            planted += 1
+    path.write_bytes(b"\n".join(lines))
+    return planted
+
+
+def _plant(sim: Path) -> None:
+    planted = 0
+    for day in ("20250301", "20250302"):
+        qingpu = sim / "qingpu" / "110" / f"110接处警_{day}.csv"
+        planted += _plant_lines(qingpu, 4, _MOBILE, PHONE.encode())
+        planted += _plant_lines(qingpu, 5, _RESIDENT_ID, ID_NUMBER.encode())
+    planted += _plant_lines(
+        sim / "jiashan" / "incidents" / "jiashan_jq_20250302.csv", 3, _MOBILE, PHONE.encode()
+    )
+    wujiang = sim / "wujiang" / "incidents" / "dt=2025-03-01" / "incidents_20250301.jsonl"
+    planted += _plant_lines(wujiang, 3, _MOBILE, PHONE.encode())
+    assert planted > 20
+    with sqlite3.connect(sim / "qingpu" / "tax_registry.sqlite") as db:
+        db.execute("update tax_registration set fddbr_sfzh = ? where rowid in (1, 2)", [ID_NUMBER])
+
+
+@pytest.fixture(scope="module")
+def planted_home(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("subject")
+    run = _pingan(home, "simulate", "--start", DAYS[0], "--end", DAYS[1], "--scale", "0.05")
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    _plant(home / "sim")
+    for day in DAYS:
+        run = _pingan(home, "run", "--date", day)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return home
+
+
+def _targets(home: Path, *raw: str) -> dict[str, set[str]]:
+    """What may not remain, per place: raw values, hub pseudonyms, each partner's pseudonyms."""
+    hub_key = read_key_file(home / "secrets" / "hub.key")
+    hub = {pseudonym(hub_key, v) for v in raw}
+    partners = {}
+    for key_file in (home / "secrets").glob("share_key_*.hex"):
+        key = bytes.fromhex(key_file.read_text().strip())
+        partners[key_file.stem.removeprefix("share_key_")] = {share_pseudonym(key, p) for p in hub}
+    return {"raw": set(raw), "hub": hub, "partner": {p for v in partners.values() for p in v}}
+
+
+def _hits_in_table(table: pa.Table, needles: set[str]) -> int:
+    hits = 0
+    for column in table.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            hits += sum(1 for v in column.to_pylist() if v and any(n in v for n in needles))
+    return hits
+
+
+def _scan_files(root: Path, needles: set[str]) -> dict[str, int]:
+    """Every file under root: Parquet read column by column, anything else searched as bytes."""
+    out = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if path.suffix == ".parquet":
+            hits = _hits_in_table(pq.read_table(path), needles)
+        else:
+            data = path.read_bytes()
+            hits = sum(data.count(n.encode()) for n in needles)
+        if hits:
+            out[str(path.relative_to(root))] = hits
+    return out
+
+
+def _scan_duckdb(path: Path, needles: set[str], attach_key: str | None = None) -> dict[str, int]:
+    con = duckdb.connect(str(path) if attach_key is None else ":memory:", read_only=attach_key is None)
+    catalog = "main"
+    if attach_key is not None:
+        con.execute(f"ATTACH '{path}' AS r (ENCRYPTION_KEY '{attach_key}', READ_ONLY)")
+        catalog = "r"
+    columns = con.execute(
+        "select c.table_schema, c.table_name, c.column_name from information_schema.columns c join "
+        "information_schema.tables t using (table_catalog, table_schema, table_name) where t.table_type = "
+        "'BASE TABLE' and c.data_type = 'VARCHAR' and c.table_catalog = ?",
+        [catalog if attach_key else con.execute("select current_database()").fetchone()[0]],
+    ).fetchall()
+    out = {}
+    for schema, table, column in columns:
+        prefix = f"{catalog}." if attach_key else ""
+        n = con.execute(
+            f'select count(*) from {prefix}"{schema}"."{table}" where '
+            + " or ".join(f'contains("{column}", ?)' for _ in needles),
+            sorted(needles),
+        ).fetchone()[0]
+        if n:
+            out[f"{schema}.{table}.{column}"] = n
+    return out
+
+
+def _delta_versions(home: Path, needles: set[str]) -> tuple[dict[str, int], int]:
+    """Hits per table version that can still be opened; and how many versions could be opened."""
+    from deltalake import DeltaTable
+
+    out, opened = {}, 0
+    for log in sorted((home / "shares" / "share").glob("*/*/_delta_log")):
+        newest = DeltaTable(str(log.parent)).version()
+        for version in range(newest + 1):
+            try:
+                table = DeltaTable(str(log.parent), version=version).to_pyarrow_table()
+            except Exception:  # cut by the erasure: that version can no longer be read at all
+                continue
+            opened += 1
+            hits = _hits_in_table(table, needles)
+            if hits:
+                out[f"{log.parent.relative_to(home)}@v{version}"] = hits
+    return out, opened
+
+
+def everywhere(home: Path, targets: dict[str, set[str]]) -> dict[str, dict[str, int]]:
+    from pingan.core.settings import load_settings
+    from pingan.warehouse.restricted import restricted_key
+
+    everything = targets["raw"] | targets["hub"] | targets["partner"]
+    key = restricted_key(load_settings({"PINGAN_HOME": str(home)}))
+    places = {
+        "lake": _scan_files(home / "lake", everything),
+        "restricted": _scan_duckdb(home / "restricted.duckdb", everything, attach_key=key),
+        "shares": _scan_files(home / "shares" / "share", everything),
+        "delta_versions": _delta_versions(home, everything)[0],
+    }
+    for path in sorted(home.glob("warehouse*.duckdb")):
+        if not path.is_symlink():
+            places[path.name] = _scan_duckdb(path, everything)
+    return places
+
+
+def _last_audit(home: Path) -> tuple[dict, str]:
+    path = sorted((home / "shares" / "audit" / "log").glob("*.json"))[-1]
+    return json.loads(path.read_text()), path.read_text()
+
+
+@pytest.mark.slow
+def test_erasure_leaves_the_person_nowhere_and_audits_counts_only(planted_home: Path, tmp_path: Path):
+    home = tmp_path / "home"
+    shutil.copytree(planted_home, home, symlinks=True)
+    targets = _targets(home, PHONE, ID_NUMBER)
+    before = everywhere(home, targets)
+    for place in ("lake", "restricted", "shares", "delta_versions"):
+        assert before[place], f"the planted person never reached {place}"
+    assert any(before[p] for p in before if p.startswith("warehouse"))
+
+    run = _pingan(home, "subject", "erase", "--id-number", ID_NUMBER, "--phone", PHONE,
+                  "--reason", "PIPL-47 request 2026-118", "--by", "dpo")  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    after = everywhere(home, targets)
+    assert after == {place: {} for place in after}, after
+    assert _delta_versions(home, set())[1] >= 4  # the republished versions still open
+
+    entry, text = _last_audit(home)
+    assert entry["event"] == "subject_erased" and entry["detail"]["by"] == "dpo"
+    counts = entry["detail"]["counts"]
+    assert counts["lake_raw"]["rows"] > 0 and counts["restricted_store"]["rows"] > 0
+    assert counts["warehouse"]["rows"] > 0 and counts["shares"]["datasets"]
+    for value in targets["raw"] | targets["hub"] | targets["partner"]:
+        assert value not in text
+
+    again = _pingan(home, "subject", "erase", "--id-number", ID_NUMBER, "--phone", PHONE, "--reason", "rerun")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "nothing held this person" in again.stdout
+    entry, _ = _last_audit(home)
+    assert entry["event"] == "subject_erased"
+    assert entry["detail"]["counts"]["lake_raw"]["rows"] == 0
+    assert entry["detail"]["counts"]["shares"]["datasets"] == []
+
+    analyst = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    assert analyst.execute("select count(*) from fct_incidents").fetchone()[0] > 0  # the facts stay
+
+
+@pytest.mark.slow
+def test_correction_leaves_the_right_value_everywhere(planted_home: Path, tmp_path: Path):
+    home = tmp_path / "home"
+    shutil.copytree(planted_home, home, symlinks=True)
+    old, new = _targets(home, PHONE), _targets(home, NEW_PHONE)
+    before = everywhere(home, new)
+    assert not any(before.values())  # nobody held the right number before
+
+    run = _pingan(
+        home, "subject", "correct", "--phone", PHONE, "--to", NEW_PHONE, "--reason", "caller's form"
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert everywhere(home, old) == {place: {} for place in before}
+    corrected = everywhere(home, new)
+    for place in ("lake", "restricted", "shares", "delta_versions"):
+        assert corrected[place], f"{place} does not hold the corrected value"
+    assert any(corrected[p] for p in corrected if p.startswith("warehouse"))
+    entry, text = _last_audit(home)
+    assert entry["event"] == "subject_corrected" and PHONE not in text and NEW_PHONE not in text
+
+
+def test_a_request_without_reason_or_identifier_is_refused(tmp_path: Path):
+    run = _pingan(tmp_path, "subject", "erase", "--reason", "x")
+    assert run.returncode == 2 and "--id-number or --phone" in run.stdout + run.stderr
+    run = _pingan(tmp_path, "subject", "correct", "--phone", PHONE, "--to", PHONE, "--reason", "x")
+    assert run.returncode == 2 and "different" in run.stdout + run.stderr
