@@ -35,13 +35,14 @@ def change_warehouse(path: Path, change: ValueChange) -> int:
     con = duckdb.connect(str(path))
     con.create_function(UDF, lambda v: change.apply(v, identifier_column=True), ["VARCHAR"], "VARCHAR",
                         null_handling="special", side_effects=False)  # fmt: skip
-    pattern = change.pattern
+    pattern = change.prefilter
     changed = 0
     try:
         for schema, table, column in _text_columns(con):
             name = f'"{schema}"."{table}"'
             changed += con.execute(
-                f'UPDATE {name} SET "{column}" = {UDF}("{column}") WHERE regexp_matches("{column}", ?)',
+                f'UPDATE {name} SET "{column}" = {UDF}("{column}") WHERE regexp_matches("{column}", ?)'
+                f' AND {UDF}("{column}") IS DISTINCT FROM "{column}"',
                 [pattern],
             ).fetchone()[0]
         con.execute("CHECKPOINT")

@@ -36,22 +36,32 @@ class ValueChange:
 
     targets: dict[str, str | None]
     _pattern: re.Pattern = field(init=False, repr=False, compare=False)
+    _alternatives: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         alternatives = "|".join(re.escape(t) for t in sorted(self.targets, key=len, reverse=True))
-        object.__setattr__(self, "_pattern", re.compile(alternatives or r"(?!)", re.IGNORECASE))
+        # a target inside a longer number or word is someone else's
+        bounded = rf"(?<![0-9A-Za-z])(?:{alternatives})(?![0-9A-Za-z])" if alternatives else r"(?!)"
+        object.__setattr__(self, "_alternatives", alternatives or "(?!)")
+        object.__setattr__(self, "_pattern", re.compile(bounded, re.IGNORECASE))
 
     @property
     def erasing(self) -> bool:
         return all(v is None for v in self.targets.values())
 
     @property
-    def pattern(self) -> str:
-        """The targets as one case-insensitive regular expression (Python's and DuckDB's RE2 syntax alike)."""
-        return "(?i)" + self._pattern.pattern
+    def prefilter(self) -> str:
+        """The targets as one case-insensitive RE2 expression (DuckDB's), without word bounds: a filter
+        for rows worth looking at, `apply` decides."""
+        return f"(?i)({self._alternatives})"
 
-    def holds(self, value: str | None) -> bool:
-        return value is not None and self._pattern.search(value) is not None
+    def holds(self, value: str | None, *, identifier_column: bool = False) -> bool:
+        """A target is in the text, or (an identifier column) is an element however spelled."""
+        if value is None:
+            return False
+        if self._pattern.search(value) is not None:
+            return True
+        return identifier_column and any(normalise(p) in self.targets for p in value.split(LIST_SEPARATOR))
 
     def element(self, value: str | None) -> str | None:
         """A personal-data column's value: list elements equal to a target dropped or replaced."""
@@ -74,7 +84,7 @@ class ValueChange:
         return self._pattern.sub(lambda m: self.targets.get(m.group(0).upper()) or ERASED, value)
 
     def apply(self, value: str | None, *, identifier_column: bool) -> str | None:
-        if not self.holds(value):
+        if not self.holds(value, identifier_column=identifier_column):
             return value
         changed = self.element(value) if identifier_column else value
         return self.text(changed) if self.holds(changed) else changed
@@ -123,11 +133,12 @@ def change_table(table: pa.Table, change: ValueChange, identifier_columns: set[s
         if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
             continue
         values = column.to_pylist()
-        hits = [i for i, v in enumerate(values) if change.holds(v)]
+        identifier = name in identifier_columns
+        hits = [i for i, v in enumerate(values) if change.holds(v, identifier_column=identifier)]
         if not hits:
             continue
         for i in hits:
-            values[i] = change.apply(values[i], identifier_column=name in identifier_columns)
+            values[i] = change.apply(values[i], identifier_column=identifier)
         changed_rows.update(hits)
         columns[name] = (values, hits)
     if not changed_rows:

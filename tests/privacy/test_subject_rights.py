@@ -32,8 +32,8 @@ from pingan.sharing.pseudonymise import pseudonym as share_pseudonym
 BIN = Path(sys.executable).parent
 DAYS = ("2025-03-01", "2025-03-02")
 PHONE = "13957120836"
-ID_BASE = "31011819860412305"
-ID_NUMBER = ID_BASE + ric.calc_check_digit(ID_BASE)
+ID_BASE = "31022919860412305"  # Qingpu County (before it became a district), born 1986-04-12
+ID_NUMBER = next(ID_BASE + c for c in "0123456789X" if ric.is_valid(ID_BASE + c))
 NEW_PHONE = "18621094477"
 _MOBILE = re.compile(rb"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])")
 _RESIDENT_ID = re.compile(rb"(?<![0-9A-Za-z])\d{17}[\dX](?![0-9A-Za-z])")
