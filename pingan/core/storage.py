@@ -24,6 +24,8 @@ import pyarrow.parquet as pq
 from pingan.core.settings import S3Settings
 
 PARQUET_OPTIONS = {"compression": "zstd"}
+# Parquet under these prefixes holds raw source values: encrypted with the lake key (pingan/core/lake_crypto.py)
+ENCRYPTED_PREFIXES = ("quarantine/",)
 
 
 class StorageError(RuntimeError):
@@ -33,8 +35,10 @@ class StorageError(RuntimeError):
 class Store:
     """A root (local directory or S3 bucket/prefix) addressed by relative keys."""
 
-    def __init__(self, url: str, s3: S3Settings | None = None):
+    def __init__(self, url: str, s3: S3Settings | None = None, crypto=None):
         self.url = url.rstrip("/")
+        # a callable giving the LakeCrypto (loaded at the first encrypted file: prod without a key fails then)
+        self._crypto = crypto
         parsed = urlparse(self.url)
         self.scheme = parsed.scheme
         if self.scheme == "file":
@@ -193,16 +197,32 @@ class Store:
         return self.minio.presigned_get_object(self.bucket, self._object(key), expires=expires)
 
     # --- Parquet ----------------------------------------------------------------------------------------
+    def encrypted(self, key: str) -> bool:
+        return self._crypto is not None and key.startswith(ENCRYPTED_PREFIXES)
+
+    def parquet_options(self, key: str) -> dict:
+        """Writer options for this key: compression, and the lake key's encryption under ENCRYPTED_PREFIXES."""
+        if not self.encrypted(key):
+            return dict(PARQUET_OPTIONS)
+        return {**PARQUET_OPTIONS, "encryption_properties": self._crypto().encryption_properties()}
+
+    def _read_options(self, key: str) -> dict:
+        return (
+            {"decryption_properties": self._crypto().decryption_properties()} if self.encrypted(key) else {}
+        )
+
     @contextmanager
     def parquet_writer(self, key: str, schema: pa.Schema) -> Iterator[pq.ParquetWriter]:
         """Stream record batches into one Parquet object (written by pyarrow on local disk or S3)."""
         if self.scheme == "file":
             self._path(key).parent.mkdir(parents=True, exist_ok=True)
-        writer = pq.ParquetWriter(self._fs_path(key), schema, filesystem=self.fs, **PARQUET_OPTIONS)
+        writer = pq.ParquetWriter(self._fs_path(key), schema, filesystem=self.fs, **self.parquet_options(key))
         try:
             yield writer
         finally:
             writer.close()
+            if self.scheme == "file" and self.encrypted(key):
+                os.chmod(self._path(key), 0o600)
 
     def write_parquet(self, key: str, table: pa.Table) -> None:
         with self.parquet_writer(key, table.schema) as writer:
@@ -210,11 +230,14 @@ class Store:
 
     def parquet_file(self, key: str) -> pq.ParquetFile:
         """One Parquet object opened for reading its metadata and columns one at a time."""
-        return pq.ParquetFile(self.fs.open_input_file(self._fs_path(key)))
+        return pq.ParquetFile(self.fs.open_input_file(self._fs_path(key)), **self._read_options(key))
 
     def read_parquet(self, keys: list[str] | str, columns: list[str] | None = None) -> pa.Table:
         keys = [keys] if isinstance(keys, str) else keys
-        tables = [pq.read_table(self._fs_path(k), filesystem=self.fs, columns=columns) for k in keys]
+        tables = [
+            pq.read_table(self._fs_path(k), filesystem=self.fs, columns=columns, **self._read_options(k))
+            for k in keys
+        ]
         return pa.concat_tables(tables, promote_options="default") if tables else pa.table({})
 
     # --- DuckDB -----------------------------------------------------------------------------------------
@@ -253,7 +276,9 @@ def configure_duckdb_s3(con, s3: S3Settings, secret_name: str = "pingan_lake") -
 # The deployment's three stores, built here only: a stage asks for its store, it never builds one.
 def lake_store(settings) -> Store:
     """The deployment's lake, created if missing."""
-    lake = Store(settings.lake_url, settings.s3)
+    from pingan.core.lake_crypto import lake_crypto
+
+    lake = Store(settings.lake_url, settings.s3, crypto=lambda: lake_crypto(settings))
     lake.ensure()
     return lake
 

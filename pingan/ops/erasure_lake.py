@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from pingan import raw_zone
 from pingan.core.canonical import PERSONAL_DATA
-from pingan.core.storage import PARQUET_OPTIONS, Store
+from pingan.core.storage import Store
 from pingan.ops.subject import ValueChange, change_table
 from pingan.raw_zone import retention
 
@@ -106,7 +106,7 @@ def _changed_file(
     if not rows:
         return None
     buf = io.BytesIO()
-    pq.write_table(changed, buf, **PARQUET_OPTIONS)
+    pq.write_table(changed, buf, **lake.parquet_options(key))
     return buf.getvalue(), rows
 
 

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 import pytest
 from stdnum.cn import ric
 
+from pingan.core.lake_crypto import LakeCrypto
 from pingan.core.pseudonym import pseudonym, read_key_file
 from pingan.sharing.pseudonymise import pseudonym as share_pseudonym
 
@@ -34,6 +35,8 @@ DAYS = ("2025-03-01", "2025-03-02")
 PHONE = "13957120836"
 ID_BASE = "31022919860412305"  # Qingpu County (before it became a district), born 1986-04-12
 ID_NUMBER = next(ID_BASE + c for c in "0123456789X" if ric.is_valid(ID_BASE + c))
+# the person's ID number as one system mistyped it (bad check digit): quarantined, with its record
+BAD_ID = next(ID_BASE + c for c in "0123456789X" if not ric.is_valid(ID_BASE + c))
 NEW_PHONE = "18621094477"
 _MOBILE = re.compile(rb"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])")
 _RESIDENT_ID = re.compile(rb"(?<![0-9A-Za-z])\d{17}[\dX](?![0-9A-Za-z])")
@@ -69,6 +72,7 @@ def _plant(sim: Path) -> None:
     assert planted > 20
     with sqlite3.connect(sim / "qingpu" / "tax_registry.sqlite") as db:
         db.execute("update tax_registration set fddbr_sfzh = ? where rowid in (1, 2)", [ID_NUMBER])
+        db.execute("update tax_registration set fddbr_sfzh = ? where rowid = 3", [BAD_ID])
 
 
 @pytest.fixture(scope="module")
@@ -102,12 +106,19 @@ def _hits_in_table(table: pa.Table, needles: set[str]) -> int:
     return hits
 
 
-def _scan_files(root: Path, needles: set[str]) -> dict[str, int]:
+def _decryption(home: Path):
+    from pingan.core.lake_crypto import lake_crypto
+    from pingan.core.settings import load_settings
+
+    return lake_crypto(load_settings({"PINGAN_HOME": str(home)})).decryption_properties()
+
+
+def _scan_files(root: Path, needles: set[str], decryption=None) -> dict[str, int]:
     """Every file under root: Parquet read column by column, anything else searched as bytes."""
     out = {}
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         if path.suffix == ".parquet":
-            hits = _hits_in_table(pq.read_table(path), needles)
+            hits = _hits_in_table(pq.read_table(path, decryption_properties=decryption), needles)
         else:
             data = path.read_bytes()
             hits = sum(data.count(n.encode()) for n in needles)
@@ -167,7 +178,7 @@ def everywhere(home: Path, targets: dict[str, set[str]]) -> dict[str, dict[str, 
     everything = targets["raw"] | targets["hub"] | targets["partner"]
     key = restricted_key(load_settings({"PINGAN_HOME": str(home)}))
     places = {
-        "lake": _scan_files(home / "lake", everything),
+        "lake": _scan_files(home / "lake", everything, _decryption(home)),
         "restricted": _scan_duckdb(home / "restricted.duckdb", everything, attach_key=key),
         "shares": _scan_files(home / "shares" / "share", everything),
         "delta_versions": _delta_versions(home, everything)[0],
@@ -187,13 +198,14 @@ def _last_audit(home: Path) -> tuple[dict, str]:
 def test_erasure_leaves_the_person_nowhere_and_audits_counts_only(planted_home: Path, tmp_path: Path):
     home = tmp_path / "home"
     shutil.copytree(planted_home, home, symlinks=True)
-    targets = _targets(home, PHONE, ID_NUMBER)
+    targets = _targets(home, PHONE, ID_NUMBER, BAD_ID)
     before = everywhere(home, targets)
     for place in ("lake", "restricted", "shares", "delta_versions"):
         assert before[place], f"the planted person never reached {place}"
     assert any(before[p] for p in before if p.startswith("warehouse"))
+    assert any(k.startswith("quarantine/") for k in before["lake"])
 
-    run = _pingan(home, "subject", "erase", "--id-number", ID_NUMBER, "--phone", PHONE,
+    run = _pingan(home, "subject", "erase", "--id-number", ID_NUMBER, "--id-number", BAD_ID, "--phone", PHONE,
                   "--reason", "PIPL-47 request 2026-118", "--by", "dpo")  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
     after = everywhere(home, targets)
@@ -204,11 +216,13 @@ def test_erasure_leaves_the_person_nowhere_and_audits_counts_only(planted_home: 
     assert entry["event"] == "subject_erased" and entry["detail"]["by"] == "dpo"
     counts = entry["detail"]["counts"]
     assert counts["lake_raw"]["rows"] > 0 and counts["restricted_store"]["rows"] > 0
+    assert counts["lake_quarantine"]["rows"] > 0
     assert counts["warehouse"]["rows"] > 0 and counts["shares"]["datasets"]
     for value in targets["raw"] | targets["hub"] | targets["partner"]:
         assert value not in text
 
-    again = _pingan(home, "subject", "erase", "--id-number", ID_NUMBER, "--phone", PHONE, "--reason", "rerun")
+    again = _pingan(home, "subject", "erase", "--id-number", ID_NUMBER, "--id-number", BAD_ID, "--phone", PHONE,
+                    "--reason", "rerun")  # fmt: skip
     assert again.returncode == 0, again.stdout + again.stderr
     assert "nothing held this person" in again.stdout
     entry, _ = _last_audit(home)
@@ -239,6 +253,50 @@ def test_correction_leaves_the_right_value_everywhere(planted_home: Path, tmp_pa
     assert any(corrected[p] for p in corrected if p.startswith("warehouse"))
     entry, text = _last_audit(home)
     assert entry["event"] == "subject_corrected" and PHONE not in text and NEW_PHONE not in text
+
+
+@pytest.mark.slow
+def test_samples_reasons_messages_and_audit_entries_hold_no_raw_identifier(planted_home: Path):
+    """Outside the raw values' own places (the lake's Parquet, the encrypted restricted store; the sources
+    under sim/ are the sending systems'), no file of the hub holds the planted phone or ID numbers: not the
+    GX results' samples (the mistyped ID failed a check), batch records' errors, profiles, lineage, Data
+    Docs, dbt's logs or the audit log. Quarantine reasons name the rule, never the value."""
+    raw = {PHONE.encode(), ID_NUMBER.encode(), BAD_ID.encode()}
+    leaks = {}
+    for path in planted_home.rglob("*"):
+        rel = path.relative_to(planted_home)
+        if not path.is_file() or rel.parts[0] == "sim" or path.suffix == ".parquet" or ".duckdb" in path.name:
+            continue
+        data = path.read_bytes()
+        if any(v in data for v in raw):
+            leaks[str(rel)] = [v.decode() for v in raw if v in data]
+    assert not leaks, leaks
+    quality = b"".join(p.read_bytes() for p in (planted_home / "lake" / "_quality").rglob("*.json"))
+    assert BAD_ID[:6].encode() + b"********" + BAD_ID[-4:].encode() in quality  # the failing sample, masked
+    rules = set()
+    for path in (planted_home / "lake" / "quarantine").rglob("*.parquet"):
+        table = pq.read_table(path, columns=["rule"], decryption_properties=_decryption(planted_home))
+        rules |= set(table.column("rule").to_pylist())
+    assert rules and not any(v.decode() in r for r in rules for v in raw)
+
+
+@pytest.mark.slow
+def test_quarantine_files_cannot_be_read_without_the_lake_key(planted_home: Path):
+    files = sorted((planted_home / "lake" / "quarantine").rglob("*.parquet"))
+    assert files
+    held = 0
+    for path in files:
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert BAD_ID.encode() not in path.read_bytes()
+        with pytest.raises(OSError, match="encrypted"):
+            pq.read_table(path)
+        with pytest.raises(duckdb.Error):
+            duckdb.sql(f"select * from read_parquet('{path}')").fetchall()
+        held += _hits_in_table(pq.read_table(path, decryption_properties=_decryption(planted_home)), {BAD_ID})
+    assert held >= 1  # with the lake key the quarantined record is there, as the operator needs it
+    wrong = LakeCrypto(b"\x07" * 32).decryption_properties()
+    with pytest.raises(OSError):
+        pq.read_table(files[0], decryption_properties=wrong)
 
 
 def test_a_request_without_reason_or_identifier_is_refused(tmp_path: Path):
