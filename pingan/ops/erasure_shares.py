@@ -121,31 +121,41 @@ def _latest(shares: Store, partner: str, dataset: str) -> dict | None:
     return json.loads(data) if data else None
 
 
+class ShareHistoryError(RuntimeError):
+    """A share's history cannot be cut safely (its pointer is not at the newest version)."""
+
+
 def _cut_history(shares: Store, prefix: str, counts: ShareCounts) -> None:
-    """Keep only the version `latest` points at: checkpoint it, delete everything older."""
+    """Keep only the version `latest` points at (the republished one): checkpoint it, delete the rest."""
     pointer = _latest(shares, *prefix.removeprefix("share/").rstrip("/").split("/", 1))
     if pointer is None:
         return
     version = pointer["delta_version"]
-    table = delta.open_table(shares, prefix, version)
-    table.create_checkpoint()
+    newest = delta.open_table(shares, prefix).version()
+    if newest != version:  # never delete files a newer version reads
+        raise ShareHistoryError(
+            f"{shares.uri(prefix)}: latest points at version {version}, the table is at {newest}; "
+            "publish the dataset, then run the request again"
+        )
+    delta.open_table(shares, prefix, version).create_checkpoint()
     keep = {prefix + f.path for f in delta.files(shares, prefix, version)}
+    current_snapshot = f"{mf.SNAPSHOTS}{pointer['snapshot_id']}/"
     for key in shares.list(prefix):
         name = key[len(prefix) :]
-        if name.startswith(DELTA_LOG):
-            stale = _log_version(name) is not None and _log_version(name) < version
-        elif name.startswith(mf.SNAPSHOTS):
-            stale = not name.startswith(f"{mf.SNAPSHOTS}{pointer['snapshot_id']}/")
-            counts.snapshots_deleted += stale and name.endswith("/" + mf.MANIFEST)
-            counts.files_deleted -= stale  # snapshot documents are counted as snapshots, not files
-        else:
-            stale = name.endswith(".parquet") and key not in keep
-        if stale:
+        if name.startswith(mf.SNAPSHOTS):
+            if not name.startswith(current_snapshot):
+                shares.delete(key)
+                counts.snapshots_deleted += name.endswith("/" + mf.MANIFEST)
+        elif _older(name, version) or (
+            name.endswith(".parquet") and not name.startswith(DELTA_LOG) and key not in keep
+        ):
             shares.delete(key)
             counts.files_deleted += 1
 
 
-def _log_version(name: str) -> int | None:
-    """The version of a Delta log file (`00000000000000000007.json`, `….checkpoint.parquet`, `….crc`)."""
+def _older(name: str, version: int) -> bool:
+    """A Delta log file (commit, checkpoint, checksum) of a version before `version`."""
+    if not name.startswith(DELTA_LOG):
+        return False
     stem = name[len(DELTA_LOG) :].split(".", 1)[0]
-    return int(stem) if stem.isdigit() else None
+    return stem.isdigit() and int(stem) < version
