@@ -133,8 +133,8 @@ def _carry_out(action: str, identifiers: dict[str, str | None], reason: str, by:
         f"{report.event} (audit entry {report.audit_seq}): lake {c['lake_raw']['rows']} raw and "
         f"{c['lake_quarantine']['rows']} quarantined rows ({c['lake_batches_recommitted']} batches re-committed), "
         f"restricted store {c['restricted_store']['rows']} rows, warehouse {c['warehouse']['rows']} rows, "
-        f"shares {len(c['shares']['datasets'])} datasets republished "
-        f"({c['shares']['older_snapshots_deleted']} older snapshots deleted)"
+        f"shares: {len(c['shares']['datasets'])} datasets held them ({len(c['shares']['republished'])} "
+        f"snapshots republished, {c['shares']['older_snapshots_deleted']} older snapshots deleted)"
         + ("" if report.found else ": nothing held this person"),
         highlight=False,
     )

@@ -232,6 +232,25 @@ def test_erasure_leaves_the_person_nowhere_and_audits_counts_only(planted_home: 
 
     analyst = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     assert analyst.execute("select count(*) from fct_incidents").fetchone()[0] > 0  # the facts stay
+    for dataset in sorted(
+        {d.split("/")[1] for d in counts["shares"]["datasets"] if d.startswith("jiashan/")}
+    ):
+        pulled = _partner_pull(home, "jiashan", dataset, tmp_path / "partner")
+        assert pulled.rows > 0 and pulled.new  # the republished, cut share verifies for the partner
+
+
+def _partner_pull(home: Path, partner: str, dataset: str, dest: Path):
+    """What the partner runs (`pingan partner pull`), with the hub's published public keys as trusted."""
+    from pingan.sharing.partner import PartnerProfile, pull
+
+    keys = {
+        p.name.removesuffix(".pub.pem"): p.read_text()
+        for p in (home / "shares" / "share" / partner / "keys").glob("*.pem")
+    }
+    profile = PartnerProfile(format="pingan.partner-profile/1", partner=partner, share_url=f"file://{home / 'shares'}",
+                             datasets=[dataset], trusted_keys=keys)  # fmt: skip
+    (snapshot,) = pull(profile, dest, [dataset])
+    return snapshot
 
 
 @pytest.mark.slow
