@@ -32,10 +32,10 @@ def test_quarantine_is_encrypted_0600_and_readable_only_with_the_lake_key(tmp_pa
     with pytest.raises(OSError):
         pq.read_table(path, decryption_properties=LakeCrypto(b"\x22" * 32).decryption_properties())
     with pytest.raises(duckdb.Error):
-        duckdb.sql(f"select * from read_parquet('{path}')").fetchall()
+        duckdb.connect().sql(f"select * from read_parquet('{path}')").fetchall()
 
     lake.write_parquet(RAW, ROWS)  # raw files stay readable by DuckDB (the warehouse build)
-    assert duckdb.sql(f"select count(*) from read_parquet('{tmp_path / RAW}')").fetchone()[0] == 1
+    assert duckdb.connect().sql(f"select count(*) from read_parquet('{tmp_path / RAW}')").fetchone()[0] == 1
 
 
 def test_the_lake_key_comes_from_the_deployment_never_the_lake(tmp_path, monkeypatch):
