@@ -66,21 +66,24 @@ def change_restricted(settings: Settings, raw: ValueChange, pseudonyms: ValueCha
     if not path.exists():
         return 0
     key = restricted.restricted_key(settings)
-    work = path.with_name(path.name + ".changing")
-    work.unlink(missing_ok=True)
     con = duckdb.connect()
     restricted.attach(con, path, key)
-    con.execute(f"ATTACH '{work}' AS changed (ENCRYPTION_KEY '{key}')")
     table = f"{restricted.ALIAS}.{restricted.TABLE}"
-    con.execute(f"CREATE TABLE changed.{restricted.TABLE} AS SELECT * FROM {table} LIMIT 0")
     rows = con.execute(f"SELECT * FROM {table}").fetch_arrow_table()
     hits = [i for i, ps in enumerate(rows["pseudonym"].to_pylist()) if pseudonyms.holds(ps)]
-    if hits:
-        rows = _changed_rows(rows, hits, raw, pseudonyms)
-    con.register("kept", rows)
+    if not hits:
+        con.close()
+        return 0
+    work = path.with_name(path.name + ".changing")
+    work.unlink(missing_ok=True)
+    try:
+        con.execute(f"ATTACH '{work}' AS changed (ENCRYPTION_KEY '{key}')")
+    except duckdb.Error as exc:  # never echo the statement: it holds the key
+        raise restricted.RestrictedStoreError(f"cannot write {work}: {type(exc).__name__}") from None
+    con.execute(f"CREATE TABLE changed.{restricted.TABLE} AS SELECT * FROM {table} LIMIT 0")
+    con.register("kept", _changed_rows(rows, hits, raw, pseudonyms))
     con.execute(f"INSERT INTO changed.{restricted.TABLE} SELECT * FROM kept")
     con.execute("DETACH changed")
-    con.execute(f"DETACH {restricted.ALIAS}")
     con.close()
     os.chmod(work, 0o600)
     os.replace(work, path)
