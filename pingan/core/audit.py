@@ -55,6 +55,17 @@ class AuditEntry:
     hash: str
 
 
+@dataclass(frozen=True)
+class Witness:
+    """A head of the log (an entry's sequence and hash) held outside the log, e.g. signed in a partner's
+    copy: the log must still hold that entry with that hash (Certificate Transparency's signed tree head)."""
+
+    source: str  # who holds it, for the message: "partner wujiang's share", "the copy at /path"
+    seq: int
+    hash: str
+    signed_at: str
+
+
 def entry_key(seq: int) -> str:
     return f"{PREFIX}{seq:010d}.json"
 
@@ -153,10 +164,42 @@ def entries(store: Store) -> list[dict]:
     return [json.loads(store.get_bytes(k)) for k in store.list(PREFIX) if k.endswith(".json")]
 
 
-def verify_chain(store: Store) -> int:
+def head(store: Store) -> AuditEntry | None:
+    """The last entry (sequence, event, hash), or None for an empty log."""
+    last = _last(store)
+    return None if last is None else AuditEntry(last["seq"], last["event"], last["hash"])
+
+
+def verify_witnessed(store: Store, witnesses: list[Witness]) -> int:
+    """verify_chain, then completeness: every witnessed head is still in the log with the same hash.
+    A deleted log, a deleted tail (with or without head.json) and a tail rewritten with recomputed
+    hashes each raise one line naming the witness. Entries after the newest witness are unwitnessed."""
+    items = entries(store)
+    newest = max(witnesses, key=lambda w: w.seq, default=None)
+    if not items and newest is not None:
+        raise AuditChainError(
+            f"{store.uri(PREFIX)}: the audit log was deleted: it holds no entries, but {newest.source} "
+            f"holds its signed head at entry {newest.seq} (signed {newest.signed_at})"
+        )
+    count = verify_chain(store, items)
+    for witness in sorted(witnesses, key=lambda w: -w.seq):
+        if witness.seq >= count:
+            raise AuditChainError(
+                f"{store.uri(PREFIX)}: the audit log was truncated: it ends at entry {count - 1}, but "
+                f"{witness.source} holds its signed head at entry {witness.seq} (signed {witness.signed_at})"
+            )
+        if items[witness.seq]["hash"] != witness.hash:
+            raise AuditChainError(
+                f"{store.uri(entry_key(witness.seq))}: the audit log was rewritten: entry {witness.seq} is "
+                f"not the one whose hash {witness.source} holds (signed {witness.signed_at})"
+            )
+    return count
+
+
+def verify_chain(store: Store, items: list[dict] | None = None) -> int:
     """The number of entries, after checking every hash and link; raises on the first break."""
     previous = ""
-    items = entries(store)
+    items = entries(store) if items is None else items
     for expected_seq, entry in enumerate(items):
         where = f"{store.uri(entry_key(expected_seq))}"
         if entry.get("seq") != expected_seq:

@@ -14,9 +14,11 @@ The copy lands in DEST/<dataset>/<snapshot_id>/ and DEST/<partner>.duckdb gets o
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +28,12 @@ from pydantic import BaseModel, ConfigDict
 
 from pingan.core.settings import S3Settings
 from pingan.core.storage import Store
+from pingan.sharing import audit_head
 from pingan.sharing import manifest as mf
 
+log = logging.getLogger(__name__)
 SEEN = ".pingan-seen.json"
+Warn = Callable[[str], None]  # one line a pull reports without failing
 
 
 class PartnerError(RuntimeError):
@@ -86,7 +91,9 @@ def load_profile(path: Path) -> PartnerProfile:
         raise PartnerError(f"{path}: not a pingan partner profile: {str(exc).splitlines()[0]}") from None
 
 
-def pull(profile: PartnerProfile, dest: Path, datasets: list[str] | None = None) -> list[PulledSnapshot]:
+def pull(
+    profile: PartnerProfile, dest: Path, datasets: list[str] | None = None, *, warn: Warn = log.warning
+) -> list[PulledSnapshot]:
     store, trusted = profile.store(), profile.public_keys()
     dest.mkdir(parents=True, exist_ok=True)
     seen = _read_seen(dest)
@@ -117,7 +124,33 @@ def pull(profile: PartnerProfile, dest: Path, datasets: list[str] | None = None)
         pulled.append(PulledSnapshot(dataset, manifest["snapshot_id"], manifest["as_of"], manifest["rows"], target,
                                      new, pointer["delta_version"], *fetched))  # fmt: skip
     register_views(dest, profile.partner, pulled)
+    keep_audit_head(store, profile, dest, warn)
     return pulled
+
+
+def keep_audit_head(store: Store, profile: PartnerProfile, dest: Path, warn: Warn) -> int | None:
+    """Keep the hub's signed audit-log head from the share in this copy: the highest one seen, as
+    evidence the hub's `partners audit` compares its log with. A head that went back is reported."""
+    key = audit_head.partner_head_key(profile.partner)
+    document = store.get_bytes(key)
+    if document is None:
+        return None  # a hub that publishes no head (yet)
+    signature = store.get_bytes(key[: -len(audit_head.HEAD_FILE)] + audit_head.HEAD_SIGNATURE)
+    try:
+        head = audit_head.read_head(document, signature, profile.public_keys(), store.uri(key))
+    except mf.ManifestError as exc:
+        warn(f"audit head not kept: {exc}")
+        return None
+    kept_path = dest / audit_head.COPY_HEAD
+    if kept_path.is_file():
+        kept = json.loads(kept_path.read_text(encoding="utf-8"))
+        if head.seq < kept["seq"] or (head.seq == kept["seq"] and head.hash != kept["hash"]):
+            warn(f"{store.uri(key)}: the hub's audit log head went back from entry {kept['seq']} to "
+                 f"{head.seq} (truncated or rewritten?); kept the signed head of entry {kept['seq']}")  # fmt: skip
+            return kept["seq"]
+    (dest / audit_head.COPY_SIGNATURE).write_bytes(signature)
+    (dest / audit_head.COPY_HEAD).write_bytes(document)
+    return head.seq
 
 
 def verify_local(path: Path, profile: PartnerProfile) -> list[dict]:

@@ -35,7 +35,7 @@ from pingan.core.canonical import TZ, local_today
 from pingan.core.feed_spec import load_specs
 from pingan.core.settings import Settings
 from pingan.core.storage import Store, share_store  # noqa: F401 - share_store: callers' seam
-from pingan.sharing import delta, incremental
+from pingan.sharing import audit_head, delta, incremental
 from pingan.sharing import manifest as mf
 from pingan.sharing.agreements import Agreement, AnyOf, Condition, DatasetGrant, load_agreements
 from pingan.sharing.gazetteer import Gazetteer, load_gazetteer
@@ -146,6 +146,8 @@ def publish(
     held_back = [p for p in prepared if p.findings]
     _audit_held_back(shares, held_back, as_of)
     results = [_write(shares, p, as_of, today, signer, full) for p in prepared if not p.findings]
+    # the log's head, signed, into every partner's share: what it holds now can no longer go unnoticed
+    audit_head.publish_heads(shares, [a.partner for a in in_force], signer, settings.home)
     for agreement in in_force:  # at most a line per partner (`pingan publish` prints them)
         mine = [r for r in results if isinstance(r, PublishedShare) and r.partner == agreement.partner]
         new = [r for r in mine if r.created]
