@@ -20,6 +20,7 @@ import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -92,40 +93,83 @@ def load_profile(path: Path) -> PartnerProfile:
 
 
 def pull(
-    profile: PartnerProfile, dest: Path, datasets: list[str] | None = None, *, warn: Warn = log.warning
+    profile: PartnerProfile,
+    dest: Path,
+    datasets: list[str] | None = None,
+    *,
+    warn: Warn = log.warning,
+    now: datetime | None = None,
 ) -> list[PulledSnapshot]:
-    store, trusted = profile.store(), profile.public_keys()
+    """Pull and verify the latest snapshot of each dataset; `warn` gets one line for pointers older than
+    the agreement's expected cadence (a stale or replayed pointer) and one for an audit head that went back."""
+    store = profile.store()
     dest.mkdir(parents=True, exist_ok=True)
     seen = _read_seen(dest)
-    pulled = []
+    pulled, pointers = [], []
     for dataset in datasets or profile.datasets:
-        prefix = mf.dataset_prefix(profile.partner, dataset)
-        where = store.uri(prefix + mf.LATEST)
-        pointer = mf.verify_signed(
-            store.get_bytes(prefix + mf.LATEST), store.get_bytes(prefix + mf.LATEST_SIGNATURE), trusted, where
-        )
-        _check_names(pointer, profile.partner, dataset, where)
-        _check_not_rolled_back(pointer, seen.get(dataset), where)
-        manifest_key = prefix + pointer["manifest"]
-        manifest_bytes = store.get_bytes(manifest_key)
-        if manifest_bytes is None or mf.sha256(manifest_bytes) != pointer["manifest_sha256"]:
-            raise PartnerError(f"{store.uri(manifest_key)}: not the manifest the signed latest pointer names")
-        manifest = mf.verify_snapshot(store.get_bytes, manifest_key, prefix, trusted,
-                                      partner=profile.partner, dataset=dataset)  # fmt: skip
-        target = dest / dataset / manifest["snapshot_id"]
-        new = not (target / mf.SIGNATURE).exists()
-        fetched = (0, 0, 0)
-        if new:
-            earlier = _local_snapshot(dest / dataset, seen.get(dataset))
-            fetched = _download(store, prefix, manifest_key, manifest, target, earlier)
-        verify_local(target, profile)  # what is on disk, not what was in memory
-        seen[dataset] = {k: pointer[k] for k in ("sequence", "as_of", "snapshot_id", "delta_version")}
+        pointer = _verified_pointer(store, profile, dataset, seen.get(dataset))
+        pulled.append(_pull_snapshot(store, profile, dest, pointer, seen.get(dataset)))
+        seen[dataset] = {"sequence": pointer.sequence, "as_of": pointer.as_of.isoformat(),
+                         "snapshot_id": pointer.snapshot_id, "delta_version": pointer.delta_version}  # fmt: skip
         _write_seen(dest, seen)
-        pulled.append(PulledSnapshot(dataset, manifest["snapshot_id"], manifest["as_of"], manifest["rows"], target,
-                                     new, pointer["delta_version"], *fetched))  # fmt: skip
+        pointers.append(pointer)
     register_views(dest, profile.partner, pulled)
+    stale = stale_pointers(pointers, now or datetime.now(UTC))
+    if stale:
+        warn(stale)
     keep_audit_head(store, profile, dest, warn)
     return pulled
+
+
+def _verified_pointer(
+    store: Store, profile: PartnerProfile, dataset: str, seen: dict | None
+) -> mf.LatestPointer:
+    """The dataset's `latest` pointer: signed by a trusted key, naming this partner and dataset, not rolled back."""
+    key = mf.dataset_prefix(profile.partner, dataset) + mf.LATEST
+    where = store.uri(key)
+    document = mf.verify_signed(store.get_bytes(key), store.get_bytes(key[: -len(mf.LATEST)] + mf.LATEST_SIGNATURE),
+                                profile.public_keys(), where)  # fmt: skip
+    _check_names(document, profile.partner, dataset, where)
+    pointer = mf.read_pointer(document, where)
+    _check_not_rolled_back(pointer, seen, where)
+    return pointer
+
+
+def _pull_snapshot(
+    store: Store, profile: PartnerProfile, dest: Path, pointer: mf.LatestPointer, seen: dict | None
+) -> PulledSnapshot:
+    """Download (what is new of) the snapshot the pointer names into DEST/<dataset>/<id>/ and verify it there."""
+    dataset, prefix = pointer.dataset, mf.dataset_prefix(profile.partner, pointer.dataset)
+    manifest_key = prefix + pointer.manifest
+    manifest_bytes = store.get_bytes(manifest_key)
+    if manifest_bytes is None or mf.sha256(manifest_bytes) != pointer.manifest_sha256:
+        raise PartnerError(f"{store.uri(manifest_key)}: not the manifest the signed latest pointer names")
+    manifest = mf.verify_snapshot(store.get_bytes, manifest_key, prefix, profile.public_keys(),
+                                  partner=profile.partner, dataset=dataset)  # fmt: skip
+    target = dest / dataset / manifest["snapshot_id"]
+    new = not (target / mf.SIGNATURE).exists()
+    fetched = (0, 0, 0)
+    if new:
+        earlier = _local_snapshot(dest / dataset, seen)
+        fetched = _download(store, prefix, manifest_key, manifest, target, earlier)
+    verify_local(target, profile)  # what is on disk, not what was in memory
+    return PulledSnapshot(dataset, manifest["snapshot_id"], manifest["as_of"], manifest["rows"], target, new,
+                          pointer.delta_version, *fetched)  # fmt: skip
+
+
+def stale_pointers(pointers: list[mf.LatestPointer], now: datetime) -> str | None:
+    """One line naming the pointers published longer ago than their agreement's expected cadence: the hub
+    has not published since, or someone serves an old signed pointer (a fresh copy has no history to tell)."""
+    late = [p for p in pointers if now - p.published_at > timedelta(hours=p.expected_cadence_hours)]
+    if not late:
+        return None
+    oldest = min(late, key=lambda p: p.published_at)
+    hours = (now - oldest.published_at).total_seconds() / 3600
+    return (
+        f"{oldest.partner}: the signed latest pointer of {', '.join(p.dataset for p in late)} was published "
+        f"{oldest.published_at:%Y-%m-%d %H:%M} UTC, {hours:.0f} h ago, longer than the agreement's expected "
+        f"cadence of {oldest.expected_cadence_hours} h: a stale or replayed pointer (ask the hub)"
+    )
 
 
 def keep_audit_head(store: Store, profile: PartnerProfile, dest: Path, warn: Warn) -> int | None:
@@ -246,17 +290,17 @@ def _check_names(document: dict, partner: str, dataset: str, where: str) -> None
         )
 
 
-def _check_not_rolled_back(pointer: dict, seen: dict | None, where: str) -> None:
+def _check_not_rolled_back(pointer: mf.LatestPointer, seen: dict | None, where: str) -> None:
     if not seen:
         return
     # a hub-signed correction (`pingan partners repoint`) may step the as-of date back, never the sequence
-    back_in_time = pointer["as_of"] < seen["as_of"] and not pointer.get("correction")
-    older = pointer["sequence"] < seen["sequence"] or back_in_time
-    replaced = pointer["sequence"] == seen["sequence"] and pointer["snapshot_id"] != seen["snapshot_id"]
+    back_in_time = pointer.as_of.isoformat() < seen["as_of"] and pointer.correction is None
+    older = pointer.sequence < seen["sequence"] or back_in_time
+    replaced = pointer.sequence == seen["sequence"] and pointer.snapshot_id != seen["snapshot_id"]
     if older or replaced:
         raise PartnerError(
-            f"{where}: rollback refused: pointer sequence {pointer['sequence']} (as of {pointer['as_of']}, "
-            f"{pointer['snapshot_id']}) is older than the one seen before, sequence {seen['sequence']} "
+            f"{where}: rollback refused: pointer sequence {pointer.sequence} (as of {pointer.as_of}, "
+            f"{pointer.snapshot_id}) is older than the one seen before, sequence {seen['sequence']} "
             f"(as of {seen['as_of']}, {seen['snapshot_id']})"
         )
 

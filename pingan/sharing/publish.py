@@ -469,7 +469,8 @@ def _write(
                          snapshot_id=snapshot_id, problem=str(exc))  # fmt: skip
             log.error("%s/%s snapshot %s: %s", partner, share.dataset, snapshot_id, exc)
             return f"{partner}/{share.dataset} snapshot {snapshot_id}: {exc}"
-        _move_latest(shares, partner, share.dataset, manifest, signer)
+        _move_latest(shares, partner, share.dataset, manifest, signer,
+                     cadence_hours=agreement.expected_cadence_hours)  # fmt: skip
         return PublishedShare(partner, share.dataset, snapshot_id, delta.table_uri(shares, dataset_prefix),
                               share.table.num_rows, False, manifest["delta_version"])  # fmt: skip
 
@@ -507,7 +508,9 @@ def _write(
     manifest_bytes = mf.encode(manifest)
     shares.put_bytes(snapshot + mf.MANIFEST, manifest_bytes, "application/json")
     shares.put_bytes(snapshot + mf.SIGNATURE, mf.sign(manifest_bytes, signer), "text/plain")
-    _move_latest(shares, partner, share.dataset, manifest, signer)
+    _move_latest(
+        shares, partner, share.dataset, manifest, signer, cadence_hours=agreement.expected_cadence_hours
+    )
     audit.append(
         shares, "published", partner=partner, dataset=share.dataset, snapshot_id=snapshot_id,
         as_of=as_of, rows=share.table.num_rows, delta_version=version, agreement_version=agreement.version,
@@ -608,37 +611,61 @@ def _next_sequence(shares: Store, partner: str, dataset: str) -> int:
 
 
 def _move_latest(
-    shares: Store, partner: str, dataset: str, manifest: dict, signer, correction: dict | None = None
+    shares: Store,
+    partner: str,
+    dataset: str,
+    manifest: dict,
+    signer,
+    *,
+    cadence_hours: int,
+    correction: mf.Correction | None = None,
 ) -> None:
     """Point `latest` at the snapshot; never back to an older as-of date unless this is an audited
-    `correction` (repoint), which the signed pointer then carries so partners accept the step back."""
+    `correction` (repoint), which the signed pointer then carries so partners accept the step back.
+    A pointer that stays is signed again with this publication's time (partners check its freshness)."""
     prefix = mf.dataset_prefix(partner, dataset)
     current = _read_json(shares, prefix + mf.LATEST)
-    if current and current["snapshot_id"] == manifest["snapshot_id"]:
+    same = current is not None and current["snapshot_id"] == manifest["snapshot_id"]
+    newer = current is not None and date.fromisoformat(current["as_of"]) > date.fromisoformat(
+        manifest["as_of"]
+    )
+    if same or (newer and correction is None):
+        if not same:
+            log.info("%s/%s: latest stays at %s (as of %s), newer than %s", partner, dataset,
+                     current["snapshot_id"], current["as_of"], manifest["as_of"])  # fmt: skip
+        _renew_latest(shares, partner, dataset, signer, cadence_hours)
         return
-    newer = current and date.fromisoformat(current["as_of"]) > date.fromisoformat(manifest["as_of"])
-    if newer and correction is None:
-        log.info("%s/%s: latest stays at %s (as of %s), newer than %s", partner, dataset,
-                 current["snapshot_id"], current["as_of"], manifest["as_of"])  # fmt: skip
+    manifest_key = f"{mf.SNAPSHOTS}{manifest['snapshot_id']}/{mf.MANIFEST}"
+    pointer = mf.LatestPointer(
+        partner=partner, dataset=dataset, snapshot_id=manifest["snapshot_id"], as_of=manifest["as_of"],
+        delta_version=manifest["delta_version"], manifest=manifest_key,
+        manifest_sha256=mf.sha256(shares.get_bytes(prefix + manifest_key)),
+        sequence=_next_sequence(shares, partner, dataset), signing_key_id=public_key_id(signer.public_key()),
+        published_at=datetime.now(UTC), expected_cadence_hours=cadence_hours, correction=correction,
+    )  # fmt: skip
+    _put_pointer(shares, prefix, pointer, signer)
+
+
+def _renew_latest(shares: Store, partner: str, dataset: str, signer, cadence_hours: int) -> None:
+    """Sign the current pointer again with this publication's time, only if it verifies (a tampered
+    pointer is never laundered with a fresh signature); its snapshot, sequence and correction stay."""
+    prefix = mf.dataset_prefix(partner, dataset)
+    public_key = signer.public_key()
+    keys = _hub_keys(shares, partner, {public_key_id(public_key): public_key})
+    try:
+        document = mf.verify_signed(shares.get_bytes(prefix + mf.LATEST),
+                                    shares.get_bytes(prefix + mf.LATEST_SIGNATURE), keys, prefix + mf.LATEST)  # fmt: skip
+        current = mf.read_pointer(document, prefix + mf.LATEST)
+    except mf.ManifestError as exc:
+        log.warning("%s/%s: latest pointer not renewed: %s", partner, dataset, exc)
         return
-    pointer = {
-        "format": mf.FORMAT,
-        "partner": partner,
-        "dataset": dataset,
-        "snapshot_id": manifest["snapshot_id"],
-        "as_of": manifest["as_of"],
-        "delta_version": manifest["delta_version"],
-        "manifest": f"{mf.SNAPSHOTS}{manifest['snapshot_id']}/{mf.MANIFEST}",
-        "manifest_sha256": mf.sha256(
-            shares.get_bytes(prefix + mf.SNAPSHOTS + manifest["snapshot_id"] + "/" + mf.MANIFEST)
-        ),
-        "sequence": _next_sequence(shares, partner, dataset),
-        "signing_key_id": public_key_id(signer.public_key()),
-        "updated_at": datetime.now(UTC).isoformat(),
-    }
-    if correction is not None:
-        pointer["correction"] = correction
-    pointer_bytes = mf.encode(pointer)
+    renewed = current.model_copy(update={"published_at": datetime.now(UTC), "expected_cadence_hours": cadence_hours,
+                                         "signing_key_id": public_key_id(public_key)})  # fmt: skip
+    _put_pointer(shares, prefix, renewed, signer)
+
+
+def _put_pointer(shares: Store, prefix: str, pointer: mf.LatestPointer, signer) -> None:
+    pointer_bytes = pointer.encode()
     shares.put_bytes(prefix + mf.LATEST, pointer_bytes, "application/json")
     shares.put_bytes(prefix + mf.LATEST_SIGNATURE, mf.sign(pointer_bytes, signer), "text/plain")
 
@@ -674,14 +701,20 @@ def repoint(
     before = _read_json(shares, prefix + mf.LATEST) or {}
     if before.get("snapshot_id") == target:
         raise ShareError(f"{partner}/{dataset}: latest already points at {target} (as of {before['as_of']})")
-    correction = {"reason": reason, "by": by, "replaces": before.get("snapshot_id")}
-    _move_latest(shares, partner, dataset, manifest, signer, correction=correction)
+    correction = mf.Correction(reason=reason, by=by, replaces=before.get("snapshot_id"))
+    _move_latest(shares, partner, dataset, manifest, signer, cadence_hours=_cadence_hours(settings, partner),
+                 correction=correction)  # fmt: skip
     audit.append(
         shares, "pointer_corrected", partner=partner, dataset=dataset, snapshot_id=target,
         as_of=manifest["as_of"], replaced=before.get("snapshot_id"), replaced_as_of=before.get("as_of"),
         reason=reason, by=by,
     )  # fmt: skip
     return _read_json(shares, prefix + mf.LATEST) or {}
+
+
+def _cadence_hours(settings: Settings, partner: str) -> int:
+    agreement = load_agreements(settings.agreements_dir).get(partner)
+    return agreement.expected_cadence_hours if agreement else mf.DEFAULT_CADENCE_HOURS
 
 
 def _repoint_target(
