@@ -73,6 +73,47 @@ class LatestPointer(BaseModel):
         return encode(self.model_dump(mode="json", exclude_none=True))
 
 
+class ManifestFile(BaseModel):
+    """A data file of the snapshot, relative to the dataset prefix, with its sha256."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    path: str
+    sha256: str
+    bytes: int | None = None
+    rows: int | None = None
+
+
+class SnapshotManifest(BaseModel):
+    """The signed `manifest.json` of a snapshot, as every reader in sharing/ sees it (the fields they use
+    are typed; the rest, e.g. treatments, quality and the incremental chain, is kept as written)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    format: str
+    partner: str
+    dataset: str
+    snapshot_id: str
+    as_of: date
+    published_on: date
+    created_at: datetime
+    delta_version: int | None = None
+    files: list[ManifestFile]
+    rows: int
+    signing_key_id: str
+    share_fingerprint: str | None = None
+    source: dict
+
+    def file_names(self) -> list[str]:
+        """The files' names as a partner's copy holds them (flat in the snapshot folder)."""
+        return [f.path.rsplit("/", 1)[-1] for f in self.files]
+
+
+def read_manifest(document: dict, where: str) -> SnapshotManifest:
+    try:
+        return SnapshotManifest.model_validate(document)
+    except ValidationError as exc:
+        raise ManifestError(f"{where}: not a snapshot manifest: {str(exc).splitlines()[0]}") from None
+
+
 def read_pointer(document: dict, where: str) -> LatestPointer:
     try:
         return LatestPointer.model_validate(document)

@@ -140,9 +140,10 @@ def publish(
 
     # Keys are generated only in the local deployment; prod must be given them (pingan.core.settings).
     secrets_dir, allow_generate = settings.home / "secrets", settings.generate_keys
-    signer = signing_key(secrets_dir, allow_generate=allow_generate)
-    prepared = _prepare_all(settings, lake, in_force, as_of)
-    report_generated(secrets_dir)
+    generated: list[str] = []  # key files made now (the embedded default), reported in one warning
+    signer = signing_key(secrets_dir, allow_generate=allow_generate, generated=generated)
+    prepared = _prepare_all(settings, lake, in_force, as_of, generated)
+    report_generated(secrets_dir, generated)
     held_back = [p for p in prepared if p.findings]
     _audit_held_back(shares, held_back, as_of)
     results = [_write(shares, p, as_of, today, signer, full) for p in prepared if not p.findings]
@@ -191,7 +192,9 @@ def check_as_of(lake: Store, as_of: date) -> date:
     return newest
 
 
-def _prepare_all(settings: Settings, lake: Store, in_force: list[Agreement], as_of: date) -> list[_Prepared]:
+def _prepare_all(
+    settings: Settings, lake: Store, in_force: list[Agreement], as_of: date, generated: list[str]
+) -> list[_Prepared]:
     """Every granted dataset of the agreements in force, read, treated, redacted and guarded."""
     secrets_dir, allow_generate = settings.home / "secrets", settings.generate_keys
     specs = load_specs(settings.connectors_dir)
@@ -202,7 +205,9 @@ def _prepare_all(settings: Settings, lake: Store, in_force: list[Agreement], as_
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         con.execute(f"SET TimeZone = '{TZ}'")
         for agreement in in_force:
-            key = share_key(agreement.partner, secrets_dir, allow_generate=allow_generate)
+            key = share_key(
+                agreement.partner, secrets_dir, allow_generate=allow_generate, generated=generated
+            )
             for name, grant in agreement.datasets.items():
                 prepared.append(
                     _prepare(con, agreement, name, grant, key, as_of, pii_columns, sources, places)
