@@ -121,10 +121,10 @@ def partners_repoint(partner: str, dataset: str, snapshot_id: str | None, as_of,
         settings, share_store(settings), partner, dataset,
         reason=reason, by=getpass.getuser(), snapshot_id=snapshot_id, as_of=as_of,
     )  # fmt: skip
-    replaced = pointer["correction"]["replaces"] or "nothing"
+    replaced = (pointer.correction.replaces if pointer.correction else None) or "nothing"
     out.print(
-        f"{partner}/{dataset}: latest -> {pointer['snapshot_id']} (as of {pointer['as_of']}, sequence "
-        f"{pointer['sequence']}), replacing {replaced}; audited",
+        f"{partner}/{dataset}: latest -> {pointer.snapshot_id} (as of {pointer.as_of}, sequence "
+        f"{pointer.sequence}), replacing {replaced}; audited",
         highlight=False,
     )
 
@@ -195,8 +195,7 @@ def partner_verify(path: str, profile_path: str) -> None:
 
     for m in verify_local(Path(path), load_profile(Path(profile_path))):
         out.print(
-            f"{m['dataset']}: {m['snapshot_id']} as of {m['as_of']}, {m['rows']:,} rows, "
-            f"signed by {m['signing_key_id']}: ok",
+            f"{m.dataset}: {m.snapshot_id} as of {m.as_of}, {m.rows:,} rows, signed by {m.signing_key_id}: ok",
             highlight=False,
         )
 

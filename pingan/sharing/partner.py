@@ -144,16 +144,17 @@ def _pull_snapshot(
     manifest_bytes = store.get_bytes(manifest_key)
     if manifest_bytes is None or mf.sha256(manifest_bytes) != pointer.manifest_sha256:
         raise PartnerError(f"{store.uri(manifest_key)}: not the manifest the signed latest pointer names")
-    manifest = mf.verify_snapshot(store.get_bytes, manifest_key, prefix, profile.public_keys(),
+    verified = mf.verify_snapshot(store.get_bytes, manifest_key, prefix, profile.public_keys(),
                                   partner=profile.partner, dataset=dataset)  # fmt: skip
-    target = dest / dataset / manifest["snapshot_id"]
+    manifest = mf.read_manifest(verified, store.uri(manifest_key))
+    target = dest / dataset / manifest.snapshot_id
     new = not (target / mf.SIGNATURE).exists()
     fetched = (0, 0, 0)
     if new:
         earlier = _local_snapshot(dest / dataset, seen)
         fetched = _download(store, prefix, manifest_key, manifest, target, earlier)
     verify_local(target, profile)  # what is on disk, not what was in memory
-    return PulledSnapshot(dataset, manifest["snapshot_id"], manifest["as_of"], manifest["rows"], target, new,
+    return PulledSnapshot(dataset, manifest.snapshot_id, manifest.as_of.isoformat(), manifest.rows, target, new,
                           pointer.delta_version, *fetched)  # fmt: skip
 
 
@@ -187,17 +188,17 @@ def keep_audit_head(store: Store, profile: PartnerProfile, dest: Path, warn: War
         return None
     kept_path = dest / audit_head.COPY_HEAD
     if kept_path.is_file():
-        kept = json.loads(kept_path.read_text(encoding="utf-8"))
-        if head.seq < kept["seq"] or (head.seq == kept["seq"] and head.hash != kept["hash"]):
-            warn(f"{store.uri(key)}: the hub's audit log head went back from entry {kept['seq']} to "
-                 f"{head.seq} (truncated or rewritten?); kept the signed head of entry {kept['seq']}")  # fmt: skip
-            return kept["seq"]
+        kept = audit_head.SignedHead.model_validate_json(kept_path.read_bytes())
+        if head.seq < kept.seq or (head.seq == kept.seq and head.hash != kept.hash):
+            warn(f"{store.uri(key)}: the hub's audit log head went back from entry {kept.seq} to "
+                 f"{head.seq} (truncated or rewritten?); kept the signed head of entry {kept.seq}")  # fmt: skip
+            return kept.seq
     (dest / audit_head.COPY_SIGNATURE).write_bytes(signature)
     (dest / audit_head.COPY_HEAD).write_bytes(document)
     return head.seq
 
 
-def verify_local(path: Path, profile: PartnerProfile) -> list[dict]:
+def verify_local(path: Path, profile: PartnerProfile) -> list[mf.SnapshotManifest]:
     """Verify every snapshot copy under path (a snapshot folder, a dataset folder or a pull destination):
     signatures and hashes, and the folders themselves: a file the manifest does not list, a snapshot
     folder without its signed manifest, or a dataset the last pull recorded that is gone is refused."""
@@ -217,9 +218,10 @@ def verify_local(path: Path, profile: PartnerProfile) -> list[dict]:
             return file.read_bytes() if file.is_file() else None
 
         try:
-            manifest = mf.verify_snapshot(
+            verified = mf.verify_snapshot(
                 read, mf.MANIFEST, "", trusted, partner=profile.partner, dataset=dataset
             )
+            manifest = mf.read_manifest(verified, str(manifest_path))
         except mf.ManifestError as exc:
             raise PartnerError(f"{folder}: {exc}") from None
         _check_nothing_added(folder, manifest)
@@ -238,15 +240,14 @@ def _check_views(path: Path, partner: str) -> None:
         views = dict(con.execute("select view_name, sql from duckdb_views() where not internal").fetchall())
     for dataset, last in sorted(seen.items()):
         folder = path / dataset / last["snapshot_id"]
-        manifest = json.loads((folder / mf.MANIFEST).read_text(encoding="utf-8"))
-        expected = {str(folder / Path(f["path"]).name) for f in manifest["files"]}
+        expected = {str(folder / name) for name in _local_manifest(folder).file_names()}
         read = set(re.findall(r"'([^']+\.parquet)'", views.get(dataset, "")))
         if dataset not in views or read != expected:
             raise PartnerError(f"{db}: view {dataset} does not read the verified files of {folder.name}")
 
 
-def _check_nothing_added(folder: Path, manifest: dict) -> None:
-    listed = {mf.MANIFEST, mf.SIGNATURE} | {Path(f["path"]).name for f in manifest["files"]}
+def _check_nothing_added(folder: Path, manifest: mf.SnapshotManifest) -> None:
+    listed = {mf.MANIFEST, mf.SIGNATURE, *manifest.file_names()}
     extra = sorted(p.name for p in folder.iterdir() if p.name not in listed)
     if extra:
         raise PartnerError(f"{folder}: {extra[0]} is not listed in the signed manifest ({len(extra)} such)")
@@ -271,8 +272,7 @@ def register_views(dest: Path, partner: str, pulled: list[PulledSnapshot]) -> Pa
     db = dest / f"{partner}.duckdb"
     with duckdb.connect(str(db)) as con:
         for snap in pulled:  # the files the verified manifest lists, never whatever lies in the folder
-            manifest = json.loads((snap.path / mf.MANIFEST).read_text(encoding="utf-8"))
-            files = sorted(str(snap.path / Path(f["path"]).name) for f in manifest["files"])
+            files = sorted(str(snap.path / name) for name in _local_manifest(snap.path).file_names())
             if files:
                 con.execute(
                     f'CREATE OR REPLACE VIEW "{snap.dataset}" AS SELECT * FROM read_parquet({files!r})'
@@ -305,23 +305,29 @@ def _check_not_rolled_back(pointer: mf.LatestPointer, seen: dict | None, where: 
         )
 
 
-def _local_snapshot(dataset_dir: Path, seen: dict | None) -> tuple[Path, dict] | None:
+def _local_manifest(folder: Path) -> mf.SnapshotManifest:
+    """The manifest of a snapshot folder of this copy (verified when it was pulled, and by verify)."""
+    path = folder / mf.MANIFEST
+    return mf.read_manifest(json.loads(path.read_text(encoding="utf-8")), str(path))
+
+
+def _local_snapshot(dataset_dir: Path, seen: dict | None) -> tuple[Path, mf.SnapshotManifest] | None:
     """The snapshot this copy pulled last (folder, its verified manifest): its files need no download."""
     if not seen:
         return None
     folder = dataset_dir / seen["snapshot_id"]
     if not (folder / mf.SIGNATURE).exists():
         return None
-    return folder, json.loads((folder / mf.MANIFEST).read_text(encoding="utf-8"))
+    return folder, _local_manifest(folder)
 
 
 def _download(
     store: Store,
     prefix: str,
     manifest_key: str,
-    manifest: dict,
+    manifest: mf.SnapshotManifest,
     target: Path,
-    earlier: tuple[Path, dict] | None,
+    earlier: tuple[Path, mf.SnapshotManifest] | None,
 ) -> tuple[int, int, int]:
     """Copy the snapshot into target: files the last pulled snapshot holds with the same sha256 are linked
     from it, only the others (the files the versions since then added) are downloaded. Returns
@@ -330,15 +336,15 @@ def _download(
     have = {}
     if earlier:
         folder, old = earlier
-        have = {f["sha256"]: folder / Path(f["path"]).name for f in old["files"]}
+        have = {f.sha256: folder / name for f, name in zip(old.files, old.file_names(), strict=True)}
     files = downloaded = 0
-    for entry in manifest["files"]:
-        local = target / Path(entry["path"]).name
-        source = have.get(entry["sha256"])
-        if source is not None and source.is_file() and mf.sha256(source.read_bytes()) == entry["sha256"]:
+    for entry, name in zip(manifest.files, manifest.file_names(), strict=True):
+        local = target / name
+        source = have.get(entry.sha256)
+        if source is not None and source.is_file() and mf.sha256(source.read_bytes()) == entry.sha256:
             _link_or_copy(source, local)
             continue
-        data = store.get_bytes(prefix + entry["path"])
+        data = store.get_bytes(prefix + entry.path)
         local.write_bytes(data)
         files, downloaded = files + 1, downloaded + len(data)
     manifest_bytes = store.get_bytes(manifest_key)
