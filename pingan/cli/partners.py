@@ -59,25 +59,42 @@ def partners_provision(backend: str | None, s3_config, share_server_url: str | N
 @partners.command("audit")
 @click.option("--last", default=10, show_default=True, help="How many of the latest entries to print.")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict and the last entries as JSON.")
-def partners_audit(last: int, as_json: bool) -> None:
-    """Verify the sharing audit log's hash chain (exit 1 naming the first broken entry); print the last entries.
+@click.option(
+    "--copy",
+    "copies",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A partner's pull destination this host can reach: its kept audit head is compared too (repeatable).",
+)
+def partners_audit(last: int, as_json: bool, copies: tuple[Path, ...]) -> None:
+    """Verify the sharing audit log: its hash chain, and its completeness against the signed heads held
+    outside it (every partner's share, the hub's state, the partner copies given with --copy). A deleted
+    log, a deleted tail or a rewritten tail is one line and exit 1; then print the last entries.
 
     The same log is queryable in the warehouse as audit.share_audit_log.
     """
     from pingan.core import audit
+    from pingan.sharing import audit_head
     from pingan.sharing.publish import share_store
 
-    shares = share_store(load_settings())
-    count = audit.verify_chain(shares)
+    settings = load_settings()
+    shares = share_store(settings)
+    witnesses = audit_head.collect_witnesses(shares, settings.home, list(copies))
+    count = audit.verify_witnessed(shares, witnesses)
+    newest = max((w.seq for w in witnesses), default=None)
     latest = audit.entries(shares)[-last:] if last else []
     if as_json:
-        data = {"entries": count, "chain": "intact", "log": shares.uri(audit.PREFIX), "last": latest}
+        data = {"entries": count, "chain": "intact", "witnesses": len(witnesses), "witnessed_up_to": newest,
+                "log": shares.uri(audit.PREFIX), "last": latest}  # fmt: skip
         click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
         return
     for entry in latest:
         where = "/".join(x for x in (entry["partner"], entry["dataset"]) if x)
         out.print(f"{entry['seq']:>6} {entry['at'][:19]} {entry['event']:<18} {where}", highlight=False)
-    out.print(f"audit log: {count} entries, hash chain intact ({shares.uri(audit.PREFIX)})", highlight=False)
+    held = f"{len(witnesses)} signed head(s) held outside it agree (up to entry {newest})" if witnesses else (
+        "no signed head held outside it yet (publish hands one to every partner)")  # fmt: skip
+    out.print(f"audit log: {count} entries, hash chain intact, {held} ({shares.uri(audit.PREFIX)})",
+              highlight=False)  # fmt: skip
 
 
 @partners.command("repoint")
@@ -104,10 +121,10 @@ def partners_repoint(partner: str, dataset: str, snapshot_id: str | None, as_of,
         settings, share_store(settings), partner, dataset,
         reason=reason, by=getpass.getuser(), snapshot_id=snapshot_id, as_of=as_of,
     )  # fmt: skip
-    replaced = pointer["correction"]["replaces"] or "nothing"
+    replaced = (pointer.correction.replaces if pointer.correction else None) or "nothing"
     out.print(
-        f"{partner}/{dataset}: latest -> {pointer['snapshot_id']} (as of {pointer['as_of']}, sequence "
-        f"{pointer['sequence']}), replacing {replaced}; audited",
+        f"{partner}/{dataset}: latest -> {pointer.snapshot_id} (as of {pointer.as_of}, sequence "
+        f"{pointer.sequence}), replacing {replaced}; audited",
         highlight=False,
     )
 
@@ -142,7 +159,7 @@ def partner_pull(profile_path: str, dest: str, datasets: tuple[str, ...]) -> Non
     from pingan.sharing.partner import load_profile, pull
 
     profile = load_profile(Path(profile_path))
-    pulled = pull(profile, Path(dest), list(datasets) or None)
+    pulled = pull(profile, Path(dest), list(datasets) or None, warn=_warn)
     for p in pulled:
         out.print(
             f"{p.dataset}: {p.snapshot_id} as of {p.as_of} (version {p.delta_version}), {p.rows:,} rows, "
@@ -157,6 +174,10 @@ def partner_pull(profile_path: str, dest: str, datasets: tuple[str, ...]) -> Non
     out.print(
         f"query: .venv/bin/duckdb -readonly {Path(dest) / (profile.partner + '.duckdb')}", highlight=False
     )
+
+
+def _warn(line: str) -> None:
+    out.print(f"warning: {line}", highlight=False)
 
 
 @partner.command("verify")
@@ -174,8 +195,7 @@ def partner_verify(path: str, profile_path: str) -> None:
 
     for m in verify_local(Path(path), load_profile(Path(profile_path))):
         out.print(
-            f"{m['dataset']}: {m['snapshot_id']} as of {m['as_of']}, {m['rows']:,} rows, "
-            f"signed by {m['signing_key_id']}: ok",
+            f"{m.dataset}: {m.snapshot_id} as of {m.as_of}, {m.rows:,} rows, signed by {m.signing_key_id}: ok",
             highlight=False,
         )
 

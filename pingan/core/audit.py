@@ -10,7 +10,10 @@ per entry named by its sequence number, so local disk and S3 behave alike:
 removing or reordering an entry breaks every later link, and `verify_chain` names the first broken one.
 Events: published, removed_retention, withdrawn (latest pointer of an ended agreement), skipped_ended,
 pii_guard_blocked, tamper_detected, access_granted, access_removed, protocol_query, protocol_denied.
-Writers on one host serialise on a lock file; an entry is never overwritten (create-if-absent).
+An entry is created only if its sequence number is free (S3 `If-None-Match: *`, an exclusive link on
+local disk), so writers on several hosts sharing the store keep every entry and one unbroken chain: the
+one that loses the race re-reads the end and takes the next number. Writers on one host also share a
+lock file, which saves them the retries.
 Values are identifiers, counts and dates, never personal data or secrets.
 """
 
@@ -25,6 +28,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random
 
 from pingan.core.storage import Store, share_store
 
@@ -53,6 +58,17 @@ class AuditEntry:
     seq: int
     event: str
     hash: str
+
+
+@dataclass(frozen=True)
+class Witness:
+    """A head of the log (an entry's sequence and hash) held outside the log, e.g. signed in a partner's
+    copy: the log must still hold that entry with that hash (Certificate Transparency's signed tree head)."""
+
+    source: str  # who holds it, for the message: "partner wujiang's share", "the copy at /path"
+    seq: int
+    hash: str
+    signed_at: str
 
 
 def entry_key(seq: int) -> str:
@@ -103,6 +119,21 @@ def _last(store: Store) -> dict | None:
     return last
 
 
+class EntryTaken(AuditChainError):
+    """Another writer created this sequence number first: read the new last entry and try again."""
+
+
+# Writers on several hosts race for the next sequence number; the loser of a conditional create re-reads
+# the log's end and tries the number after it (a short random pause spreads the retries).
+def _retrying() -> Retrying:
+    return Retrying(
+        retry=retry_if_exception_type(EntryTaken),
+        stop=stop_after_attempt(500),
+        wait=wait_random(0, 0.02),
+        reraise=True,
+    )
+
+
 def append(
     store: Store,
     event: str,
@@ -114,14 +145,19 @@ def append(
 ) -> AuditEntry:
     """Add one entry after the current last one; returns its sequence number and hash."""
     with _writer_lock(store):
-        last = _last(store)
-        if last is None and event != "log_created":
-            last = _write(store, None, "log_created", None, None, None, {})
-        entry = _write(store, last, event, partner, dataset, snapshot_id, detail)
+        entry = _retrying()(_append_once, store, event, partner, dataset, snapshot_id, detail)
     return AuditEntry(entry["seq"], event, entry["hash"])
 
 
+def _append_once(store, event, partner, dataset, snapshot_id, detail) -> dict:
+    last = _last(store)
+    if last is None and event != "log_created":
+        last = _write(store, None, "log_created", None, None, None, {})
+    return _write(store, last, event, partner, dataset, snapshot_id, detail)
+
+
 def _write(store, last, event, partner, dataset, snapshot_id, detail) -> dict:
+    """Create entry last.seq + 1 (never overwriting one: EntryTaken if another writer was first)."""
     seq = 0 if last is None else last["seq"] + 1
     entry = {
         "seq": seq,
@@ -135,16 +171,16 @@ def _write(store, last, event, partner, dataset, snapshot_id, detail) -> dict:
     }
     entry["hash"] = _digest(entry)
     key = entry_key(seq)
-    if store.exists(key):  # another host appended first: never overwrite an entry
-        raise AuditChainError(f"{store.uri(key)}: entry {seq} already exists; retry the operation")
-    store.put_bytes(key, _encode(entry), "application/json")
+    if not store.put_if_absent(key, _encode(entry), "application/json"):
+        raise EntryTaken(f"{store.uri(key)}: entry {seq} already exists (another writer appended first)")
+    # a hint for the next writer; it may lag behind when hosts race, and _last follows the entries after it
     store.put_bytes(HEAD, _encode({"seq": seq, "hash": entry["hash"]}), "application/json")
     return entry
 
 
 def ensure_log(store: Store) -> None:
     """Create the log with its first entry if it is empty (so it can always be queried)."""
-    with _writer_lock(store):
+    with _writer_lock(store), contextlib.suppress(EntryTaken):  # another writer created it: as good
         if _last(store) is None:
             _write(store, None, "log_created", None, None, None, {})
 
@@ -153,10 +189,42 @@ def entries(store: Store) -> list[dict]:
     return [json.loads(store.get_bytes(k)) for k in store.list(PREFIX) if k.endswith(".json")]
 
 
-def verify_chain(store: Store) -> int:
+def head(store: Store) -> AuditEntry | None:
+    """The last entry (sequence, event, hash), or None for an empty log."""
+    last = _last(store)
+    return None if last is None else AuditEntry(last["seq"], last["event"], last["hash"])
+
+
+def verify_witnessed(store: Store, witnesses: list[Witness]) -> int:
+    """verify_chain, then completeness: every witnessed head is still in the log with the same hash.
+    A deleted log, a deleted tail (with or without head.json) and a tail rewritten with recomputed
+    hashes each raise one line naming the witness. Entries after the newest witness are unwitnessed."""
+    items = entries(store)
+    newest = max(witnesses, key=lambda w: w.seq, default=None)
+    if not items and newest is not None:
+        raise AuditChainError(
+            f"{store.uri(PREFIX)}: the audit log was deleted: it holds no entries, but {newest.source} "
+            f"holds its signed head at entry {newest.seq} (signed {newest.signed_at})"
+        )
+    count = verify_chain(store, items)
+    for witness in sorted(witnesses, key=lambda w: -w.seq):
+        if witness.seq >= count:
+            raise AuditChainError(
+                f"{store.uri(PREFIX)}: the audit log was truncated: it ends at entry {count - 1}, but "
+                f"{witness.source} holds its signed head at entry {witness.seq} (signed {witness.signed_at})"
+            )
+        if items[witness.seq]["hash"] != witness.hash:
+            raise AuditChainError(
+                f"{store.uri(entry_key(witness.seq))}: the audit log was rewritten: entry {witness.seq} is "
+                f"not the one whose hash {witness.source} holds (signed {witness.signed_at})"
+            )
+    return count
+
+
+def verify_chain(store: Store, items: list[dict] | None = None) -> int:
     """The number of entries, after checking every hash and link; raises on the first break."""
     previous = ""
-    items = entries(store)
+    items = entries(store) if items is None else items
     for expected_seq, entry in enumerate(items):
         where = f"{store.uri(entry_key(expected_seq))}"
         if entry.get("seq") != expected_seq:

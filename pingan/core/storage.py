@@ -120,6 +120,56 @@ class Store:
         else:
             self.minio.put_object(self.bucket, self._object(key), io.BytesIO(data), len(data), content_type)
 
+    def put_if_absent(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> bool:
+        """Create the object only if the key is free; False when another writer created it first.
+
+        S3's conditional write (`If-None-Match: *`) or, on local disk, an exclusive hard link of a
+        complete temporary file: writers on several hosts serialise on it without a lock."""
+        if self.scheme == "file":
+            path = self._path(key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.link(tmp, path)
+                return True
+            except FileExistsError:
+                return False
+            finally:
+                os.unlink(tmp)
+        from botocore.exceptions import ClientError
+
+        try:
+            self._s3_client().put_object(Bucket=self.bucket, Key=self._object(key), Body=data,
+                                         ContentType=content_type, IfNoneMatch="*")  # fmt: skip
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in (
+                "PreconditionFailed",
+                "ConditionalRequestConflict",
+            ):
+                return False
+            raise
+
+    def _s3_client(self):
+        """A boto3 client (the MinIO SDK sends no conditional headers), made once per store."""
+        if getattr(self, "_boto", None) is None:
+            import boto3
+            from botocore.config import Config
+
+            self._boto = boto3.client(
+                "s3",
+                endpoint_url=("https://" if self.s3.secure else "http://") + self.s3.endpoint,
+                aws_access_key_id=self.s3.access_key,
+                aws_secret_access_key=self.s3.secret_key,
+                region_name=self.s3.region,
+                config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}),
+            )
+        return self._boto
+
     def get_bytes(self, key: str) -> bytes | None:
         if self.scheme == "file":
             path = self._path(key)

@@ -109,6 +109,8 @@ class Agreement(Strict):
     version: int = Field(ge=1)
     purpose: str = Field(min_length=10)
     retention_days: int = Field(gt=0)
+    # the hub publishes at least this often: a partner's pull warns about an older signed `latest` pointer
+    expected_cadence_hours: int = Field(48, gt=0)
     expires_on: date
     revoked_on: date | None = None  # access ends on this day, before expiry (e.g. a partner left)
     schema_name: str = Field("pingan", pattern=IDENTIFIER, alias="schema")  # Delta Sharing schema

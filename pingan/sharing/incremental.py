@@ -38,7 +38,7 @@ LOG = "_delta_log/"
 class Previous:
     """The published version a night's changes are computed against (from the signed `latest` manifest)."""
 
-    manifest: dict
+    manifest: mf.SnapshotManifest
     manifest_sha256: str
 
 
@@ -104,7 +104,7 @@ def write(
     if reason:
         version = delta.write_version(shares, prefix, table, properties=properties)
         return _with_actions(shares, prefix, Written(version, "full", reason, rows_inserted=table.num_rows))
-    base_version = previous.manifest["delta_version"]
+    base_version = previous.manifest.delta_version
     current = delta.open_table(shares, prefix, base_version).to_pyarrow_table()
     try:
         current = current.select(table.column_names).cast(table.schema)
@@ -130,9 +130,9 @@ def _full_reason(shares: Store, prefix: str, fingerprint: str, previous: Previou
         return full
     if previous is None or not delta.exists(shares, prefix):
         return "first snapshot"
-    if previous.manifest.get("share_fingerprint") != fingerprint:
+    if previous.manifest.share_fingerprint != fingerprint:
         return "agreement, grant, pseudonym key or columns changed"
-    if delta.open_table(shares, prefix).version() != previous.manifest["delta_version"]:
+    if delta.open_table(shares, prefix).version() != previous.manifest.delta_version:
         return "the Delta table moved past the last signed version"
     return ""
 
@@ -243,12 +243,14 @@ def previous_published(shares: Store, prefix: str, trusted: dict) -> Previous | 
     if pointer_bytes is None:
         return None
     try:
-        pointer = mf.verify_signed(pointer_bytes, shares.get_bytes(prefix + mf.LATEST_SIGNATURE), trusted,
-                                   prefix + mf.LATEST)  # fmt: skip
-        manifest_key = prefix + pointer["manifest"]
+        document = mf.verify_signed(pointer_bytes, shares.get_bytes(prefix + mf.LATEST_SIGNATURE), trusted,
+                                    prefix + mf.LATEST)  # fmt: skip
+        manifest_key = prefix + mf.read_pointer(document, prefix + mf.LATEST).manifest
         manifest_bytes = shares.get_bytes(manifest_key)
         signature = shares.get_bytes(manifest_key[: -len(mf.MANIFEST)] + mf.SIGNATURE)
-        manifest = mf.verify_signed(manifest_bytes, signature, trusted, manifest_key)
+        manifest = mf.read_manifest(
+            mf.verify_signed(manifest_bytes, signature, trusted, manifest_key), manifest_key
+        )
     except mf.ManifestError:
         return None
     return Previous(manifest, mf.sha256(manifest_bytes))
@@ -257,7 +259,7 @@ def previous_published(shares: Store, prefix: str, trusted: dict) -> Previous | 
 def file_entries(shares: Store, prefix: str, version: int, previous: Previous | None) -> list[dict]:
     """The manifest's `files` (every data file of the version) with sha256: files the previous signed
     manifest lists keep its hash, so a night hashes only the files it added."""
-    known = {f["path"]: f["sha256"] for f in (previous.manifest["files"] if previous else [])}
+    known = {f.path: f.sha256 for f in (previous.manifest.files if previous else [])}
     out = []
     for f in delta.files(shares, prefix, version):
         digest = known.get(f.path) or mf.sha256(shares.get_bytes(prefix + f.path))

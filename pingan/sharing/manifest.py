@@ -14,9 +14,11 @@ import base64
 import hashlib
 import json
 from collections.abc import Callable, Mapping
+from datetime import date, datetime
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 FORMAT = "pingan.share/2"
 MANIFEST = "manifest.json"
@@ -31,6 +33,92 @@ Reader = Callable[[str], bytes | None]  # key -> bytes, None when absent
 
 class ManifestError(RuntimeError):
     """A snapshot that does not verify: bad signature, wrong partner or dataset, missing or altered file."""
+
+
+DEFAULT_CADENCE_HOURS = 48
+
+
+class Correction(BaseModel):
+    """A hub-signed step back of the pointer (`pingan partners repoint`), so partners accept it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    reason: str
+    by: str
+    replaces: str | None
+
+
+class LatestPointer(BaseModel):
+    """The signed `latest.json`: which snapshot is current, and when the hub last said so.
+
+    `published_at` is renewed by every publication (also when the snapshot is unchanged), so a partner
+    can tell a pointer older than the agreement's `expected_cadence_hours`: a stale or replayed one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    format: str = FORMAT
+    partner: str
+    dataset: str
+    snapshot_id: str
+    as_of: date
+    delta_version: int | None = None
+    manifest: str  # the manifest's key under the dataset prefix
+    manifest_sha256: str
+    sequence: int  # only grows: a partner refuses a pointer older than one it has seen
+    signing_key_id: str
+    # pointers signed before the field was renamed carry `updated_at`
+    published_at: datetime = Field(validation_alias=AliasChoices("published_at", "updated_at"))
+    expected_cadence_hours: int = DEFAULT_CADENCE_HOURS
+    correction: Correction | None = None
+
+    def encode(self) -> bytes:
+        return encode(self.model_dump(mode="json", exclude_none=True))
+
+
+class ManifestFile(BaseModel):
+    """A data file of the snapshot, relative to the dataset prefix, with its sha256."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    path: str
+    sha256: str
+    bytes: int | None = None
+    rows: int | None = None
+
+
+class SnapshotManifest(BaseModel):
+    """The signed `manifest.json` of a snapshot, as every reader in sharing/ sees it (the fields they use
+    are typed; the rest, e.g. treatments, quality and the incremental chain, is kept as written)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    format: str
+    partner: str
+    dataset: str
+    snapshot_id: str
+    as_of: date
+    published_on: date
+    created_at: datetime
+    delta_version: int | None = None
+    files: list[ManifestFile]
+    rows: int
+    signing_key_id: str
+    share_fingerprint: str | None = None
+    source: dict
+
+    def file_names(self) -> list[str]:
+        """The files' names as a partner's copy holds them (flat in the snapshot folder)."""
+        return [f.path.rsplit("/", 1)[-1] for f in self.files]
+
+
+def read_manifest(document: dict, where: str) -> SnapshotManifest:
+    try:
+        return SnapshotManifest.model_validate(document)
+    except ValidationError as exc:
+        raise ManifestError(f"{where}: not a snapshot manifest: {str(exc).splitlines()[0]}") from None
+
+
+def read_pointer(document: dict, where: str) -> LatestPointer:
+    try:
+        return LatestPointer.model_validate(document)
+    except ValidationError as exc:
+        raise ManifestError(f"{where}: not a latest pointer: {str(exc).splitlines()[0]}") from None
 
 
 def dataset_prefix(partner: str, dataset: str) -> str:

@@ -14,10 +14,13 @@ The copy lands in DEST/<dataset>/<snapshot_id>/ and DEST/<partner>.duckdb gets o
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -26,9 +29,12 @@ from pydantic import BaseModel, ConfigDict
 
 from pingan.core.settings import S3Settings
 from pingan.core.storage import Store
+from pingan.sharing import audit_head
 from pingan.sharing import manifest as mf
 
+log = logging.getLogger(__name__)
 SEEN = ".pingan-seen.json"
+Warn = Callable[[str], None]  # one line a pull reports without failing
 
 
 class PartnerError(RuntimeError):
@@ -86,41 +92,113 @@ def load_profile(path: Path) -> PartnerProfile:
         raise PartnerError(f"{path}: not a pingan partner profile: {str(exc).splitlines()[0]}") from None
 
 
-def pull(profile: PartnerProfile, dest: Path, datasets: list[str] | None = None) -> list[PulledSnapshot]:
-    store, trusted = profile.store(), profile.public_keys()
+def pull(
+    profile: PartnerProfile,
+    dest: Path,
+    datasets: list[str] | None = None,
+    *,
+    warn: Warn = log.warning,
+    now: datetime | None = None,
+) -> list[PulledSnapshot]:
+    """Pull and verify the latest snapshot of each dataset; `warn` gets one line for pointers older than
+    the agreement's expected cadence (a stale or replayed pointer) and one for an audit head that went back."""
+    store = profile.store()
     dest.mkdir(parents=True, exist_ok=True)
     seen = _read_seen(dest)
-    pulled = []
+    pulled, pointers = [], []
     for dataset in datasets or profile.datasets:
-        prefix = mf.dataset_prefix(profile.partner, dataset)
-        where = store.uri(prefix + mf.LATEST)
-        pointer = mf.verify_signed(
-            store.get_bytes(prefix + mf.LATEST), store.get_bytes(prefix + mf.LATEST_SIGNATURE), trusted, where
-        )
-        _check_names(pointer, profile.partner, dataset, where)
-        _check_not_rolled_back(pointer, seen.get(dataset), where)
-        manifest_key = prefix + pointer["manifest"]
-        manifest_bytes = store.get_bytes(manifest_key)
-        if manifest_bytes is None or mf.sha256(manifest_bytes) != pointer["manifest_sha256"]:
-            raise PartnerError(f"{store.uri(manifest_key)}: not the manifest the signed latest pointer names")
-        manifest = mf.verify_snapshot(store.get_bytes, manifest_key, prefix, trusted,
-                                      partner=profile.partner, dataset=dataset)  # fmt: skip
-        target = dest / dataset / manifest["snapshot_id"]
-        new = not (target / mf.SIGNATURE).exists()
-        fetched = (0, 0, 0)
-        if new:
-            earlier = _local_snapshot(dest / dataset, seen.get(dataset))
-            fetched = _download(store, prefix, manifest_key, manifest, target, earlier)
-        verify_local(target, profile)  # what is on disk, not what was in memory
-        seen[dataset] = {k: pointer[k] for k in ("sequence", "as_of", "snapshot_id", "delta_version")}
+        pointer = _verified_pointer(store, profile, dataset, seen.get(dataset))
+        pulled.append(_pull_snapshot(store, profile, dest, pointer, seen.get(dataset)))
+        seen[dataset] = {"sequence": pointer.sequence, "as_of": pointer.as_of.isoformat(),
+                         "snapshot_id": pointer.snapshot_id, "delta_version": pointer.delta_version}  # fmt: skip
         _write_seen(dest, seen)
-        pulled.append(PulledSnapshot(dataset, manifest["snapshot_id"], manifest["as_of"], manifest["rows"], target,
-                                     new, pointer["delta_version"], *fetched))  # fmt: skip
+        pointers.append(pointer)
     register_views(dest, profile.partner, pulled)
+    stale = stale_pointers(pointers, now or datetime.now(UTC))
+    if stale:
+        warn(stale)
+    keep_audit_head(store, profile, dest, warn)
     return pulled
 
 
-def verify_local(path: Path, profile: PartnerProfile) -> list[dict]:
+def _verified_pointer(
+    store: Store, profile: PartnerProfile, dataset: str, seen: dict | None
+) -> mf.LatestPointer:
+    """The dataset's `latest` pointer: signed by a trusted key, naming this partner and dataset, not rolled back."""
+    key = mf.dataset_prefix(profile.partner, dataset) + mf.LATEST
+    where = store.uri(key)
+    document = mf.verify_signed(store.get_bytes(key), store.get_bytes(key[: -len(mf.LATEST)] + mf.LATEST_SIGNATURE),
+                                profile.public_keys(), where)  # fmt: skip
+    _check_names(document, profile.partner, dataset, where)
+    pointer = mf.read_pointer(document, where)
+    _check_not_rolled_back(pointer, seen, where)
+    return pointer
+
+
+def _pull_snapshot(
+    store: Store, profile: PartnerProfile, dest: Path, pointer: mf.LatestPointer, seen: dict | None
+) -> PulledSnapshot:
+    """Download (what is new of) the snapshot the pointer names into DEST/<dataset>/<id>/ and verify it there."""
+    dataset, prefix = pointer.dataset, mf.dataset_prefix(profile.partner, pointer.dataset)
+    manifest_key = prefix + pointer.manifest
+    manifest_bytes = store.get_bytes(manifest_key)
+    if manifest_bytes is None or mf.sha256(manifest_bytes) != pointer.manifest_sha256:
+        raise PartnerError(f"{store.uri(manifest_key)}: not the manifest the signed latest pointer names")
+    verified = mf.verify_snapshot(store.get_bytes, manifest_key, prefix, profile.public_keys(),
+                                  partner=profile.partner, dataset=dataset)  # fmt: skip
+    manifest = mf.read_manifest(verified, store.uri(manifest_key))
+    target = dest / dataset / manifest.snapshot_id
+    new = not (target / mf.SIGNATURE).exists()
+    fetched = (0, 0, 0)
+    if new:
+        earlier = _local_snapshot(dest / dataset, seen)
+        fetched = _download(store, prefix, manifest_key, manifest, target, earlier)
+    verify_local(target, profile)  # what is on disk, not what was in memory
+    return PulledSnapshot(dataset, manifest.snapshot_id, manifest.as_of.isoformat(), manifest.rows, target, new,
+                          pointer.delta_version, *fetched)  # fmt: skip
+
+
+def stale_pointers(pointers: list[mf.LatestPointer], now: datetime) -> str | None:
+    """One line naming the pointers published longer ago than their agreement's expected cadence: the hub
+    has not published since, or someone serves an old signed pointer (a fresh copy has no history to tell)."""
+    late = [p for p in pointers if now - p.published_at > timedelta(hours=p.expected_cadence_hours)]
+    if not late:
+        return None
+    oldest = min(late, key=lambda p: p.published_at)
+    hours = (now - oldest.published_at).total_seconds() / 3600
+    return (
+        f"{oldest.partner}: the signed latest pointer of {', '.join(p.dataset for p in late)} was published "
+        f"{oldest.published_at:%Y-%m-%d %H:%M} UTC, {hours:.0f} h ago, longer than the agreement's expected "
+        f"cadence of {oldest.expected_cadence_hours} h: a stale or replayed pointer (ask the hub)"
+    )
+
+
+def keep_audit_head(store: Store, profile: PartnerProfile, dest: Path, warn: Warn) -> int | None:
+    """Keep the hub's signed audit-log head from the share in this copy: the highest one seen, as
+    evidence the hub's `partners audit` compares its log with. A head that went back is reported."""
+    key = audit_head.partner_head_key(profile.partner)
+    document = store.get_bytes(key)
+    if document is None:
+        return None  # a hub that publishes no head (yet)
+    signature = store.get_bytes(key[: -len(audit_head.HEAD_FILE)] + audit_head.HEAD_SIGNATURE)
+    try:
+        head = audit_head.read_head(document, signature, profile.public_keys(), store.uri(key))
+    except mf.ManifestError as exc:
+        warn(f"audit head not kept: {exc}")
+        return None
+    kept_path = dest / audit_head.COPY_HEAD
+    if kept_path.is_file():
+        kept = audit_head.SignedHead.model_validate_json(kept_path.read_bytes())
+        if head.seq < kept.seq or (head.seq == kept.seq and head.hash != kept.hash):
+            warn(f"{store.uri(key)}: the hub's audit log head went back from entry {kept.seq} to "
+                 f"{head.seq} (truncated or rewritten?); kept the signed head of entry {kept.seq}")  # fmt: skip
+            return kept.seq
+    (dest / audit_head.COPY_SIGNATURE).write_bytes(signature)
+    (dest / audit_head.COPY_HEAD).write_bytes(document)
+    return head.seq
+
+
+def verify_local(path: Path, profile: PartnerProfile) -> list[mf.SnapshotManifest]:
     """Verify every snapshot copy under path (a snapshot folder, a dataset folder or a pull destination):
     signatures and hashes, and the folders themselves: a file the manifest does not list, a snapshot
     folder without its signed manifest, or a dataset the last pull recorded that is gone is refused."""
@@ -140,9 +218,10 @@ def verify_local(path: Path, profile: PartnerProfile) -> list[dict]:
             return file.read_bytes() if file.is_file() else None
 
         try:
-            manifest = mf.verify_snapshot(
+            verified = mf.verify_snapshot(
                 read, mf.MANIFEST, "", trusted, partner=profile.partner, dataset=dataset
             )
+            manifest = mf.read_manifest(verified, str(manifest_path))
         except mf.ManifestError as exc:
             raise PartnerError(f"{folder}: {exc}") from None
         _check_nothing_added(folder, manifest)
@@ -161,15 +240,14 @@ def _check_views(path: Path, partner: str) -> None:
         views = dict(con.execute("select view_name, sql from duckdb_views() where not internal").fetchall())
     for dataset, last in sorted(seen.items()):
         folder = path / dataset / last["snapshot_id"]
-        manifest = json.loads((folder / mf.MANIFEST).read_text(encoding="utf-8"))
-        expected = {str(folder / Path(f["path"]).name) for f in manifest["files"]}
+        expected = {str(folder / name) for name in _local_manifest(folder).file_names()}
         read = set(re.findall(r"'([^']+\.parquet)'", views.get(dataset, "")))
         if dataset not in views or read != expected:
             raise PartnerError(f"{db}: view {dataset} does not read the verified files of {folder.name}")
 
 
-def _check_nothing_added(folder: Path, manifest: dict) -> None:
-    listed = {mf.MANIFEST, mf.SIGNATURE} | {Path(f["path"]).name for f in manifest["files"]}
+def _check_nothing_added(folder: Path, manifest: mf.SnapshotManifest) -> None:
+    listed = {mf.MANIFEST, mf.SIGNATURE, *manifest.file_names()}
     extra = sorted(p.name for p in folder.iterdir() if p.name not in listed)
     if extra:
         raise PartnerError(f"{folder}: {extra[0]} is not listed in the signed manifest ({len(extra)} such)")
@@ -194,8 +272,7 @@ def register_views(dest: Path, partner: str, pulled: list[PulledSnapshot]) -> Pa
     db = dest / f"{partner}.duckdb"
     with duckdb.connect(str(db)) as con:
         for snap in pulled:  # the files the verified manifest lists, never whatever lies in the folder
-            manifest = json.loads((snap.path / mf.MANIFEST).read_text(encoding="utf-8"))
-            files = sorted(str(snap.path / Path(f["path"]).name) for f in manifest["files"])
+            files = sorted(str(snap.path / name) for name in _local_manifest(snap.path).file_names())
             if files:
                 con.execute(
                     f'CREATE OR REPLACE VIEW "{snap.dataset}" AS SELECT * FROM read_parquet({files!r})'
@@ -213,38 +290,44 @@ def _check_names(document: dict, partner: str, dataset: str, where: str) -> None
         )
 
 
-def _check_not_rolled_back(pointer: dict, seen: dict | None, where: str) -> None:
+def _check_not_rolled_back(pointer: mf.LatestPointer, seen: dict | None, where: str) -> None:
     if not seen:
         return
     # a hub-signed correction (`pingan partners repoint`) may step the as-of date back, never the sequence
-    back_in_time = pointer["as_of"] < seen["as_of"] and not pointer.get("correction")
-    older = pointer["sequence"] < seen["sequence"] or back_in_time
-    replaced = pointer["sequence"] == seen["sequence"] and pointer["snapshot_id"] != seen["snapshot_id"]
+    back_in_time = pointer.as_of.isoformat() < seen["as_of"] and pointer.correction is None
+    older = pointer.sequence < seen["sequence"] or back_in_time
+    replaced = pointer.sequence == seen["sequence"] and pointer.snapshot_id != seen["snapshot_id"]
     if older or replaced:
         raise PartnerError(
-            f"{where}: rollback refused: pointer sequence {pointer['sequence']} (as of {pointer['as_of']}, "
-            f"{pointer['snapshot_id']}) is older than the one seen before, sequence {seen['sequence']} "
+            f"{where}: rollback refused: pointer sequence {pointer.sequence} (as of {pointer.as_of}, "
+            f"{pointer.snapshot_id}) is older than the one seen before, sequence {seen['sequence']} "
             f"(as of {seen['as_of']}, {seen['snapshot_id']})"
         )
 
 
-def _local_snapshot(dataset_dir: Path, seen: dict | None) -> tuple[Path, dict] | None:
+def _local_manifest(folder: Path) -> mf.SnapshotManifest:
+    """The manifest of a snapshot folder of this copy (verified when it was pulled, and by verify)."""
+    path = folder / mf.MANIFEST
+    return mf.read_manifest(json.loads(path.read_text(encoding="utf-8")), str(path))
+
+
+def _local_snapshot(dataset_dir: Path, seen: dict | None) -> tuple[Path, mf.SnapshotManifest] | None:
     """The snapshot this copy pulled last (folder, its verified manifest): its files need no download."""
     if not seen:
         return None
     folder = dataset_dir / seen["snapshot_id"]
     if not (folder / mf.SIGNATURE).exists():
         return None
-    return folder, json.loads((folder / mf.MANIFEST).read_text(encoding="utf-8"))
+    return folder, _local_manifest(folder)
 
 
 def _download(
     store: Store,
     prefix: str,
     manifest_key: str,
-    manifest: dict,
+    manifest: mf.SnapshotManifest,
     target: Path,
-    earlier: tuple[Path, dict] | None,
+    earlier: tuple[Path, mf.SnapshotManifest] | None,
 ) -> tuple[int, int, int]:
     """Copy the snapshot into target: files the last pulled snapshot holds with the same sha256 are linked
     from it, only the others (the files the versions since then added) are downloaded. Returns
@@ -253,15 +336,15 @@ def _download(
     have = {}
     if earlier:
         folder, old = earlier
-        have = {f["sha256"]: folder / Path(f["path"]).name for f in old["files"]}
+        have = {f.sha256: folder / name for f, name in zip(old.files, old.file_names(), strict=True)}
     files = downloaded = 0
-    for entry in manifest["files"]:
-        local = target / Path(entry["path"]).name
-        source = have.get(entry["sha256"])
-        if source is not None and source.is_file() and mf.sha256(source.read_bytes()) == entry["sha256"]:
+    for entry, name in zip(manifest.files, manifest.file_names(), strict=True):
+        local = target / name
+        source = have.get(entry.sha256)
+        if source is not None and source.is_file() and mf.sha256(source.read_bytes()) == entry.sha256:
             _link_or_copy(source, local)
             continue
-        data = store.get_bytes(prefix + entry["path"])
+        data = store.get_bytes(prefix + entry.path)
         local.write_bytes(data)
         files, downloaded = files + 1, downloaded + len(data)
     manifest_bytes = store.get_bytes(manifest_key)

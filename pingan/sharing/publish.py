@@ -35,7 +35,7 @@ from pingan.core.canonical import TZ, local_today
 from pingan.core.feed_spec import load_specs
 from pingan.core.settings import Settings
 from pingan.core.storage import Store, share_store  # noqa: F401 - share_store: callers' seam
-from pingan.sharing import delta, incremental
+from pingan.sharing import audit_head, delta, incremental
 from pingan.sharing import manifest as mf
 from pingan.sharing.agreements import Agreement, AnyOf, Condition, DatasetGrant, load_agreements
 from pingan.sharing.gazetteer import Gazetteer, load_gazetteer
@@ -140,12 +140,15 @@ def publish(
 
     # Keys are generated only in the local deployment; prod must be given them (pingan.core.settings).
     secrets_dir, allow_generate = settings.home / "secrets", settings.generate_keys
-    signer = signing_key(secrets_dir, allow_generate=allow_generate)
-    prepared = _prepare_all(settings, lake, in_force, as_of)
-    report_generated(secrets_dir)
+    generated: list[str] = []  # key files made now (the embedded default), reported in one warning
+    signer = signing_key(secrets_dir, allow_generate=allow_generate, generated=generated)
+    prepared = _prepare_all(settings, lake, in_force, as_of, generated)
+    report_generated(secrets_dir, generated)
     held_back = [p for p in prepared if p.findings]
     _audit_held_back(shares, held_back, as_of)
     results = [_write(shares, p, as_of, today, signer, full) for p in prepared if not p.findings]
+    # the log's head, signed, into every partner's share: what it holds now can no longer go unnoticed
+    audit_head.publish_heads(shares, [a.partner for a in in_force], signer, settings.home)
     for agreement in in_force:  # at most a line per partner (`pingan publish` prints them)
         mine = [r for r in results if isinstance(r, PublishedShare) and r.partner == agreement.partner]
         new = [r for r in mine if r.created]
@@ -189,7 +192,9 @@ def check_as_of(lake: Store, as_of: date) -> date:
     return newest
 
 
-def _prepare_all(settings: Settings, lake: Store, in_force: list[Agreement], as_of: date) -> list[_Prepared]:
+def _prepare_all(
+    settings: Settings, lake: Store, in_force: list[Agreement], as_of: date, generated: list[str]
+) -> list[_Prepared]:
     """Every granted dataset of the agreements in force, read, treated, redacted and guarded."""
     secrets_dir, allow_generate = settings.home / "secrets", settings.generate_keys
     specs = load_specs(settings.connectors_dir)
@@ -200,7 +205,9 @@ def _prepare_all(settings: Settings, lake: Store, in_force: list[Agreement], as_
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         con.execute(f"SET TimeZone = '{TZ}'")
         for agreement in in_force:
-            key = share_key(agreement.partner, secrets_dir, allow_generate=allow_generate)
+            key = share_key(
+                agreement.partner, secrets_dir, allow_generate=allow_generate, generated=generated
+            )
             for name, grant in agreement.datasets.items():
                 prepared.append(
                     _prepare(con, agreement, name, grant, key, as_of, pii_columns, sources, places)
@@ -255,23 +262,23 @@ def enforce_retention(shares: Store, agreement: Agreement, today: date) -> list[
     for dataset in agreement.datasets:
         prefix = mf.dataset_prefix(agreement.partner, dataset)
         manifests = _manifests(shares, prefix)
-        expired = {sid: m for sid, m in manifests.items() if _published_on(m) < cutoff}
+        expired = {sid: m for sid, m in manifests.items() if m.published_on < cutoff}
         if not expired:
             continue
-        kept_files = {f["path"] for sid, m in manifests.items() if sid not in expired for f in m["files"]}
-        latest = _read_json(shares, prefix + mf.LATEST)
+        kept_files = {f.path for sid, m in manifests.items() if sid not in expired for f in m.files}
+        latest = _current_pointer(shares, prefix)
         for sid, m in sorted(expired.items()):
-            for f in m["files"]:
-                if f["path"] not in kept_files:
-                    shares.delete(prefix + f["path"])
+            for f in m.files:
+                if f.path not in kept_files:
+                    shares.delete(prefix + f.path)
             shares.delete_prefix(prefix + mf.SNAPSHOTS + sid + "/")
-            if latest and latest["snapshot_id"] == sid:
+            if latest and latest.snapshot_id == sid:
                 shares.delete(prefix + mf.LATEST)
                 shares.delete(prefix + mf.LATEST_SIGNATURE)
             audit.append(
                 shares, "removed_retention", partner=agreement.partner, dataset=dataset, snapshot_id=sid,
-                published_on=_published_on(m), retention_days=agreement.retention_days, today=today,
-                files=len(m["files"]),
+                published_on=m.published_on, retention_days=agreement.retention_days, today=today,
+                files=len(m.files),
             )  # fmt: skip
             removed.append(sid)
             incremental.ask_full_snapshot(shares, agreement.partner, dataset, "retention removed snapshots")
@@ -280,22 +287,14 @@ def enforce_retention(shares: Store, agreement: Agreement, today: date) -> list[
     return removed
 
 
-def _published_on(manifest: dict) -> date:
-    return date.fromisoformat(manifest["published_on"])
-
-
-def _manifests(shares: Store, dataset_prefix: str) -> dict[str, dict]:
+def _manifests(shares: Store, dataset_prefix: str) -> dict[str, mf.SnapshotManifest]:
+    """The dataset's published snapshot manifests by snapshot id."""
     out = {}
     base = dataset_prefix + mf.SNAPSHOTS
     for key in shares.list(base):
         if key.endswith("/" + mf.MANIFEST):
-            out[key[len(base) :].split("/", 1)[0]] = json.loads(shares.get_bytes(key))
+            out[key[len(base) :].split("/", 1)[0]] = mf.read_manifest(json.loads(shares.get_bytes(key)), key)
     return out
-
-
-def _read_json(store: Store, key: str) -> dict | None:
-    data = store.get_bytes(key)
-    return json.loads(data) if data else None
 
 
 # --- building a share -----------------------------------------------------------------------------------
@@ -434,50 +433,102 @@ def _content_sha(table: pa.Table) -> str:
 def _write(
     shares: Store, share: _Prepared, as_of: date, today: date, signer, full: bool = False
 ) -> PublishedShare | str:
-    agreement, partner = share.agreement, share.agreement.partner
+    """Publish one share: a new snapshot, or (same content) re-verify the published one. Returns the
+    share, or a line naming the tampered snapshot."""
+    snapshot_id = _snapshot_id(share, as_of, full)
+    _ensure_public_key(shares, share.agreement.partner, signer.public_key())
+    snapshot = mf.snapshot_prefix(share.agreement.partner, share.dataset, snapshot_id)
+    if shares.exists(snapshot + mf.SIGNATURE):  # the signature is written last: present = complete
+        return _republish(shares, share, snapshot_id, signer)
+    return _write_new(shares, share, snapshot_id, as_of, today, signer, full)
+
+
+def _snapshot_id(share: _Prepared, as_of: date, full: bool) -> str:
+    """The as-of date and a hash of the content, the grant, the agreement version and the pseudonym key."""
     identity = "|".join(
-        [mf.FORMAT, partner, share.dataset, share.grant.model_dump_json(), str(agreement.version),
-         share.pseudonym_key_id, _content_sha(share.table)] + (["full"] if full else [])
+        [mf.FORMAT, share.agreement.partner, share.dataset, share.grant.model_dump_json(),
+         str(share.agreement.version), share.pseudonym_key_id, _content_sha(share.table)]
+        + (["full"] if full else [])
     )  # fmt: skip
-    snapshot_id = f"{as_of:%Y%m%d}-{mf.sha256(identity.encode())[:12]}"
+    return f"{as_of:%Y%m%d}-{mf.sha256(identity.encode())[:12]}"
+
+
+def _republish(shares: Store, share: _Prepared, snapshot_id: str, signer) -> PublishedShare | str:
+    """A rerun with the same content writes nothing: it verifies the published snapshot, its sources and
+    the pointer (a tampered one is audited and named), then renews or moves the pointer."""
+    partner, dataset = share.agreement.partner, share.dataset
+    dataset_prefix = mf.dataset_prefix(partner, dataset)
+    snapshot = mf.snapshot_prefix(partner, dataset, snapshot_id)
+    public_key = signer.public_key()
+    keys = _hub_keys(shares, partner, {public_key_id(public_key): public_key})
+    try:
+        verified = mf.verify_snapshot(shares.get_bytes, snapshot + mf.MANIFEST, dataset_prefix, keys,
+                                      partner=partner, dataset=dataset)  # fmt: skip
+        mf.read_sources(shares.get_bytes, snapshot, verified)  # the source batches it names, unaltered
+        manifest = mf.read_manifest(verified, snapshot + mf.MANIFEST)
+        if shares.exists(dataset_prefix + mf.LATEST):  # the pointer partners follow is checked too
+            mf.verify_signed(shares.get_bytes(dataset_prefix + mf.LATEST),
+                             shares.get_bytes(dataset_prefix + mf.LATEST_SIGNATURE), keys,
+                             dataset_prefix + mf.LATEST)  # fmt: skip
+    except mf.ManifestError as exc:
+        audit.append(shares, "tamper_detected", partner=partner, dataset=dataset,
+                     snapshot_id=snapshot_id, problem=str(exc))  # fmt: skip
+        log.error("%s/%s snapshot %s: %s", partner, dataset, snapshot_id, exc)
+        return f"{partner}/{dataset} snapshot {snapshot_id}: {exc}"
+    _move_latest(
+        shares, partner, dataset, manifest, signer, cadence_hours=share.agreement.expected_cadence_hours
+    )
+    return PublishedShare(partner, dataset, snapshot_id, delta.table_uri(shares, dataset_prefix),
+                          share.table.num_rows, False, manifest.delta_version)  # fmt: skip
+
+
+def _write_new(
+    shares: Store, share: _Prepared, snapshot_id: str, as_of: date, today: date, signer, full: bool
+) -> PublishedShare:
+    """The night's Delta version, then the manifest and its signature, then the pointer; audited."""
+    agreement, partner = share.agreement, share.agreement.partner
     dataset_prefix = mf.dataset_prefix(partner, share.dataset)
     snapshot = mf.snapshot_prefix(partner, share.dataset, snapshot_id)
     public_key = signer.public_key()
-    trusted = {public_key_id(public_key): public_key}
-    _ensure_public_key(shares, partner, public_key)
+    written, files, chain = _write_version(
+        shares, share, dataset_prefix, {public_key_id(public_key): public_key}, full
+    )
+    document = _manifest_document(
+        share, snapshot_id, as_of, today, written.version, public_key_id(public_key)
+    )
+    document.update(source=_write_sources(shares, snapshot, share), files=files, **chain)
+    manifest_bytes = mf.encode(document)
+    shares.put_bytes(snapshot + mf.MANIFEST, manifest_bytes, "application/json")
+    shares.put_bytes(snapshot + mf.SIGNATURE, mf.sign(manifest_bytes, signer), "text/plain")
+    manifest = mf.read_manifest(json.loads(manifest_bytes), snapshot + mf.MANIFEST)
+    _move_latest(
+        shares, partner, share.dataset, manifest, signer, cadence_hours=agreement.expected_cadence_hours
+    )
+    audit.append(
+        shares, "published", partner=partner, dataset=share.dataset, snapshot_id=snapshot_id,
+        as_of=as_of, rows=share.table.num_rows, delta_version=written.version, agreement_version=agreement.version,
+        source_batches=len(share.batch_ids), manifest_sha256=mf.sha256(manifest_bytes),
+        write_mode=written.mode, files_added=len(written.added), files_removed=len(written.removed),
+    )  # fmt: skip
+    log.info(
+        "published %s/%s snapshot %s (%d rows)", partner, share.dataset, snapshot_id, share.table.num_rows
+    )
+    added = [f for f in manifest.files if f.path in set(written.added)]
+    return PublishedShare(partner, share.dataset, snapshot_id, delta.table_uri(shares, dataset_prefix),
+                          share.table.num_rows, True, written.version, written.mode,
+                          len(added), sum(f.bytes or 0 for f in added))  # fmt: skip
 
-    if shares.exists(snapshot + mf.SIGNATURE):  # the signature is written last: present = complete
-        keys = _hub_keys(shares, partner, trusted)
-        try:
-            manifest = mf.verify_snapshot(
-                shares.get_bytes,
-                snapshot + mf.MANIFEST,
-                dataset_prefix,
-                keys,
-                partner=partner,
-                dataset=share.dataset,
-            )
-            mf.read_sources(shares.get_bytes, snapshot, manifest)  # the source batches it names, unaltered
-            if shares.exists(dataset_prefix + mf.LATEST):  # the pointer partners follow is checked too
-                mf.verify_signed(shares.get_bytes(dataset_prefix + mf.LATEST),
-                                 shares.get_bytes(dataset_prefix + mf.LATEST_SIGNATURE), keys,
-                                 dataset_prefix + mf.LATEST)  # fmt: skip
-        except mf.ManifestError as exc:
-            audit.append(shares, "tamper_detected", partner=partner, dataset=share.dataset,
-                         snapshot_id=snapshot_id, problem=str(exc))  # fmt: skip
-            log.error("%s/%s snapshot %s: %s", partner, share.dataset, snapshot_id, exc)
-            return f"{partner}/{share.dataset} snapshot {snapshot_id}: {exc}"
-        _move_latest(shares, partner, share.dataset, manifest, signer)
-        return PublishedShare(partner, share.dataset, snapshot_id, delta.table_uri(shares, dataset_prefix),
-                              share.table.num_rows, False, manifest["delta_version"])  # fmt: skip
 
-    written, files, chain = _write_version(shares, share, dataset_prefix, trusted, full)
-    version = written.version
-    manifest = {
+def _manifest_document(
+    share: _Prepared, snapshot_id: str, as_of: date, today: date, version: int, signing_key_id: str
+) -> dict:
+    """The manifest's fields that describe the share (the files, sources and chain are added to it)."""
+    agreement = share.agreement
+    return {
         "format": mf.FORMAT,
-        "partner": partner,
+        "partner": agreement.partner,
         "dataset": share.dataset,
-        "share": partner,
+        "share": agreement.partner,
         "schema": agreement.schema_name,
         "snapshot_id": snapshot_id,
         "as_of": as_of.isoformat(),
@@ -491,34 +542,14 @@ def _write(
             "retention_days": agreement.retention_days,
             "expires_on": agreement.expires_on.isoformat(),
         },
-        "source": _write_sources(shares, snapshot, share),
-        "files": files,
         "rows": share.table.num_rows,
         "columns": [{"name": f.name, "type": str(f.type)} for f in share.table.schema],
         "treatments": {c: share.grant.columns[c] for c in share.grant.shared_columns},
         "pseudonym_key_id": share.pseudonym_key_id,
-        "signing_key_id": public_key_id(public_key),
+        "signing_key_id": signing_key_id,
         "quality": {"pii_guard": "passed", "source_batches": _quality_summary(share.quality)},
         "redactions": share.redactions,
-        **chain,
     }
-    manifest_bytes = mf.encode(manifest)
-    shares.put_bytes(snapshot + mf.MANIFEST, manifest_bytes, "application/json")
-    shares.put_bytes(snapshot + mf.SIGNATURE, mf.sign(manifest_bytes, signer), "text/plain")
-    _move_latest(shares, partner, share.dataset, manifest, signer)
-    audit.append(
-        shares, "published", partner=partner, dataset=share.dataset, snapshot_id=snapshot_id,
-        as_of=as_of, rows=share.table.num_rows, delta_version=version, agreement_version=agreement.version,
-        source_batches=len(share.batch_ids), manifest_sha256=mf.sha256(manifest_bytes),
-        write_mode=written.mode, files_added=len(written.added), files_removed=len(written.removed),
-    )  # fmt: skip
-    log.info(
-        "published %s/%s snapshot %s (%d rows)", partner, share.dataset, snapshot_id, share.table.num_rows
-    )
-    added = {f["path"] for f in files} & set(written.added)
-    return PublishedShare(partner, share.dataset, snapshot_id, delta.table_uri(shares, dataset_prefix),
-                          share.table.num_rows, True, version, written.mode,
-                          len(added), sum(f["bytes"] for f in files if f["path"] in added))  # fmt: skip
 
 
 def _write_version(
@@ -543,9 +574,9 @@ def _write_version(
     chain = {
         "share_fingerprint": fingerprint,
         "previous": None if previous is None else {
-            "snapshot_id": previous.manifest["snapshot_id"],
+            "snapshot_id": previous.manifest.snapshot_id,
             "manifest_sha256": previous.manifest_sha256,
-            "delta_version": previous.manifest["delta_version"],
+            "delta_version": previous.manifest.delta_version,
         },
         "write": {"mode": written.mode, "reason": written.reason, "key": written.key,
                   "rows_inserted": written.rows_inserted, "rows_updated": written.rows_updated,
@@ -606,37 +637,70 @@ def _next_sequence(shares: Store, partner: str, dataset: str) -> int:
 
 
 def _move_latest(
-    shares: Store, partner: str, dataset: str, manifest: dict, signer, correction: dict | None = None
+    shares: Store,
+    partner: str,
+    dataset: str,
+    manifest: mf.SnapshotManifest,
+    signer,
+    *,
+    cadence_hours: int,
+    correction: mf.Correction | None = None,
 ) -> None:
     """Point `latest` at the snapshot; never back to an older as-of date unless this is an audited
-    `correction` (repoint), which the signed pointer then carries so partners accept the step back."""
+    `correction` (repoint), which the signed pointer then carries so partners accept the step back.
+    A pointer that stays is signed again with this publication's time (partners check its freshness)."""
     prefix = mf.dataset_prefix(partner, dataset)
-    current = _read_json(shares, prefix + mf.LATEST)
-    if current and current["snapshot_id"] == manifest["snapshot_id"]:
+    current = _current_pointer(shares, prefix)
+    same = current is not None and current.snapshot_id == manifest.snapshot_id
+    newer = current is not None and current.as_of > manifest.as_of
+    if same or (newer and correction is None):
+        if not same:
+            log.info("%s/%s: latest stays at %s (as of %s), newer than %s", partner, dataset,
+                     current.snapshot_id, current.as_of, manifest.as_of)  # fmt: skip
+        _renew_latest(shares, partner, dataset, signer, cadence_hours)
         return
-    newer = current and date.fromisoformat(current["as_of"]) > date.fromisoformat(manifest["as_of"])
-    if newer and correction is None:
-        log.info("%s/%s: latest stays at %s (as of %s), newer than %s", partner, dataset,
-                 current["snapshot_id"], current["as_of"], manifest["as_of"])  # fmt: skip
+    manifest_key = f"{mf.SNAPSHOTS}{manifest.snapshot_id}/{mf.MANIFEST}"
+    pointer = mf.LatestPointer(
+        partner=partner, dataset=dataset, snapshot_id=manifest.snapshot_id, as_of=manifest.as_of,
+        delta_version=manifest.delta_version, manifest=manifest_key,
+        manifest_sha256=mf.sha256(shares.get_bytes(prefix + manifest_key)),
+        sequence=_next_sequence(shares, partner, dataset), signing_key_id=public_key_id(signer.public_key()),
+        published_at=datetime.now(UTC), expected_cadence_hours=cadence_hours, correction=correction,
+    )  # fmt: skip
+    _put_pointer(shares, prefix, pointer, signer)
+
+
+def _current_pointer(shares: Store, prefix: str) -> mf.LatestPointer | None:
+    """The pointer as it lies (unverified: it only decides whether to move; renewing verifies it)."""
+    data = shares.get_bytes(prefix + mf.LATEST)
+    if data is None:
+        return None
+    try:
+        return mf.read_pointer(json.loads(data), prefix + mf.LATEST)
+    except (ValueError, mf.ManifestError):
+        return None
+
+
+def _renew_latest(shares: Store, partner: str, dataset: str, signer, cadence_hours: int) -> None:
+    """Sign the current pointer again with this publication's time, only if it verifies (a tampered
+    pointer is never laundered with a fresh signature); its snapshot, sequence and correction stay."""
+    prefix = mf.dataset_prefix(partner, dataset)
+    public_key = signer.public_key()
+    keys = _hub_keys(shares, partner, {public_key_id(public_key): public_key})
+    try:
+        document = mf.verify_signed(shares.get_bytes(prefix + mf.LATEST),
+                                    shares.get_bytes(prefix + mf.LATEST_SIGNATURE), keys, prefix + mf.LATEST)  # fmt: skip
+        current = mf.read_pointer(document, prefix + mf.LATEST)
+    except mf.ManifestError as exc:
+        log.warning("%s/%s: latest pointer not renewed: %s", partner, dataset, exc)
         return
-    pointer = {
-        "format": mf.FORMAT,
-        "partner": partner,
-        "dataset": dataset,
-        "snapshot_id": manifest["snapshot_id"],
-        "as_of": manifest["as_of"],
-        "delta_version": manifest["delta_version"],
-        "manifest": f"{mf.SNAPSHOTS}{manifest['snapshot_id']}/{mf.MANIFEST}",
-        "manifest_sha256": mf.sha256(
-            shares.get_bytes(prefix + mf.SNAPSHOTS + manifest["snapshot_id"] + "/" + mf.MANIFEST)
-        ),
-        "sequence": _next_sequence(shares, partner, dataset),
-        "signing_key_id": public_key_id(signer.public_key()),
-        "updated_at": datetime.now(UTC).isoformat(),
-    }
-    if correction is not None:
-        pointer["correction"] = correction
-    pointer_bytes = mf.encode(pointer)
+    renewed = current.model_copy(update={"published_at": datetime.now(UTC), "expected_cadence_hours": cadence_hours,
+                                         "signing_key_id": public_key_id(public_key)})  # fmt: skip
+    _put_pointer(shares, prefix, renewed, signer)
+
+
+def _put_pointer(shares: Store, prefix: str, pointer: mf.LatestPointer, signer) -> None:
+    pointer_bytes = pointer.encode()
     shares.put_bytes(prefix + mf.LATEST, pointer_bytes, "application/json")
     shares.put_bytes(prefix + mf.LATEST_SIGNATURE, mf.sign(pointer_bytes, signer), "text/plain")
 
@@ -652,7 +716,7 @@ def repoint(
     by: str,
     snapshot_id: str | None = None,
     as_of: date | None = None,
-) -> dict:
+) -> mf.LatestPointer:
     """Move a dataset's `latest` pointer to a published snapshot (by id, or the newest one as of a date),
     also back to an older as-of date: the fix for a pointer advanced wrongly (a wall-clock as-of date).
 
@@ -665,25 +729,36 @@ def repoint(
     signer = signing_key(settings.home / "secrets", allow_generate=False)
     public_key = signer.public_key()
     keys = _hub_keys(shares, partner, {public_key_id(public_key): public_key})
-    manifest = mf.verify_snapshot(
-        shares.get_bytes, prefix + mf.SNAPSHOTS + target + "/" + mf.MANIFEST, prefix, keys,
-        partner=partner, dataset=dataset,
-    )  # fmt: skip
-    before = _read_json(shares, prefix + mf.LATEST) or {}
-    if before.get("snapshot_id") == target:
-        raise ShareError(f"{partner}/{dataset}: latest already points at {target} (as of {before['as_of']})")
-    correction = {"reason": reason, "by": by, "replaces": before.get("snapshot_id")}
-    _move_latest(shares, partner, dataset, manifest, signer, correction=correction)
+    manifest_key = prefix + mf.SNAPSHOTS + target + "/" + mf.MANIFEST
+    verified = mf.verify_snapshot(
+        shares.get_bytes, manifest_key, prefix, keys, partner=partner, dataset=dataset
+    )
+    manifest = mf.read_manifest(verified, manifest_key)
+    before = _current_pointer(shares, prefix)
+    if before is not None and before.snapshot_id == target:
+        raise ShareError(f"{partner}/{dataset}: latest already points at {target} (as of {before.as_of})")
+    correction = mf.Correction(reason=reason, by=by, replaces=before.snapshot_id if before else None)
+    _move_latest(shares, partner, dataset, manifest, signer, cadence_hours=_cadence_hours(settings, partner),
+                 correction=correction)  # fmt: skip
     audit.append(
         shares, "pointer_corrected", partner=partner, dataset=dataset, snapshot_id=target,
-        as_of=manifest["as_of"], replaced=before.get("snapshot_id"), replaced_as_of=before.get("as_of"),
+        as_of=manifest.as_of, replaced=correction.replaces, replaced_as_of=before.as_of if before else None,
         reason=reason, by=by,
     )  # fmt: skip
-    return _read_json(shares, prefix + mf.LATEST) or {}
+    return _current_pointer(shares, prefix)
+
+
+def _cadence_hours(settings: Settings, partner: str) -> int:
+    agreement = load_agreements(settings.agreements_dir).get(partner)
+    return agreement.expected_cadence_hours if agreement else mf.DEFAULT_CADENCE_HOURS
 
 
 def _repoint_target(
-    manifests: dict[str, dict], partner: str, dataset: str, snapshot_id: str | None, as_of: date | None
+    manifests: dict[str, mf.SnapshotManifest],
+    partner: str,
+    dataset: str,
+    snapshot_id: str | None,
+    as_of: date | None,
 ) -> str:
     if (snapshot_id is None) == (as_of is None):
         raise ShareError("name the target: exactly one of a snapshot id or an as-of date")
@@ -695,8 +770,8 @@ def _repoint_target(
                 f"{partner}/{dataset}: no snapshot {snapshot_id}; published: {sorted(manifests)}"
             )
         return snapshot_id
-    dated = [(m["created_at"], sid) for sid, m in manifests.items() if m["as_of"] == as_of.isoformat()]
+    dated = [(m.created_at, sid) for sid, m in manifests.items() if m.as_of == as_of]
     if not dated:
-        have = sorted({m["as_of"] for m in manifests.values()})
+        have = sorted({m.as_of.isoformat() for m in manifests.values()})
         raise ShareError(f"{partner}/{dataset}: no snapshot as of {as_of}; published as of: {have}")
     return max(dated)[1]
