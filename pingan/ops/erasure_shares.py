@@ -103,11 +103,7 @@ def _republish(
     settings: Settings, lake: Store, shares: Store, agreement: Agreement, counts: ShareCounts
 ) -> None:
     as_of = max(
-        (
-            date.fromisoformat(p["as_of"])
-            for d in agreement.datasets
-            if (p := _latest(shares, agreement.partner, d))
-        ),
+        (p.as_of for d in agreement.datasets if (p := _latest(shares, agreement.partner, d))),
         default=None,
     )
     if as_of is None:
@@ -116,9 +112,10 @@ def _republish(
         counts.republished.append(f"{share.partner}/{share.dataset}/{share.snapshot_id}")
 
 
-def _latest(shares: Store, partner: str, dataset: str) -> dict | None:
-    data = shares.get_bytes(mf.dataset_prefix(partner, dataset) + mf.LATEST)
-    return json.loads(data) if data else None
+def _latest(shares: Store, partner: str, dataset: str) -> mf.LatestPointer | None:
+    key = mf.dataset_prefix(partner, dataset) + mf.LATEST
+    data = shares.get_bytes(key)
+    return mf.read_pointer(json.loads(data), shares.uri(key)) if data else None
 
 
 class ShareHistoryError(RuntimeError):
@@ -130,7 +127,7 @@ def _cut_history(shares: Store, prefix: str, counts: ShareCounts) -> None:
     pointer = _latest(shares, *prefix.removeprefix("share/").rstrip("/").split("/", 1))
     if pointer is None:
         return
-    version = pointer["delta_version"]
+    version = pointer.delta_version
     newest = delta.open_table(shares, prefix).version()
     if newest != version:  # never delete files a newer version reads
         raise ShareHistoryError(
@@ -139,7 +136,7 @@ def _cut_history(shares: Store, prefix: str, counts: ShareCounts) -> None:
         )
     delta.open_table(shares, prefix, version).create_checkpoint()
     keep = {prefix + f.path for f in delta.files(shares, prefix, version)}
-    current_snapshot = f"{mf.SNAPSHOTS}{pointer['snapshot_id']}/"
+    current_snapshot = f"{mf.SNAPSHOTS}{pointer.snapshot_id}/"
     for key in shares.list(prefix):
         name = key[len(prefix) :]
         if name.startswith(mf.SNAPSHOTS):
