@@ -48,9 +48,7 @@ def _env(home: Path) -> None:
 
 
 def profile_failures(result) -> list[str]:
-    return [
-        f["cause"] for f in result.manifest["quality"]["batch_failures"] if f["rule"].startswith("profile:")
-    ]
+    return [f.cause for f in result.manifest.quality.batch_failures if f.rule.startswith("profile:")]
 
 
 def normal_nights(settings, lake, specs, days: list[date]) -> tuple[Counter, list[str], list[str]]:
@@ -72,7 +70,7 @@ def normal_nights(settings, lake, specs, days: list[date]) -> tuple[Counter, lis
                 if result.status == "blocked":
                     profile = profile_failures(result)
                     false_blocks += profile
-                    other += [] if profile else [result.manifest.get("error") or "?"]
+                    other += [] if profile else [result.manifest.error or "?"]
     return outcomes, false_blocks, other
 
 

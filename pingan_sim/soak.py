@@ -275,10 +275,10 @@ def ledger_recall(settings: Settings, blocked_days: set[tuple[str, str]]) -> tup
 
 
 def _quarantine_text(lake, feed: str, day: str) -> str:
-    manifest = raw_zone.committed_manifest(lake, feed, date.fromisoformat(day))
-    if not manifest or not manifest["files"]["quarantine"]:
+    manifest = raw_zone.committed_manifest_record(lake, feed, date.fromisoformat(day))
+    if not manifest or not manifest.files.quarantine:
         return ""
-    rows = lake.read_parquet(manifest["files"]["quarantine"]).to_pylist()
+    rows = lake.read_parquet(manifest.files.quarantine).to_pylist()
     text = "\n".join((r["source_record_id"] or "") + " " + (r["record"] or "") for r in rows)
     return _CONTROL.sub("", text)  # a NUL planted inside a record id still names that record
 

@@ -22,6 +22,7 @@ from rich.table import Table
 
 from pingan import raw_zone
 from pingan.core.settings import Settings
+from pingan.core.status import BatchStatus
 from pingan.core.storage import Store, lake_store
 from pingan.orchestration.pipeline import DayResult, run_day
 
@@ -122,10 +123,10 @@ def run_demo(
 
 def day_line(result: DayResult) -> str:
     """One line per night: loads, the build and the shares."""
-    committed = [f for f in result.feeds if f.status == "committed"]
+    committed = [f for f in result.feeds if f.status == BatchStatus.COMMITTED]
     rows = sum(f.result.rows_written for f in committed if f.result)
     quarantined = sum(f.result.rows_quarantined for f in committed if f.result)
-    others = Counter(f.status for f in result.feeds if f.status != "committed")
+    others = Counter(str(f.status) for f in result.feeds if f.status != BatchStatus.COMMITTED)
     line = f"{result.day}: {len(committed)}/{len(result.feeds)} feeds committed ({rows:,} rows, {quarantined:,} quarantined"
     line += "".join(f", {n} {status}" for status, n in sorted(others.items())) + ")"
     if result.build is not None:
@@ -145,7 +146,7 @@ def print_summary(out: Console, settings: Settings, summary: DemoSummary) -> Non
     problems = []
     for day in summary.days:
         for f in day.feeds:
-            if f.result and f.status == "committed":
+            if f.result and f.status == BatchStatus.COMMITTED:
                 loaded[f.feed] += f.result.rows_written
                 quarantined[f.feed] += f.result.rows_quarantined
             else:

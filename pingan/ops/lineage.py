@@ -110,16 +110,16 @@ def trace(settings: Settings, lake: Store, target: str) -> Lineage:
     wanted = set(snapshot["source"]["batch_ids"]) if snapshot else None
     batches = [
         RawBatch(
-            m["feed"],
-            m["entity"],
-            m["load_date"],
-            m["batch_id"],
-            m["rows_written"],
-            [lake.uri(k) for k in m["files"]["raw"]],
-            [SourceFile(s["name"], s.get("sha256")) for s in m.get("sources", [])],
+            m.feed,
+            m.entity,
+            m.load_date.isoformat(),
+            m.batch_id,
+            m.rows_written,
+            [lake.uri(k) for k in m.files.raw],
+            [SourceFile(s["name"], s.get("sha256")) for s in m.sources],
         )
-        for m in raw_zone.committed_manifests(lake)
-        if m["entity"] in entities and (wanted is None or m["batch_id"] in wanted)
+        for m in raw_zone.committed_manifest_records(lake)
+        if m.entity in entities and (wanted is None or m.batch_id in wanted)
     ]
     batches.sort(key=lambda b: (b.feed, b.load_date))
     return Lineage(target, table, snapshot, models, entities, batches)

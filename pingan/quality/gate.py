@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pingan.core.status import RuleVerdict
 from pingan.quality.batch_rules import max_rejected_share
 from pingan.quality.result import GateResult, RowFailure, RuleOutcome
 from pingan.quality.schema import RULE as SCHEMA_RULE
@@ -73,9 +74,9 @@ def validate_batch(
         outcome, failures = _judge(res, df)
         rules.append(outcome)
         row_failures.extend(failures)
-        if outcome.outcome == "rejected":
+        if outcome.outcome == RuleVerdict.REJECTED:
             critical.append(outcome.rule)
-        elif outcome.outcome == "warned":
+        elif outcome.outcome == RuleVerdict.WARNED:
             warnings.append(outcome.rule)
     row_failures.sort()
     stats = gx_result.statistics
@@ -110,7 +111,7 @@ def _schema_rejected(
         severity="critical",
         expectation_type="pingan_schema_matches_canonical",
         column=None,
-        outcome="rejected",
+        outcome=RuleVerdict.REJECTED,
         observed_value=problems,
     )
     return GateResult(
@@ -164,11 +165,11 @@ def _judge(res: Any, df: pd.DataFrame) -> tuple[RuleOutcome, list[RowFailure]]:
     indices = [int(i) for i in result.get("unexpected_index_list") or []]
 
     if exception or (not res.success and not _within_noise(config.kwargs.get("mostly"), result, row_level)):
-        verdict = "rejected" if severity == "critical" else "warned"
+        verdict = RuleVerdict.REJECTED if severity == "critical" else RuleVerdict.WARNED
     elif indices and severity == "critical":
-        verdict = "quarantined"
+        verdict = RuleVerdict.QUARANTINED
     else:
-        verdict = "passed"
+        verdict = RuleVerdict.PASSED
     outcome = RuleOutcome(
         rule=rule,
         severity=severity,

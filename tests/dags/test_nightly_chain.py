@@ -72,12 +72,10 @@ def test_the_whole_night_with_one_blocked_and_one_late_feed(airflow_db, s3_lake)
     expected = {f: DagRunState.FAILED if f in (BLOCKED, LATE) else DagRunState.SUCCESS for f in FEEDS}
     assert states == expected
 
-    committed = {
-        m["feed"]: m for m in raw_zone.committed_manifests(lake) if m["load_date"] == DAY.isoformat()
-    }
+    committed = {m.feed: m for m in raw_zone.committed_manifest_records(lake) if m.load_date == DAY}
     assert set(committed) == set(FEEDS) - {BLOCKED, LATE}
-    blocked = [r for r in raw_zone.batch_records(lake, BLOCKED) if r["load_date"] == DAY.isoformat()]
-    assert [r["status"] for r in blocked] == ["blocked"]
+    blocked = [r for r in raw_zone.attempt_records(lake, BLOCKED) if r.load_date == DAY]
+    assert [r.status for r in blocked] == ["blocked"]
 
     # each failed ingest run left an alert that `pingan status` shows
     alerts = {a.dag_id for a in recent_alerts(lake)}
