@@ -30,7 +30,7 @@ from pingan import raw_zone
 from pingan.core import audit
 from pingan.core.feed_spec import FeedSpec, load_specs
 from pingan.core.settings import Settings
-from pingan.core.storage import Store, lake_store
+from pingan.core.storage import lake_store, landing_store
 from pingan.orchestration.pipeline import build_warehouse, run_day
 from pingan.sharing.publish import SharesHeldBack, share_store
 from pingan.warehouse.compare import differences
@@ -179,7 +179,7 @@ def planted_fault(settings: Settings, planned, day: date):
         yield None
         return
     spec, kinds = planned
-    landing = Store(settings.landing_url, settings.s3)
+    landing = landing_store(settings)
     entry = None
     for kind in kinds:
         try:

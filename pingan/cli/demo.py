@@ -23,7 +23,7 @@ from rich.table import Table
 from pingan import raw_zone
 from pingan.core.settings import Settings
 from pingan.core.status import BatchStatus
-from pingan.core.storage import Store, lake_store
+from pingan.core.storage import lake_store, open_store
 from pingan.orchestration.pipeline import DayResult, run_day
 
 ANALYST_QUERY = (
@@ -61,7 +61,7 @@ def start_over(settings: Settings) -> str | None:
     batches = raw_zone.committed_manifest_records(lake)
     if not batches:
         return None
-    shares = Store(settings.share_url, settings.s3)
+    shares = open_store(settings.share_url, settings.s3)
     if lake.scheme != "file" or shares.scheme != "file":
         raise click.ClickException(
             f"{lake.url} already holds {len(batches)} committed batch(es) and is not a local demo lake: "
