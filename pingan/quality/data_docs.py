@@ -28,7 +28,7 @@ def build_data_docs(lake: Store, suites_dir: Path) -> str | None:
         return None
     from pingan.quality import gx_runtime
 
-    gx_runtime._silence()
+    gx_runtime.silence()
     import great_expectations as gx
     from great_expectations.core import ExpectationSuite, ExpectationSuiteValidationResult
     from great_expectations.core.run_identifier import RunIdentifier

@@ -30,7 +30,7 @@ _batch_definition: Any = None
 _definitions: dict[str, Any] = {}
 
 
-def _silence() -> None:
+def silence() -> None:
     os.environ["GX_ANALYTICS_ENABLED"] = "False"  # GX's switch for usage statistics; also off in the config
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
@@ -54,7 +54,7 @@ def _skip_fingerprint() -> None:
 
 def _init() -> None:
     global _context, _batch_definition
-    _silence()
+    silence()
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,

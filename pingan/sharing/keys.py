@@ -38,14 +38,14 @@ def share_key(partner: str, secrets_dir: Path, *, allow_generate: bool) -> bytes
     env = SHARE_KEY_ENV.format(partner=partner.upper())
     value = os.environ.get(env)
     if value:
-        key = _decode_key(value)
+        key = decode_key(value)
         if len(key) < MIN_KEY_BYTES:
             raise ShareKeyError(f"{env} is shorter than {MIN_KEY_BYTES} bytes")
         return key
     path = secrets_dir / f"share_key_{partner}.hex"
     if not allow_generate and not path.exists():
         raise ShareKeyError(f"no pseudonymisation key for partner {partner!r}: set {env}")
-    return bytes.fromhex(_read_or_create(path, lambda: secrets.token_bytes(32).hex(), f"{env} for {partner}"))
+    return bytes.fromhex(read_or_create(path, lambda: secrets.token_bytes(32).hex(), f"{env} for {partner}"))
 
 
 def signing_key(secrets_dir: Path, *, allow_generate: bool) -> Ed25519PrivateKey:
@@ -62,7 +62,7 @@ def signing_key(secrets_dir: Path, *, allow_generate: bool) -> Ed25519PrivateKey
         )
         return pem.decode("ascii")
 
-    return _load_private_key(_read_or_create(path, new_pem, SIGNING_KEY_ENV), str(path))
+    return _load_private_key(read_or_create(path, new_pem, SIGNING_KEY_ENV), str(path))
 
 
 def report_generated(secrets_dir: Path) -> None:
@@ -89,7 +89,7 @@ def public_key_id(public_key: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
-def _decode_key(value: str) -> bytes:
+def decode_key(value: str) -> bytes:
     value = value.strip()
     try:
         if len(value) >= 2 * MIN_KEY_BYTES and len(value) % 2 == 0:
@@ -113,7 +113,7 @@ def _load_private_key(value: str, where: str) -> Ed25519PrivateKey:
     return key
 
 
-def _read_or_create(path: Path, make, env_name: str) -> str:
+def read_or_create(path: Path, make, env_name: str) -> str:
     """The file's content, creating it (0600, complete or not at all, never overwritten) on first use."""
     if path.exists():
         return path.read_text(encoding="ascii")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pingan.sharing.agreements import Agreement
-from pingan.sharing.keys import MIN_KEY_BYTES, ShareKeyError, _decode_key, _read_or_create
+from pingan.sharing.keys import MIN_KEY_BYTES, ShareKeyError, decode_key, read_or_create
 
 RECIPIENT_KEY_ENV = "PINGAN_SHARE_RECIPIENT_KEY"
 
@@ -36,14 +36,14 @@ class S3Credentials:
 def recipient_key(secrets_dir: Path, *, allow_generate: bool) -> bytes:
     value = os.environ.get(RECIPIENT_KEY_ENV)
     if value:
-        key = _decode_key(value)
+        key = decode_key(value)
         if len(key) < MIN_KEY_BYTES:
             raise ShareKeyError(f"{RECIPIENT_KEY_ENV} is shorter than {MIN_KEY_BYTES} bytes")
         return key
     path = secrets_dir / "share_recipient_key.hex"
     if not allow_generate and not path.exists():
         raise ShareKeyError(f"no recipient key for partner credentials: set {RECIPIENT_KEY_ENV}")
-    return bytes.fromhex(_read_or_create(path, lambda: secrets.token_bytes(32).hex(), RECIPIENT_KEY_ENV))
+    return bytes.fromhex(read_or_create(path, lambda: secrets.token_bytes(32).hex(), RECIPIENT_KEY_ENV))
 
 
 def _derive(key: bytes, label: str, agreement: Agreement) -> bytes:
