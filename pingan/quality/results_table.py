@@ -64,8 +64,8 @@ def register_quality_results(con, lake: Store | None) -> int:
 def quality_status_of_batches(lake: Store, batch_ids: list[str]) -> dict[str, dict]:
     """Per batch id: its status, rows read / written / quarantined, quarantine per rule and blocking cause.
 
-    For share manifests ("built from these batches, whose quality was ..."); unknown ids map to
-    {"status": "unknown"}.
+    Any attempt's record, committed or not (share manifests quote only committed batches, through
+    pingan.sharing.lineage.SourceBatches); unknown ids map to {"status": "unknown"}.
     """
     wanted = set(batch_ids)
     out: dict[str, dict] = {b: {"status": "unknown"} for b in wanted}
