@@ -100,7 +100,7 @@ def test_the_whole_night_with_one_blocked_and_one_late_feed(airflow_db, s3_lake)
         }
     # every committed incident row is in the mart, none of the blocked feed's
     for feed in ("qingpu_110_incidents", "wujiang_incidents"):
-        raw = lake.read_parquet(committed[feed]["files"]["raw"])
+        raw = lake.read_parquet(committed[feed].files.raw)
         assert incidents.get(feed) == raw.num_rows > 0
     assert BLOCKED not in incidents
     assert build_dates == {DAY.isoformat()}
