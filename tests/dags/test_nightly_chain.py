@@ -131,7 +131,7 @@ def test_the_whole_night_with_one_blocked_and_one_late_feed(airflow_db, s3_lake)
     }  # never the blocked one
     qingpu = next(b for b in share.batches if b.feed == "qingpu_110_incidents")
     assert [s.sha256 for s in qingpu.sources] == [
-        s["sha256"] for s in committed["qingpu_110_incidents"]["sources"]
+        s["sha256"] for s in committed["qingpu_110_incidents"].sources
     ]
     printed = CliRunner().invoke(main, ["lineage", "jiashan/border_incidents"])
     assert printed.exit_code == 0, printed.output
