@@ -30,7 +30,7 @@ def prepare(home: Path, days: int, scale: float) -> Path:
     from pingan import raw_zone
     from pingan.core.feed_spec import load_specs
     from pingan.core.settings import load_settings
-    from pingan.core.storage import Store, lake_store
+    from pingan.core.storage import lake_store, open_store
     from pingan.orchestration.pipeline import ingest_day
     from pingan.warehouse.build import TZ, create_raw_views, plan_batches
     from pingan.warehouse.inputs import register_batches, register_code_mappings, register_feeds
@@ -39,7 +39,7 @@ def prepare(home: Path, days: int, scale: float) -> Path:
     settings = load_settings()
     start = date(2025, 3, 1)
     end = start + timedelta(days=days - 1)
-    simulate(settings.home, Store(settings.landing_url), start, end, seed=42, scale=scale)
+    simulate(settings.home, open_store(settings.landing_url), start, end, seed=42, scale=scale)
     day = start
     while day <= end:
         ingest_day(settings, day)

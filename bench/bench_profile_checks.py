@@ -48,9 +48,7 @@ def _env(home: Path) -> None:
 
 
 def profile_failures(result) -> list[str]:
-    return [
-        f["cause"] for f in result.manifest["quality"]["batch_failures"] if f["rule"].startswith("profile:")
-    ]
+    return [f.cause for f in result.manifest.quality.batch_failures if f.rule.startswith("profile:")]
 
 
 def normal_nights(settings, lake, specs, days: list[date]) -> tuple[Counter, list[str], list[str]]:
@@ -72,7 +70,7 @@ def normal_nights(settings, lake, specs, days: list[date]) -> tuple[Counter, lis
                 if result.status == "blocked":
                     profile = profile_failures(result)
                     false_blocks += profile
-                    other += [] if profile else [result.manifest.get("error") or "?"]
+                    other += [] if profile else [result.manifest.error or "?"]
     return outcomes, false_blocks, other
 
 
@@ -127,7 +125,7 @@ def caught(kind: str, result, good) -> bool:
 
 def fault_recall(settings, lake, specs, day: date, home: Path) -> dict[str, Counter]:
     from pingan.core.deployment import feed_sources
-    from pingan.core.storage import Store
+    from pingan.core.storage import open_store
     from pingan.ingest.load import ingest_feed
     from pingan_sim.delivery_faults import FAULTS, NotApplicable, deliver_fault, restore_delivery
 
@@ -135,7 +133,7 @@ def fault_recall(settings, lake, specs, day: date, home: Path) -> dict[str, Coun
         with feed_sources(settings, [spec]):  # fresh servers: they cache the files they serve
             return ingest_feed(spec, day, settings, lake, force=True)
 
-    landing = Store(settings.landing_url)
+    landing = open_store(settings.landing_url)
     recall: dict[str, Counter] = defaultdict(Counter)
     for spec in specs.values():
         good = load(spec)
@@ -187,10 +185,10 @@ def cost(rows: int) -> tuple[float, float]:
     written = Path(tempfile.mkdtemp(prefix="bench-profile-cost-")) / "part-00000.parquet"
     pq.write_table(table, written)
 
-    from pingan.core.storage import Store
+    from pingan.core.storage import open_store
     from pingan.quality.profile_input import from_batch_file
 
-    folder = Store(f"file://{written.parent}")
+    folder = open_store(f"file://{written.parent}")
 
     def run():  # as the load does it: the batch's raw file read column by column as profiled, judged
         rows_back = from_batch_file(folder, written.name, profiles.DISTINCT_SAMPLE)
@@ -226,17 +224,17 @@ def main() -> None:
     _env(home)
     from pingan.core.feed_spec import load_specs
     from pingan.core.settings import load_settings
-    from pingan.core.storage import Store
+    from pingan.core.storage import open_store
     from pingan_sim import simulate
 
     days = [START + timedelta(days=i) for i in range(args.nights + 1)]
-    landing = Store(f"file://{home / 'sim'}")
+    landing = open_store(f"file://{home / 'sim'}")
     landing.ensure()
     t0 = time.perf_counter()
     simulate(home, landing, days[0], days[-1], seed=args.seed, scale=args.scale, defect_rate=0.02)
     print(f"simulated {len(days)} days at scale {args.scale} in {time.perf_counter() - t0:.0f}s", flush=True)
     settings = load_settings()
-    lake = Store(settings.lake_url)
+    lake = open_store(settings.lake_url)
     lake.ensure()
     specs = load_specs(settings.connectors_dir)
     t0 = time.perf_counter()

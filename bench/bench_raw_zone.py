@@ -29,7 +29,7 @@ FILE = f"qingpu/110/110接处警_{DAY:%Y%m%d}.csv"
 
 def make_input(workdir: Path, rows: int) -> Path:
     """Simulate a week of Qingpu, then repeat its data lines (with fresh ids) up to `rows` rows."""
-    from pingan.core.storage import Store
+    from pingan.core.storage import open_store
     from pingan_sim import simulate
 
     target = workdir / "home" / "sim" / FILE
@@ -38,7 +38,7 @@ def make_input(workdir: Path, rows: int) -> Path:
     seed_home = workdir / "seed-home"
     simulate(
         seed_home,
-        Store(f"file://{seed_home / 'landing'}"),
+        open_store(f"file://{seed_home / 'landing'}"),
         DAY,
         date(2025, 3, 7),
         seed=1,
@@ -71,13 +71,13 @@ def run_pingan(workdir: Path, gate: bool) -> dict:
     os.environ["PINGAN_LAKE_URL"] = f"file://{workdir / ('lake-gate' if gate else 'lake')}"
     from pingan.core.feed_spec import load_specs
     from pingan.core.settings import load_settings
-    from pingan.core.storage import Store
+    from pingan.core.storage import open_store
     from pingan.ingest.load import ingest_feed
     from pingan.orchestration.pipeline import quality_gate
 
     settings = load_settings()
     spec = load_specs(settings.connectors_dir)["qingpu_110_incidents"]
-    lake = Store(settings.lake_url)
+    lake = open_store(settings.lake_url)
     lake.ensure()
     check = quality_gate(settings) if gate else None
     import pingan.ingest.formats.csv_reader  # noqa: F401 - imports are start-up cost, not per-row cost

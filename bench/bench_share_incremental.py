@@ -84,7 +84,7 @@ def measure(nights: int, per_night: int, agreements: Path, *, withdraw_old: bool
     """Night `nights` lands: its new rows, a late change to a row of the night before and, with
     withdraw_old, the withdrawal of a first-night row (its file is rewritten: copy-on-write)."""
     from pingan.core.settings import load_settings
-    from pingan.core.storage import Store
+    from pingan.core.storage import open_store
     from pingan.sharing.partner import load_profile, pull
     from pingan.sharing.provision import provision
     from pingan.sharing.publish import publish, share_store
@@ -93,7 +93,7 @@ def measure(nights: int, per_night: int, agreements: Path, *, withdraw_old: bool
         os.environ["PINGAN_HOME"] = str(Path(tmp) / "home")
         Path(os.environ["PINGAN_HOME"]).mkdir()
         settings = load_settings()
-        lake, shares = Store(settings.lake_url, settings.s3), share_store(settings)
+        lake, shares = open_store(settings.lake_url, settings.s3), share_store(settings)
         lake.ensure()
         today = night(nights + 1)
 

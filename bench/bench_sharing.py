@@ -21,7 +21,7 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pingan.core.storage import Store  # noqa: E402
+from pingan.core.storage import open_store  # noqa: E402
 from pingan.sharing import delta  # noqa: E402
 from pingan.sharing.pii_guard import scan  # noqa: E402
 from pingan.sharing.pseudonymise import key_ids_column, pseudonymise_column  # noqa: E402
@@ -67,7 +67,7 @@ def main() -> None:
         treated, pseudonymised={"caller_phone", "record_id"}, person_names=names))  # fmt: skip
     print(f"{'  findings':<46} {[(f.column, f.rule, f.rows) for f in findings]}")
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(f"file://{tmp}")
+        store = open_store(f"file://{tmp}")
         store.ensure()
         timed(
             "write the snapshot as a Delta version", lambda: delta.write_version(store, "share/p/d/", treated)

@@ -14,7 +14,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from pingan.core.storage import Store
+from pingan.core.storage import open_store
 from pingan_sim import simulate
 from pingan_sim.context import RunContext
 from pingan_sim.incidents import QINGPU, day_bytes
@@ -26,7 +26,7 @@ def bench_110(out: Path, start: date, days: int, scale: float) -> None:
     end = start + timedelta(days=days - 1)
     ctx = RunContext(
         out,
-        Store(f"file://{out / 'landing'}"),
+        open_store(f"file://{out / 'landing'}"),
         load_reference(),
         start,
         end,
@@ -51,7 +51,7 @@ def bench_110(out: Path, start: date, days: int, scale: float) -> None:
 def bench_all(out: Path, start: date, days: int, scale: float) -> None:
     end = start + timedelta(days=days - 1)
     t0 = time.perf_counter()
-    counts = simulate(out, Store(f"file://{out / 'landing'}"), start, end, scale=scale)
+    counts = simulate(out, open_store(f"file://{out / 'landing'}"), start, end, scale=scale)
     elapsed = time.perf_counter() - t0
     for feed, n in counts.items():
         print(f"  {feed:34s} {n:>12,}")

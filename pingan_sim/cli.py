@@ -12,7 +12,7 @@ from pingan.cli.console import date_option as _date
 from pingan.cli.console import out
 from pingan.cli.console import progress as _progress
 from pingan.core.settings import Settings, load_settings
-from pingan.core.storage import Store
+from pingan.core.storage import landing_store
 
 
 def write_sources(
@@ -32,7 +32,7 @@ def write_sources(
         raise click.ClickException(
             "the simulator writes only into the local deployment (PINGAN_DEPLOYMENT=local)"
         )
-    landing = Store(settings.landing_url, settings.s3)
+    landing = landing_store(settings)
     landing.ensure()
     return run_simulation(
         settings.home,

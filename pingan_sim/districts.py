@@ -107,10 +107,10 @@ def simulate_replica(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, int]:
     """The replica's source files for [start, end], from its own seed (rows differ from the real ones)."""
-    from pingan.core.storage import Store
+    from pingan.core.storage import open_store
     from pingan_sim import simulate
 
-    landing = Store(f"file://{replica.home / 'sim'}")  # like the local deployment: one landing root
+    landing = open_store(f"file://{replica.home / 'sim'}")  # like the local deployment: one landing root
     landing.ensure()
     return simulate(
         replica.home, landing, start, end, seed=seed + 7919 * replica.index, scale=scale,

@@ -30,7 +30,7 @@ from pingan import raw_zone
 from pingan.core import audit
 from pingan.core.feed_spec import FeedSpec, load_specs
 from pingan.core.settings import Settings
-from pingan.core.storage import Store, lake_store
+from pingan.core.storage import lake_store, landing_store
 from pingan.orchestration.pipeline import build_warehouse, run_day
 from pingan.sharing.publish import SharesHeldBack, share_store
 from pingan.warehouse.compare import differences
@@ -179,7 +179,7 @@ def planted_fault(settings: Settings, planned, day: date):
         yield None
         return
     spec, kinds = planned
-    landing = Store(settings.landing_url, settings.s3)
+    landing = landing_store(settings)
     entry = None
     for kind in kinds:
         try:
@@ -275,10 +275,10 @@ def ledger_recall(settings: Settings, blocked_days: set[tuple[str, str]]) -> tup
 
 
 def _quarantine_text(lake, feed: str, day: str) -> str:
-    manifest = raw_zone.committed_manifest(lake, feed, date.fromisoformat(day))
-    if not manifest or not manifest["files"]["quarantine"]:
+    manifest = raw_zone.committed_manifest_record(lake, feed, date.fromisoformat(day))
+    if not manifest or not manifest.files.quarantine:
         return ""
-    rows = lake.read_parquet(manifest["files"]["quarantine"]).to_pylist()
+    rows = lake.read_parquet(manifest.files.quarantine).to_pylist()
     text = "\n".join((r["source_record_id"] or "") + " " + (r["record"] or "") for r in rows)
     return _CONTROL.sub("", text)  # a NUL planted inside a record id still names that record
 

@@ -16,7 +16,8 @@ STARTS_BY_FOLDER = {"dags": "airflow", "warehouse": "dbt", "e2e": "dbt", "cli": 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if "s3_server" in getattr(item, "fixturenames", ()):
+        # through the session fixture, or a module starting its own SeaweedFS (tests/sharing/test_share_access.py)
+        if "s3_server" in getattr(item, "fixturenames", ()) or hasattr(item.module, "start_s3_server"):
             item.add_marker(pytest.mark.s3)
         folder = Path(str(item.fspath)).parent.name
         if folder in STARTS_BY_FOLDER and item.module.__name__ != "test_dbt_project":

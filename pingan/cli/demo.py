@@ -22,7 +22,8 @@ from rich.table import Table
 
 from pingan import raw_zone
 from pingan.core.settings import Settings
-from pingan.core.storage import Store, lake_store
+from pingan.core.status import BatchStatus
+from pingan.core.storage import lake_store, open_store
 from pingan.orchestration.pipeline import DayResult, run_day
 
 ANALYST_QUERY = (
@@ -60,7 +61,7 @@ def start_over(settings: Settings) -> str | None:
     batches = raw_zone.committed_manifest_records(lake)
     if not batches:
         return None
-    shares = Store(settings.share_url, settings.s3)
+    shares = open_store(settings.share_url, settings.s3)
     if lake.scheme != "file" or shares.scheme != "file":
         raise click.ClickException(
             f"{lake.url} already holds {len(batches)} committed batch(es) and is not a local demo lake: "
@@ -122,10 +123,10 @@ def run_demo(
 
 def day_line(result: DayResult) -> str:
     """One line per night: loads, the build and the shares."""
-    committed = [f for f in result.feeds if f.status == "committed"]
+    committed = [f for f in result.feeds if f.status == BatchStatus.COMMITTED]
     rows = sum(f.result.rows_written for f in committed if f.result)
     quarantined = sum(f.result.rows_quarantined for f in committed if f.result)
-    others = Counter(f.status for f in result.feeds if f.status != "committed")
+    others = Counter(str(f.status) for f in result.feeds if f.status != BatchStatus.COMMITTED)
     line = f"{result.day}: {len(committed)}/{len(result.feeds)} feeds committed ({rows:,} rows, {quarantined:,} quarantined"
     line += "".join(f", {n} {status}" for status, n in sorted(others.items())) + ")"
     if result.build is not None:
@@ -145,7 +146,7 @@ def print_summary(out: Console, settings: Settings, summary: DemoSummary) -> Non
     problems = []
     for day in summary.days:
         for f in day.feeds:
-            if f.result and f.status == "committed":
+            if f.result and f.status == BatchStatus.COMMITTED:
                 loaded[f.feed] += f.result.rows_written
                 quarantined[f.feed] += f.result.rows_quarantined
             else:

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from pingan.cli.console import date_option, out, progress
 from pingan.core.settings import load_settings
+from pingan.core.status import BatchStatus
 
 
 @click.command()
@@ -28,7 +29,7 @@ def ingest(day: date, feeds: tuple[str, ...], no_gate: bool, force: bool) -> Non
         settings, day, feeds=list(feeds) or None, gate=not no_gate, progress=progress, force=force
     )
     _print_outcomes(day, outcomes)
-    if any(o.status in ("failed", "blocked") for o in outcomes):
+    if any(o.status in (BatchStatus.FAILED, BatchStatus.BLOCKED) for o in outcomes):
         sys.exit(1)
 
 
@@ -226,5 +227,5 @@ def accept(feed: str, day: date, reason: str, force: bool) -> None:
     audit.append(share_store(settings), "delivery_accepted", feed=feed, load_date=day, reason=reason, by=who)
     outcomes = ingest_day(settings, day, feeds=[feed], progress=progress, force=force)
     _print_outcomes(day, outcomes)
-    if any(o.status != "committed" for o in outcomes):
+    if any(o.status != BatchStatus.COMMITTED for o in outcomes):
         sys.exit(1)

@@ -8,12 +8,17 @@ import sys
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
 
 from pingan.cli.console import date_option, out
 from pingan.core.settings import load_settings
+from pingan.core.status import ALARM_STATUSES
+
+if TYPE_CHECKING:
+    from pingan.ops.status import StatusReport
 
 
 @click.command()
@@ -21,13 +26,17 @@ from pingan.core.settings import load_settings
 def status(as_json: bool) -> None:
     """What was loaded, when, how many rows, what was quarantined."""
     from pingan.core.storage import lake_store
-    from pingan.ops.status import HeldBackShare, collect_status
+    from pingan.ops.status import status_report
 
     settings = load_settings()
-    data = collect_status(settings, lake_store(settings))
+    report = status_report(settings, lake_store(settings))
     if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+        click.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=2, default=str))
         return
+    _print_status(report)
+
+
+def _print_status(report: StatusReport) -> None:
     table = Table(
         "feed",
         "days",
@@ -37,41 +46,39 @@ def status(as_json: bool) -> None:
         "blocked",
         "failed or late",
         "freshness",
-        title=f"lake {data['lake']}",
+        title=f"lake {report.lake}",
     )
-    for feed, f in data["feeds"].items():
-        problems = ", ".join(f"{d} {p['status']}" for d, p in f["problem_days"].items())
+    for feed, f in report.feeds.items():
+        problems = ", ".join(f"{d} {p.status}" for d, p in f.problem_days.items())
         table.add_row(
             feed,
-            str(f["days_committed"]),
-            f["last_load_date"] or "-",
-            f"{f['rows_written']:,}",
-            f"{f['rows_quarantined']:,}",
-            ", ".join(f["blocked_days"]) or "-",
+            str(f.days_committed),
+            f.last_load_date or "-",
+            f"{f.rows_written:,}",
+            f"{f.rows_quarantined:,}",
+            ", ".join(f.blocked_days) or "-",
             problems or "-",
-            _freshness(f.get("freshness")),
+            _freshness(f.freshness),
         )
     out.print(table)
-    for feed, f in data["feeds"].items():
-        for d, p in f["problem_days"].items():
-            out.print(f"{feed} {d}: {p['status']}: {p['error']}", highlight=False, soft_wrap=True)
-    for b in data["broken_specs"]:
-        out.print(
-            f"[red]feed spec does not load[/] ({b['feed']}): {b['error']}", highlight=False, soft_wrap=True
-        )
-    for h in data["held_back_shares"]:
-        out.print(f"[red]held back[/] {HeldBackShare(**h).describe()}", highlight=False, soft_wrap=True)
-    for a in data["alerts"]:
+    for feed, f in report.feeds.items():
+        for d, p in f.problem_days.items():
+            out.print(f"{feed} {d}: {p.status}: {p.error}", highlight=False, soft_wrap=True)
+    for b in report.broken_specs:
+        out.print(f"[red]feed spec does not load[/] ({b.feed}): {b.error}", highlight=False, soft_wrap=True)
+    for h in report.held_back_shares:
+        out.print(f"[red]held back[/] {h.describe()}", highlight=False, soft_wrap=True)
+    for a in report.alerts:
         label = "[red]alert[/]"
-        if a.get("kind") == "retry":
-            label = f"[yellow]retried[/] (try {a['try_number']} failed)"
+        if a.kind == "retry":
+            label = f"[yellow]retried[/] (try {a.try_number} failed)"
         out.print(
-            f"{label} {a['raised_at'][:19]} {a['dag_id']}.{a['task_id']} ({a['run_id']}): {a['error']}",
+            f"{label} {a.raised_at[:19]} {a.dag_id}.{a.task_id} ({a.run_id}): {a.error}",
             highlight=False,
             soft_wrap=True,
         )
     out.print(
-        f"warehouse: {data['warehouse']} ({'published' if data['warehouse_exists'] else 'not built yet'})"
+        f"warehouse: {report.warehouse} ({'published' if report.warehouse_exists else 'not built yet'})"
     )
 
 
@@ -110,7 +117,7 @@ def quality(feed: str | None, since: date | None, as_json: bool) -> None:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
     else:
         _print_quality(days, orphans)
-    if any(d.status in ("blocked", "failed", "interrupted") for d in days):
+    if any(d.status in ALARM_STATUSES for d in days):
         sys.exit(1)
 
 
@@ -119,7 +126,7 @@ def _print_quality(days, orphans) -> None:
 
     table = Table("feed", "day", "status", "read", "committed", "quarantined", "top rules", "warned")
     for d in days:
-        style = "red" if d.status in ("blocked", "failed", "interrupted") else None
+        style = "red" if d.status in ALARM_STATUSES else None
         table.add_row(
             d.feed,
             d.load_date,

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
-TZ = "Asia/Shanghai"
+TZ = "Asia/Shanghai"  # the hub's clock: the one zone definition; import TZ or HUB_ZONE from here
+HUB_ZONE = ZoneInfo(TZ)
 TS = pa.timestamp("us", tz=TZ)
 
 # Lineage columns every canonical row carries, added by the loader, never mapped from a source.
@@ -196,4 +197,4 @@ def quarantine_schema() -> pa.Schema:
 def local_today() -> date:
     """Today's date on the hub's clock (Asia/Shanghai): the real day, for expiry and retention, never a
     logical date."""
-    return datetime.now(ZoneInfo(TZ)).date()
+    return datetime.now(HUB_ZONE).date()

@@ -323,23 +323,28 @@ def configure_duckdb_s3(con, s3: S3Settings, secret_name: str = "pingan_lake") -
     )
 
 
-# The deployment's three stores, built here only: a stage asks for its store, it never builds one.
+# Stores are built here only: a stage asks for its deployment's store, it never builds one.
+def open_store(url: str, s3: S3Settings | None = None, *, create: bool = False, crypto=None) -> Store:
+    """The one store factory: a `file://` or `s3://` root, created if `create` (a bucket must exist);
+    `crypto` (a callable giving the lake's Parquet encryption) only for the lake."""
+    store = Store(url, s3, crypto=crypto)
+    if create:
+        store.ensure()
+    return store
+
+
 def lake_store(settings) -> Store:
     """The deployment's lake, created if missing."""
     from pingan.core.lake_crypto import lake_crypto
 
-    lake = Store(settings.lake_url, settings.s3, crypto=lambda: lake_crypto(settings))
-    lake.ensure()
-    return lake
+    return open_store(settings.lake_url, settings.s3, create=True, crypto=lambda: lake_crypto(settings))
 
 
 def share_store(settings) -> Store:
     """The partner share store (snapshots, pointers, the audit log), created if missing."""
-    store = Store(settings.share_url, settings.s3)
-    store.ensure()
-    return store
+    return open_store(settings.share_url, settings.s3, create=True)
 
 
 def landing_store(settings) -> Store:
     """The deployment's landing root; every file feed's path is relative to it (never created by us)."""
-    return Store(settings.landing_url, settings.s3)
+    return open_store(settings.landing_url, settings.s3)

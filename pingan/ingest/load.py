@@ -27,6 +27,7 @@ from pingan import __version__, raw_zone
 from pingan.core.canonical import entity_schema
 from pingan.core.feed_spec import FeedSpec
 from pingan.core.settings import Settings
+from pingan.core.status import BatchStatus
 from pingan.core.storage import Store
 from pingan.ingest.chunk import SourceChunk
 from pingan.ingest.dedupe import Deduper, resolve_repeats
@@ -60,9 +61,8 @@ class BatchResult:
     record: Manifest
 
     @property
-    def manifest(self) -> dict:
-        """The manifest as stored (JSON dict), for callers that read it as a dict."""
-        return self.record.to_json()
+    def manifest(self) -> Manifest:
+        return self.record
 
     @property
     def feed(self) -> str:
@@ -77,7 +77,7 @@ class BatchResult:
         return self.record.batch_id
 
     @property
-    def status(self) -> str:  # committed | blocked
+    def status(self) -> BatchStatus:  # committed | blocked
         return self.record.status
 
     @property
@@ -155,7 +155,7 @@ class Streamed:
 class Verdict:
     """Committed or blocked, and why."""
 
-    status: str  # committed | blocked
+    status: BatchStatus  # committed | blocked
     critical: list[str]
     batch_failures: list  # quality.batch_rules failures on the delivery as a whole
     error: str | None = None
@@ -322,13 +322,13 @@ def judge(attempt: Attempt, ctx: ExtractContext, streamed: Streamed, lake: Store
     batch_failures += empty_over_good_day(spec, attempt.day, counts.read, lake)
     critical = sorted(streamed.gate.critical | {f.rule for f in batch_failures})
     if not critical:
-        return Verdict("committed", [], batch_failures, profile=profiled)
+        return Verdict(BatchStatus.COMMITTED, [], batch_failures, profile=profiled)
     moved = block_batch(lake, attempt.raw_key, attempt.quarantine_key, critical, spec, attempt.info)
     counts.by_rule["batch_blocked"] += moved
     counts.quarantined += moved
     counts.written -= moved
     return Verdict(
-        "blocked",
+        BatchStatus.BLOCKED,
         critical,
         batch_failures,
         blocked_cause(spec, critical, batch_failures, streamed.gate.rules),
@@ -340,8 +340,8 @@ def empty_over_good_day(spec: FeedSpec, day: date, rows_read: int, lake: Store) 
     """An empty delivery never replaces a day that holds rows, even for a feed whose empty days are normal."""
     if rows_read:
         return []
-    committed = raw_zone.committed_manifest(lake, spec.feed, day)
-    held = committed["rows_written"] if committed else 0
+    committed = raw_zone.committed_manifest_record(lake, spec.feed, day)
+    held = committed.rows_written if committed else 0
     if not held:
         return []
     return [RuleFailure("empty_batch", f"{spec.feed} {day}: an empty delivery over a day that holds {held:,} "
@@ -364,7 +364,7 @@ def blocked_cause(spec: FeedSpec, critical: list[str], batch_failures, gate_rule
 
 def build_manifest(attempt: Attempt, ctx: ExtractContext, streamed: Streamed, verdict: Verdict) -> Manifest:
     spec, counts = attempt.spec, streamed.counts
-    committed = verdict.status == "committed"
+    committed = verdict.status == BatchStatus.COMMITTED
     return Manifest(
         feed=spec.feed,
         entity=spec.entity,
@@ -408,7 +408,7 @@ def finish(
     attempt: Attempt,
     manifest: Manifest,
     gate: GateOutcome,
-    before_commit: Callable[[dict], None] | None = None,
+    before_commit: Callable[[Manifest], None] | None = None,
     profiled: ProfiledBatch | None = None,
     retention: timedelta = raw_zone.retention_mod.DEFAULT_RETENTION,
 ) -> None:
@@ -422,9 +422,9 @@ def finish(
             attempt.day,
             manifest.schema_drift.new_columns,
         )
-    if manifest.status == "committed":
+    if manifest.status == BatchStatus.COMMITTED:
         if before_commit is not None:
-            before_commit(manifest.to_json())
+            before_commit(manifest)
         raw_zone.commit(lake, manifest)
         if profiled is not None:
             learn(lake, profiled)
@@ -439,9 +439,8 @@ def finish(
         )
     else:
         raw_zone.write_batch_record(lake, manifest)
-    stored = manifest.to_json()
-    warnings = [{"rule": f.rule, "cause": f.cause} for f in profiled.warnings] if profiled else []
-    results_store.store_results(lake, stored, gate.rules, stored["quality"]["batch_failures"], warnings)
+    warnings = [BatchFailure(rule=f.rule, cause=f.cause) for f in profiled.warnings] if profiled else []
+    results_store.store_results(lake, manifest, gate.rules, manifest.quality.batch_failures, warnings)
 
 
 def schema_fingerprint(schema: pa.Schema) -> str:

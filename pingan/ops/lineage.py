@@ -61,29 +61,47 @@ def upstream(manifest: dict, table: str) -> tuple[list[str], list[str]]:
     }
     if table not in nodes:
         raise LineageError(f"no dbt model named {table!r} in {len(nodes)} models (see `pingan build`)")
+    models = _models_in_dependency_order(manifest, nodes[table])
+    return [manifest["nodes"][uid]["name"] for uid in models], _raw_entities(manifest, nodes[table])
+
+
+def _models_in_dependency_order(manifest: dict, target: str) -> list[str]:
+    """Unique ids of the models `target` is built from (itself included), each after the ones it reads."""
     order: list[str] = []
+    seen: set[str] = set()
+    stack: list[tuple[str, bool]] = [(target, False)]  # (node, its parents already pushed)
+    while stack:
+        uid, expanded = stack.pop()
+        if expanded:
+            if manifest["nodes"][uid]["resource_type"] == "model":
+                order.append(uid)
+            continue
+        if uid in seen or uid.startswith("source."):
+            continue
+        seen.add(uid)
+        stack.append((uid, True))
+        parents = manifest["nodes"][uid].get("depends_on", {}).get("nodes", [])
+        stack.extend((p, False) for p in reversed(parents))
+    return order
+
+
+def _raw_entities(manifest: dict, target: str) -> list[str]:
+    """Canonical entities (raw sources, not the bookkeeping tables) anywhere upstream of `target`."""
     entities: set[str] = set()
     seen: set[str] = set()
-
-    def visit(uid: str) -> None:
+    stack = [target]
+    while stack:
+        uid = stack.pop()
         if uid in seen:
-            return
+            continue
         seen.add(uid)
         if uid.startswith("source."):
             source = manifest["sources"][uid]
-            if (
-                source["source_name"] == "raw" and source["name"] in ENTITY_FIELDS
-            ):  # not the bookkeeping tables
+            if source["source_name"] == "raw" and source["name"] in ENTITY_FIELDS:
                 entities.add(source["name"])
-            return
-        node = manifest["nodes"][uid]
-        for parent in node.get("depends_on", {}).get("nodes", []):
-            visit(parent)
-        if node["resource_type"] == "model":
-            order.append(node["name"])
-
-    visit(nodes[table])
-    return order, sorted(entities)
+            continue
+        stack.extend(manifest["nodes"][uid].get("depends_on", {}).get("nodes", []))
+    return sorted(entities)
 
 
 def _snapshot(shares: Store, share: str) -> dict:
@@ -110,16 +128,16 @@ def trace(settings: Settings, lake: Store, target: str) -> Lineage:
     wanted = set(snapshot["source"]["batch_ids"]) if snapshot else None
     batches = [
         RawBatch(
-            m["feed"],
-            m["entity"],
-            m["load_date"],
-            m["batch_id"],
-            m["rows_written"],
-            [lake.uri(k) for k in m["files"]["raw"]],
-            [SourceFile(s["name"], s.get("sha256")) for s in m.get("sources", [])],
+            m.feed,
+            m.entity,
+            m.load_date.isoformat(),
+            m.batch_id,
+            m.rows_written,
+            [lake.uri(k) for k in m.files.raw],
+            [SourceFile(s["name"], s.get("sha256")) for s in m.sources],
         )
-        for m in raw_zone.committed_manifests(lake)
-        if m["entity"] in entities and (wanted is None or m["batch_id"] in wanted)
+        for m in raw_zone.committed_manifest_records(lake)
+        if m.entity in entities and (wanted is None or m.batch_id in wanted)
     ]
     batches.sort(key=lambda b: (b.feed, b.load_date))
     return Lineage(target, table, snapshot, models, entities, batches)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pingan.core.environment import temporary_env
 from pingan.core.settings import Settings
+from pingan.raw_zone.manifest import Manifest
 
 log = logging.getLogger(__name__)
 NAMESPACE = "pingan"
@@ -64,17 +65,17 @@ def _emit(settings: Settings, job: str, inputs: list[str], outputs: list[str]) -
     _client(settings).emit(event)
 
 
-def emit_load(settings: Settings, lake, manifest: dict) -> None:
+def emit_load(settings: Settings, lake, manifest: Manifest) -> None:
     """A committed load: its source files in, its raw Parquet out."""
     try:
         _emit(
             settings,
-            f"ingest.{manifest['feed']}",
-            [s["name"] for s in manifest.get("sources", [])],
-            [lake.uri(k) for k in manifest["files"]["raw"]],
+            f"ingest.{manifest.feed}",
+            [s["name"] for s in manifest.sources],
+            [lake.uri(k) for k in manifest.files.raw],
         )
     except Exception as exc:  # lineage must never fail a load
-        log.warning("lineage event for %s not written: %s", manifest.get("feed"), exc)
+        log.warning("lineage event for %s not written: %s", manifest.feed, exc)
 
 
 def emit_share(settings: Settings, share) -> None:

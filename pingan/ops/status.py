@@ -2,96 +2,150 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from pingan import raw_zone
-from pingan.core.feed_spec import load_spec_set
+from pingan.core.feed_spec import BrokenSpec, load_spec_set
 from pingan.core.settings import Settings
+from pingan.core.status import PROBLEM_STATUSES, BatchStatus
 from pingan.core.storage import Store, share_store
-from pingan.ops.alerts import recent_alerts
+from pingan.ops.alerts import Alert, recent_alerts
 from pingan.quality.batch_rules import NOTHING_DELIVERED, nothing_delivered
+from pingan.raw_zone.manifest import Manifest
 
-BATCH_FIELDS = (
-    "load_date",
-    "batch_id",
-    "status",
-    "rows_read",
-    "rows_written",
-    "rows_quarantined",
-    "quarantine_by_rule",
-    "started_at",
-    "finished_at",
-    "error",
-)
+
+@dataclass(frozen=True)
+class BatchRow:
+    """One load attempt as `pingan status` shows it."""
+
+    load_date: str
+    batch_id: str
+    status: BatchStatus  # as shown: `interrupted` and `superseded` are derived here
+    rows_read: int
+    rows_written: int
+    rows_quarantined: int
+    quarantine_by_rule: dict[str, int]
+    started_at: str | None
+    finished_at: str | None
+    error: str | None
+    critical_failures: list[str]
+    is_current: bool  # the day's committed batch
+
+
+@dataclass(frozen=True)
+class DayProblem:
+    """Why a day's latest attempt did not commit (a blocked or interrupted one left the previous commit)."""
+
+    status: BatchStatus
+    error: str | None
+
+
+@dataclass
+class FeedStatus:
+    entity: str
+    jurisdiction_code: str
+    batches: list[BatchRow] = field(default_factory=list)  # every attempt, in start order
+    days_committed: int = 0
+    rows_written: int = 0
+    rows_quarantined: int = 0
+    last_load_date: str | None = None
+    blocked_days: list[str] = field(default_factory=list)
+    problem_days: dict[str, DayProblem] = field(default_factory=dict)
+    freshness: dict | None = None  # mart_feed_freshness of the last published build
+
+
+@dataclass
+class StatusReport:
+    lake: str
+    warehouse: str
+    warehouse_exists: bool
+    feeds: dict[str, FeedStatus]
+    broken_specs: list[BrokenSpec]
+    alerts: list[Alert]
+    held_back_shares: list[HeldBackShare]
+
+    def as_json(self) -> dict:
+        """The report as `pingan status --json` prints it."""
+        return asdict(self)
 
 
 def collect_status(settings: Settings, lake: Store) -> dict:
+    """Per feed: its batches (every attempt) and which one is committed for each day (as JSON)."""
+    return status_report(settings, lake).as_json()
+
+
+def status_report(settings: Settings, lake: Store) -> StatusReport:
     """Per feed: its batches (every attempt) and which one is committed for each day."""
     spec_set = load_spec_set(settings.connectors_dir)  # a broken file is reported, the others still listed
-    specs = spec_set.specs
+    feeds = {feed: FeedStatus(s.entity, s.jurisdiction_code) for feed, s in sorted(spec_set.specs.items())}
     committed = {(m.feed, m.load_date): m.batch_id for m in raw_zone.committed_manifest_records(lake)}
-    feeds: dict[str, dict] = {
-        feed: {"entity": s.entity, "jurisdiction_code": s.jurisdiction_code, "batches": []}
-        for feed, s in sorted(specs.items())
-    }
     records = raw_zone.attempt_records(lake)
     for n, rec in enumerate(records):
-        entry = feeds.setdefault(
-            rec.feed, {"entity": rec.entity, "jurisdiction_code": rec.jurisdiction_code, "batches": []}
-        )
-        stored = rec.to_json()
-        batch = {k: stored[k] for k in BATCH_FIELDS}
         later = any(r.feed == rec.feed and r.load_date == rec.load_date for r in records[n + 1 :])
-        batch["status"] = raw_zone.attempt_status(rec, superseded=later)
-        batch["critical_failures"] = list(rec.quality.critical_failures)
-        batch["is_current"] = committed.get((rec.feed, rec.load_date)) == rec.batch_id
-        if batch["status"] == "committed" and not batch["is_current"]:
-            batch["status"] = "superseded"
-        entry["batches"].append(batch)
-    for entry in feeds.values():
-        current = [b for b in entry["batches"] if b["is_current"]]
-        entry["days_committed"] = len(current)
-        entry["rows_written"] = sum(b["rows_written"] for b in current)
-        entry["rows_quarantined"] = sum(b["rows_quarantined"] for b in current)
-        entry["last_load_date"] = max((b["load_date"] for b in current), default=None)
-        held = {b["load_date"] for b in current if b["rows_written"]}
-        entry["blocked_days"] = sorted(
-            {
-                b["load_date"]
-                for b in entry["batches"]
-                if _problem(b, held=b["load_date"] in held)["status"] == "blocked"
-            }
-        )
-        # days whose latest attempt did not commit (failed, late, blocked, interrupted), with the cause; a
-        # blocked or interrupted attempt left the day's previous commit (if any) in place
-        latest: dict[str, dict] = {}
-        for b in entry["batches"]:
-            latest[b["load_date"]] = b  # batches are in start order
-        entry["problem_days"] = {
-            d: _problem(b, held=d in held)
-            for d, b in sorted(latest.items())
-            if b["status"] in ("failed", "late", "blocked", "interrupted")
-        }  # fmt: skip
+        is_current = committed.get((rec.feed, rec.load_date)) == rec.batch_id
+        entry = feeds.setdefault(rec.feed, FeedStatus(rec.entity, rec.jurisdiction_code))
+        entry.batches.append(batch_row(rec, raw_zone.attempt_status(rec, superseded=later), is_current))
     freshness = warehouse_freshness(settings)
     for feed, entry in feeds.items():
-        entry["freshness"] = freshness.get(feed)
-    return {
-        "lake": lake.url,
-        "warehouse": str(settings.warehouse_path),
-        "warehouse_exists": settings.warehouse_path.exists(),
-        "feeds": feeds,
-        "broken_specs": [asdict(b) for b in spec_set.broken],
-        "alerts": [asdict(a) for a in recent_alerts(lake)],
-        "held_back_shares": [asdict(h) for h in held_back_shares(settings)],
+        summarise_feed(entry)
+        entry.freshness = freshness.get(feed)
+    return StatusReport(
+        lake=lake.url,
+        warehouse=str(settings.warehouse_path),
+        warehouse_exists=settings.warehouse_path.exists(),
+        feeds=feeds,
+        broken_specs=list(spec_set.broken),
+        alerts=recent_alerts(lake),
+        held_back_shares=held_back_shares(settings),
+    )
+
+
+def batch_row(rec: Manifest, status: BatchStatus, is_current: bool) -> BatchRow:
+    if status == BatchStatus.COMMITTED and not is_current:
+        status = BatchStatus.SUPERSEDED
+    return BatchRow(
+        load_date=rec.load_date.isoformat(),
+        batch_id=rec.batch_id,
+        status=status,
+        rows_read=rec.rows_read,
+        rows_written=rec.rows_written,
+        rows_quarantined=rec.rows_quarantined,
+        quarantine_by_rule=dict(rec.quarantine_by_rule),
+        started_at=rec.started_at,
+        finished_at=rec.finished_at,
+        error=rec.error,
+        critical_failures=list(rec.quality.critical_failures),
+        is_current=is_current,
+    )
+
+
+def summarise_feed(entry: FeedStatus) -> None:
+    """Fill a feed's totals, blocked days and problem days from its batches."""
+    current = [b for b in entry.batches if b.is_current]
+    entry.days_committed = len(current)
+    entry.rows_written = sum(b.rows_written for b in current)
+    entry.rows_quarantined = sum(b.rows_quarantined for b in current)
+    entry.last_load_date = max((b.load_date for b in current), default=None)
+    held = {b.load_date for b in current if b.rows_written}
+    entry.blocked_days = sorted(
+        {
+            b.load_date
+            for b in entry.batches
+            if _problem(b, held=b.load_date in held).status == BatchStatus.BLOCKED
+        }
+    )
+    latest = {b.load_date: b for b in entry.batches}  # batches are in start order
+    entry.problem_days = {
+        d: _problem(b, held=d in held) for d, b in sorted(latest.items()) if b.status in PROBLEM_STATUSES
     }
 
 
-def _problem(batch: dict, *, held: bool) -> dict:
+def _problem(batch: BatchRow, *, held: bool) -> DayProblem:
     """A day's problem in one vocabulary across transports: a source that gave nothing (no file, or no
     rows from an API or a table) is `late`, however the attempt was recorded."""
-    if nothing_delivered(batch["status"], batch["rows_read"], batch["critical_failures"], held=held):
-        return {"status": "late", "error": f"{NOTHING_DELIVERED} (0 rows read)"}
-    return {"status": batch["status"], "error": batch.get("error")}
+    if nothing_delivered(batch.status, batch.rows_read, batch.critical_failures, held=held):
+        return DayProblem(BatchStatus.LATE, f"{NOTHING_DELIVERED} (0 rows read)")
+    return DayProblem(batch.status, batch.error)
 
 
 def warehouse_freshness(settings: Settings) -> dict[str, dict]:

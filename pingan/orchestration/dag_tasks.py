@@ -8,18 +8,16 @@ triggering asset events carry, or, when it fires on its deadline instead, from i
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
-from pingan.core.canonical import TZ
+from pingan.core.canonical import HUB_ZONE
 from pingan.core.settings import load_settings
-
-LOCAL = ZoneInfo(TZ)  # the hub's clock (pingan.core.canonical)
+from pingan.core.status import BatchStatus
 
 
 def load_date_for(run_time: datetime) -> date:
     """The day a nightly run loads: the local calendar day before the run's logical time."""
     # via the epoch: pendulum's astimezone() with a ZoneInfo returned the wrong local day here
-    local = datetime.fromtimestamp(run_time.timestamp(), LOCAL)
+    local = datetime.fromtimestamp(run_time.timestamp(), HUB_ZONE)
     return (local - timedelta(days=1)).date()
 
 
@@ -29,7 +27,7 @@ def ingest_task(feed: str, run_time: datetime) -> dict:
     settings = load_settings()
     day = load_date_for(run_time)
     (outcome,) = ingest_day(settings, day, feeds=[feed])
-    if outcome.status != "committed":
+    if outcome.status != BatchStatus.COMMITTED:
         # failing the task keeps the asset un-updated, so nothing downstream builds from this batch
         raise RuntimeError(
             f"{feed} {day}: {outcome.status}: {outcome.error or outcome.result.critical_failures}"

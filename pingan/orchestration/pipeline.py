@@ -16,6 +16,7 @@ from pingan import raw_zone
 from pingan.core.deployment import feed_sources
 from pingan.core.feed_spec import BrokenSpec, FeedSpec, load_spec_set
 from pingan.core.settings import Settings
+from pingan.core.status import BatchStatus
 from pingan.core.storage import Store, lake_store
 from pingan.ingest.load import BatchResult, ingest_feed, new_batch_id
 from pingan.ops import lineage_events
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class FeedOutcome:
     feed: str
-    status: str  # committed | blocked | late (nothing delivered for the day) | failed
+    status: BatchStatus  # committed | blocked | late (nothing delivered for the day) | failed
     result: BatchResult | None = None
     error: str | None = None
 
@@ -41,7 +42,7 @@ class DayResult:
 
     @property
     def failed(self) -> list[FeedOutcome]:
-        return [f for f in self.feeds if f.status in ("failed", "blocked")]
+        return [f for f in self.feeds if f.status in (BatchStatus.FAILED, BatchStatus.BLOCKED)]
 
 
 def quality_gate(settings: Settings) -> Callable:
@@ -99,7 +100,9 @@ def ingest_day(
     specs, broken = select_spec_set(settings, feeds)
     for b in broken:  # a file that does not load fails its own feed, naming file and key; the others run
         log.error("%s %s: feed spec does not load: %s", b.feed, day, b.error)
-    failed = [FeedOutcome(b.feed, "failed", error=f"feed spec does not load: {b.error}") for b in broken]
+    failed = [
+        FeedOutcome(b.feed, BatchStatus.FAILED, error=f"feed spec does not load: {b.error}") for b in broken
+    ]
     with feed_sources(settings, specs):
         loaded = [_ingest_one(spec, day, settings, lake, check, progress, force) for spec in specs]
     return loaded + failed
@@ -114,19 +117,22 @@ def _ingest_one(
     started = datetime.now(UTC).isoformat()
     try:
         result = ingest_feed(spec, day, settings, lake, gate=check, progress=progress, force=force)
-        if result.status == "committed":
+        if result.status == BatchStatus.COMMITTED:
             lineage_events.emit_load(settings, lake, result.manifest)
-        held = bool((raw_zone.committed_manifest(lake, spec.feed, day) or {}).get("rows_written"))
+        committed = raw_zone.committed_manifest_record(lake, spec.feed, day)
+        held = bool(committed and committed.rows_written)
         if nothing_delivered(result.status, result.rows_read, result.critical_failures, held=held):
             # an API or table answering with no rows is the same day as a file not there: late, not blocked
-            return FeedOutcome(spec.feed, "late", result, error=f"{NOTHING_DELIVERED} (0 rows read)")
+            return FeedOutcome(
+                spec.feed, BatchStatus.LATE, result, error=f"{NOTHING_DELIVERED} (0 rows read)"
+            )
         return FeedOutcome(spec.feed, result.status, result)
     except SourceMissing as exc:
         log.warning("%s", exc)
-        outcome = FeedOutcome(spec.feed, "late", error=f"{NOTHING_DELIVERED} ({exc})")
+        outcome = FeedOutcome(spec.feed, BatchStatus.LATE, error=f"{NOTHING_DELIVERED} ({exc})")
     except Exception as exc:  # one broken feed must not stop the others
         log.error("%s %s: load failed: %s", spec.feed, day, exc)
-        outcome = FeedOutcome(spec.feed, "failed", error=f"{type(exc).__name__}: {exc}")
+        outcome = FeedOutcome(spec.feed, BatchStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
     raw_zone.record_attempt_failure(
         lake,
         feed=spec.feed,

@@ -21,6 +21,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from pingan.core.status import BatchStatus
+
 EMPTY_BATCH = "empty_batch"
 ROWS_ACCEPTED = "rows_accepted"
 BATCH_RULES = (EMPTY_BATCH, ROWS_ACCEPTED)  # checked here, not in a GX suite
@@ -36,7 +38,7 @@ NOTHING_DELIVERED = "nothing delivered for this day yet; not committed, the day 
 def nothing_delivered(status: str, rows_read: int, critical: list[str], *, held: bool) -> bool:
     """A blocked attempt whose only fault is that it read nothing, over a day holding no committed rows
     (`held`): an empty day, reported as `late` (an empty delivery over a good day stays `blocked`)."""
-    return status == "blocked" and rows_read == 0 and list(critical) == [EMPTY_BATCH] and not held
+    return status == BatchStatus.BLOCKED and rows_read == 0 and list(critical) == [EMPTY_BATCH] and not held
 
 
 @dataclass(frozen=True)

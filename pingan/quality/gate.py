@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pingan.core.status import RuleVerdict
 from pingan.quality.batch_rules import max_rejected_share
 from pingan.quality.result import GateResult, RowFailure, RuleOutcome
 from pingan.quality.schema import RULE as SCHEMA_RULE
@@ -67,39 +69,58 @@ def validate_batch(
     converted = time.perf_counter()
     gx_result = gx_runtime.run(suite, df, parameters)
     validated = time.perf_counter()
-
-    rules, critical, warnings, row_failures = [], [], [], []
-    for res in gx_result.results:
-        outcome, failures = _judge(res, df)
-        rules.append(outcome)
-        row_failures.extend(failures)
-        if outcome.outcome == "rejected":
-            critical.append(outcome.rule)
-        elif outcome.outcome == "warned":
-            warnings.append(outcome.rule)
-    row_failures.sort()
-    stats = gx_result.statistics
-    statistics = {
-        "rows": table.num_rows,
-        "rows_quarantined": len({f.row_index for f in row_failures}),
-        "evaluated_expectations": stats["evaluated_expectations"],
-        "successful_expectations": stats["successful_expectations"],
-        "unsuccessful_expectations": stats["unsuccessful_expectations"],
+    judged = _judge_all(gx_result.results, df)
+    timings = {
         "to_pandas_seconds": round(converted - started, 3),
         "gx_seconds": round(validated - converted, 3),
     }
     return GateResult(
         entity=entity,
-        success=not critical,
-        critical_failures=critical,
-        warnings=warnings,
-        row_failures=row_failures,
-        statistics=statistics,
-        rules=rules,
+        success=not judged.critical,
+        critical_failures=judged.critical,
+        warnings=judged.warnings,
+        row_failures=judged.row_failures,
+        statistics=_statistics(table.num_rows, judged.row_failures, gx_result.statistics, timings),
+        rules=judged.rules,
         overrides=overrides,
         skipped_rules=skipped,
         gx_result=gx_result,
     )
+
+
+@dataclass
+class _Judged:
+    """Every rule's outcome on a batch, sorted into what blocks it, what warns and which rows fail."""
+
+    rules: list[RuleOutcome] = field(default_factory=list)
+    critical: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    row_failures: list[RowFailure] = field(default_factory=list)
+
+
+def _judge_all(results: list, df: pd.DataFrame) -> _Judged:
+    judged = _Judged()
+    for res in results:
+        outcome, failures = _judge(res, df)
+        judged.rules.append(outcome)
+        judged.row_failures.extend(failures)
+        if outcome.outcome == RuleVerdict.REJECTED:
+            judged.critical.append(outcome.rule)
+        elif outcome.outcome == RuleVerdict.WARNED:
+            judged.warnings.append(outcome.rule)
+    judged.row_failures.sort()
+    return judged
+
+
+def _statistics(rows: int, row_failures: list[RowFailure], stats: dict, timings: dict) -> dict:
+    return {
+        "rows": rows,
+        "rows_quarantined": len({f.row_index for f in row_failures}),
+        "evaluated_expectations": stats["evaluated_expectations"],
+        "successful_expectations": stats["successful_expectations"],
+        "unsuccessful_expectations": stats["unsuccessful_expectations"],
+        **timings,
+    }
 
 
 def _schema_rejected(
@@ -110,7 +131,7 @@ def _schema_rejected(
         severity="critical",
         expectation_type="pingan_schema_matches_canonical",
         column=None,
-        outcome="rejected",
+        outcome=RuleVerdict.REJECTED,
         observed_value=problems,
     )
     return GateResult(
@@ -164,11 +185,11 @@ def _judge(res: Any, df: pd.DataFrame) -> tuple[RuleOutcome, list[RowFailure]]:
     indices = [int(i) for i in result.get("unexpected_index_list") or []]
 
     if exception or (not res.success and not _within_noise(config.kwargs.get("mostly"), result, row_level)):
-        verdict = "rejected" if severity == "critical" else "warned"
+        verdict = RuleVerdict.REJECTED if severity == "critical" else RuleVerdict.WARNED
     elif indices and severity == "critical":
-        verdict = "quarantined"
+        verdict = RuleVerdict.QUARANTINED
     else:
-        verdict = "passed"
+        verdict = RuleVerdict.PASSED
     outcome = RuleOutcome(
         rule=rule,
         severity=severity,

@@ -9,6 +9,7 @@ logger only, so our own loggers keep their level.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -25,12 +26,10 @@ RESULT_FORMAT = {
 }
 
 _lock = threading.RLock()
-_context: Any = None
-_batch_definition: Any = None
 _definitions: dict[str, Any] = {}
 
 
-def _silence() -> None:
+def silence() -> None:
     os.environ["GX_ANALYTICS_ENABLED"] = "False"  # GX's switch for usage statistics; also off in the config
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
@@ -52,9 +51,10 @@ def _skip_fingerprint() -> None:
         pandas_execution_engine.HASH_THRESHOLD = 0
 
 
-def _init() -> None:
-    global _context, _batch_definition
-    _silence()
+@functools.cache
+def _runtime() -> tuple[Any, Any]:
+    """The process's ephemeral GX context and its whole-DataFrame batch definition, made on first use."""
+    silence()
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,
@@ -73,8 +73,7 @@ def _init() -> None:
     )
     ctx = gx.get_context(mode="ephemeral", project_config=config)
     asset = ctx.data_sources.add_pandas("pingan").add_dataframe_asset("batch")
-    _batch_definition = asset.add_batch_definition_whole_dataframe("whole_batch")
-    _context = ctx
+    return ctx, asset.add_batch_definition_whole_dataframe("whole_batch")
 
 
 def validation_definition(suite: dict) -> Any:
@@ -83,15 +82,14 @@ def validation_definition(suite: dict) -> Any:
     with _lock:
         if key in _definitions:
             return _definitions[key]
-        if _context is None:
-            _init()
+        context, batch_definition = _runtime()
         import great_expectations as gx
         from great_expectations.core import ExpectationSuite
 
         name = f"{suite['name']}@{key}"
-        gx_suite = _context.suites.add(ExpectationSuite(**{**suite, "name": name}))
-        vd = gx.ValidationDefinition(name=name, data=_batch_definition, suite=gx_suite)
-        _definitions[key] = _context.validation_definitions.add(vd)
+        gx_suite = context.suites.add(ExpectationSuite(**{**suite, "name": name}))
+        vd = gx.ValidationDefinition(name=name, data=batch_definition, suite=gx_suite)
+        _definitions[key] = context.validation_definitions.add(vd)
         return _definitions[key]
 
 

@@ -7,15 +7,17 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from pingan import raw_zone
+from pingan.core.status import BatchStatus
 from pingan.core.storage import Store
 from pingan.quality.batch_rules import NOTHING_DELIVERED, nothing_delivered
+from pingan.raw_zone.manifest import Manifest
 
 
 @dataclass
 class DayQuality:
     feed: str
     load_date: str
-    status: str  # of the day's latest attempt: committed | blocked | failed | late | interrupted | running
+    status: BatchStatus  # of the day's latest attempt: committed | blocked | failed | late | interrupted | running
     rows_read: int
     rows_committed: int  # rows of the day's committed batch (the previous one if the latest was blocked)
     rows_quarantined: int
@@ -27,45 +29,47 @@ class DayQuality:
 
 def day_quality(lake: Store, feed: str | None = None, since: date | None = None) -> list[DayQuality]:
     """One row per feed and load date, sorted; `since` keeps days on or after it."""
-    committed = {(m["feed"], m["load_date"]): m for m in raw_zone.committed_manifests(lake, feed)}
-    records = raw_zone.batch_records(lake, feed)
-    latest: dict[tuple[str, str], dict] = {}
+    committed = {(m.feed, m.load_date): m for m in raw_zone.committed_manifest_records(lake, feed)}
+    latest = latest_attempts(raw_zone.attempt_records(lake, feed))
+    return [
+        _day_row(latest.get(key) or (committed[key], committed[key].status), committed.get(key))
+        for key in sorted(set(latest) | set(committed))
+        if not since or key[1] >= since
+    ]
+
+
+def latest_attempts(records: list[Manifest]) -> dict[tuple[str, date], tuple[Manifest, BatchStatus]]:
+    """Per feed and day, its latest attempt (records are in start order) with the status to show."""
+    latest: dict[tuple[str, date], tuple[Manifest, BatchStatus]] = {}
     for n, rec in enumerate(records):
-        later = any(r["feed"] == rec["feed"] and r["load_date"] == rec["load_date"] for r in records[n + 1 :])
-        latest[(rec["feed"], rec["load_date"])] = {**rec, "status": raw_zone.attempt_status(rec, later)}
-    out = []
-    for key in sorted(set(latest) | set(committed)):
-        if since and key[1] < since.isoformat():
-            continue
-        rec = latest.get(key) or committed[key]
-        good = committed.get(key)
-        quality = rec.get("quality") or {}
-        status, cause = rec["status"], rec.get("error")
-        held = bool(good and good["rows_written"])
-        if nothing_delivered(
-            status, rec.get("rows_read", 0), quality.get("critical_failures") or [], held=held
-        ):
-            status, cause = "late", f"{NOTHING_DELIVERED} (0 rows read)"  # as for a missing file
-        out.append(
-            DayQuality(
-                feed=key[0],
-                load_date=key[1],
-                status=status,
-                rows_read=rec.get("rows_read", 0),
-                rows_committed=good["rows_written"] if good else 0,
-                rows_quarantined=rec.get("rows_quarantined", 0),
-                quarantine_by_rule=dict(rec.get("quarantine_by_rule") or {}),
-                warnings=sorted(quality.get("warnings") or {}),
-                cause=cause if status != "committed" else _findings(quality),
-                committed_at=good.get("finished_at") if good else None,
-            )
-        )
-    return out
+        later = any(r.feed == rec.feed and r.load_date == rec.load_date for r in records[n + 1 :])
+        latest[(rec.feed, rec.load_date)] = (rec, raw_zone.attempt_status(rec, later))
+    return latest
 
 
-def _findings(quality: dict) -> str | None:
+def _day_row(attempt: tuple[Manifest, BatchStatus], good: Manifest | None) -> DayQuality:
+    rec, status = attempt
+    cause = rec.error
+    held = bool(good and good.rows_written)
+    if nothing_delivered(status, rec.rows_read, rec.quality.critical_failures, held=held):
+        status, cause = BatchStatus.LATE, f"{NOTHING_DELIVERED} (0 rows read)"  # as for a missing file
+    return DayQuality(
+        feed=rec.feed,
+        load_date=rec.load_date.isoformat(),
+        status=status,
+        rows_read=rec.rows_read,
+        rows_committed=good.rows_written if good else 0,
+        rows_quarantined=rec.rows_quarantined,
+        quarantine_by_rule=dict(rec.quarantine_by_rule),
+        warnings=sorted(rec.quality.warnings),
+        cause=cause if status != BatchStatus.COMMITTED else _findings(rec),
+        committed_at=good.finished_at if good else None,
+    )
+
+
+def _findings(rec: Manifest) -> str | None:
     """A committed day's profile warnings (a check the feed declares `warn`, or an accepted day)."""
-    return "; ".join(quality.get("findings") or []) or None
+    return "; ".join(rec.quality.findings) or None
 
 
 def top_rules(quarantine_by_rule: dict[str, int], n: int = 3) -> str:

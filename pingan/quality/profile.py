@@ -15,6 +15,7 @@ storing identifiers. Value domains are kept for low-cardinality columns that are
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from datetime import date, datetime, time, timedelta
@@ -166,16 +167,12 @@ def column_stats(spec: FeedSpec, rows: ProfileInput) -> tuple[dict, dict, dict]:
     return nulls, distinct, domain
 
 
-_DB = None
-
-
+@functools.cache
 def _database():
+    """One in-memory DuckDB per process, opened on first use."""
     import duckdb
 
-    global _DB
-    if _DB is None:
-        _DB = duckdb.connect()
-    return _DB
+    return duckdb.connect()
 
 
 def compute_day_profile(

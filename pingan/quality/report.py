@@ -18,6 +18,7 @@ from urllib.parse import quote, urlparse
 from urllib.request import url2pathname
 
 from pingan.core.settings import Settings
+from pingan.core.status import BatchStatus
 from pingan.core.storage import Store
 from pingan.quality.overview import DayQuality, day_quality, top_rules
 
@@ -105,7 +106,7 @@ def _feed_section(feed: str, days: list[DayQuality]) -> str:
             "day": d.load_date,
             "committed": d.rows_committed,
             "quarantined": d.rows_quarantined,
-            "blocked": d.status != "committed",
+            "blocked": d.status != BatchStatus.COMMITTED,
         }
         for d in days
     ]
@@ -116,7 +117,7 @@ def _feed_section(feed: str, days: list[DayQuality]) -> str:
         f"<li class='blocked'>{html.escape(d.load_date)} {html.escape(d.status)}: "
         f"{html.escape(d.cause or '')}</li>"
         for d in days
-        if d.status != "committed"
+        if d.status != BatchStatus.COMMITTED
     )
     rows = "".join(
         f"<tr><td class='l'>{d.load_date}</td><td class='l'>{html.escape(d.status)}</td><td>{d.rows_read:,}</td>"
@@ -146,7 +147,7 @@ def render_report(
     feeds: dict[str, list[DayQuality]] = {}
     for d in days:
         feeds.setdefault(d.feed, []).append(d)
-    blocked = [d for d in days if d.status != "committed"]
+    blocked = [d for d in days if d.status != BatchStatus.COMMITTED]
     links = []
     if data_docs:
         links.append(f"<a href='{html.escape(data_docs)}'>Great Expectations Data Docs</a>")

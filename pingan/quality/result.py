@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
-Outcome = Literal["passed", "quarantined", "warned", "rejected"]
+from pingan.core.status import RuleVerdict
 
 
 class RowFailure(NamedTuple):
@@ -24,7 +24,7 @@ class RuleOutcome:
     severity: str
     expectation_type: str
     column: str | None
-    outcome: Outcome
+    outcome: RuleVerdict
     unexpected_count: int | None = None  # rows failing (row-level rules only)
     element_count: int | None = None
     mostly: float | None = None  # the threshold applied, after overrides

@@ -15,7 +15,9 @@ from collections import Counter
 from typing import Any
 
 from pingan.core.masking import mask_sample
+from pingan.core.status import RuleVerdict
 from pingan.core.storage import Store
+from pingan.raw_zone.manifest import BatchFailure, Manifest
 
 PREFIX = "_quality"
 # result keys only COMPLETE carries: one entry per failing row
@@ -67,18 +69,24 @@ def stage_of(rule: str) -> str:
     return "normaliser"
 
 
-def rows_base(manifest: dict) -> dict:
-    base = {
-        k: manifest[k] for k in ("feed", "entity", "jurisdiction_code", "load_date", "batch_id", "status")
+def rows_base(manifest: Manifest) -> dict:
+    return {
+        "feed": manifest.feed,
+        "entity": manifest.entity,
+        "jurisdiction_code": manifest.jurisdiction_code,
+        "load_date": manifest.load_date.isoformat(),
+        "batch_id": manifest.batch_id,
+        "status": manifest.status.value,
+        "rows_read": manifest.rows_read,
     }
-    base["rows_read"] = manifest["rows_read"]
-    return base
 
 
-def result_rows(manifest: dict, gate_rules: dict[str, dict], batch_failures: list[dict]) -> list[dict]:
+def result_rows(
+    manifest: Manifest, gate_rules: dict[str, dict], batch_failures: list[BatchFailure]
+) -> list[dict]:
     """One row per rule that quarantined rows, gate rule evaluated, or batch rule failed."""
     base = rows_base(manifest)
-    quarantined = Counter(manifest["quarantine_by_rule"])
+    quarantined = Counter(manifest.quarantine_by_rule)
     rows = []
     for rule, outcome in sorted(gate_rules.items()):
         rows.append(
@@ -100,7 +108,7 @@ def result_rows(manifest: dict, gate_rules: dict[str, dict], batch_failures: lis
                 "stage": stage_of(rule),
                 "rule": rule.removeprefix("quality:"),
                 "severity": "critical",
-                "outcome": "quarantined",
+                "outcome": RuleVerdict.QUARANTINED.value,
                 "rows_failed": n,
                 "rows_quarantined": n,
                 "cause": None,
@@ -111,12 +119,12 @@ def result_rows(manifest: dict, gate_rules: dict[str, dict], batch_failures: lis
             {
                 **base,
                 "stage": "batch",
-                "rule": failure["rule"],
+                "rule": failure.rule,
                 "severity": "critical",
-                "outcome": "rejected",
-                "rows_failed": manifest["rows_quarantined"],
+                "outcome": RuleVerdict.REJECTED.value,
+                "rows_failed": manifest.rows_quarantined,
                 "rows_quarantined": 0,
-                "cause": failure["cause"],
+                "cause": failure.cause,
             }
         )
     return rows
@@ -124,10 +132,10 @@ def result_rows(manifest: dict, gate_rules: dict[str, dict], batch_failures: lis
 
 def store_results(
     lake: Store,
-    manifest: dict,
+    manifest: Manifest,
     gate_rules: dict[str, dict],
-    batch_failures: list[dict],
-    batch_warnings: list[dict] | None = None,
+    batch_failures: list[BatchFailure],
+    batch_warnings: list[BatchFailure] | None = None,
 ) -> None:
     """`batch_warnings`: batch-level findings that did not block (a profile check the feed declares
     `warn`, or an accepted day), stored as `warned` rows with their cause."""
@@ -136,17 +144,17 @@ def store_results(
         {
             **rows_base(manifest),
             "stage": "batch",
-            "rule": w["rule"],
+            "rule": w.rule,
             "severity": "warning",
-            "outcome": "warned",
+            "outcome": RuleVerdict.WARNED.value,
             "rows_failed": 0,
             "rows_quarantined": 0,
-            "cause": w["cause"],
+            "cause": w.cause,
         }
         for w in batch_warnings or []
     ]
     lake.put_bytes(
-        results_key(manifest["feed"], manifest["batch_id"]),
+        results_key(manifest.feed, manifest.batch_id),
         json.dumps(rows, ensure_ascii=False).encode(),
         "application/json",
         durable=False,

@@ -40,7 +40,7 @@ def quality_results(lake: Store | None) -> pa.Table:
     """Every stored result row, in SCHEMA (none without a lake)."""
     if lake is None:
         return SCHEMA.empty_table()
-    current = {(m["feed"], m["batch_id"]) for m in raw_zone.committed_manifests(lake)}
+    current = {(m.feed, m.batch_id) for m in raw_zone.committed_manifest_records(lake)}
     rows = []
     for key in lake.list(f"{PREFIX}/results/"):
         if key.endswith(".json"):
@@ -64,24 +64,23 @@ def register_quality_results(con, lake: Store | None) -> int:
 def quality_status_of_batches(lake: Store, batch_ids: list[str]) -> dict[str, dict]:
     """Per batch id: its status, rows read / written / quarantined, quarantine per rule and blocking cause.
 
-    For share manifests ("built from these batches, whose quality was ..."); unknown ids map to
-    {"status": "unknown"}.
+    Any attempt's record, committed or not (share manifests quote only committed batches, through
+    pingan.sharing.lineage.SourceBatches); unknown ids map to {"status": "unknown"}.
     """
     wanted = set(batch_ids)
     out: dict[str, dict] = {b: {"status": "unknown"} for b in wanted}
-    for rec in raw_zone.batch_records(lake):
-        if rec["batch_id"] in wanted:
-            q = rec.get("quality") or {}
-            out[rec["batch_id"]] = {
-                "feed": rec["feed"],
-                "load_date": rec["load_date"],
-                "status": rec["status"],
-                "rows_read": rec["rows_read"],
-                "rows_written": rec["rows_written"],
-                "rows_quarantined": rec["rows_quarantined"],
-                "quarantine_by_rule": rec.get("quarantine_by_rule", {}),
-                "warnings": q.get("warnings", {}),
-                "critical_failures": q.get("critical_failures", []),
-                "cause": rec.get("error"),
+    for rec in raw_zone.attempt_records(lake):
+        if rec.batch_id in wanted:
+            out[rec.batch_id] = {
+                "feed": rec.feed,
+                "load_date": rec.load_date.isoformat(),
+                "status": rec.status.value,
+                "rows_read": rec.rows_read,
+                "rows_written": rec.rows_written,
+                "rows_quarantined": rec.rows_quarantined,
+                "quarantine_by_rule": dict(rec.quarantine_by_rule),
+                "warnings": dict(rec.quality.warnings),
+                "critical_failures": list(rec.quality.critical_failures),
+                "cause": rec.error,
             }
     return out

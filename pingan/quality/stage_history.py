@@ -34,9 +34,9 @@ def history_files(lake: Store, feed: str, day: date) -> list[str]:
     """Committed raw files of this feed for every other day."""
     return [
         lake.uri(k)
-        for m in raw_zone.committed_manifests(lake, feed)
-        if m["load_date"] != day.isoformat()
-        for k in m["files"]["raw"]
+        for m in raw_zone.committed_manifest_records(lake, feed)
+        if m.load_date != day
+        for k in m.files.raw
     ]
 
 

@@ -22,6 +22,7 @@ import socket
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from pingan.core.status import BatchStatus
 from pingan.core.storage import Store
 from pingan.raw_zone import retention as retention_mod
 from pingan.raw_zone.manifest import MANIFEST_VERSION, Manifest  # noqa: F401 - re-exported for the raw zone's readers
@@ -69,7 +70,7 @@ def record_attempt_failure(
     jurisdiction: str,
     load_date: date,
     batch_id: str,
-    status: str,
+    status: BatchStatus,
     error: str,
     started_at: str,
     finished_at: str,
@@ -105,7 +106,7 @@ def start_attempt(
             jurisdiction_code=jurisdiction,
             load_date=load_date,
             batch_id=batch_id,
-            status="running",
+            status=BatchStatus.RUNNING,
             host=socket.gethostname(),
             pid=os.getpid(),
             started_at=started_at,
@@ -119,17 +120,15 @@ def drop_attempt(lake: Store, feed: str, batch_id: str) -> None:
     lake.delete(batch_record_key(feed, batch_id))
 
 
-def attempt_status(record: Manifest | dict, superseded: bool) -> str:
+def attempt_status(record: Manifest, superseded: bool) -> BatchStatus:
     """The status to show for a batch record: a `running` record whose process is gone (or that a later
-    attempt of the same feed and day followed) is an `interrupted` load. Takes a dict too (older callers)."""
-    if isinstance(record, dict):
-        record = Manifest.from_json(record)
-    if record.status != "running":
+    attempt of the same feed and day followed) is an `interrupted` load."""
+    if record.status != BatchStatus.RUNNING:
         return record.status
     same_host = record.host == socket.gethostname()
     if superseded or (same_host and not retention_mod.process_alive(record.pid or 0)):
-        return "interrupted"
-    return "running"
+        return BatchStatus.INTERRUPTED
+    return BatchStatus.RUNNING
 
 
 def commit(lake: Store, manifest: Manifest | dict) -> None:
@@ -169,28 +168,16 @@ def committed_manifest_records(lake: Store, feed: str | None = None) -> list[Man
     return sorted(records, key=lambda m: (m.feed, m.load_date))
 
 
+def attempt_record(lake: Store, feed: str, batch_id: str) -> Manifest | None:
+    """One attempt's batch record, typed; None if the batch left none."""
+    data = read_json(lake, batch_record_key(feed, batch_id))
+    return Manifest.from_json(data) if data is not None else None
+
+
 def attempt_records(lake: Store, feed: str | None = None) -> list[Manifest]:
     """Every load attempt's batch record (committed, blocked, failed, late, running), typed, in start order."""
     records = [Manifest.from_json(r) for r in _read_all(lake, f"_batches/{feed}/" if feed else "_batches/")]
     return sorted(records, key=lambda r: (r.feed, r.load_date, r.started_at or ""))
-
-
-# The dict readers below are kept for callers not yet on the typed model (pingan/quality, pingan/sharing);
-# they return the JSON exactly as stored.
-
-
-def committed_manifest(lake: Store, feed: str, load_date: date) -> dict | None:
-    return read_json(lake, manifest_key(feed, load_date))
-
-
-def committed_manifests(lake: Store, feed: str | None = None) -> list[dict]:
-    out = _read_all(lake, f"_manifests/{feed}/" if feed else "_manifests/")
-    return sorted(out, key=lambda m: (m["feed"], m["load_date"]))
-
-
-def batch_records(lake: Store, feed: str | None = None) -> list[dict]:
-    records = _read_all(lake, f"_batches/{feed}/" if feed else "_batches/")
-    return sorted(records, key=lambda r: (r["feed"], r["load_date"], r.get("started_at", "")))
 
 
 def committed_dates(lake: Store, feed: str) -> list[date]:
@@ -280,8 +267,8 @@ def collect_garbage(
                 others.setdefault(b.removeprefix("batch="), []).append(prefix + b + "/")
     removed = 0
     for batch_id, prefixes in sorted(others.items()):
-        record = read_json(lake, batch_record_key(feed, batch_id))
-        if record is not None and record.get("status") == "committed":
+        record = attempt_record(lake, feed, batch_id)
+        if record is not None and record.status == BatchStatus.COMMITTED:
             retention_mod.mark_superseded(lake, feed, batch_id, prefixes)
         else:
             removed += sum(lake.delete_prefix(p) for p in prefixes)

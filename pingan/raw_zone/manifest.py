@@ -16,6 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pingan.core.status import BatchStatus
+
 MANIFEST_VERSION = 1
 
 
@@ -65,7 +67,9 @@ class Manifest(_Part):
     jurisdiction_code: str
     load_date: date
     batch_id: str
-    status: str  # running | committed | blocked | failed | late (`interrupted` is derived, never written)
+    status: (
+        BatchStatus  # running | committed | blocked | failed | late (`interrupted` is derived, never written)
+    )
     error: str | None = None  # why a blocked, failed or late attempt did not commit
     sources: list[dict[str, Any]] = Field(default_factory=list)  # name, sha256, bytes of everything read
     rows_read: int = 0

@@ -40,7 +40,7 @@ def share_key(
     env = SHARE_KEY_ENV.format(partner=partner.upper())
     value = os.environ.get(env)
     if value:
-        key = _decode_key(value)
+        key = decode_key(value)
         if len(key) < MIN_KEY_BYTES:
             raise ShareKeyError(f"{env} is shorter than {MIN_KEY_BYTES} bytes")
         return key
@@ -96,7 +96,7 @@ def public_key_id(public_key: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
-def _decode_key(value: str) -> bytes:
+def decode_key(value: str) -> bytes:
     value = value.strip()
     try:
         if len(value) >= 2 * MIN_KEY_BYTES and len(value) % 2 == 0:

@@ -25,7 +25,7 @@ class SourceBatches:
     def __init__(self, lake: Store, specs: dict[str, FeedSpec]):
         self.lake = lake
         self.specs = specs
-        self.by_id = {m["batch_id"]: m for m in raw_zone.committed_manifests(lake)}
+        self.by_id = {m.batch_id: m for m in raw_zone.committed_manifest_records(lake)}
         self._names: dict[str, set[str]] = {}
 
     def quality(self, batch_ids: list[str]) -> list[dict]:
@@ -38,12 +38,12 @@ class SourceBatches:
             out.append(
                 {
                     "batch_id": batch_id,
-                    "feed": m["feed"],
-                    "load_date": m["load_date"],
-                    "status": m.get("status", "committed"),
-                    "rows_written": m.get("rows_written"),
-                    "rows_quarantined": m.get("rows_quarantined"),
-                    "quarantine_by_rule": m.get("quarantine_by_rule", {}),
+                    "feed": m.feed,
+                    "load_date": m.load_date.isoformat(),
+                    "status": m.status.value,
+                    "rows_written": m.rows_written,
+                    "rows_quarantined": m.rows_quarantined,
+                    "quarantine_by_rule": dict(m.quarantine_by_rule),
                 }
             )
         return out
@@ -58,11 +58,11 @@ class SourceBatches:
 
     def _read_names(self, batch_id: str) -> set[str]:
         m = self.by_id.get(batch_id)
-        spec = self.specs.get(m["feed"]) if m else None
-        if not m or not spec or not spec.pii_columns or not m["files"]["raw"]:
+        spec = self.specs.get(m.feed) if m else None
+        if not m or not spec or not spec.pii_columns or not m.files.raw:
             return set()
         # raw-zone files have the entity's canonical schema: the spec's PII columns are all there
-        table = self.lake.read_parquet(m["files"]["raw"], columns=list(spec.pii_columns))
+        table = self.lake.read_parquet(m.files.raw, columns=list(spec.pii_columns))
         names: set[str] = set()
         for column in spec.pii_columns:
             for value in pc.unique(table[column].cast("string")).to_pylist():

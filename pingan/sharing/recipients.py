@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pingan.sharing.agreements import Agreement
-from pingan.sharing.keys import MIN_KEY_BYTES, ShareKeyError, _decode_key, read_or_create
+from pingan.sharing.keys import MIN_KEY_BYTES, ShareKeyError, decode_key, read_or_create
 
 RECIPIENT_KEY_ENV = "PINGAN_SHARE_RECIPIENT_KEY"
 
@@ -36,7 +36,7 @@ class S3Credentials:
 def recipient_key(secrets_dir: Path, *, allow_generate: bool) -> bytes:
     value = os.environ.get(RECIPIENT_KEY_ENV)
     if value:
-        key = _decode_key(value)
+        key = decode_key(value)
         if len(key) < MIN_KEY_BYTES:
             raise ShareKeyError(f"{RECIPIENT_KEY_ENV} is shorter than {MIN_KEY_BYTES} bytes")
         return key

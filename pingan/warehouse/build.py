@@ -313,8 +313,8 @@ def _run_dbt(
         }
     with temporary_env(**env):
         if load_seeds:
-            _invoke(["seed", *common, *(["--full-refresh"] if full_refresh else [])])
-        results = _invoke(build_args)
+            invoke_dbt(["seed", *common, *(["--full-refresh"] if full_refresh else [])])
+        results = invoke_dbt(build_args)
     models = [r.node.name for r in results if r.node.resource_type == "model" and str(r.status) == "success"]
     warnings = [
         _Warning(
@@ -338,7 +338,7 @@ def duckdb_resources() -> dict[str, str]:
     return {MEMORY_ENV: memory, THREADS_ENV: threads}
 
 
-def _invoke(args: list[str]) -> list:
+def invoke_dbt(args: list[str]) -> list:
     """Run one dbt command in-process; its results, or WarehouseError naming what failed."""
     from dbt.cli.main import dbtRunner  # dbt costs seconds to import; keep it off the CLI's start-up path
 

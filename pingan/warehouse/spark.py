@@ -272,7 +272,7 @@ def spark_uri(uri: str) -> str:
 
 # --- dbt ------------------------------------------------------------------------------------------------
 def _run_dbt(settings: Settings) -> tuple[list[str], list[str]]:
-    from pingan.warehouse.build import _invoke  # one place decides what a failed dbt command is
+    from pingan.warehouse.build import invoke_dbt  # one place decides what a failed dbt command is
 
     target_dir = settings.home / "dbt-spark"
     common = [
@@ -282,9 +282,9 @@ def _run_dbt(settings: Settings) -> tuple[list[str], list[str]]:
         "--log-path", str(target_dir / "logs"),
         "--target", "spark",
     ]  # fmt: skip
-    _invoke(["seed", *common, "--full-refresh"])
+    invoke_dbt(["seed", *common, "--full-refresh"])
     # unit tests check the models' logic on fixed inputs, written in DuckDB's SQL: the DuckDB build runs them
-    results = _invoke(["build", *common, "--exclude-resource-type", "seed", "unit_test", "--full-refresh"])
+    results = invoke_dbt(["build", *common, "--exclude-resource-type", "seed", "unit_test", "--full-refresh"])
     models = [r.node.name for r in results if r.node.resource_type == "model" and str(r.status) == "success"]
     warned = [
         f"{r.node.resource_type} {r.node.name}: {r.message or r.failures}"

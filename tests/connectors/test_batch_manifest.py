@@ -109,7 +109,7 @@ def test_readers_follow_old_manifests(old_lake, settings):
     assert [(b.feed, b.load_date, b.rows) for b in batches] == [(FEED, DAY, 18)]
     assert batches[0].files[0] == old_lake.uri(old("manifest-committed")["files"]["raw"][0])
     assert batches[0].committed_at == "2026-12-01T23:49:21.525368+00:00"
-    assert raw_zone.committed_manifests(old_lake) == [old("manifest-committed")]  # the dict reader, as stored
+    assert raw_zone.committed_manifest_records(old_lake) == [Manifest.from_json(old("manifest-committed"))]
     assert [r.status for r in raw_zone.attempt_records(old_lake)] == [
         "committed",
         "blocked",
@@ -158,17 +158,21 @@ def test_every_attempt_is_written_in_one_shape(home, settings, lake):
         started_at="2025-03-03T01:00:00+00:00",
     )
 
-    stored = raw_zone.batch_records(lake, FEED)
-    assert sorted(r["status"] for r in stored) == ["blocked", "committed", "late", "running"]
+    assert sorted(r.status for r in raw_zone.attempt_records(lake, FEED)) == [
+        "blocked",
+        "committed",
+        "late",
+        "running",
+    ]
+    stored = [raw_zone.read_json(lake, k) for k in lake.list(f"_batches/{FEED}/")]  # as on disk
     shapes = {r["status"]: set(r) for r in stored}
     assert len({frozenset(s) for s in shapes.values()}) == 1, shapes
     assert set(old("manifest-committed")) <= shapes["committed"]  # every field the old readers read
-    assert raw_zone.committed_manifest(lake, FEED, DAY) == committed.manifest
-    assert raw_zone.committed_manifest_record(lake, FEED, DAY) == committed.record
-    assert committed.manifest["rows_written"] == 18 and committed.quarantine_by_rule == {
+    assert raw_zone.committed_manifest_record(lake, FEED, DAY) == committed.manifest
+    assert committed.manifest.rows_written == 18 and committed.quarantine_by_rule == {
         "unparseable_timestamp": 2
     }
-    assert blocked.manifest["error"].startswith("rows_accepted: ")
+    assert blocked.manifest.error.startswith("rows_accepted: ")
     assert blocked.rows_written == 0 and blocked.quarantine_by_rule["batch_blocked"] == 1
 
 

@@ -126,8 +126,8 @@ def test_fault_over_a_good_day(feed, kind, fault_home):
     spec = SPECS[feed]
     lake = Store(settings.lake_url)
     good = _load(settings, lake, spec)
-    assert good.status == "committed", good.manifest.get("error")
-    good_rows = _stable(lake.read_parquet(good.manifest["files"]["raw"]))
+    assert good.status == "committed", good.manifest.error
+    good_rows = _stable(lake.read_parquet(good.manifest.files.raw))
     landing = Store(settings.landing_url)
     try:
         entry = deliver_fault(fault_home, landing, spec, DAY, kind)
@@ -140,18 +140,18 @@ def test_fault_over_a_good_day(feed, kind, fault_home):
         second = _load(settings, lake, spec)
     except Exception as exc:  # a load that fails (the file cannot be read) keeps the good day too
         second, failure = None, str(exc)
-    current = raw_zone.committed_manifest(lake, feed, DAY)
+    current = raw_zone.committed_manifest_record(lake, feed, DAY)
     if kind in BATCH_FAULTS + PROFILE_FAULTS:
-        assert current["batch_id"] == good.batch_id, "the good day stays the truth"
-        assert lake.read_parquet(current["files"]["raw"]).num_rows == good.rows_written
+        assert current.batch_id == good.batch_id, "the good day stays the truth"
+        assert lake.read_parquet(current.files.raw).num_rows == good.rows_written
         if second is None:
             assert failure, kind
             return
-        assert second.status == "blocked", (second.quarantine_by_rule, second.manifest["quality"])
+        assert second.status == "blocked", (second.quarantine_by_rule, second.manifest.quality)
         problem = collect_status(settings, lake)["feeds"][feed]["problem_days"][DAY.isoformat()]
         assert problem["status"] == "blocked" and problem["error"], problem
-        profile_causes = [f["cause"] for f in second.manifest["quality"]["batch_failures"]]
-        if any(f["rule"].startswith("profile:") for f in second.manifest["quality"]["batch_failures"]):
+        profile_causes = [f.cause for f in second.manifest.quality.batch_failures]
+        if any(f.rule.startswith("profile:") for f in second.manifest.quality.batch_failures):
             cause = next(c for c in profile_causes if c.startswith(f"{feed} {DAY}:"))
             assert "expected" in cause and "observed" in cause, cause
         return
@@ -163,11 +163,11 @@ def _check_row_fault(kind, spec, second, good, good_rows, entry, lake, current):
     if judge_batch(
         spec, second.rows_read, second.rows_quarantined, {}
     ):  # the broken rows are most of the day
-        assert second.status == "blocked" and current["batch_id"] == good.batch_id
+        assert second.status == "blocked" and current.batch_id == good.batch_id
         return
-    assert second.status == "committed", second.manifest.get("error")
-    q = lake.read_parquet(current["files"]["quarantine"]).to_pylist()
-    loaded = lake.read_parquet(current["files"]["raw"])
+    assert second.status == "committed", second.manifest.error
+    q = lake.read_parquet(current.files.quarantine).to_pylist()
+    loaded = lake.read_parquet(current.files.raw)
     rid = entry["record_id"]
     if kind in ("nul_in_record_id", "oversized_field"):
         rule = "control_character" if kind == "nul_in_record_id" else "oversized_field"
@@ -214,15 +214,15 @@ def test_clean_redelivery_after_a_block_equals_a_clean_load_and_profile_rebuilds
     lake = Store(settings.lake_url)
     landing = Store(settings.landing_url)
     good = _load(settings, lake, spec)
-    good_rows = _stable(lake.read_parquet(good.manifest["files"]["raw"]))
+    good_rows = _stable(lake.read_parquet(good.manifest.files.raw))
     deliver_fault(fault_home, landing, spec, DAY, "redelivered_yesterday")
     blocked = _load(settings, lake, spec)
     assert blocked.status == "blocked"
-    assert f"repeats {DAY - timedelta(days=1)}" in blocked.manifest["error"]
+    assert f"repeats {DAY - timedelta(days=1)}" in blocked.manifest.error
     restore_delivery(fault_home, landing, spec, DAY)
     again = _load(settings, lake, spec)
     assert again.status == "committed"
-    assert _stable(lake.read_parquet(again.manifest["files"]["raw"])) == good_rows
+    assert _stable(lake.read_parquet(again.manifest.files.raw)) == good_rows
     stored = profiles.day_profiles(lake, spec.feed)
     assert profiles.rebuild_profile(lake, spec) == stored
     assert [p.batch_id for p in stored if p.load_date == DAY] == [again.batch_id]
@@ -238,16 +238,16 @@ def test_an_operator_accepts_an_unusual_day(fault_home):
     lake = Store(settings.lake_url)
     deliver_fault(fault_home, Store(settings.landing_url), spec, DAY, "rows_10x")
     blocked = _load(settings, lake, spec)
-    assert blocked.status == "blocked" and "volume" in blocked.manifest["error"]
+    assert blocked.status == "blocked" and "volume" in blocked.manifest.error
     quality = CliRunner().invoke(main, ["quality", "--feed", spec.feed])
     assert quality.exit_code == 1 and "volume: expected" in quality.output
 
     reason = "the district merged three stations into this export"
     result = CliRunner().invoke(main, ["accept", "--feed", spec.feed, "--date", str(DAY), "--reason", reason])
     assert result.exit_code == 0, result.output
-    committed = raw_zone.committed_manifest(lake, spec.feed, DAY)
-    assert committed["rows_read"] == blocked.rows_read
-    assert any(reason in f and "volume" in f for f in committed["quality"]["findings"])
+    committed = raw_zone.committed_manifest_record(lake, spec.feed, DAY)
+    assert committed.rows_read == blocked.rows_read
+    assert any(reason in f and "volume" in f for f in committed.quality.findings)
     acceptance = profiles.acceptance_for(lake, spec.feed, DAY)
     assert acceptance.reason == reason and "volume" in acceptance.findings[0]
     learnt = [p for p in profiles.day_profiles(lake, spec.feed) if p.load_date == DAY]

@@ -75,7 +75,7 @@ def test_feed_contract(feed, feed_settings, simulated):
     with feed_sources(feed_settings, [spec]):
         first = [ingest_feed(spec, d, feed_settings, lake, gate=gate) for d in (START, END)]
         snapshot = {
-            d: _stable(lake.read_parquet(raw_zone.committed_manifest(lake, feed, d)["files"]["raw"]))
+            d: _stable(lake.read_parquet(raw_zone.committed_manifest_record(lake, feed, d).files.raw))
             for d in (START, END)
         }
         rerun = ingest_feed(spec, END, feed_settings, lake, gate=gate)
@@ -85,14 +85,14 @@ def test_feed_contract(feed, feed_settings, simulated):
 
     for result in first:
         m = result.manifest
-        assert result.status == "committed", m["quality"]
-        assert m["rows_read"] > 0, f"{feed}: nothing read for {result.load_date}"
-        assert m["rows_read"] == m["rows_written"] + m["rows_quarantined"]
-        assert m["rows_written"] > 0.8 * m["rows_read"], m["quarantine_by_rule"]
-        assert m["sources"], "the manifest names what was read"
+        assert result.status == "committed", m.quality
+        assert m.rows_read > 0, f"{feed}: nothing read for {result.load_date}"
+        assert m.rows_read == m.rows_written + m.rows_quarantined
+        assert m.rows_written > 0.8 * m.rows_read, m.quarantine_by_rule
+        assert m.sources, "the manifest names what was read"
 
     # canonical schema, stable ids, lineage
-    table = lake.read_parquet(raw_zone.committed_manifest(lake, feed, START)["files"]["raw"])
+    table = lake.read_parquet(raw_zone.committed_manifest_record(lake, feed, START).files.raw)
     assert table.schema.equals(entity_schema(spec.entity))
     assert pc.all(pc.starts_with(table["record_id"], spec.jurisdiction_code + ":")).as_py()
     assert len(table["record_id"].unique()) == table.num_rows
@@ -100,15 +100,17 @@ def test_feed_contract(feed, feed_settings, simulated):
 
     # idempotent: the rerun commits the same content for the day
     assert rerun.status == "committed" and rerun.batch_id != first[1].batch_id
-    assert _stable(lake.read_parquet(rerun.manifest["files"]["raw"])) == snapshot[END]
+    assert _stable(lake.read_parquet(rerun.manifest.files.raw)) == snapshot[END]
     if spec.incremental:  # the rerun used its day's window, not the latest cursor
-        assert rerun.manifest["cursor_before"] == first[1].manifest["cursor_before"]
-        assert first[1].manifest["cursor_before"] == first[0].manifest["cursor_after"]
+        assert rerun.manifest.cursor_before == first[1].manifest.cursor_before
+        assert first[1].manifest.cursor_before == first[0].manifest.cursor_after
 
     # structural defects injected into this feed are in quarantine, found by source record id
     for day in (START, END):
         defects = [d for d in _ledger(simulated, feed, day) if d["kind"] in STRUCTURAL and d["record_id"]]
-        q = lake.read_parquet(raw_zone.committed_manifest(lake, feed, day)["files"]["quarantine"]).to_pylist()
+        q = lake.read_parquet(
+            raw_zone.committed_manifest_record(lake, feed, day).files.quarantine
+        ).to_pylist()
         quarantined_text = [(r["source_record_id"] or "") + " " + (r["record"] or "") for r in q]
         for d in defects:
             assert any(d["record_id"] in t for t in quarantined_text), (

@@ -148,21 +148,21 @@ def test_every_row_is_written_or_quarantined_with_a_reason(home, settings, spec,
     jiashan_csv(home, rows=200, bad_rows=7)
     result = ingest_feed(spec, DAY, settings, lake)
     m = result.manifest
-    assert (m["rows_read"], m["rows_written"], m["rows_quarantined"]) == (200, 193, 7)
-    q = lake.read_parquet(m["files"]["quarantine"]).to_pylist()
+    assert (m.rows_read, m.rows_written, m.rows_quarantined) == (200, 193, 7)
+    q = lake.read_parquet(m.files.quarantine).to_pylist()
     assert {(r["rule"], r["column"], r["value"]) for r in q} == {
         ("unparseable_timestamp", "接警时间", "2025/13/01 08:00")
     }
     assert sorted(r["source_row"] for r in q) == list(range(2, 9))  # header is line 1
     assert all(r["source_record_id"].startswith("JS") for r in q)
-    assert m["sources"][0]["sha256"] and m["sources"][0]["bytes"] > 0
+    assert m.sources[0]["sha256"] and m.sources[0]["bytes"] > 0
 
 
 def test_new_source_column_is_kept_and_reported(home, settings, spec, lake):
     jiashan_csv(home, rows=10, header=[*HEADER, "备注"], extra_cells=["夜间巡逻发现"])
     result = ingest_feed(spec, DAY, settings, lake)
-    assert result.manifest["schema_drift"]["new_columns"] == ["备注"]
-    table = lake.read_parquet(result.manifest["files"]["raw"])
+    assert result.manifest.schema_drift.new_columns == ["备注"]
+    table = lake.read_parquet(result.manifest.files.raw)
     assert table.column("extra_columns")[0].as_py() == '{"备注": "夜间巡逻发现"}'
 
 
@@ -170,7 +170,7 @@ def test_missing_mandatory_column_rejects_the_batch_with_a_clear_error(home, set
     jiashan_csv(home, rows=10, header=[h for h in HEADER if h != "接警时间"])
     with pytest.raises(MissingColumns, match="接警时间"):
         ingest_feed(spec, DAY, settings, lake)
-    assert raw_zone.committed_manifest(lake, spec.feed, DAY) is None
+    assert raw_zone.committed_manifest_record(lake, spec.feed, DAY) is None
 
 
 def _pingan(*args: str, env: dict) -> subprocess.CompletedProcess:
@@ -184,18 +184,18 @@ def test_a_load_killed_between_files_and_commit_leaves_nothing_visible(home, set
     killed = killed_load("jiashan_incidents", DAY)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert lake.list("raw/"), "the killed load had written its files"
-    assert raw_zone.committed_manifest(lake, "jiashan_incidents", DAY) is None
+    assert raw_zone.committed_manifest_record(lake, "jiashan_incidents", DAY) is None
     assert committed_rows(lake) == []  # readers see nothing of it
 
     rerun = _pingan(
         "ingest", "--date", DAY.isoformat(), "--feed", "jiashan_incidents", "--no-gate", env=dict(os.environ)
     )
     assert rerun.returncode == 0, rerun.stderr
-    manifest = raw_zone.committed_manifest(lake, "jiashan_incidents", DAY)
-    assert manifest["rows_written"] == 500
+    manifest = raw_zone.committed_manifest_record(lake, "jiashan_incidents", DAY)
+    assert manifest.rows_written == 500
     assert len(committed_rows(lake)) == 500
     batches = {k.split("batch=")[1].split("/")[0] for k in lake.list("raw/")}
-    assert batches == {manifest["batch_id"]}, "the crashed batch's orphan files were cleaned up"
+    assert batches == {manifest.batch_id}, "the crashed batch's orphan files were cleaned up"
 
 
 def test_a_record_repeated_across_chunks_and_within_one_is_loaded_once(home, settings, spec, lake):
@@ -206,7 +206,7 @@ def test_a_record_repeated_across_chunks_and_within_one_is_loaded_once(home, set
     small_blocks = spec.model_copy(update={"format": spec.format.model_copy(update={"block_bytes": 2048})})
     result = ingest_feed(small_blocks, DAY, settings, lake)
     assert (result.rows_read, result.rows_written, result.rows_quarantined) == (402, 400, 2)
-    q = lake.read_parquet(result.manifest["files"]["quarantine"]).to_pylist()
+    q = lake.read_parquet(result.manifest.files.quarantine).to_pylist()
     assert sorted((r["source_record_id"], r["source_row"], r["rule"]) for r in q) == [
         ("JS000003", 402, "duplicate_record"),
         ("JS000399", 403, "duplicate_record"),

@@ -50,7 +50,7 @@ def load(env, feed: str, faults: Faults | None = None, **transport):
         env.setenv("PINGAN_QINGPU_FIRE_URL", servers.fire_url)
         env.setenv("PINGAN_PINGHU_JINSHAN_URL", servers.joint_ops_url)
         result = ingest_feed(spec, DAY, settings, lake)
-    ids = sorted(lake.read_parquet(result.manifest["files"]["raw"])["record_id"].to_pylist())
+    ids = sorted(lake.read_parquet(result.manifest.files.raw)["record_id"].to_pylist())
     return result, ids, servers
 
 
@@ -58,7 +58,7 @@ def load(env, feed: str, faults: Faults | None = None, **transport):
 def test_faults_change_nothing_in_what_is_loaded(env, feed):
     clean, clean_ids, clean_server = load(env, feed)
     assert clean.rows_read > 0 and len(clean_ids) == clean.rows_written
-    pages = len(clean.manifest["sources"])
+    pages = len(clean.manifest.sources)
 
     flaky, flaky_ids, flaky_server = load(env, feed, Faults(fail_first_n=3, slow_first_n=0))
     assert flaky_ids == clean_ids
@@ -73,7 +73,7 @@ def test_faults_change_nothing_in_what_is_loaded(env, feed):
     small_clean, small_ids, _ = load(env, feed, None, **({"pagination": _small_pages(feed)}))
     assert repeated_ids == small_ids == clean_ids
     assert repeated.rows_read == small_clean.rows_read  # the repeated page was not counted twice
-    assert rep_server.faults.requests_served > len(small_clean.manifest["sources"])
+    assert rep_server.faults.requests_served > len(small_clean.manifest.sources)
 
 
 def _small_pages(feed: str):
@@ -87,7 +87,8 @@ def test_persistent_server_errors_fail_with_the_url_and_status(env):
     with pytest.raises(SourceHttpError, match=r"fire/inspections.*HTTP 500"):
         load(env, "qingpu_fire_inspections", Faults(fail_first_n=50), max_retries=2)
     assert (
-        raw_zone.committed_manifest(Store(load_settings().lake_url), "qingpu_fire_inspections", DAY) is None
+        raw_zone.committed_manifest_record(Store(load_settings().lake_url), "qingpu_fire_inspections", DAY)
+        is None
     )
 
 
@@ -104,4 +105,4 @@ def test_csv_over_http_with_a_flaky_server(env):
     clean, clean_ids, _ = load(env, "pinghu_jinshan_joint_operations")
     flaky, flaky_ids, _ = load(env, "pinghu_jinshan_joint_operations", Faults(fail_first_n=2))
     assert clean.rows_read > 0 and flaky_ids == clean_ids
-    assert clean.manifest["sources"][0]["name"].endswith("/api/v1/joint-operations.csv?date=2025-03-01")
+    assert clean.manifest.sources[0]["name"].endswith("/api/v1/joint-operations.csv?date=2025-03-01")

@@ -75,7 +75,7 @@ def test_wujiang_from_s3_landing_into_s3_lake(s3_settings):
     ).fetchone()
     assert n == 120
     assert first.startswith("2025-03-02 08:00:00+08")
-    assert result.manifest["sources"][0]["name"].startswith("s3://")
+    assert result.manifest.sources[0]["name"].startswith("s3://")
     # a presigned URL (MinIO SDK) lets a reader without credentials fetch the committed manifest
     url = lake.presigned_get(raw_zone.manifest_key("wujiang_incidents", DAY))
     fetched = requests.get(url, timeout=10)
@@ -121,6 +121,6 @@ columns:
     lake = Store(settings.lake_url)
     result = ingest_feed(spec, DAY, settings, lake)
     assert (result.status, result.rows_written, result.rows_quarantined) == ("committed", 2, 0)
-    rows = lake.read_parquet(result.manifest["files"]["raw"]).to_pylist()
+    rows = lake.read_parquet(result.manifest.files.raw).to_pylist()
     assert [r["record_id"] for r in rows] == ["320583:KS1", "320583:KS2"]
     assert rows[0]["town"] == "周庄镇" and rows[0]["reported_at"].hour == 8

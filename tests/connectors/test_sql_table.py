@@ -55,8 +55,8 @@ def test_changes_are_pulled_once_and_history_accumulates(settings, tmp_path, mon
 
     day1 = ingest_feed(spec, date(2025, 3, 1), settings, lake)
     assert day1.rows_written == 2
-    assert day1.manifest["cursor_before"] is None
-    assert day1.manifest["cursor_after"] == "2025-03-01 09:00:00"
+    assert day1.manifest.cursor_before is None
+    assert day1.manifest.cursor_after == "2025-03-01 09:00:00"
 
     # the source overwrites a row in place: the lake keeps both states
     con.execute(
@@ -65,8 +65,8 @@ def test_changes_are_pulled_once_and_history_accumulates(settings, tmp_path, mon
     )
     con.commit()
     day2 = ingest_feed(spec, date(2025, 3, 2), settings, lake)
-    assert day2.manifest["cursor_before"] == "2025-03-01 09:00:00"
-    rows = lake.read_parquet(day2.manifest["files"]["raw"]).to_pylist()
+    assert day2.manifest.cursor_before == "2025-03-01 09:00:00"
+    rows = lake.read_parquet(day2.manifest.files.raw).to_pylist()
     assert sorted((r["uscc"], r["registration_status"]) for r in rows) == [
         ("91310118MA1JL0001B", "非正常户"),
         ("91310118MA1JL0002C", "正常"),
@@ -75,21 +75,21 @@ def test_changes_are_pulled_once_and_history_accumulates(settings, tmp_path, mon
     # the source no longer holds B's day-1 state: a plain rerun of day 1 is refused, saying why
     with pytest.raises(RerunRefused, match="later day 2025-03-02 is committed; the source has moved on"):
         ingest_feed(spec, date(2025, 3, 1), settings, lake)
-    assert raw_zone.committed_manifest(lake, spec.feed, date(2025, 3, 1))["batch_id"] == day1.batch_id
+    assert raw_zone.committed_manifest_record(lake, spec.feed, date(2025, 3, 1)).batch_id == day1.batch_id
 
     # forced, it uses day 1's window again: no row of day 2 leaks into it
     rerun = ingest_feed(spec, date(2025, 3, 1), settings, lake, force=True)
-    assert rerun.manifest["cursor_before"] is None and rerun.rows_written == 1  # B moved on to day 2
+    assert rerun.manifest.cursor_before is None and rerun.rows_written == 1  # B moved on to day 2
     history = [
         r["record_id"]
         for d in (date(2025, 3, 1), date(2025, 3, 2))
         for r in lake.read_parquet(
-            raw_zone.committed_manifest(lake, spec.feed, d)["files"]["raw"]
+            raw_zone.committed_manifest_record(lake, spec.feed, d).files.raw
         ).to_pylist()
     ]
     assert len(history) == len(set(history))
     assert "310118:91310118MA1JL0001B:2025-03-02 15:30:00" in history
-    assert day1.manifest["sources"][0]["name"].endswith("tax.sqlite#tax_registration")
+    assert day1.manifest.sources[0]["name"].endswith("tax.sqlite#tax_registration")
 
 
 def test_a_late_retry_of_a_skipped_day_is_refused_rather_than_loaded_twice(settings, tmp_path, monkeypatch):
@@ -113,4 +113,4 @@ def test_a_late_retry_of_a_skipped_day_is_refused_rather_than_loaded_twice(setti
     assert day3.rows_written == 2  # the cursor carried it through day 2's changes
     with pytest.raises(RerunRefused, match="load them twice"):
         ingest_feed(spec, date(2025, 3, 2), settings, lake)
-    assert raw_zone.committed_manifest(lake, spec.feed, date(2025, 3, 2)) is None
+    assert raw_zone.committed_manifest_record(lake, spec.feed, date(2025, 3, 2)) is None

@@ -58,12 +58,13 @@ def test_dag_test_loads_the_day_before_the_run(dagbag, airflow_db, home):
 
     run = dag.test(logical_date=pendulum.datetime(2025, 3, 2, 2, tz="Asia/Shanghai"))
     assert run.state == DagRunState.SUCCESS
-    manifest = raw_zone.committed_manifest(Store(settings.lake_url), "jiashan_incidents", day)
-    assert manifest is not None and manifest["rows_written"] > 0
+    manifest = raw_zone.committed_manifest_record(Store(settings.lake_url), "jiashan_incidents", day)
+    assert manifest is not None and manifest.rows_written > 0
 
     # the next night has no file yet: the run fails (the feed is late) and commits nothing
     late = dag.test(logical_date=pendulum.datetime(2025, 3, 3, 2, tz="Asia/Shanghai"))
     assert late.state == DagRunState.FAILED
     assert (
-        raw_zone.committed_manifest(Store(settings.lake_url), "jiashan_incidents", date(2025, 3, 2)) is None
+        raw_zone.committed_manifest_record(Store(settings.lake_url), "jiashan_incidents", date(2025, 3, 2))
+        is None
     )

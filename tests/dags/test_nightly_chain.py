@@ -72,12 +72,10 @@ def test_the_whole_night_with_one_blocked_and_one_late_feed(airflow_db, s3_lake)
     expected = {f: DagRunState.FAILED if f in (BLOCKED, LATE) else DagRunState.SUCCESS for f in FEEDS}
     assert states == expected
 
-    committed = {
-        m["feed"]: m for m in raw_zone.committed_manifests(lake) if m["load_date"] == DAY.isoformat()
-    }
+    committed = {m.feed: m for m in raw_zone.committed_manifest_records(lake) if m.load_date == DAY}
     assert set(committed) == set(FEEDS) - {BLOCKED, LATE}
-    blocked = [r for r in raw_zone.batch_records(lake, BLOCKED) if r["load_date"] == DAY.isoformat()]
-    assert [r["status"] for r in blocked] == ["blocked"]
+    blocked = [r for r in raw_zone.attempt_records(lake, BLOCKED) if r.load_date == DAY]
+    assert [r.status for r in blocked] == ["blocked"]
 
     # each failed ingest run left an alert that `pingan status` shows
     alerts = {a.dag_id for a in recent_alerts(lake)}
@@ -102,7 +100,7 @@ def test_the_whole_night_with_one_blocked_and_one_late_feed(airflow_db, s3_lake)
         }
     # every committed incident row is in the mart, none of the blocked feed's
     for feed in ("qingpu_110_incidents", "wujiang_incidents"):
-        raw = lake.read_parquet(committed[feed]["files"]["raw"])
+        raw = lake.read_parquet(committed[feed].files.raw)
         assert incidents.get(feed) == raw.num_rows > 0
     assert BLOCKED not in incidents
     assert build_dates == {DAY.isoformat()}
@@ -133,7 +131,7 @@ def test_the_whole_night_with_one_blocked_and_one_late_feed(airflow_db, s3_lake)
     }  # never the blocked one
     qingpu = next(b for b in share.batches if b.feed == "qingpu_110_incidents")
     assert [s.sha256 for s in qingpu.sources] == [
-        s["sha256"] for s in committed["qingpu_110_incidents"]["sources"]
+        s["sha256"] for s in committed["qingpu_110_incidents"].sources
     ]
     printed = CliRunner().invoke(main, ["lineage", "jiashan/border_incidents"])
     assert printed.exit_code == 0, printed.output

@@ -180,9 +180,9 @@ def test_make_airflow_runs_the_night_and_a_backfill_through_the_rest_api(standal
     backfill("none")
     days = [DAY + timedelta(days=i) for i in range(3)]
     assert raw_zone.committed_dates(lake, BACKFILLED) == days
-    first = {m["load_date"]: m["rows_written"] for m in raw_zone.committed_manifests(lake, BACKFILLED)}
+    first = {m.load_date: m.rows_written for m in raw_zone.committed_manifest_records(lake, BACKFILLED)}
     backfill("completed")
     assert raw_zone.committed_dates(lake, BACKFILLED) == days
     assert {
-        m["load_date"]: m["rows_written"] for m in raw_zone.committed_manifests(lake, BACKFILLED)
+        m.load_date: m.rows_written for m in raw_zone.committed_manifest_records(lake, BACKFILLED)
     } == first

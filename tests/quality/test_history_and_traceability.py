@@ -47,7 +47,7 @@ def test_a_later_stage_on_a_later_day_is_checked_against_committed_stages(home, 
     events = [f"E{i:03d}" for i in range(60)]
     _grid_file(home, D1, [_grid_line(e, "发现", "2025-03-01 10:00:00") for e in events])
     first = ingest_feed(spec, D1, settings, lake, gate=codes)
-    assert first.status == "committed", first.manifest.get("error")
+    assert first.status == "committed", first.manifest.error
     # E000 is dispatched before it was discovered (the day before); the others in order
     _grid_file(
         home,
@@ -56,8 +56,8 @@ def test_a_later_stage_on_a_later_day_is_checked_against_committed_stages(home, 
         + [_grid_line(e, "派单", "2025-03-02 09:00:00") for e in events[1:]],
     )
     second = ingest_feed(spec, D2, settings, lake, gate=codes)
-    assert second.status == "committed", second.manifest.get("error")
-    q = lake.read_parquet(second.manifest["files"]["quarantine"]).to_pylist()
+    assert second.status == "committed", second.manifest.error
+    q = lake.read_parquet(second.manifest.files.quarantine).to_pylist()
     assert [(r["source_record_id"], r["rule"], r["source_row"]) for r in q] == [
         ("E000:派单", "quality:event_stages_in_order", 1)
     ]
@@ -77,7 +77,7 @@ def test_a_killed_load_leaves_an_interrupted_batch_record(home, settings):
     (batch,) = feed["batches"]
     assert batch["status"] == "interrupted"
     assert feed["problem_days"][D1.isoformat()]["status"] == "interrupted"
-    assert raw_zone.committed_manifest(lake, "jiashan_incidents", D1) is None
+    assert raw_zone.committed_manifest_record(lake, "jiashan_incidents", D1) is None
 
 
 def test_reader_rejects_carry_their_record_id_and_one_rule_name(home, settings):
@@ -94,7 +94,7 @@ def test_reader_rejects_carry_their_record_id_and_one_rule_name(home, settings):
     lake = Store(settings.lake_url)
     lake.ensure()
     result = ingest_feed(spec, D1, settings, lake)
-    q = lake.read_parquet(result.manifest["files"]["quarantine"]).to_pylist()
+    q = lake.read_parquet(result.manifest.files.quarantine).to_pylist()
     assert sorted((r["source_record_id"], r["rule"], r["source_row"]) for r in q) == [
         ("Q9001", "wrong_encoding", 42),
         ("Q9002", "wrong_encoding", 43),

@@ -50,7 +50,7 @@ def loaded(tmp_path_factory):
         for feed in FEEDS:
             for day in DAYS:
                 result = ingest_feed(specs[feed], day, settings, lake, gate=gate)
-                assert result.status == "committed", result.manifest.get("error")
+                assert result.status == "committed", result.manifest.error
     ledger = [json.loads(x) for x in (home / "sim" / "defects.jsonl").read_text("utf-8").splitlines()]
     yield lake, ledger
     mp.undo()
@@ -61,8 +61,8 @@ def test_full_recall_and_no_false_positive(loaded, feed):
     lake, ledger = loaded
     for day in DAYS:
         entries = [e for e in ledger if e["feed"] == feed and e["date"] == day.isoformat()]
-        manifest = raw_zone.committed_manifest(lake, feed, day)
-        q = lake.read_parquet(manifest["files"]["quarantine"]).to_pylist()
+        manifest = raw_zone.committed_manifest_record(lake, feed, day)
+        q = lake.read_parquet(manifest.files.quarantine).to_pylist()
         texts = [(r["source_record_id"] or "") + " " + (r["record"] or "") for r in q]
         missed = [e for e in entries if e["record_id"] and not any(e["record_id"] in t for t in texts)]
         assert not missed, f"{feed} {day}: defects not quarantined: {missed[:5]}"

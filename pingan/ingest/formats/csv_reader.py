@@ -275,23 +275,29 @@ def _reject(
     return Reject(source_file, line_no, rule, line, fields=_fields(line, header, delimiter))
 
 
-def _parse_with_pyarrow(body: bytes, header: list[str], delimiter: str) -> tuple[pa.Table, list[str]]:
-    """The body as a table of text columns, and the text of the rows pyarrow could not split."""
-    invalid: list[str] = []
+class _InvalidRows:
+    """pyarrow's invalid-row handler: keeps the text of each row it could not split, and skips it."""
 
-    def on_invalid(row: pacsv.InvalidRow) -> str:
-        invalid.append(row.text)
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def __call__(self, row: pacsv.InvalidRow) -> str:
+        self.texts.append(row.text)
         return "skip"
 
+
+def _parse_with_pyarrow(body: bytes, header: list[str], delimiter: str) -> tuple[pa.Table, list[str]]:
+    """The body as a table of text columns, and the text of the rows pyarrow could not split."""
+    invalid = _InvalidRows()
     try:
-        return _read_body(body, header, delimiter, on_invalid, PYARROW_BLOCK_BYTES), invalid
+        return _read_body(body, header, delimiter, invalid, PYARROW_BLOCK_BYTES), invalid.texts
     except pa.ArrowInvalid as exc:
         if "straddling" not in str(exc):
             raise
     # a row longer than pyarrow's parse block (an oversized field): parse this body in one block, so the
     # row reaches the normaliser, which quarantines it with its line (rule oversized_field)
-    invalid.clear()
-    return _read_body(body, header, delimiter, on_invalid, len(body) + 1), invalid
+    invalid = _InvalidRows()
+    return _read_body(body, header, delimiter, invalid, len(body) + 1), invalid.texts
 
 
 def _invalid_lines(text, candidates, invalid, header, source_file, first_line, delimiter):
