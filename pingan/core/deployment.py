@@ -22,6 +22,8 @@ LOCAL_SOURCES_GROUP = "pingan.local_sources"
 STORE_VARIABLES = ("PINGAN_LAKE_URL", "PINGAN_LANDING_URL", "PINGAN_SHARE_URL", "PINGAN_WAREHOUSE")
 S3_VARIABLES = ("PINGAN_S3_ENDPOINT", "PINGAN_S3_ACCESS_KEY", "PINGAN_S3_SECRET_KEY")
 SIGNING_KEY_VARIABLE = "PINGAN_SHARE_SIGNING_KEY"
+# the hub's pseudonym key, the restricted store's and the lake's encryption keys: generated only in local
+PRIVACY_KEY_VARIABLES = ("PINGAN_HUB_KEY", "PINGAN_RESTRICTED_KEY", "PINGAN_LAKE_KEY")
 SHARE_KEY_VARIABLE = "PINGAN_SHARE_KEY_{partner}"
 
 
@@ -43,7 +45,7 @@ def partners(settings: Settings) -> list[str]:
 
 def required_variables(settings: Settings) -> list[str]:
     """Every variable the prod deployment needs: stores, S3 credentials, share keys, feed endpoints."""
-    names = list(STORE_VARIABLES) + list(S3_VARIABLES) + [SIGNING_KEY_VARIABLE]
+    names = list(STORE_VARIABLES) + list(S3_VARIABLES) + [SIGNING_KEY_VARIABLE, *PRIVACY_KEY_VARIABLES]
     names += [SHARE_KEY_VARIABLE.format(partner=p.upper()) for p in partners(settings)]
     for spec in load_spec_set(settings.connectors_dir).specs.values():  # a broken file fails its own feed
         names += feed_variables(spec)

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from pydantic import BaseModel, ConfigDict
 
 from pingan.core.settings import S3Settings
-from pingan.core.storage import Store
+from pingan.core.storage import Store, open_store
 from pingan.sharing import audit_head
 from pingan.sharing import manifest as mf
 
@@ -68,7 +68,7 @@ class PartnerProfile(BaseModel):
             s3 = S3Settings(
                 self.s3.endpoint, self.s3.access_key, self.s3.secret_key, self.s3.secure, self.s3.region
             )
-        return Store(self.share_url, s3)
+        return open_store(self.share_url, s3)
 
 
 @dataclass(frozen=True)
