@@ -74,15 +74,16 @@ def build_on_spark(
     *,
     lake: Store | None = None,
     build_date: date | None = None,
-    master: str = "local[2]",
+    master: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> SparkBuildResult:
     """Build every model and test on Spark from all committed batches; publish the warehouse directory.
 
     `lake` is where the batches were committed (its batch records feed raw.quality_results; an s3:// lake
-    is read through s3a).
+    is read through s3a). `master` defaults to the deployment's (PINGAN_SPARK_MASTER, local[2] unset).
     """
     started = time.monotonic()
+    master = master or settings.spark_master
     s3 = lake.s3 if lake is not None and lake.scheme == "s3" else None
     if build_date is None:
         build_date = max((b.load_date for b in batches), default=date.today())
@@ -105,15 +106,20 @@ def build_on_spark(
 
 
 def build_lake_on_spark(
-    settings: Settings, *, build_date: date | None = None, progress: Callable[[str], None] | None = None
+    settings: Settings,
+    *,
+    build_date: date | None = None,
+    master: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> SparkBuildResult:
     """`pingan build --engine spark`: every committed batch of the configured lake."""
     from pingan import raw_zone
     from pingan.core.storage import lake_store
 
     lake = lake_store(settings)
+    batches = raw_zone.committed_batches(lake)
     return build_on_spark(
-        settings, raw_zone.committed_batches(lake), lake=lake, build_date=build_date, progress=progress
+        settings, batches, lake=lake, build_date=build_date, master=master, progress=progress
     )
 
 
