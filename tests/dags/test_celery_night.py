@@ -6,6 +6,9 @@ compose file's services do (docker-compose.celery.yml): scheduler, dag-processor
 Celery worker with two slots, all with the same settings and one JWT secret (the worker's tasks report
 through the API server's execution API). The night is triggered through the REST API: every feed's
 ingest, which the worker runs two at a time, then the asset-triggered warehouse build and publication.
+While the first load runs, the worker is killed (SIGKILL to its process group, as when a machine dies)
+and a new one started: the scheduler finds the task's heartbeat gone, the retry runs on the new worker,
+and the night completes with one batch per feed, nothing loaded twice.
 """
 
 from __future__ import annotations
@@ -112,7 +115,11 @@ def airflow_env(airflow_home: Path, port: int, database_url: str, broker_url: st
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",  # nothing runs before its next 02:00
         "AIRFLOW__OPENLINEAGE__DISABLED": "True",
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
-        "PINGAN_TASK_RETRIES": "0",
+        # a task whose worker died is failed after 30 s without a heartbeat, then retried 5 s later
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+        "PINGAN_TASK_RETRIES": "1",
+        "PINGAN_TASK_RETRY_DELAY_SECONDS": "5",
     }
 
 
@@ -144,19 +151,35 @@ def celery_airflow(home, tmp_path):
         pytest.skip(str(exc))
 
 
-@contextlib.contextmanager
-def components(airflow: list[str], env: dict[str, str], log_dir: Path):
-    log_dir.mkdir(parents=True, exist_ok=True)
-    procs = {
-        name: subprocess.Popen(
-            [*airflow, *args],
-            env=env,
-            stdout=(log_dir / f"{name}.log").open("wb"),
+class Components(dict):
+    """The running Airflow processes by name, each in its own process group."""
+
+    def __init__(self, airflow: list[str], env: dict[str, str], log_dir: Path):
+        super().__init__()
+        self.airflow, self.env, self.log_dir = airflow, env, log_dir
+        log_dir.mkdir(parents=True, exist_ok=True)
+        for name in COMPONENTS:
+            self.start(name)
+
+    def start(self, name: str, log_name: str | None = None) -> None:
+        self[name] = subprocess.Popen(
+            [*self.airflow, *COMPONENTS[name]],
+            env=self.env,
+            stdout=(self.log_dir / f"{log_name or name}.log").open("wb"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
-        for name, args in COMPONENTS.items()
-    }
+        )
+
+    def kill_and_restart(self, name: str) -> None:
+        """SIGKILL to the process group, as when the machine dies, then a new one in its place."""
+        os.killpg(self[name].pid, signal.SIGKILL)
+        self[name].wait(timeout=30)
+        self.start(name, log_name=f"{name}-2")
+
+
+@contextlib.contextmanager
+def components(airflow: list[str], env: dict[str, str], log_dir: Path):
+    procs = Components(airflow, env, log_dir)
     try:
         yield procs
     finally:
@@ -202,6 +225,19 @@ def test_one_night_runs_on_celery_with_postgres_and_redis(celery_airflow):
         f: api.post(f"/dags/ingest_{f}/dagRuns", {"logical_date": nightly(DAY)})["dag_run_id"] for f in FEEDS
     }
 
+    def every_slot_loading() -> set[str] | None:
+        tis = [ti for f, run_id in runs.items() for ti in api.task_instances(f"ingest_{f}", run_id)]
+        running = {ti["dag_id"] for ti in tis if ti["state"] == "running"}
+        return running if len(running) == WORKER_SLOTS else None
+
+    # killed when both slots run a load (a load takes many seconds): the worker then holds no message it
+    # has not started (it prefetches one per slot), which Airflow would only re-queue after
+    # [scheduler] task_queued_timeout (10 minutes)
+    killed = wait_for(
+        "two loads running on the worker", every_slot_loading, timeout=300, every=1, procs=procs
+    )
+    procs.kill_and_restart("celery-worker")
+
     def warehouse_run():
         found = [r for r in api.get(f"/dags/{WAREHOUSE_DAG}/dagRuns")["dag_runs"] if r["state"] != "queued"]
         assert not [r for r in found if r["state"] == "failed"], found
@@ -222,20 +258,25 @@ def test_one_night_runs_on_celery_with_postgres_and_redis(celery_airflow):
         (WAREHOUSE_DAG, "publish"),
     }
     assert set(states) == expected
+    # the killed worker's loads ran again on the new worker; every other task ran once
+    assert killed and {states.pop((dag_id, "load")) for dag_id in killed} == {("success", 2)}, states
     assert all(state == ("success", 1) for state in states.values()), states
     # the worker's two slots ran the feeds' loads in parallel, never more than two at once
     assert most_at_once(ingest_tis) == WORKER_SLOTS
 
-    # every task went through Celery: one result per task in the PostgreSQL result backend
+    # every try went through Celery, one record each in the PostgreSQL result backend: the killed tries
+    # stay `STARTED` (their worker died before recording an outcome), none failed
     with sqlalchemy.create_engine(database_url).connect() as con:
-        results = con.exec_driver_sql(
-            "select status, count(*) from celery_taskmeta group by status"
-        ).fetchall()
-    assert dict(results) == {"SUCCESS": len(expected)}, results
+        results = dict(
+            con.exec_driver_sql("select status, count(*) from celery_taskmeta group by status").fetchall()
+        )
+    assert sum(results.values()) == len(expected) + len(killed), results
+    assert set(results) == {"SUCCESS", "STARTED"} and results["STARTED"] >= len(killed), results
 
     # the night's data: one committed batch per feed for DAY, and marts that know every feed is fresh
     lake = Store(settings.lake_url)
     assert {f: raw_zone.committed_dates(lake, f) for f in FEEDS} == {f: [DAY] for f in FEEDS}
+    assert {f: len(raw_zone.committed_manifests(lake, f)) for f in FEEDS} == {f: 1 for f in FEEDS}
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         freshness = dict(
             con.execute("select source_feed, latest_load_date from mart_feed_freshness").fetchall()
