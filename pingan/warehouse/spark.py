@@ -3,9 +3,11 @@
 When the whole delta joins, one DuckDB file is no longer enough; Spark runs the unchanged models over the
 unchanged lake. A build:
 
-1. starts a SparkSession in this process (`local[2]` here, UI off, bound to 127.0.0.1; on a cluster the
-   same code runs in the driver with another master) whose catalog is empty and whose warehouse is a
-   fresh working directory (`<home>/spark-warehouse.building`);
+1. starts a SparkSession in this process (UI off, bound to 127.0.0.1) whose catalog is empty and whose
+   warehouse is a fresh working directory (`<home>/spark-warehouse.building`). Its master is the
+   deployment's (`PINGAN_SPARK_MASTER`, `--spark-master`): `local[2]` by default; with a standalone
+   cluster (`spark://host:7077`) this process is the driver and the executors, which must reach the
+   lake's and the working directory's paths, run the tasks (tests/warehouse/test_spark_cluster.py);
 2. registers the raw zone with the names and columns the DuckDB build gives it: `raw.<entity>` over the
    Parquet files of every committed batch (canonical column order and types, missing columns as typed
    nulls), and `raw.batches`, `raw.batch_changes`, `raw.removed_keys`, `raw.feeds`, `raw.code_mappings`
