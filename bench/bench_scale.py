@@ -8,11 +8,16 @@ One run measures:
   replicas of the five districts' systems under other county codes, loaded from their own sources;
 - for the five real districts: tonight's incremental build after one month and after one year of history
   (the year is the month's batches replicated with shifted dates and fresh ids, as bench_warehouse does);
-- optionally (--spark) the Spark build of the largest lake on local[2].
+- optionally (--spark) the Spark build of the largest lake on local[2];
+- alone, with --cluster 1,2,4: the demo's lake (--cluster-days days at --cluster-scale) at 1x, 2x and 4x its
+  data, each built from scratch on DuckDB and on a standalone Spark cluster (a master and two 1 GB, one-core
+  workers on 127.0.0.1, started from the installed pyspark as tests/spark_cluster.py does), printing
+  seconds per thousand raw rows for both engines.
 It prints every number and the growth ratios; docs/scale.md extrapolates from them. Not a test.
 
     .venv/bin/python bench/bench_scale.py [--days 30] [--scale 1] [--jurisdictions 5,10,20]
                                           [--history-days 365] [--gate-days 3] [--spark] [--work var/bench/scale]
+    .venv/bin/python bench/bench_scale.py --cluster 1,2,4 [--cluster-days 2] [--cluster-scale 0.1]
 """
 
 from __future__ import annotations
@@ -261,6 +266,60 @@ def spark_build(settings: Settings) -> dict:
     }
 
 
+def demo_lake(home: Path, days: int, scale: float) -> Settings:
+    """The demo's feeds simulated and loaded (load and gate) for `days` days at `scale`."""
+    from pingan.orchestration.pipeline import ingest_day, sources_for
+    from pingan_sim import simulate
+
+    settings = settings_for(home, ROOT / "connectors")
+    landing = Store(settings.landing_url)
+    landing.ensure()
+    end = START + timedelta(days=days - 1)
+    simulate(settings.home, landing, START, end, seed=7, scale=scale, defect_rate=0.01)
+    for n in range(days):
+        with sources_for(settings):
+            ingest_day(settings, START + timedelta(days=n))
+    return settings
+
+
+def cluster_scaling(multiples: list[int], days: int, scale: float, work: Path) -> list[dict]:
+    """DuckDB and the standalone cluster on the same lakes at each multiple of the demo's data."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from spark_cluster import running_cluster
+
+    from pingan.warehouse.build import build
+    from pingan.warehouse.spark import build_on_spark
+
+    rows = []
+    with running_cluster(work / "cluster") as cluster:
+        for m in multiples:
+            settings = demo_lake(work / f"x{m}", days, scale * m)
+            lake = Store(settings.lake_url)
+            batches = raw_zone.committed_batches(lake)
+            t = time.monotonic()
+            build(settings, batches, lake=lake, full_refresh=True)
+            duck_s = time.monotonic() - t
+            t = time.monotonic()
+            build_on_spark(settings, batches, lake=lake, master=cluster.master_url)
+            spark_s = time.monotonic() - t
+            raw_rows = sum(b.rows for b in batches)
+            rows.append({"multiple": m, "raw_rows": raw_rows, "duckdb_s": duck_s, "spark_cluster_s": spark_s})
+            print(
+                f"{m}x ({raw_rows:,} raw rows): DuckDB {duck_s:.0f} s ({duck_s / raw_rows * 1000:.3f} s per 1k rows), "
+                f"Spark cluster {spark_s:.0f} s ({spark_s / raw_rows * 1000:.3f} s per 1k rows), "
+                f"Spark/DuckDB {spark_s / duck_s:.1f}x",
+                flush=True,
+            )
+    base = rows[0]
+    for r in rows[1:]:
+        f = r["raw_rows"] / base["raw_rows"]
+        print(
+            f"{r['multiple']}x vs 1x, time per row relative (1.00 = linear): DuckDB "
+            f"{r['duckdb_s'] / base['duckdb_s'] / f:.2f}, Spark cluster {r['spark_cluster_s'] / base['spark_cluster_s'] / f:.2f}"
+        )
+    return rows
+
+
 def growth(stages: list[dict]) -> None:
     base = stages[0]
     k = base["jurisdictions"]
@@ -285,7 +344,19 @@ def main() -> None:
     )
     ap.add_argument("--spark", action="store_true", help="Also build the largest lake on Spark (local[2]).")
     ap.add_argument("--work", type=Path, default=ROOT / "var" / "bench" / "scale")
+    ap.add_argument(
+        "--cluster",
+        type=lambda s: [int(x) for x in s.split(",")],
+        help="Only the engine comparison: the demo's data at these multiples, DuckDB against a local Spark cluster.",
+    )
+    ap.add_argument("--cluster-days", type=int, default=2)
+    ap.add_argument("--cluster-scale", type=float, default=0.1)
     args = ap.parse_args()
+    if args.cluster:
+        shutil.rmtree(args.work, ignore_errors=True)
+        rows = cluster_scaling(args.cluster, args.cluster_days, args.cluster_scale, args.work)
+        (args.work / "cluster.json").write_text(json.dumps(rows, indent=2))
+        return
     if any(n % 5 for n in args.jurisdictions):
         ap.error("--jurisdictions must be multiples of 5 (replicas of the five districts)")
     shutil.rmtree(args.work, ignore_errors=True)

@@ -43,3 +43,17 @@ def test_workers_share_only_the_object_store_and_the_metadata_database():
     assert env["PINGAN_LAKE_URL"].startswith("s3://") and env["PINGAN_S3_ENDPOINT"].startswith("minio:")
     assert "@postgres:" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
     assert not env["PINGAN_HOME"].startswith("/opt/pingan/var")  # local scratch, not the shared var volume
+
+
+def test_the_celery_settings_are_the_ones_the_celery_night_test_runs():
+    """tests/dags/test_celery_night.py runs Airflow with these keys on loopback; the compose file must set
+    the same ones (values differ only in host names and timeouts)."""
+    env = CELERY["x-celery"]
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql+psycopg2://")
+    assert env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] == "2"
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].endswith("/execution/")
+    assert {
+        "AIRFLOW__API_AUTH__JWT_SECRET",
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT",
+        "AIRFLOW__CELERY__BROKER_URL",
+    } <= set(env)

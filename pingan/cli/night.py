@@ -69,10 +69,16 @@ def validate(feed: str, day: date) -> None:
     type=click.Choice(["duckdb", "spark"]),
     default="duckdb",
     show_default=True,
-    help="duckdb: the analyst file. spark: the same models on a local Spark session (the `spark` "
-    "extra), always from the whole lake, tables as Parquet under $PINGAN_HOME/spark-warehouse.",
+    help="duckdb: the analyst file. spark: the same models on Spark (the `spark` extra), always from "
+    "the whole lake, tables as Parquet under $PINGAN_HOME/spark-warehouse.",
 )
-def build(full_refresh: bool, day: date | None, engine: str) -> None:
+@click.option(
+    "--spark-master",
+    metavar="URL",
+    help="With --engine spark: the cluster to run on, e.g. spark://host:7077 "
+    "(default $PINGAN_SPARK_MASTER, else local[2] in this process).",
+)
+def build(full_refresh: bool, day: date | None, engine: str, spark_master: str | None) -> None:
     """Build the governance warehouse with dbt from the committed batches; publish it atomically.
 
     Incremental by default: only batches committed since the last build are read, and batches a rerun
@@ -82,7 +88,8 @@ def build(full_refresh: bool, day: date | None, engine: str) -> None:
     if engine == "spark":
         from pingan.warehouse.spark import build_lake_on_spark
 
-        out.print(build_lake_on_spark(load_settings(), build_date=day, progress=progress))
+        result = build_lake_on_spark(load_settings(), build_date=day, master=spark_master, progress=progress)
+        out.print(result)
         return
     from pingan.orchestration.pipeline import build_warehouse
 

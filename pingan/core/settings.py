@@ -15,6 +15,8 @@ PINGAN_SUPERSEDED_RETENTION_MINUTES  how long a batch a rerun replaced stays rea
                        listed it before the rerun (default 60; running builds also hold leases on theirs)
 PINGAN_S3_ENDPOINT     host:port of the S3 server (MinIO in production, SeaweedFS in tests)
 PINGAN_S3_ACCESS_KEY / PINGAN_S3_SECRET_KEY / PINGAN_S3_SECURE / PINGAN_S3_REGION
+PINGAN_SPARK_MASTER    the Spark cluster `pingan build --engine spark` runs on (default local[2], a session in
+                       this process; a standalone cluster is spark://host:7077)
 
 `local` fills what is unset with the defaults above, generates share keys under $PINGAN_HOME/secrets and
 lets the simulator (pingan_sim, when installed) stand in for the feeds' sources. `prod` has no defaults
@@ -70,6 +72,7 @@ class EnvSettings(BaseSettings):
     s3_secure: bool = False
     s3_region: str = "us-east-1"
     superseded_retention_minutes: float = 60
+    spark_master: str = "local[2]"
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ class Settings:
     share_url: str = ""
     dbt_target: str = "local"
     superseded_retention: timedelta = timedelta(minutes=60)
+    spark_master: str = "local[2]"
 
     @property
     def sim_dir(self) -> Path:
@@ -124,6 +128,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         share_url=raw.share_url or (f"file://{home / 'shares'}" if local else ""),
         dbt_target=raw.dbt_target or ("local" if lake_url.startswith("file://") else "s3"),
         superseded_retention=timedelta(minutes=raw.superseded_retention_minutes),
+        spark_master=raw.spark_master,
     )
 
 

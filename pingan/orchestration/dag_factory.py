@@ -22,7 +22,8 @@ from pingan.orchestration.dag_tasks import alert_on_failure, alert_on_retry
 
 DEFAULT_ARGS = {
     "retries": int(os.environ.get("PINGAN_TASK_RETRIES", "2")),  # 0 in tests that must see a failure at once
-    "retry_delay": timedelta(minutes=5),
+    # shorter only in tests that watch a retry happen
+    "retry_delay": timedelta(seconds=float(os.environ.get("PINGAN_TASK_RETRY_DELAY_SECONDS", "300"))),
     "retry_exponential_backoff": True,
     "execution_timeout": timedelta(hours=2),
     "on_failure_callback": alert_on_failure,

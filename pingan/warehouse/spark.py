@@ -3,9 +3,11 @@
 When the whole delta joins, one DuckDB file is no longer enough; Spark runs the unchanged models over the
 unchanged lake. A build:
 
-1. starts a SparkSession in this process (`local[2]` here, UI off, bound to 127.0.0.1; on a cluster the
-   same code runs in the driver with another master) whose catalog is empty and whose warehouse is a
-   fresh working directory (`<home>/spark-warehouse.building`);
+1. starts a SparkSession in this process (UI off, bound to 127.0.0.1) whose catalog is empty and whose
+   warehouse is a fresh working directory (`<home>/spark-warehouse.building`). Its master is the
+   deployment's (`PINGAN_SPARK_MASTER`, `--spark-master`): `local[2]` by default; with a standalone
+   cluster (`spark://host:7077`) this process is the driver and the executors, which must reach the
+   lake's and the working directory's paths, run the tasks (tests/warehouse/test_spark_cluster.py);
 2. registers the raw zone with the names and columns the DuckDB build gives it: `raw.<entity>` over the
    Parquet files of every committed batch (canonical column order and types, missing columns as typed
    nulls), and `raw.batches`, `raw.batch_changes`, `raw.removed_keys`, `raw.feeds`, `raw.code_mappings`
@@ -74,15 +76,16 @@ def build_on_spark(
     *,
     lake: Store | None = None,
     build_date: date | None = None,
-    master: str = "local[2]",
+    master: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> SparkBuildResult:
     """Build every model and test on Spark from all committed batches; publish the warehouse directory.
 
     `lake` is where the batches were committed (its batch records feed raw.quality_results; an s3:// lake
-    is read through s3a).
+    is read through s3a). `master` defaults to the deployment's (PINGAN_SPARK_MASTER, local[2] unset).
     """
     started = time.monotonic()
+    master = master or settings.spark_master
     s3 = lake.s3 if lake is not None and lake.scheme == "s3" else None
     if build_date is None:
         build_date = max((b.load_date for b in batches), default=date.today())
@@ -105,15 +108,20 @@ def build_on_spark(
 
 
 def build_lake_on_spark(
-    settings: Settings, *, build_date: date | None = None, progress: Callable[[str], None] | None = None
+    settings: Settings,
+    *,
+    build_date: date | None = None,
+    master: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> SparkBuildResult:
     """`pingan build --engine spark`: every committed batch of the configured lake."""
     from pingan import raw_zone
     from pingan.core.storage import lake_store
 
     lake = lake_store(settings)
+    batches = raw_zone.committed_batches(lake)
     return build_on_spark(
-        settings, raw_zone.committed_batches(lake), lake=lake, build_date=build_date, progress=progress
+        settings, batches, lake=lake, build_date=build_date, master=master, progress=progress
     )
 
 

@@ -271,3 +271,16 @@ def raw_zone(wh_settings) -> RawZone:
     lake = Store(wh_settings.lake_url, wh_settings.s3)
     lake.ensure()
     return RawZone(lake)
+
+
+@pytest.fixture(scope="module")
+def spark_cluster(tmp_path_factory):
+    """A standalone Spark master and two workers on 127.0.0.1 (tests/spark_cluster.py), stopped afterwards;
+    skipped with the reason only where Java or pyspark is missing."""
+    from spark_cluster import ClusterUnavailable, running_cluster
+
+    try:
+        with running_cluster(tmp_path_factory.mktemp("spark-cluster")) as cluster:
+            yield cluster
+    except ClusterUnavailable as exc:
+        pytest.skip(str(exc))
