@@ -94,13 +94,15 @@
     {{ touched_months('fire_alarm', ref('fct_fire_alarms'), 'record_id', [local_month('raised_at')]) }}
 {%- endmacro %}
 
-{#- dim_enterprise: the USCCs tonight's registry batches (added or withdrawn) name. -#}
-{% macro touched_usccs() -%}
-    select key from {{ source('raw', 'touched_keys') }} where entity = 'enterprise'
+
+{#- Tonight's keys of an entity (raw.touched_keys), for marts incremental by key. -#}
+{% macro touched_keys(entity) -%}
+    select key from {{ source('raw', 'touched_keys') }} where entity = '{{ entity }}'
 {%- endmacro %}
 
-{% macro delete_touched_usccs() -%}
+{#- A pre-hook: the rows of tonight's keys leave the mart before they are read again. -#}
+{% macro delete_touched_keys(key_column, entity) -%}
     {%- if is_incremental() -%}
-    delete from {{ this }} where uscc in ({{ touched_usccs() }})
+    delete from {{ this }} where {{ key_column }} in ({{ touched_keys(entity) }})
     {%- endif -%}
 {%- endmacro %}

@@ -287,6 +287,15 @@ def register_touched(
             f"{versions_table('enterprise')} where batch_id in (select unnest(?::varchar[]))",
             [removed_registry],
         )
+    if _table_exists(con, MART_SCHEMA, "fct_grid_events"):
+        # open events whose deadline has passed since they were stored turn overdue tonight without a new
+        # row (fct_grid_events re-evaluates the same set)
+        as_of = datetime.combine(build_date + timedelta(days=1), time(0), ZoneInfo(TZ)).isoformat()
+        con.execute(
+            "insert into raw.touched_keys select 'grid_event_stage', event_id from main.fct_grid_events "
+            "where not is_closed and not is_overdue and deadline_at <= ?::timestamptz",
+            [as_of],
+        )
     remapped = _remapped_entities(con, previous)
     for entity, source in period_sources().items():
         if not _table_exists(con, MART_SCHEMA, source.fact):
@@ -303,12 +312,9 @@ def register_touched(
 
 
 def _deadline_rows(entity: str, previous: date | None, build_date: date) -> str:
-    """Stored rows whose overdue state the change of build date flips (the marts judge deadlines as of
-    the end of the build's day): open grid events whose deadline has passed since they were stored, and
-    inspections with open hazards whose rectification deadline lies between the two build dates."""
-    as_of = datetime.combine(build_date + timedelta(days=1), time(0), ZoneInfo(TZ)).isoformat()
-    if entity == "grid_event_stage":
-        return f" or (not is_closed and not is_overdue and deadline_at <= '{as_of}'::timestamptz)"
+    """Stored rows whose overdue state the change of build date flips without a new row of theirs (the
+    marts judge deadlines as of the build's day): inspections with open hazards whose rectification
+    deadline lies between the two build dates. (Grid events turning overdue are touched keys.)"""
     if entity == "fire_inspection" and previous is not None and previous != build_date:
         low, high = sorted((previous, build_date))
         return f" or (open_hazards > 0 and rectification_deadline > '{low}' and rectification_deadline <= '{high}')"

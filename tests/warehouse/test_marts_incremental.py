@@ -4,6 +4,7 @@ new row of it arrives; the incremental result then equals a full refresh of the 
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -68,7 +69,19 @@ def test_grid_events_incremental_equals_full_refresh(wh_settings, raw_zone):
         ("310118:Q3", False, True, "qg-d1"),  # its deadline passed: re-evaluated without a new row
     ]
     incremental = query(wh, FACT), query(wh, CLOSURE)
+    # the night recomputed March only (Q1's and Q9's stages, Q3 turning overdue), and tested its own rows
+    assert query(wh, "select distinct entity, month from raw.touched_months") == [
+        ("grid_event_stage", date(2025, 3, 1))
+    ]
+    assert "raw.batch_changes" in compiled_test(wh_settings, "not_null_fct_grid_events_event_id")
     assert incremental[1][0][3:8] == (2, 1, 0.5, 1, 1)  # events, closed, closure rate, overdue, open overdue
 
     build(wh_settings, raw_zone.batches, build_date=date(2025, 3, 31), full_refresh=True)
     assert (query(wh, FACT), query(wh, CLOSURE)) == incremental
+    assert "raw.batch_changes" not in compiled_test(wh_settings, "not_null_fct_grid_events_event_id")
+
+
+def compiled_test(settings, name: str) -> str:
+    """The SQL the last build ran for a test (dbt's run_results.json)."""
+    run = json.loads((settings.home / "dbt" / "target" / "run_results.json").read_text(encoding="utf-8"))
+    return next(r["compiled_code"] for r in run["results"] if r["unique_id"].split(".")[2] == name)

@@ -10,7 +10,7 @@
         materialized=mart_materialization(),
         incremental_strategy='append',
         on_schema_change='append_new_columns',
-        pre_hook="{{ delete_touched_usccs() }}",
+        pre_hook="{{ delete_touched_keys('uscc', 'enterprise') }}",
     )
 }}
 
@@ -20,7 +20,7 @@ versions as (
 
     select * from {{ ref('int_enterprises__versions') }}
     {% if is_incremental() %}
-        where uscc in ({{ touched_usccs() }})
+        where uscc in ({{ touched_keys('enterprise') }})  -- the USCCs of tonight's registry batches
     {% endif %}
 
 ),
