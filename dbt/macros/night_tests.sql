@@ -1,14 +1,16 @@
 {#-
-    Tests run on the night's rows: on an incremental build, pingan/warehouse/build.py sets the var
-    `tests_on_night_rows`, and every test of a table kept per raw-zone batch (the facts, dim_enterprise, the
-    versions mirrors) reads only the rows of the batches added tonight, like a `where` config on each test
-    (a test's own `where` still applies). The full refresh (`pingan build --full-refresh`, and the weekly
-    run, which is one) tests whole tables. This overrides dbt's get_where_subquery, which wraps the
-    model of every generic test; a relationships test's parent (`to`) is read whole, as it must be.
+    Tests run on the night's rows: every generic test of a table kept per raw-zone batch (the facts,
+    dim_enterprise, the versions mirrors) reads only the rows of the batches this build added, like a
+    `where` config on each test (a test's own `where` still applies). On a nightly build those are the
+    night's batches; on a full refresh (`pingan build --full-refresh`, also the weekly run) every committed
+    batch counts as added (raw.batch_changes, pingan/warehouse/inputs.py), so whole tables are tested. The
+    filter is decided in SQL, not by a dbt var, so nightly and full builds share dbt's partial parse.
+    This overrides dbt's get_where_subquery, which wraps the model of every generic test; a relationships
+    test's parent (`to`) is read whole, as it must be.
 -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
-    {%- if var('tests_on_night_rows', false) and is_kept_per_batch(relation) -%}
+    {%- if is_kept_per_batch(relation) -%}
         {%- set night = "batch_id in (select batch_id from raw.batch_changes where change = 'added')" -%}
         {%- set where = night ~ (" and (" ~ where ~ ")" if where else "") -%}
     {%- endif -%}
@@ -22,12 +24,13 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Tables whose rows carry the batch_id of the raw-zone batch they were last rebuilt from. -#}
+{#- Tables whose rows carry the batch_id of the raw-zone batch they were last rebuilt from (and the view
+    of fct_incidents with its double-report flag). -#}
 {% macro is_kept_per_batch(relation) -%}
     {%- set name = (relation.identifier or '') | lower -%}
     {%- do return(
         (name.startswith('fct_') and name != 'fct_quality_results')
-        or name == 'dim_enterprise'
+        or name in ('dim_enterprise', 'int_incidents__double_reports_flagged')
         or (name.startswith('int_') and name.endswith('__versions'))
     ) -%}
 {%- endmacro %}

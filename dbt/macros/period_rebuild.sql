@@ -32,6 +32,20 @@
 {%- endmacro %}
 
 
+{#-
+    `date_column` (a DATE) lies in one of the months of `months_query`. Written as a semi-join on the
+    column itself over the days of those months, so DuckDB prunes the fact's row groups by their min/max
+    (the facts are stored roughly in time order): a few ms at two years, where comparing a computed month
+    reads every row.
+-#}
+{% macro in_months(date_column, months_query) -%}
+    {{ date_column }} in (
+        select cast(unnest(generate_series(month, month + interval 1 month - interval 1 day, interval 1 day)) as date)
+        from ({{ months_query }}) as months
+    )
+{%- endmacro %}
+
+
 {#- A pre-hook: the months about to be recomputed leave the mart first (a month may come back empty). -#}
 {% macro delete_months(month_column, months_query) -%}
     {%- if is_incremental() -%}
@@ -91,7 +105,7 @@
 {% macro fire_safety_months() -%}
     {{ touched_months('fire_inspection', ref('fct_fire_inspections'), 'record_id', [month_of('inspected_on')]) }}
     union
-    {{ touched_months('fire_alarm', ref('fct_fire_alarms'), 'record_id', [local_month('raised_at')]) }}
+    {{ touched_months('fire_alarm', ref('fct_fire_alarms'), 'record_id', [month_of('raised_on')]) }}
 {%- endmacro %}
 
 
@@ -104,5 +118,15 @@
 {% macro delete_touched_keys(key_column, entity) -%}
     {%- if is_incremental() -%}
     delete from {{ this }} where {{ key_column }} in ({{ touched_keys(entity) }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- int_incidents__cross_border_pairs: the pairs of tonight's incidents leave before they are paired again. -#}
+{% macro delete_pairs_of_touched_incidents() -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }}
+    where
+        original_record_id in ({{ touched_keys('incident') }})
+        or double_report_record_id in ({{ touched_keys('incident') }})
     {%- endif -%}
 {%- endmacro %}

@@ -234,7 +234,7 @@ def period_sources(double_report_window_minutes: int = 30) -> dict[str, PeriodSo
         ),
         "grid_event_stage": PeriodSource("fct_grid_events", "event_id", ("date_trunc('month', discovered_on)",)),
         "fire_inspection": PeriodSource("fct_fire_inspections", "record_id", ("date_trunc('month', inspected_on)",)),
-        "fire_alarm": PeriodSource("fct_fire_alarms", "record_id", (_local_month("raised_at"),)),
+        "fire_alarm": PeriodSource("fct_fire_alarms", "record_id", ("date_trunc('month', raised_on)",)),
         "joint_operation": PeriodSource(
             "fct_joint_operations", "record_id", ("date_trunc('month', operation_date)",)
         ),
@@ -297,6 +297,12 @@ def register_touched(
             [as_of],
         )
     remapped = _remapped_entities(con, previous)
+    for entity in remapped & set(period_sources()):  # a code mapping changed: every key of the entity
+        source = period_sources()[entity]
+        if _table_exists(con, MART_SCHEMA, source.fact):
+            con.execute(
+                f"insert into raw.touched_keys select '{entity}', {source.key} from {MART_SCHEMA}.{source.fact}"
+            )
     for entity, source in period_sources().items():
         if not _table_exists(con, MART_SCHEMA, source.fact):
             continue  # a first build: the marts are built whole

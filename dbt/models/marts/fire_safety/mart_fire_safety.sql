@@ -34,7 +34,7 @@ inspections as (
         end) as overdue_open_hazards
     from {{ ref('fct_fire_inspections') }}
     {% if is_incremental() %}
-        where {{ month_of('inspected_on') }} in ({{ fire_safety_months() }})
+        where {{ in_months('inspected_on', fire_safety_months()) }}
     {% endif %}
     group by 1, 2, 3
 
@@ -53,7 +53,7 @@ alarms as (
         {{ percentile_cont('raised_to_handled_seconds', 0.9) }} / 60.0 as p90_alarm_handling_minutes
     from {{ ref('fct_fire_alarms') }}
     {% if is_incremental() %}
-        where {{ local_month('raised_at') }} in ({{ fire_safety_months() }})
+        where {{ in_months('raised_on', fire_safety_months()) }}
     {% endif %}
     group by 1, 2, 3
 

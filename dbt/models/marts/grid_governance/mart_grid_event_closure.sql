@@ -23,7 +23,7 @@ events as (
 
     select * from {{ ref('fct_grid_events') }}
     {% if is_incremental() %}
-        where {{ month_of('discovered_on') }} in ({{ grid_event_months() }})
+        where {{ in_months('discovered_on', grid_event_months()) }}
     {% endif %}
 
 ),

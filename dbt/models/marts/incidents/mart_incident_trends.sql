@@ -31,11 +31,12 @@ incidents as (
     from {{ ref('int_incidents__double_reports_flagged') }}
     {% if is_incremental() %}
         -- the months recomputed and the months a year before them
-        where {{ month_of('reported_on') }} in (
+        {%- set with_prior_year -%}
             select month from ({{ incident_trend_months() }}) as rebuilt
             union
             select cast({{ dbt.dateadd('year', -1, 'month') }} as date) from ({{ incident_trend_months() }}) as rebuilt
-        )
+        {%- endset %}
+        where {{ in_months('reported_on', with_prior_year) }}
     {% endif %}
 
 ),

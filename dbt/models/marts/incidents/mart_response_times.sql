@@ -31,7 +31,7 @@ incidents as (
     from {{ ref('int_incidents__double_reports_flagged') }}
     where not is_double_report
     {% if is_incremental() %}
-        and {{ month_of('reported_on') }} in ({{ incident_months() }})
+        and {{ in_months('reported_on', incident_months()) }}
     {% endif %}
 
 ),
