@@ -266,10 +266,40 @@ def register_touched(
     con: duckdb.DuckDBPyConnection, plan: BatchPlan, previous: PreviousBuild, build_date: date
 ) -> None:
     """raw.touched_keys (entity, key): the keys tonight's added and removed batches hold (USCCs for the
-    registry); raw.touched_months (entity, month): the months their stored fact rows count in, plus the
-    months a deadline passing tonight changes and every month of an entity whose code mapping changed."""
+    registry), open grid events turning overdue tonight, and every key of an entity whose code mapping
+    changed; raw.touched_months (entity, month): the months the stored fact rows of those keys count in,
+    plus the months a deadline passing tonight changes."""
     con.execute("create or replace table raw.touched_keys (entity varchar, key varchar)")
     con.execute("create or replace table raw.touched_months (entity varchar, month date)")
+    _register_batch_keys(con, plan)
+    if _table_exists(con, MART_SCHEMA, "fct_grid_events"):
+        # open events whose deadline has passed since they were stored turn overdue tonight without a new
+        # row (fct_grid_events re-evaluates the same set)
+        as_of = datetime.combine(build_date + timedelta(days=1), time(0), ZoneInfo(TZ)).isoformat()
+        con.execute(
+            "insert into raw.touched_keys select 'grid_event_stage', event_id from main.fct_grid_events "
+            "where not is_closed and not is_overdue and deadline_at <= ?::timestamptz",
+            [as_of],
+        )
+    remapped = _remapped_entities(con, previous)
+    for entity, source in period_sources().items():
+        if not _table_exists(con, MART_SCHEMA, source.fact):
+            continue  # a first build: the marts are built whole
+        if entity in remapped:  # a code mapping changed: every key of the entity
+            con.execute(
+                f"insert into raw.touched_keys select '{entity}', {source.key} from {MART_SCHEMA}.{source.fact}"
+            )
+        rows = f"{source.key} in (select key from raw.touched_keys where entity = '{entity}')"
+        rows += _deadline_rows(entity, previous.build_date, build_date)
+        for month in source.months:
+            con.execute(
+                f"insert into raw.touched_months select distinct '{entity}', {month} "
+                f"from {MART_SCHEMA}.{source.fact} where {rows}"
+            )
+
+
+def _register_batch_keys(con: duckdb.DuckDBPyConnection, plan: BatchPlan) -> None:
+    """The keys of tonight's added batches (read from their raw files) and of the removed ones."""
     added = {b.entity for b in plan.added}
     for entity in ENTITIES:
         if entity in added:
@@ -287,34 +317,6 @@ def register_touched(
             f"{versions_table('enterprise')} where batch_id in (select unnest(?::varchar[]))",
             [removed_registry],
         )
-    if _table_exists(con, MART_SCHEMA, "fct_grid_events"):
-        # open events whose deadline has passed since they were stored turn overdue tonight without a new
-        # row (fct_grid_events re-evaluates the same set)
-        as_of = datetime.combine(build_date + timedelta(days=1), time(0), ZoneInfo(TZ)).isoformat()
-        con.execute(
-            "insert into raw.touched_keys select 'grid_event_stage', event_id from main.fct_grid_events "
-            "where not is_closed and not is_overdue and deadline_at <= ?::timestamptz",
-            [as_of],
-        )
-    remapped = _remapped_entities(con, previous)
-    for entity in remapped & set(period_sources()):  # a code mapping changed: every key of the entity
-        source = period_sources()[entity]
-        if _table_exists(con, MART_SCHEMA, source.fact):
-            con.execute(
-                f"insert into raw.touched_keys select '{entity}', {source.key} from {MART_SCHEMA}.{source.fact}"
-            )
-    for entity, source in period_sources().items():
-        if not _table_exists(con, MART_SCHEMA, source.fact):
-            continue  # a first build: the marts are built whole
-        rows = "true" if entity in remapped else (
-            f"{source.key} in (select key from raw.touched_keys where entity = '{entity}')"
-            + _deadline_rows(entity, previous.build_date, build_date)
-        )  # fmt: skip
-        for month in source.months:
-            con.execute(
-                f"insert into raw.touched_months select distinct '{entity}', {month} "
-                f"from {MART_SCHEMA}.{source.fact} where {rows}"
-            )
 
 
 def _deadline_rows(entity: str, previous: date | None, build_date: date) -> str:
