@@ -50,7 +50,14 @@ from pingan.core.storage import Store
 from pingan.quality.results_table import register_quality_results
 from pingan.raw_zone import RawBatch
 from pingan.raw_zone.retention import reading_batches
-from pingan.warehouse.inputs import plan_batches, register_batches, register_code_mappings, register_feeds
+from pingan.warehouse.inputs import (
+    plan_batches,
+    previous_build,
+    register_batches,
+    register_code_mappings,
+    register_feeds,
+    register_touched,
+)
 from pingan.warehouse.seed_state import record_seeds, seed_fingerprint, seeds_current
 from pingan.warehouse.slots import Slots
 from pingan.warehouse.slots import discard as slots_discard
@@ -78,6 +85,7 @@ class BuildResult:
     warnings: list[str] = field(default_factory=list)  # tests that warned, e.g. unmapped category codes
     stale_feeds: list[str] = field(default_factory=list)  # feeds behind the build date (mart_feed_freshness)
     seeds_loaded: bool = True  # False: the seeds had not changed since this file last loaded them
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # inputs, seed, dbt build, finish, publish
 
 
 def build(
@@ -111,25 +119,19 @@ def build(
     published.parent.mkdir(parents=True, exist_ok=True)
     slots = Slots(published)
     leased = reading_batches(lake, [b.batch_id for b in batches], retention=settings.superseded_retention)
+    stages: dict[str, float] = {}
     with leased, _build_lock(published):
         working = slots_prepare(slots, full_refresh=full_refresh)
         try:
             results, mart_rows, stale, warnings, seeded = _build_in(
-                working,
-                settings,
-                specs,
-                batches,
-                lake=lake,
-                full_refresh=full_refresh,
-                select=select,
-                build_date=build_date,
-                progress=progress,
-                before_dbt=before_dbt,
-            )
+                working, settings, specs, batches, lake=lake, full_refresh=full_refresh, select=select,
+                build_date=build_date, progress=progress, before_dbt=before_dbt, stages=stages,
+            )  # fmt: skip
         except BaseException:
             slots_discard(slots, working)
             raise
-        slots_publish(slots, working)
+        with _timed(stages, "publish"):
+            slots_publish(slots, working)
     elapsed = time.monotonic() - started
     log.info("published %s in %.1f s: %s", published, elapsed, mart_rows)
     return BuildResult(
@@ -140,7 +142,18 @@ def build(
         warnings=warnings,
         stale_feeds=stale,
         seeds_loaded=seeded,
+        stage_seconds=stages,
     )
+
+
+@contextlib.contextmanager
+def _timed(stages: dict[str, float], name: str) -> Iterator[None]:
+    """Adds the block's wall time to stages[name] (BuildResult.stage_seconds; bench/bench_warehouse.py)."""
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        stages[name] = stages.get(name, 0.0) + time.monotonic() - start
 
 
 def _build_in(
@@ -155,12 +168,14 @@ def _build_in(
     build_date: date,
     progress: Callable[[str], None] | None,
     before_dbt: Callable[[], None] | None = None,
+    stages: dict[str, float] | None = None,
 ) -> tuple[_DbtResults, dict[str, int], list[str], list[str], bool]:
     """Bring the working file up to the committed batches and run dbt in it; what it built and warned,
     and whether it loaded the seeds."""
     s3_lake = lake is not None and lake.scheme == "s3"
     seeds = seed_fingerprint(settings.dbt_dir)
-    with duckdb.connect(str(working)) as con:
+    stages = {} if stages is None else stages
+    with _timed(stages, "inputs"), duckdb.connect(str(working)) as con:
         load_seeds = full_refresh or not seeds_current(con, seeds)
         con.execute(f"SET TimeZone = '{TZ}'")
         if s3_lake:
@@ -170,16 +185,19 @@ def _build_in(
         plan = plan_batches(con, batches, full_refresh=full_refresh)
         register_pseudonym_functions(con, load_hub_key(settings))  # the raw views call them
         create_raw_views(con, plan.pending_files)
+        previous = previous_build(con)  # before the inputs below replace what it was built with
         register_build_inputs(con, settings, specs, plan, build_date, lake)
+        register_touched(con, plan, previous, build_date)
     if progress:
         progress(f"dbt: {len(plan.added)} new batches, {sum(map(len, plan.removed.values()))} withdrawn")
     if before_dbt is not None:
         before_dbt()
     s3 = lake.s3 if s3_lake else None
     results = _run_dbt(
-        settings, working, s3=s3, full_refresh=full_refresh, select=select, load_seeds=load_seeds
-    )
-    with duckdb.connect(str(working)) as con:
+        settings, working, s3=s3, full_refresh=full_refresh, select=select, load_seeds=load_seeds,
+        stages=stages,
+    )  # fmt: skip
+    with _timed(stages, "finish"), duckdb.connect(str(working)) as con:
         record_seeds(con, seeds)
         mart_rows = _count_mart_rows(con)
         stale = _stale_feeds(con)
@@ -287,6 +305,7 @@ def _run_dbt(
     full_refresh: bool,
     select: str | None,
     load_seeds: bool = True,
+    stages: dict[str, float] | None = None,
 ) -> _DbtResults:
     common = [
         "--project-dir", str(settings.dbt_dir),
@@ -298,6 +317,8 @@ def _run_dbt(
     build_args = ["build", *common, "--exclude-resource-type", "seed"]
     if full_refresh:
         build_args.append("--full-refresh")
+    else:  # unit tests check the models' SQL, not the data: the full refresh and CI run them
+        build_args += ["--exclude-resource-type", "unit_test"]
     if select:
         build_args += ["--select", select]
     # dbt's connections register the pseudonym functions (pingan.warehouse.dbt_pii_plugin) with the hub key
@@ -311,10 +332,13 @@ def _run_dbt(
             "PINGAN_S3_SECURE": str(s3.secure).lower(),
             "PINGAN_S3_REGION": s3.region,
         }
+    stages = {} if stages is None else stages
     with temporary_env(**env):
         if load_seeds:
-            invoke_dbt(["seed", *common, *(["--full-refresh"] if full_refresh else [])])
-        results = invoke_dbt(build_args)
+            with _timed(stages, "seed"):
+                invoke_dbt(["seed", *common, *(["--full-refresh"] if full_refresh else [])])
+        with _timed(stages, "dbt build"):
+            results = invoke_dbt(build_args)
     models = [r.node.name for r in results if r.node.resource_type == "model" and str(r.status) == "success"]
     warnings = [
         _Warning(

@@ -202,3 +202,140 @@ def _replace_table(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -
         con.execute(f"create or replace table raw.{name} as select * from _incoming")
     finally:
         con.unregister("_incoming")
+
+
+# --- what tonight touches in the stored marts -------------------------------------------------------------
+# The KPI marts and dim_enterprise are incremental by period (or by USCC): a night recomputes the local
+# months its changes touch. A change can move a record out of a month (a withdrawn call, a re-delivery with
+# another time), which the facts no longer show once dbt has rebuilt them; so the months the stored rows of
+# tonight's keys sit in are read here, before dbt runs. dbt adds the months those keys land in afterwards
+# (macros/period_rebuild.sql).
+MART_SCHEMA = "main"
+
+
+@dataclass(frozen=True)
+class PeriodSource:
+    """How one entity's stored fact places a row in a local month."""
+
+    fact: str
+    key: str
+    months: tuple[str, ...]  # SQL expressions of the fact's columns giving the month(s) a row counts in
+
+
+def period_sources(double_report_window_minutes: int = 30) -> dict[str, PeriodSource]:
+    """Month expressions per entity; an incident also counts in the months of the incidents within the
+    double-report window of it (a new report can make an earlier one a double report, or stop doing so)."""
+    window = f"interval {int(double_report_window_minutes)} minute"
+    return {
+        "incident": PeriodSource(
+            "fct_incidents",
+            "record_id",
+            tuple(f"{_local_month(f'reported_at {op} {window}')}" for op in ("-", "+")),
+        ),
+        "grid_event_stage": PeriodSource("fct_grid_events", "event_id", ("date_trunc('month', discovered_on)",)),
+        "fire_inspection": PeriodSource("fct_fire_inspections", "record_id", ("date_trunc('month', inspected_on)",)),
+        "fire_alarm": PeriodSource("fct_fire_alarms", "record_id", ("date_trunc('month', raised_on)",)),
+        "joint_operation": PeriodSource(
+            "fct_joint_operations", "record_id", ("date_trunc('month', operation_date)",)
+        ),
+    }  # fmt: skip
+
+
+def _local_month(instant: str) -> str:
+    return f"cast(date_trunc('month', timezone('{TZ}', {instant})) as date)"
+
+
+@dataclass(frozen=True)
+class PreviousBuild:
+    """What the working file's last build was made with (None: no previous build in this file)."""
+
+    build_date: date | None
+    code_mappings: frozenset[tuple]
+
+
+def previous_build(con: duckdb.DuckDBPyConnection) -> PreviousBuild:
+    """Read before register_feeds / register_code_mappings replace them."""
+    if not _table_exists(con, "raw", "feeds"):
+        return PreviousBuild(None, frozenset())
+    last = con.execute("select max(build_date) from raw.feeds").fetchone()[0]
+    mappings = con.execute("select entity, source_feed, source_code, harmonised_value from raw.code_mappings")
+    return PreviousBuild(last, frozenset(mappings.fetchall()))
+
+
+def register_touched(
+    con: duckdb.DuckDBPyConnection, plan: BatchPlan, previous: PreviousBuild, build_date: date
+) -> None:
+    """raw.touched_keys (entity, key): the keys tonight's added and removed batches hold (USCCs for the
+    registry), open grid events turning overdue tonight, and every key of an entity whose code mapping
+    changed; raw.touched_months (entity, month): the months the stored fact rows of those keys count in,
+    plus the months a deadline passing tonight changes."""
+    con.execute("create or replace table raw.touched_keys (entity varchar, key varchar)")
+    con.execute("create or replace table raw.touched_months (entity varchar, month date)")
+    _register_batch_keys(con, plan)
+    if _table_exists(con, MART_SCHEMA, "fct_grid_events"):
+        # open events whose deadline has passed since they were stored turn overdue tonight without a new
+        # row (fct_grid_events re-evaluates the same set)
+        as_of = datetime.combine(build_date + timedelta(days=1), time(0), ZoneInfo(TZ)).isoformat()
+        con.execute(
+            "insert into raw.touched_keys select 'grid_event_stage', event_id from main.fct_grid_events "
+            "where not is_closed and not is_overdue and deadline_at <= ?::timestamptz",
+            [as_of],
+        )
+    remapped = _remapped_entities(con, previous)
+    for entity, source in period_sources().items():
+        if not _table_exists(con, MART_SCHEMA, source.fact):
+            continue  # a first build: the marts are built whole
+        if entity in remapped:  # a code mapping changed: every key of the entity
+            con.execute(
+                f"insert into raw.touched_keys select '{entity}', {source.key} from {MART_SCHEMA}.{source.fact}"
+            )
+        rows = f"{source.key} in (select key from raw.touched_keys where entity = '{entity}')"
+        rows += _deadline_rows(entity, previous.build_date, build_date)
+        for month in source.months:
+            con.execute(
+                f"insert into raw.touched_months select distinct '{entity}', {month} "
+                f"from {MART_SCHEMA}.{source.fact} where {rows}"
+            )
+
+
+def _register_batch_keys(con: duckdb.DuckDBPyConnection, plan: BatchPlan) -> None:
+    """The keys of tonight's added batches (read from their raw files) and of the removed ones."""
+    added = {b.entity for b in plan.added}
+    for entity in ENTITIES:
+        if entity in added:
+            column = "upper(trim(uscc))" if entity == "enterprise" else entity_key(entity)
+            con.execute(
+                f"insert into raw.touched_keys select distinct '{entity}', {column} from raw.{entity}"
+            )
+    con.execute(
+        "insert into raw.touched_keys select entity, key from raw.removed_keys where entity <> 'enterprise'"
+    )
+    removed_registry = sorted(plan.removed.get("enterprise", ()))
+    if removed_registry:  # the registry's dimension is keyed on USCC, not on the raw record_id
+        con.execute(
+            f"insert into raw.touched_keys select distinct 'enterprise', uscc from {INTERMEDIATE_SCHEMA}."
+            f"{versions_table('enterprise')} where batch_id in (select unnest(?::varchar[]))",
+            [removed_registry],
+        )
+
+
+def _deadline_rows(entity: str, previous: date | None, build_date: date) -> str:
+    """Stored rows whose overdue state the change of build date flips without a new row of theirs (the
+    marts judge deadlines as of the build's day): inspections with open hazards whose rectification
+    deadline lies between the two build dates. (Grid events turning overdue are touched keys.)"""
+    if entity == "fire_inspection" and previous is not None and previous != build_date:
+        low, high = sorted((previous, build_date))
+        return f" or (open_hazards > 0 and rectification_deadline > '{low}' and rectification_deadline <= '{high}')"
+    return ""
+
+
+def _remapped_entities(con: duckdb.DuckDBPyConnection, previous: PreviousBuild) -> set[str]:
+    """Entities with a code mapping added, removed or changed since the working file's last build."""
+    if previous.build_date is None:
+        return set()
+    now = frozenset(
+        con.execute(
+            "select entity, source_feed, source_code, harmonised_value from raw.code_mappings"
+        ).fetchall()
+    )
+    return {row[0] for row in now ^ previous.code_mappings}

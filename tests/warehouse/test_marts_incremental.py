@@ -4,6 +4,7 @@ new row of it arrives; the incremental result then equals a full refresh of the 
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,6 +21,7 @@ DAY2 = datetime(2025, 3, 3, 2, 0, tzinfo=SHANGHAI)
 MARCH_1 = datetime(2025, 3, 1, tzinfo=SHANGHAI)
 FACT = "select * exclude (ingested_at) from fct_grid_events order by event_id"
 CLOSURE = "select * from mart_grid_event_closure order by discovered_month, jurisdiction_code, event_type"
+OVERDUE = "select * from mart_overdue_grid_events order by event_id"
 
 
 def at(days: float = 0, hours: float = 0) -> datetime:
@@ -67,8 +69,23 @@ def test_grid_events_incremental_equals_full_refresh(wh_settings, raw_zone):
         ("310118:Q1", True, False, "qg-d2"),
         ("310118:Q3", False, True, "qg-d1"),  # its deadline passed: re-evaluated without a new row
     ]
-    incremental = query(wh, FACT), query(wh, CLOSURE)
+    incremental = query(wh, FACT), query(wh, CLOSURE), query(wh, OVERDUE)
+    assert query(wh, "select event_id from mart_overdue_grid_events") == [("310118:Q3",)]
+    # the night recomputed March only (Q1's and Q9's stages, Q3 turning overdue), and tested its own rows
+    assert query(wh, "select distinct entity, month from raw.touched_months") == [
+        ("grid_event_stage", date(2025, 3, 1))
+    ]
+    assert "raw.batch_changes" in compiled_test(wh_settings, "not_null_fct_grid_events_event_id")
     assert incremental[1][0][3:8] == (2, 1, 0.5, 1, 1)  # events, closed, closure rate, overdue, open overdue
 
     build(wh_settings, raw_zone.batches, build_date=date(2025, 3, 31), full_refresh=True)
-    assert (query(wh, FACT), query(wh, CLOSURE)) == incremental
+    assert (query(wh, FACT), query(wh, CLOSURE), query(wh, OVERDUE)) == incremental
+    # the full refresh tests whole tables: every committed batch counts as added
+    added = query(wh, "select count(*) from raw.batch_changes where change = 'added'")[0][0]
+    assert added == len(raw_zone.batches)
+
+
+def compiled_test(settings, name: str) -> str:
+    """The SQL the last build ran for a test (dbt's run_results.json)."""
+    run = json.loads((settings.home / "dbt" / "target" / "run_results.json").read_text(encoding="utf-8"))
+    return next(r["compiled_code"] for r in run["results"] if r["unique_id"].split(".")[2] == name)

@@ -3,7 +3,18 @@
 -- at most `double_report_radius_m` metres apart (default 500) and reported at most
 -- `double_report_window_minutes` minutes apart (default 30). The earlier report is the original; the later
 -- one (on a tie, the greater record_id) is the double report, which the KPI marts leave out.
-{{ config(materialized='table') }}
+-- Incremental by incident on DuckDB: whether two incidents pair depends on those two alone, so a night
+-- deletes the pairs of tonight's incidents (raw.touched_keys) and pairs them again with the incidents
+-- reported within a day of them; Spark builds the table whole (mart_materialization()).
+-- depends_on: {{ source('raw', 'touched_keys') }}
+{{
+    config(
+        materialized=mart_materialization(),
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ delete_pairs_of_touched_incidents() }}",
+    )
+}}
 
 {%- set radius_m = var('double_report_radius_m', 500) %}
 {%- set window_minutes = var('double_report_window_minutes', 30) %}
@@ -31,6 +42,14 @@ border_incidents as (
         and category is not null
         and latitude is not null
         and longitude is not null
+    {% if is_incremental() %}
+        -- tonight's incidents and those reported within a day of them (the window is minutes)
+        and reported_on in (
+            select cast(unnest(generate_series(reported_on - 1, reported_on + 1, interval 1 day)) as date)
+            from {{ ref('fct_incidents') }}
+            where record_id in ({{ touched_keys('incident') }})
+        )
+    {% endif %}
 
 ),
 
@@ -88,7 +107,14 @@ final as (
         distance_m,
         seconds_apart
     from candidates
-    where distance_m <= {{ radius_m }}
+    where
+        distance_m <= {{ radius_m }}
+    {% if is_incremental() %}
+        and (
+            original_record_id in ({{ touched_keys('incident') }})
+            or double_report_record_id in ({{ touched_keys('incident') }})
+        )
+    {% endif %}
 
 )
 

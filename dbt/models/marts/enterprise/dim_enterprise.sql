@@ -1,11 +1,27 @@
 -- The enterprise tax registry (税务登记) as a type-2 slowly changing dimension: one row per state of a
 -- USCC, valid from its updated_at until the next state's (valid_to exclusive; null for the current one).
--- Rebuilt every night from every delivered registry row, so a withdrawn batch leaves no state behind.
+-- Incremental by USCC on DuckDB: a night recomputes the whole history of the USCCs its registry batches
+-- (added or withdrawn) name, and only those; delete+insert by key rather than a merge on
+-- enterprise_version_id, because a withdrawn batch can take states away (a USCC may lose every row).
+-- depends_on: {{ source('raw', 'touched_keys') }}
+-- depends_on: {{ source('raw', 'touched_months') }}
+{{
+    config(
+        materialized=mart_materialization(),
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ delete_touched_keys('uscc', 'enterprise') }}",
+    )
+}}
+
 with
 
 versions as (
 
     select * from {{ ref('int_enterprises__versions') }}
+    {% if is_incremental() %}
+        where uscc in ({{ touched_keys('enterprise') }})  -- the USCCs of tonight's registry batches
+    {% endif %}
 
 ),
 

@@ -1,6 +1,22 @@
 -- Fire safety per local month, jurisdiction and town: hazards found vs rectified in the month's
 -- inspections (消防检查), and the month's IoT alarms (消防物联网告警): true-alarm ratio and handling time
 -- (raised → handled). Open hazards past their rectification deadline are counted as of the build.
+-- Incremental by month on DuckDB (macros/period_rebuild.sql): the months tonight's inspections and alarms
+-- touch, and those of open hazards whose deadline passed since the last build; percentiles do not merge,
+-- so a month is recomputed whole.
+-- depends_on: {{ ref('stg_raw__feeds') }}
+-- depends_on: {{ source('raw', 'touched_keys') }}
+-- depends_on: {{ source('raw', 'touched_months') }}
+{{
+    config(
+        materialized=mart_materialization(),
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ delete_months('activity_month', fire_safety_months()) }}",
+        post_hook="{{ refresh_source_staleness(['fire_inspection', 'fire_alarm']) }}",
+    )
+}}
+
 with
 
 inspections as (
@@ -17,6 +33,9 @@ inspections as (
             when rectification_deadline <= {{ as_of_date() }} then open_hazards else 0
         end) as overdue_open_hazards
     from {{ ref('fct_fire_inspections') }}
+    {% if is_incremental() %}
+        where {{ in_months('inspected_on', fire_safety_months()) }}
+    {% endif %}
     group by 1, 2, 3
 
 ),
@@ -33,6 +52,9 @@ alarms as (
         {{ percentile_cont('raised_to_handled_seconds', 0.5) }} / 60.0 as p50_alarm_handling_minutes,
         {{ percentile_cont('raised_to_handled_seconds', 0.9) }} / 60.0 as p90_alarm_handling_minutes
     from {{ ref('fct_fire_alarms') }}
+    {% if is_incremental() %}
+        where {{ in_months('raised_on', fire_safety_months()) }}
+    {% endif %}
     group by 1, 2, 3
 
 ),

@@ -2,6 +2,23 @@
 -- year earlier ("110 alarms down 26.12%"). Months are local (Asia/Shanghai) calendar months. A
 -- cross-border double report counts once: its later copy is left out of `incidents` and counted in
 -- `double_reports_excluded`.
+-- Incremental by month on DuckDB (macros/period_rebuild.sql): delete+insert of whole months, not a merge
+-- on the row key, because a month's groups can vanish (a withdrawn call was its category's only one).
+-- A touched month is recomputed with the month a year later, whose prior-year column it feeds.
+-- depends_on: {{ ref('stg_raw__feeds') }}
+-- depends_on: {{ ref('fct_incidents') }}
+-- depends_on: {{ source('raw', 'touched_keys') }}
+-- depends_on: {{ source('raw', 'touched_months') }}
+{{
+    config(
+        materialized=mart_materialization(),
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ delete_months('incident_month', incident_trend_months()) }}",
+        post_hook="{{ refresh_source_staleness(['incident']) }}",
+    )
+}}
+
 with
 
 incidents as (
@@ -12,6 +29,15 @@ incidents as (
         is_double_report,
         {{ local_month('reported_at') }} as incident_month
     from {{ ref('int_incidents__double_reports_flagged') }}
+    {% if is_incremental() %}
+        -- the months recomputed and the months a year before them
+        {%- set with_prior_year -%}
+            select month from ({{ incident_trend_months() }}) as rebuilt
+            union
+            select cast({{ dbt.dateadd('year', -1, 'month') }} as date) from ({{ incident_trend_months() }}) as rebuilt
+        {%- endset %}
+        where {{ in_months('reported_on', with_prior_year) }}
+    {% endif %}
 
 ),
 
@@ -70,6 +96,9 @@ final as (
     from with_prior_year
     left join staleness
         on with_prior_year.jurisdiction_code = staleness.jurisdiction_code
+    {% if is_incremental() %}
+        where with_prior_year.incident_month in ({{ incident_trend_months() }})
+    {% endif %}
 
 )
 

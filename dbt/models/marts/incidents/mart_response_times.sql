@@ -2,6 +2,22 @@
 -- 90th percentile in seconds, and the share of arrivals within 5 minutes ("5 minutes to arrive"). Only
 -- incidents with both times count toward the percentiles and the share; a cross-border double report
 -- counts once.
+-- Incremental by month on DuckDB (macros/period_rebuild.sql): percentiles do not merge, so a touched month
+-- is recomputed whole (delete+insert by month), never patched row by row.
+-- depends_on: {{ ref('stg_raw__feeds') }}
+-- depends_on: {{ ref('fct_incidents') }}
+-- depends_on: {{ source('raw', 'touched_keys') }}
+-- depends_on: {{ source('raw', 'touched_months') }}
+{{
+    config(
+        materialized=mart_materialization(),
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ delete_months('incident_month', incident_months()) }}",
+        post_hook="{{ refresh_source_staleness(['incident']) }}",
+    )
+}}
+
 with
 
 incidents as (
@@ -14,6 +30,9 @@ incidents as (
         {{ seconds_between('dispatched_at', 'arrived_at') }} as dispatch_to_arrival_seconds
     from {{ ref('int_incidents__double_reports_flagged') }}
     where not is_double_report
+    {% if is_incremental() %}
+        and {{ in_months('reported_on', incident_months()) }}
+    {% endif %}
 
 ),
 
