@@ -105,16 +105,22 @@ def _raw_entities(manifest: dict, target: str) -> list[str]:
 
 
 def _snapshot(shares: Store, share: str) -> dict:
+    """The share's current snapshot as lineage prints it: its manifest, sources and path (the pointer and
+    the manifest are read through their typed models, so a malformed one is named, not half-read)."""
     partner, _, dataset = share.partition("/")
-    latest = raw_zone.read_json(
-        shares, share_manifest.dataset_prefix(partner, dataset) + share_manifest.LATEST
-    )
+    latest_key = share_manifest.dataset_prefix(partner, dataset) + share_manifest.LATEST
+    latest = raw_zone.read_json(shares, latest_key)
     if not latest:
         raise LineageError(f"no published share {share!r} (partner/dataset; see `pingan publish`)")
-    prefix = share_manifest.snapshot_prefix(partner, dataset, latest["snapshot_id"])
-    manifest = raw_zone.read_json(shares, prefix + share_manifest.MANIFEST)
-    source = share_manifest.read_sources(shares.get_bytes, prefix, manifest)  # the batch ids, beside it
-    return {**manifest, "source": source, "path": shares.uri(prefix)}
+    try:
+        pointer = share_manifest.read_pointer(latest, shares.uri(latest_key))
+        prefix = share_manifest.snapshot_prefix(partner, dataset, pointer.snapshot_id)
+        document = raw_zone.read_json(shares, prefix + share_manifest.MANIFEST) or {}
+        share_manifest.read_manifest(document, shares.uri(prefix + share_manifest.MANIFEST))
+        source = share_manifest.read_sources(shares.get_bytes, prefix, document)  # the batch ids, beside it
+    except share_manifest.ManifestError as exc:
+        raise LineageError(str(exc)) from None
+    return {**document, "source": source, "path": shares.uri(prefix)}
 
 
 def trace(settings: Settings, lake: Store, target: str) -> Lineage:
