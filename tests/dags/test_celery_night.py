@@ -276,7 +276,7 @@ def test_one_night_runs_on_celery_with_postgres_and_redis(celery_airflow):
     # the night's data: one committed batch per feed for DAY, and marts that know every feed is fresh
     lake = Store(settings.lake_url)
     assert {f: raw_zone.committed_dates(lake, f) for f in FEEDS} == {f: [DAY] for f in FEEDS}
-    assert {f: len(raw_zone.committed_manifests(lake, f)) for f in FEEDS} == {f: 1 for f in FEEDS}
+    assert {f: len(raw_zone.committed_manifest_records(lake, f)) for f in FEEDS} == {f: 1 for f in FEEDS}
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         freshness = dict(
             con.execute("select source_feed, latest_load_date from mart_feed_freshness").fetchall()
