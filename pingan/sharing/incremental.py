@@ -125,6 +125,35 @@ def write(
     return _with_actions(shares, prefix, written)
 
 
+def write_changes(
+    shares: Store,
+    prefix: str,
+    upserts: pa.Table,
+    deletes: pa.Array,
+    *,
+    key: str,
+    base_version: int,
+    updated: int,
+    log_days: int = 30,
+) -> Written:
+    """Merge a night's prepared changes (changes.py: only the rows whose source changed were read): the
+    rows to upsert (`updated` of them replace a published row, by the hub's state), and the keyed ids of
+    the published rows that go."""
+    if upserts.num_rows == 0 and len(deletes) == 0:
+        return Written(base_version, "unchanged", "no row changed")
+    gone = pa.table(
+        {
+            c: deletes.cast(f.type) if c == key else pa.nulls(len(deletes), f.type)
+            for c, f in zip(upserts.column_names, upserts.schema, strict=True)
+        }  # fmt: skip
+    )
+    version = _merge(shares, prefix, upserts.schema, upserts, gone, key, table_properties(log_days))
+    written = Written(
+        version, "merge", "night's changed rows", upserts.num_rows - updated, updated, len(deletes), key=key
+    )
+    return _with_actions(shares, prefix, written)
+
+
 def _full_reason(shares: Store, prefix: str, fingerprint: str, previous: Previous | None, full: str) -> str:
     if full:
         return full
