@@ -134,11 +134,14 @@ def write_changes(
     key: str,
     base_version: int,
     updated: int,
+    match_from: tuple[str, str] | None = None,
     log_days: int = 30,
 ) -> Written:
     """Merge a night's prepared changes (changes.py: only the rows whose source changed were read): the
     rows to upsert (`updated` of them replace a published row, by the hub's state), and the keyed ids of
-    the published rows that go."""
+    the published rows that go. match_from: (column, literal) every published row the night touches is at
+    or after: the merge skips the files whose statistics end before it (without it, a merge scans every
+    file of the table, the whole history)."""
     if upserts.num_rows == 0 and len(deletes) == 0:
         return Written(base_version, "unchanged", "no row changed")
     gone = pa.table(
@@ -147,7 +150,8 @@ def write_changes(
             for c, f in zip(upserts.column_names, upserts.schema, strict=True)
         }  # fmt: skip
     )
-    version = _merge(shares, prefix, upserts.schema, upserts, gone, key, table_properties(log_days))
+    target = f"t.`{match_from[0]}` >= {match_from[1]}" if match_from else ""
+    version = _merge(shares, prefix, upserts.schema, upserts, gone, key, table_properties(log_days), target)
     written = Written(
         version, "merge", "night's changed rows", upserts.num_rows - updated, updated, len(deletes), key=key
     )
@@ -206,6 +210,7 @@ def _merge(
     deletes: pa.Table,
     key: str | None,
     properties: dict[str, str],
+    target: str = "",
 ) -> int:
     from deltalake import WriterProperties
 
@@ -214,7 +219,9 @@ def _merge(
     source = source.append_column(op, pa.array(["upsert"] * upserts.num_rows + ["delete"] * deletes.num_rows))
     columns = schema.names
     on = [key] if key else columns
-    predicate = " AND ".join(f"(t.`{c}` IS NOT DISTINCT FROM s.`{c}`)" for c in on)
+    predicate = " AND ".join(
+        [f"(t.`{c}` IS NOT DISTINCT FROM s.`{c}`)" for c in on] + ([target] if target else [])
+    )
     assign = {f"`{c}`": f"s.`{c}`" for c in columns}
     dt = delta.open_table(shares, prefix)
     delta.ensure_properties(dt, properties)

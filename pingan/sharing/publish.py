@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 
 from pingan.core import audit
 from pingan.core.canonical import TZ, local_today
-from pingan.core.feed_spec import load_specs
+from pingan.core.feed_spec import FeedSpec, load_specs
 from pingan.core.settings import Settings
 from pingan.core.storage import Store, share_store  # noqa: F401 - share_store: callers' seam
 from pingan.sharing import audit_head, changes, delta, incremental
@@ -111,6 +111,9 @@ class _Prepared:
     changes_only: bool = False  # table holds the night's changed rows; deletes the keys of rows that go
     deletes: pa.Array | None = None
     rows_updated: int = 0  # of the changed rows, those that replace a published row
+    match_from: tuple[str, str] | None = (
+        None  # (column, SQL literal): published rows to match lie at or after
+    )
     previous_state: changes.State | None = None
 
     @property
@@ -137,7 +140,8 @@ def publish(
         raise ShareError(f"no agreement for partner(s) {unknown}; known: {', '.join(sorted(agreements))}")
     selected = [agreements[p] for p in sorted(partners or agreements)]
     in_force = [a for a in selected if a.is_in_force(today)]
-    check_grants_filled(settings, in_force)
+    specs = load_specs(settings.connectors_dir)  # read once: parsing every feed's YAML costs ~1 s
+    check_grants_filled(settings, in_force, specs)
     for agreement in selected:
         if agreement not in in_force:
             withdraw(shares, agreement, today, as_of)
@@ -152,7 +156,7 @@ def publish(
     generated: list[str] = []  # key files made now (the embedded default), reported in one warning
     signer = signing_key(secrets_dir, allow_generate=allow_generate, generated=generated)
     trusted = {public_key_id(signer.public_key()): signer.public_key()}
-    prepared = _prepare_all(settings, lake, shares, in_force, as_of, generated, trusted, full)
+    prepared = _prepare_all(settings, lake, shares, specs, in_force, as_of, generated, trusted, full)
     report_generated(secrets_dir, generated)
     held_back = [p for p in prepared if p.findings]
     _audit_held_back(shares, held_back, as_of)
@@ -172,9 +176,12 @@ def publish(
     return results
 
 
-def check_grants_filled(settings: Settings, agreements: list[Agreement]) -> None:
+def check_grants_filled(
+    settings: Settings, agreements: list[Agreement], specs: dict[str, FeedSpec] | None = None
+) -> None:
     """Refuse agreements that grant a dataset no feed fills (it would publish a signed empty snapshot)."""
-    unfilled = unfilled_grants({a.partner: a for a in agreements}, load_specs(settings.connectors_dir))
+    specs = load_specs(settings.connectors_dir) if specs is None else specs
+    unfilled = unfilled_grants({a.partner: a for a in agreements}, specs)
     if unfilled:
         raise NothingToPublish("; ".join(u.describe() for u in unfilled))
 
@@ -220,6 +227,7 @@ def _prepare_all(
     settings: Settings,
     lake: Store,
     shares: Store,
+    specs: dict[str, FeedSpec],
     in_force: list[Agreement],
     as_of: date,
     generated: list[str],
@@ -229,7 +237,6 @@ def _prepare_all(
     """Every granted dataset of the agreements in force, read, treated, redacted and guarded: the whole
     granted history, or only the rows changed since the last publication (changes.py)."""
     secrets_dir, allow_generate = settings.home / "secrets", settings.generate_keys
-    specs = load_specs(settings.connectors_dir)
     pii_columns = {c for spec in specs.values() for c in spec.pii_columns}
     sources = SourceBatches(lake, specs)
     places = load_gazetteer(settings.dbt_dir / "seeds", settings.connectors_dir)
@@ -377,11 +384,10 @@ def _prepare_changes(
     share = _treated(reading, agreement, name, grant, key, table, batch_ids, night_batches, previous)
     if share.fingerprint != previous.fingerprint:
         return None  # the published columns changed: a full re-snapshot follows (incremental.py)
-    upserts, state, updated = _night_upserts(share, previous, night.deleted)
+    upserts, state, updated, match_from = _night_upserts(share, previous, night.deleted)
     deletes = key_ids_column(key, pa.chunked_array([pa.array(night.deleted, pa.string())])).combine_chunks()
-    return replace(
-        share, table=upserts, state=state, changes_only=True, deletes=deletes, rows_updated=updated
-    )
+    return replace(share, table=upserts, state=state, changes_only=True, deletes=deletes, rows_updated=updated,
+                   match_from=match_from)  # fmt: skip
 
 
 def _trusted_state(
@@ -438,7 +444,7 @@ def _treated(
                         person_names=names, places=reading.places, key_column=keyed[0] if keyed else None)  # fmt: skip
     state = pa.table(
         [source[changes.SOURCE_KEY].cast(pa.string()), source[changes.SOURCE_HASH].cast(pa.uint64()),
-         changes.row_hashes(redaction.table)],
+         changes.row_hashes(redaction.table), changes.published_times(redaction.table, grant.as_of_column)],
         schema=changes.STATE_SCHEMA,
     )  # fmt: skip
     fingerprint = incremental.share_fingerprint(
@@ -450,19 +456,43 @@ def _treated(
 
 def _night_upserts(
     share: _Prepared, previous: changes.State, deleted: list[str]
-) -> tuple[pa.Table, pa.Table, int]:
+) -> tuple[pa.Table, pa.Table, int, tuple[str, str] | None]:
     """The changed rows whose published form differs (a source change the treatment hides, e.g. a time
-    within the same hour, rewrites nothing), the share's state after the night, and how many of the
-    rows replace a published one."""
-    con = duckdb.connect()
+    within the same hour, rewrites nothing), the share's state after the night, how many of the rows
+    replace a published one, and the bound on the published rows the merge must match (_match_from)."""
+    con = changes.memory()
     con.register("night", share.state)
     con.register("st", previous.rows)
+    con.register("gone", pa.table({"source_key": pa.array(deleted, pa.string())}))
     same, held = con.sql(
         """SELECT list(n.source_key) FILTER (WHERE n.out_hash = s.out_hash), count(*) FILTER (WHERE n.out_hash <> s.out_hash)
            FROM night n JOIN st s ON n.source_key = s.source_key"""
     ).fetchone()
+    matched = con.sql(
+        """SELECT count(*), count(out_time), min(out_time) FROM st WHERE source_key IN (SELECT source_key FROM gone)
+           OR source_key IN (SELECT n.source_key FROM night n JOIN st s USING (source_key) WHERE n.out_hash <> s.out_hash)"""
+    ).fetchone()
     keep = pc.invert(pc.is_in(share.state["source_key"], pa.array(same or [], pa.string())))
-    return share.table.filter(keep), changes.next_state(previous, share.state, deleted), held
+    next_state = changes.next_state(previous, share.state, deleted)
+    return share.table.filter(keep), next_state, held, _match_from(share, *matched)
+
+
+def _match_from(share: _Prepared, rows: int, timed: int, earliest: datetime | None) -> tuple[str, str] | None:
+    """(column, SQL literal) such that every published row the night updates or deletes has column >=
+    literal (from the state's out_time): the merge then scans only the files whose statistics reach it,
+    not the whole history. None: no bound (the as-of column is not shared, or a row has no time)."""
+    column = share.grant.as_of_column
+    if column not in share.table.column_names or (rows and timed < rows):
+        return None
+    kind = share.table.schema.field(column).type
+    if not (pa.types.is_timestamp(kind) or pa.types.is_date(kind)):
+        return None
+    if rows == 0:  # only new rows: no published row to match
+        earliest = datetime(9999, 1, 1, tzinfo=UTC)
+    bound = earliest.astimezone(UTC) - timedelta(days=1)  # a looser bound is still right
+    if pa.types.is_date(kind):
+        return column, f"'{bound:%Y-%m-%d}'"
+    return column, f"'{bound:%Y-%m-%dT%H:%M:%S}{'Z' if kind.tz else ''}'"
 
 
 def _source_types(con, grant: DatasetGrant) -> dict[str, str]:
@@ -758,7 +788,7 @@ def _write_version(
     log_days = share.agreement.retention_days + 1
     if share.changes_only:  # only the night's changed rows were prepared: merge them, delete the gone
         written = incremental.write_changes(shares, prefix, share.table, share.deletes, key=key,
-                                            base_version=previous.manifest.delta_version, updated=share.rows_updated,
+                                            base_version=previous.manifest.delta_version, updated=share.rows_updated, match_from=share.match_from,
                                             log_days=log_days)  # fmt: skip
     else:
         written = incremental.write(shares, prefix, share.table, key=key, fingerprint=fingerprint,
