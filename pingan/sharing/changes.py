@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.compute as pc
 
 from pingan.core.storage import Store
 
@@ -78,7 +78,7 @@ def memory() -> duckdb.DuckDBPyConnection:
 
 
 def state_key(partner: str, dataset: str) -> str:
-    return f"_hub/publish_state/{partner}/{dataset}.parquet"
+    return f"_hub/publish_state/{partner}/{dataset}.arrow"
 
 
 def read_state(shares: Store, partner: str, dataset: str) -> State | None:
@@ -86,7 +86,7 @@ def read_state(shares: Store, partner: str, dataset: str) -> State | None:
     if data is None:
         return None
     try:
-        table = pq.read_table(pa.BufferReader(data))
+        table = pa.ipc.open_file(pa.BufferReader(data)).read_all()
         meta = json.loads(table.schema.metadata[b"pingan"])
         rows = table.select(STATE_SCHEMA.names).cast(STATE_SCHEMA).replace_schema_metadata(None)
         return State(meta["snapshot_id"], int(meta["delta_version"]), meta["fingerprint"], rows)
@@ -98,9 +98,10 @@ def write_state(shares: Store, partner: str, dataset: str, state: State) -> None
     meta = {"snapshot_id": state.snapshot_id, "delta_version": state.delta_version,
             "fingerprint": state.fingerprint}  # fmt: skip
     table = state.rows.replace_schema_metadata({"pingan": json.dumps(meta)})
-    buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd")
-    shares.put_bytes(state_key(partner, dataset), buf.getvalue(), "application/vnd.apache.parquet")
+    buf = io.BytesIO()  # Arrow IPC, lz4: rewritten every night, it must cost next to nothing to write
+    with pa.ipc.new_file(buf, table.schema, options=pa.ipc.IpcWriteOptions(compression="lz4")) as writer:
+        writer.write_table(table)
+    shares.put_bytes(state_key(partner, dataset), buf.getvalue(), "application/vnd.apache.arrow.file")
 
 
 def forget_state(shares: Store, partner: str, dataset: str) -> None:
@@ -139,22 +140,36 @@ def content_digest(rows: pa.Table) -> str:
     return f"{count}:{int(total):016x}"
 
 
-def diff(current: pa.Table, state: State) -> NightChanges:
-    """current: source_key, source_hash of every row the grant selects tonight."""
-    con = memory()
-    con.register("cur", current)
-    con.register("st", state.rows)
-    changed = con.sql(
-        "SELECT source_key, source_hash FROM cur EXCEPT SELECT source_key, source_hash FROM st"
-    ).to_arrow_table()
-    con.register("changed", changed)
-    inserted = con.sql(
-        "SELECT count(*) FROM changed WHERE source_key NOT IN (SELECT source_key FROM st)"
-    ).fetchone()[0]
-    deleted = con.sql(
-        "SELECT source_key FROM st WHERE source_key NOT IN (SELECT source_key FROM cur) ORDER BY 1"
-    ).fetchall()
-    return NightChanges(changed, [r[0] for r in deleted], inserted)
+def diff(con: duckdb.DuckDBPyConnection, current_sql: str, params: list, state: State) -> NightChanges | None:
+    """Compare tonight's rows with the state in one scan and one hash join, in the warehouse's connection.
+    current_sql selects source_key, source_hash of every row the grant selects tonight. None if a source
+    key repeats (it cannot address one row: the whole history is prepared instead)."""
+    con.register("_published_state", state.rows)
+    try:
+        sql = f"""WITH cur AS ({current_sql})
+            SELECT coalesce(c.source_key, s.source_key) AS source_key, c.source_hash,
+                   s.source_key IS NULL AS is_new, c.source_key IS NULL AS is_gone,
+                   count(*) OVER () AS n, (SELECT count(*) - count(DISTINCT source_key) FROM cur) AS repeated
+            FROM cur c FULL JOIN _published_state s ON c.source_key = s.source_key
+            WHERE c.source_hash IS DISTINCT FROM s.source_hash"""
+        found = con.execute(sql, params).to_arrow_table()
+    finally:
+        con.unregister("_published_state")
+    if found.num_rows and found["repeated"][0].as_py():
+        return None
+    if (
+        found.num_rows == 0
+        and con.execute(
+            f"SELECT count(*) - count(DISTINCT source_key) FROM ({current_sql})", params
+        ).fetchone()[0]
+    ):
+        return None
+    gone = pc.fill_null(found["is_gone"], False)
+    changed = found.filter(pc.invert(gone)).select(["source_key", "source_hash"])
+    changed = changed.cast(pa.schema([("source_key", pa.string()), ("source_hash", pa.uint64())]))
+    deleted = sorted(found.filter(gone)["source_key"].to_pylist())
+    inserted = pc.sum(pc.cast(found.filter(pc.invert(gone))["is_new"], pa.int64())).as_py() or 0
+    return NightChanges(changed, deleted, inserted)
 
 
 def next_state(state: State, changed_rows: pa.Table, deleted: list[str]) -> pa.Table:
@@ -164,8 +179,7 @@ def next_state(state: State, changed_rows: pa.Table, deleted: list[str]) -> pa.T
     con.register("night", changed_rows)
     con.register("gone", pa.table({"source_key": pa.array(deleted, pa.string())}))
     return (
-        con.sql("""SELECT * FROM st WHERE source_key NOT IN (SELECT source_key FROM night)
-                   AND source_key NOT IN (SELECT source_key FROM gone)
+        con.sql("""SELECT * FROM st ANTI JOIN night USING (source_key) ANTI JOIN gone USING (source_key)
                    UNION ALL SELECT * FROM night""")
         .to_arrow_table()
         .cast(STATE_SCHEMA)

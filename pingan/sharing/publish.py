@@ -375,10 +375,9 @@ def _prepare_changes(
     """Only the rows whose source changed since the last publication; None when the whole history must be
     prepared instead (a source key that repeats, a share whose columns changed)."""
     source_key = _source_key(grant, types)
-    current = _source_hashes(reading.con, grant, types, reading.as_of, source_key)
-    if current is None:
+    night = changes.diff(reading.con, *_source_hashes(grant, types, reading.as_of, source_key), previous)
+    if night is None:
         return None
-    night = changes.diff(current, previous)
     table, night_batches = _read_rows(reading.con, grant, types, reading.as_of, source_key, night.changed)
     batch_ids = _batch_ids(reading.con, grant, types, reading.as_of)
     share = _treated(reading, agreement, name, grant, key, table, batch_ids, night_batches, previous)
@@ -562,19 +561,15 @@ def _batch_ids(con, grant: DatasetGrant, types: dict[str, str], as_of: date) -> 
 
 
 def _source_hashes(
-    con, grant: DatasetGrant, types: dict[str, str], as_of: date, source_key: str
-) -> pa.Table | None:
-    """source_key, source_hash of every row the grant selects tonight (no treatment: one vectorised scan);
-    None if the key repeats (it cannot address one row)."""
+    grant: DatasetGrant, types: dict[str, str], as_of: date, source_key: str
+) -> tuple[str, list]:
+    """SQL and parameters selecting source_key, source_hash of every row the grant selects tonight (no
+    treatment: one vectorised scan of the granted columns)."""
     predicate, params = _predicate(grant, types, as_of)
     select = ", ".join(_ident(c) for c in grant.shared_columns)
     sql = (f"SELECT CAST({_ident(source_key)} AS VARCHAR) AS source_key, hash({select}) AS source_hash "
            f"FROM {WAREHOUSE_SCHEMA}.{_ident(grant.source)} WHERE {predicate}")  # fmt: skip
-    current = con.execute(sql, params).to_arrow_table()
-    keys = current["source_key"]
-    if keys.null_count or pc.count_distinct(keys).as_py() != len(keys):
-        return None
-    return current.cast(pa.schema([("source_key", pa.string()), ("source_hash", pa.uint64())]))
+    return sql, params
 
 
 def _treat(table: pa.Table, grant: DatasetGrant, key: bytes) -> pa.Table:
