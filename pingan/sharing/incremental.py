@@ -1,8 +1,9 @@
 """Nightly share versions that carry only what changed since the partner's published version.
 
-A dataset's prepared rows (read, treated, redacted and guarded as a whole by publish.py) are compared
-with the rows of the Delta version the `latest` manifest names. The difference is written with Delta's
-merge as one new version: changed rows updated, new rows inserted, rows gone from the grant (withdrawn,
+A night's changed rows (publish.py prepares only those when the hub's state of the last publication
+holds, changes.py) are merged as they are (`write_changes`); a dataset prepared whole (the first publish,
+an aggregate, a state that cannot be trusted) is compared with the rows of the Delta version the
+`latest` manifest names (`write`). The difference is written with Delta's merge as one new version: changed rows updated, new rows inserted, rows gone from the grant (withdrawn,
 or no longer passing the agreement's filter) deleted. So the version adds only files holding the night's
 rows (plus the rewrite of a file in which a row was updated or deleted), and Delta's change data feed
 (`_change_data/`) records the row changes for the share server's `/changes` answer.

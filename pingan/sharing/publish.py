@@ -6,9 +6,10 @@ granted `share/<partner>/` in it and nothing else. A run, on the real date `toda
    pointers withdrawn and nothing new; snapshots published longer ago than the agreement's retention are
    removed. Each is audited;
 2. for every agreement in force, each granted dataset is read from the warehouse (read-only), rows after
-   `as_of` left out, columns treated as the agreement says (pseudonyms and record ids keyed per
+   `as_of` left out (only the rows changed since the last publication when its state holds,
+   changes.py), columns treated as the agreement says (pseudonyms and record ids keyed per
    partnership, coarse places and times), then the PII guard runs, with the names found in the PII
-   columns of the source batches. Every share is prepared and guarded before anything is written: a
+   columns of the source batches (of the changed rows' batches on a night of changes). Every share is prepared and guarded before anything is written: a
    blocked run writes no share (the block is audited);
 3. a new snapshot is a new version of the dataset's Delta table, then its manifest and signature, then
    the signed `latest` pointer (never moved back to an older as-of date). A rerun with the same content
