@@ -104,10 +104,6 @@ def write_state(shares: Store, partner: str, dataset: str, state: State) -> None
     shares.put_bytes(state_key(partner, dataset), buf.getvalue(), "application/vnd.apache.arrow.file")
 
 
-def forget_state(shares: Store, partner: str, dataset: str) -> None:
-    shares.delete(state_key(partner, dataset))
-
-
 def row_hashes(table: pa.Table) -> pa.Array:
     """A 64-bit hash of each row of `table` (all its columns, nulls included), in row order."""
     con = memory()
