@@ -65,6 +65,7 @@ class NightChanges:
     changed: pa.Table  # source_key, source_hash of the rows to read and upsert
     deleted: list[str]  # source keys whose published row goes
     inserted: int  # of the changed keys, those the state did not hold
+    published: pa.Table  # source_key, is_gone, out_hash, out_time: the state's rows of the changed keys
 
 
 _MEMORY: list[duckdb.DuckDBPyConnection] = []
@@ -104,6 +105,15 @@ def write_state(shares: Store, partner: str, dataset: str, state: State) -> None
     shares.put_bytes(state_key(partner, dataset), buf.getvalue(), "application/vnd.apache.arrow.file")
 
 
+def keys_unique(rows: pa.Table) -> bool:
+    """Whether every row of a state has a source key of its own (else no state is kept)."""
+    con = memory()
+    con.register("s", rows)
+    return con.sql(
+        "SELECT count(source_key) = count(*) AND count(DISTINCT source_key) = count(*) FROM s"
+    ).fetchone()[0]
+
+
 def row_hashes(table: pa.Table) -> pa.Array:
     """A 64-bit hash of each row of `table` (all its columns, nulls included), in row order."""
     con = memory()
@@ -139,47 +149,39 @@ def content_digest(rows: pa.Table) -> str:
 def diff(con: duckdb.DuckDBPyConnection, current_sql: str, params: list, state: State) -> NightChanges | None:
     """Compare tonight's rows with the state in one scan and one hash join, in the warehouse's connection.
     current_sql selects source_key, source_hash of every row the grant selects tonight. None if a source
-    key repeats (it cannot address one row: the whole history is prepared instead)."""
+    key repeats (it cannot address one row: the whole history is prepared instead): the state's keys are
+    unique (publish.py records no state otherwise), so tonight's are iff tonight's row count is the
+    state's, less the keys gone, plus the new ones (a count, not a second hashing of every key)."""
     con.register("_published_state", state.rows)
     try:
         sql = f"""WITH cur AS ({current_sql})
             SELECT coalesce(c.source_key, s.source_key) AS source_key, c.source_hash,
-                   s.source_key IS NULL AS is_new, c.source_key IS NULL AS is_gone,
-                   count(*) OVER () AS n, (SELECT count(*) - count(DISTINCT source_key) FROM cur) AS repeated
+                   s.source_key IS NULL AS is_new, c.source_key IS NULL AS is_gone, s.out_hash, s.out_time
             FROM cur c FULL JOIN _published_state s ON c.source_key = s.source_key
             WHERE c.source_hash IS DISTINCT FROM s.source_hash"""
         found = con.execute(sql, params).to_arrow_table()
     finally:
         con.unregister("_published_state")
-    if found.num_rows and found["repeated"][0].as_py():
-        return None
-    if (
-        found.num_rows == 0
-        and con.execute(
-            f"SELECT count(*) - count(DISTINCT source_key) FROM ({current_sql})", params
-        ).fetchone()[0]
-    ):
-        return None
     gone = pc.fill_null(found["is_gone"], False)
     changed = found.filter(pc.invert(gone)).select(["source_key", "source_hash"])
     changed = changed.cast(pa.schema([("source_key", pa.string()), ("source_hash", pa.uint64())]))
     deleted = sorted(found.filter(gone)["source_key"].to_pylist())
     inserted = pc.sum(pc.cast(found.filter(pc.invert(gone))["is_new"], pa.int64())).as_py() or 0
-    return NightChanges(changed, deleted, inserted)
+    tonight = con.execute(f"SELECT count(*) FROM ({current_sql})", params).fetchone()[0]
+    if tonight != state.rows.num_rows - len(deleted) + inserted:
+        return None
+    published = found.filter(pc.is_valid(found["out_hash"])).select(
+        ["source_key", "is_gone", "out_hash", "out_time"]
+    )
+    return NightChanges(changed, deleted, inserted, published)
 
 
 def next_state(state: State, changed_rows: pa.Table, deleted: list[str]) -> pa.Table:
     """The state's rows after a night: changed rows replaced or added, deleted ones gone."""
-    con = memory()
-    con.register("st", state.rows)
-    con.register("night", changed_rows)
-    con.register("gone", pa.table({"source_key": pa.array(deleted, pa.string())}))
-    return (
-        con.sql("""SELECT * FROM st ANTI JOIN night USING (source_key) ANTI JOIN gone USING (source_key)
-                   UNION ALL SELECT * FROM night""")
-        .to_arrow_table()
-        .cast(STATE_SCHEMA)
-    )
+    replaced = pa.concat_arrays([changed_rows["source_key"].combine_chunks().cast(pa.string()),
+                                 pa.array(deleted, pa.string())])  # fmt: skip
+    kept = state.rows.filter(pc.invert(pc.is_in(state.rows["source_key"], value_set=replaced)))
+    return pa.concat_tables([kept, changed_rows.cast(STATE_SCHEMA)])
 
 
 def quote(name: str) -> str:

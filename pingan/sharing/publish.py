@@ -384,7 +384,7 @@ def _prepare_changes(
     share = _treated(reading, agreement, name, grant, key, table, batch_ids, night_batches, previous)
     if share.fingerprint != previous.fingerprint:
         return None  # the published columns changed: a full re-snapshot follows (incremental.py)
-    upserts, state, updated, match_from = _night_upserts(share, previous, night.deleted)
+    upserts, state, updated, match_from = _night_upserts(share, previous, night)
     deletes = key_ids_column(key, pa.chunked_array([pa.array(night.deleted, pa.string())])).combine_chunks()
     return replace(share, table=upserts, state=state, changes_only=True, deletes=deletes, rows_updated=updated,
                    match_from=match_from)  # fmt: skip
@@ -455,25 +455,25 @@ def _treated(
 
 
 def _night_upserts(
-    share: _Prepared, previous: changes.State, deleted: list[str]
+    share: _Prepared, previous: changes.State, night: changes.NightChanges
 ) -> tuple[pa.Table, pa.Table, int, tuple[str, str] | None]:
     """The changed rows whose published form differs (a source change the treatment hides, e.g. a time
     within the same hour, rewrites nothing), the share's state after the night, how many of the rows
-    replace a published one, and the bound on the published rows the merge must match (_match_from)."""
+    replace a published one, and the bound on the published rows the merge must match (_match_from).
+    Only the night's rows and the state's rows of their keys are joined here: both are small."""
     con = changes.memory()
     con.register("night", share.state)
-    con.register("st", previous.rows)
-    con.register("gone", pa.table({"source_key": pa.array(deleted, pa.string())}))
+    con.register("published", night.published)
     same, held = con.sql(
-        """SELECT list(n.source_key) FILTER (WHERE n.out_hash = s.out_hash), count(*) FILTER (WHERE n.out_hash <> s.out_hash)
-           FROM night n JOIN st s ON n.source_key = s.source_key"""
+        """SELECT list(n.source_key) FILTER (WHERE n.out_hash = p.out_hash), count(*) FILTER (WHERE n.out_hash <> p.out_hash)
+           FROM night n JOIN published p ON n.source_key = p.source_key"""
     ).fetchone()
     matched = con.sql(
-        """SELECT count(*), count(out_time), min(out_time) FROM st WHERE source_key IN (SELECT source_key FROM gone)
-           OR source_key IN (SELECT n.source_key FROM night n JOIN st s USING (source_key) WHERE n.out_hash <> s.out_hash)"""
+        """SELECT count(*), count(p.out_time), min(p.out_time) FROM published p LEFT JOIN night n USING (source_key)
+           WHERE p.is_gone OR n.out_hash <> p.out_hash"""
     ).fetchone()
     keep = pc.invert(pc.is_in(share.state["source_key"], pa.array(same or [], pa.string())))
-    next_state = changes.next_state(previous, share.state, deleted)
+    next_state = changes.next_state(previous, share.state, night.deleted)
     return share.table.filter(keep), next_state, held, _match_from(share, *matched)
 
 
@@ -689,7 +689,11 @@ def _republish(shares: Store, share: _Prepared, snapshot_id: str, signer) -> Pub
 
 
 def _record_state(shares: Store, share: _Prepared, manifest: mf.SnapshotManifest) -> None:
-    """After the pointer moved: what the next night's changes are computed against (changes.py)."""
+    """After the pointer moved: what the next night's changes are computed against (changes.py). A share
+    without a key of its own per row (an aggregate, a key that repeats) keeps no state: prepared whole."""
+    if not share.changes_only and not changes.keys_unique(share.state):
+        shares.delete(changes.state_key(share.agreement.partner, share.dataset))
+        return
     state = changes.State(manifest.snapshot_id, manifest.delta_version, share.fingerprint, share.state)
     changes.write_state(shares, share.agreement.partner, share.dataset, state)
 
