@@ -1,8 +1,9 @@
 """Nightly share versions that carry only what changed since the partner's published version.
 
-A dataset's prepared rows (read, treated, redacted and guarded as a whole by publish.py) are compared
-with the rows of the Delta version the `latest` manifest names. The difference is written with Delta's
-merge as one new version: changed rows updated, new rows inserted, rows gone from the grant (withdrawn,
+A night's changed rows (publish.py prepares only those when the hub's state of the last publication
+holds, changes.py) are merged as they are (`write_changes`); a dataset prepared whole (the first publish,
+an aggregate, a state that cannot be trusted) is compared with the rows of the Delta version the
+`latest` manifest names (`write`). The difference is written with Delta's merge as one new version: changed rows updated, new rows inserted, rows gone from the grant (withdrawn,
 or no longer passing the agreement's filter) deleted. So the version adds only files holding the night's
 rows (plus the rewrite of a file in which a row was updated or deleted), and Delta's change data feed
 (`_change_data/`) records the row changes for the share server's `/changes` answer.
@@ -125,6 +126,39 @@ def write(
     return _with_actions(shares, prefix, written)
 
 
+def write_changes(
+    shares: Store,
+    prefix: str,
+    upserts: pa.Table,
+    deletes: pa.Array,
+    *,
+    key: str,
+    base_version: int,
+    updated: int,
+    match_from: tuple[str, str] | None = None,
+    log_days: int = 30,
+) -> Written:
+    """Merge a night's prepared changes (changes.py: only the rows whose source changed were read): the
+    rows to upsert (`updated` of them replace a published row, by the hub's state), and the keyed ids of
+    the published rows that go. match_from: (column, literal) every published row the night touches is at
+    or after: the merge skips the files whose statistics end before it (without it, a merge scans every
+    file of the table, the whole history)."""
+    if upserts.num_rows == 0 and len(deletes) == 0:
+        return Written(base_version, "unchanged", "no row changed")
+    gone = pa.table(
+        {
+            c: deletes.cast(f.type) if c == key else pa.nulls(len(deletes), f.type)
+            for c, f in zip(upserts.column_names, upserts.schema, strict=True)
+        }  # fmt: skip
+    )
+    target = f"t.`{match_from[0]}` >= {match_from[1]}" if match_from else ""
+    version = _merge(shares, prefix, upserts.schema, upserts, gone, key, table_properties(log_days), target)
+    written = Written(
+        version, "merge", "night's changed rows", upserts.num_rows - updated, updated, len(deletes), key=key
+    )
+    return _with_actions(shares, prefix, written)
+
+
 def _full_reason(shares: Store, prefix: str, fingerprint: str, previous: Previous | None, full: str) -> str:
     if full:
         return full
@@ -177,6 +211,7 @@ def _merge(
     deletes: pa.Table,
     key: str | None,
     properties: dict[str, str],
+    target: str = "",
 ) -> int:
     from deltalake import WriterProperties
 
@@ -185,7 +220,9 @@ def _merge(
     source = source.append_column(op, pa.array(["upsert"] * upserts.num_rows + ["delete"] * deletes.num_rows))
     columns = schema.names
     on = [key] if key else columns
-    predicate = " AND ".join(f"(t.`{c}` IS NOT DISTINCT FROM s.`{c}`)" for c in on)
+    predicate = " AND ".join(
+        [f"(t.`{c}` IS NOT DISTINCT FROM s.`{c}`)" for c in on] + ([target] if target else [])
+    )
     assign = {f"`{c}`": f"s.`{c}`" for c in columns}
     dt = delta.open_table(shares, prefix)
     delta.ensure_properties(dt, properties)

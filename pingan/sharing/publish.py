@@ -6,9 +6,10 @@ granted `share/<partner>/` in it and nothing else. A run, on the real date `toda
    pointers withdrawn and nothing new; snapshots published longer ago than the agreement's retention are
    removed. Each is audited;
 2. for every agreement in force, each granted dataset is read from the warehouse (read-only), rows after
-   `as_of` left out, columns treated as the agreement says (pseudonyms and record ids keyed per
+   `as_of` left out (only the rows changed since the last publication when its state holds,
+   changes.py), columns treated as the agreement says (pseudonyms and record ids keyed per
    partnership, coarse places and times), then the PII guard runs, with the names found in the PII
-   columns of the source batches. Every share is prepared and guarded before anything is written: a
+   columns of the source batches (of the changed rows' batches on a night of changes). Every share is prepared and guarded before anything is written: a
    blocked run writes no share (the block is audited);
 3. a new snapshot is a new version of the dataset's Delta table, then its manifest and signature, then
    the signed `latest` pointer (never moved back to an older as-of date). A rerun with the same content
@@ -18,24 +19,23 @@ The snapshot id is the as-of date plus a hash of the content, the grant and the 
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.compute as pc
 
 from pingan.core import audit
 from pingan.core.canonical import TZ, local_today
-from pingan.core.feed_spec import load_specs
+from pingan.core.feed_spec import FeedSpec, load_specs
 from pingan.core.settings import Settings
 from pingan.core.storage import Store, share_store  # noqa: F401 - share_store: callers' seam
-from pingan.sharing import audit_head, delta, incremental
+from pingan.sharing import audit_head, changes, delta, incremental
 from pingan.sharing import manifest as mf
 from pingan.sharing.agreements import Agreement, AnyOf, Condition, DatasetGrant, load_agreements
 from pingan.sharing.gazetteer import Gazetteer, load_gazetteer
@@ -101,12 +101,25 @@ class _Prepared:
     agreement: Agreement
     dataset: str
     grant: DatasetGrant
-    table: pa.Table
+    table: pa.Table  # the rows to write: every granted row, or (changes_only) the night's changed rows
     batch_ids: list[str]
     quality: list[dict]
     pseudonym_key_id: str
     findings: list[Finding]  # of the PII guard; any finding holds this dataset back
     redactions: dict[str, dict[str, int]]  # column -> mask kind -> spans masked in its free text
+    state: pa.Table  # changes.STATE_SCHEMA rows of the share after this publication
+    fingerprint: str
+    changes_only: bool = False  # table holds the night's changed rows; deletes the keys of rows that go
+    deletes: pa.Array | None = None
+    rows_updated: int = 0  # of the changed rows, those that replace a published row
+    match_from: tuple[str, str] | None = (
+        None  # (column, SQL literal): published rows to match lie at or after
+    )
+    previous_state: changes.State | None = None
+
+    @property
+    def rows(self) -> int:
+        return self.state.num_rows
 
 
 def publish(
@@ -128,7 +141,8 @@ def publish(
         raise ShareError(f"no agreement for partner(s) {unknown}; known: {', '.join(sorted(agreements))}")
     selected = [agreements[p] for p in sorted(partners or agreements)]
     in_force = [a for a in selected if a.is_in_force(today)]
-    check_grants_filled(settings, in_force)
+    specs = load_specs(settings.connectors_dir)  # read once: parsing every feed's YAML costs ~1 s
+    check_grants_filled(settings, in_force, specs)
     for agreement in selected:
         if agreement not in in_force:
             withdraw(shares, agreement, today, as_of)
@@ -142,7 +156,8 @@ def publish(
     secrets_dir, allow_generate = settings.home / "secrets", settings.generate_keys
     generated: list[str] = []  # key files made now (the embedded default), reported in one warning
     signer = signing_key(secrets_dir, allow_generate=allow_generate, generated=generated)
-    prepared = _prepare_all(settings, lake, in_force, as_of, generated)
+    trusted = {public_key_id(signer.public_key()): signer.public_key()}
+    prepared = _prepare_all(settings, lake, shares, specs, in_force, as_of, generated, trusted, full)
     report_generated(secrets_dir, generated)
     held_back = [p for p in prepared if p.findings]
     _audit_held_back(shares, held_back, as_of)
@@ -162,9 +177,12 @@ def publish(
     return results
 
 
-def check_grants_filled(settings: Settings, agreements: list[Agreement]) -> None:
+def check_grants_filled(
+    settings: Settings, agreements: list[Agreement], specs: dict[str, FeedSpec] | None = None
+) -> None:
     """Refuse agreements that grant a dataset no feed fills (it would publish a signed empty snapshot)."""
-    unfilled = unfilled_grants({a.partner: a for a in agreements}, load_specs(settings.connectors_dir))
+    specs = load_specs(settings.connectors_dir) if specs is None else specs
+    unfilled = unfilled_grants({a.partner: a for a in agreements}, specs)
     if unfilled:
         raise NothingToPublish("; ".join(u.describe() for u in unfilled))
 
@@ -192,26 +210,47 @@ def check_as_of(lake: Store, as_of: date) -> date:
     return newest
 
 
+@dataclass(frozen=True)
+class _Reading:
+    """What every dataset of a run is prepared with."""
+
+    con: duckdb.DuckDBPyConnection  # the published warehouse, read-only
+    shares: Store
+    trusted: dict  # the hub's signing keys: the previous manifest must verify to publish only changes
+    as_of: date
+    full: bool
+    pii_columns: set[str]
+    sources: SourceBatches
+    places: Gazetteer
+
+
 def _prepare_all(
-    settings: Settings, lake: Store, in_force: list[Agreement], as_of: date, generated: list[str]
+    settings: Settings,
+    lake: Store,
+    shares: Store,
+    specs: dict[str, FeedSpec],
+    in_force: list[Agreement],
+    as_of: date,
+    generated: list[str],
+    trusted: dict,
+    full: bool,
 ) -> list[_Prepared]:
-    """Every granted dataset of the agreements in force, read, treated, redacted and guarded."""
+    """Every granted dataset of the agreements in force, read, treated, redacted and guarded: the whole
+    granted history, or only the rows changed since the last publication (changes.py)."""
     secrets_dir, allow_generate = settings.home / "secrets", settings.generate_keys
-    specs = load_specs(settings.connectors_dir)
     pii_columns = {c for spec in specs.values() for c in spec.pii_columns}
     sources = SourceBatches(lake, specs)
     places = load_gazetteer(settings.dbt_dir / "seeds", settings.connectors_dir)
     prepared: list[_Prepared] = []
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         con.execute(f"SET TimeZone = '{TZ}'")
+        reading = _Reading(con, shares, trusted, as_of, full, pii_columns, sources, places)
         for agreement in in_force:
             key = share_key(
                 agreement.partner, secrets_dir, allow_generate=allow_generate, generated=generated
             )
             for name, grant in agreement.datasets.items():
-                prepared.append(
-                    _prepare(con, agreement, name, grant, key, as_of, pii_columns, sources, places)
-                )
+                prepared.append(_prepare(reading, agreement, name, grant, key))
     return prepared
 
 
@@ -299,43 +338,164 @@ def _manifests(shares: Store, dataset_prefix: str) -> dict[str, mf.SnapshotManif
 
 # --- building a share -----------------------------------------------------------------------------------
 def _prepare(
-    con,
+    reading: _Reading, agreement: Agreement, name: str, grant: DatasetGrant, key: bytes
+) -> _Prepared:
+    """The share's rows treated, redacted and guarded: only the night's changed rows when the state of the
+    last publication can be trusted, else the whole granted history."""
+    label = f"partner {agreement.partner}, dataset {name} ({agreement.path})"
+    try:
+        types = _source_types(reading.con, grant)
+        previous = _trusted_state(reading, agreement, name, grant, types)
+        if previous is not None:
+            share = _prepare_changes(reading, agreement, name, grant, key, types, previous)
+            if share is not None:
+                return share
+        return _prepare_whole(reading, agreement, name, grant, key, types)
+    except ValueError as exc:
+        raise ShareError(f"{label}: {exc}") from None
+
+
+def _prepare_whole(
+    reading: _Reading, agreement: Agreement, name: str, grant: DatasetGrant, key: bytes, types: dict[str, str]
+) -> _Prepared:
+    source_key = _source_key(grant, types)
+    table, _ = _read_rows(reading.con, grant, types, reading.as_of, source_key)
+    batch_ids = _batch_ids(reading.con, grant, types, reading.as_of)
+    return _treated(reading, agreement, name, grant, key, table, batch_ids, batch_ids)
+
+
+def _prepare_changes(
+    reading: _Reading,
     agreement: Agreement,
     name: str,
     grant: DatasetGrant,
     key: bytes,
-    as_of: date,
-    pii_columns: set[str],
-    sources: SourceBatches,
-    places: Gazetteer,
+    types: dict[str, str],
+    previous: changes.State,
+) -> _Prepared | None:
+    """Only the rows whose source changed since the last publication; None when the whole history must be
+    prepared instead (a source key that repeats, a share whose columns changed)."""
+    source_key = _source_key(grant, types)
+    night = changes.diff(reading.con, *_source_hashes(grant, types, reading.as_of, source_key), previous)
+    if night is None:
+        return None
+    table, night_batches = _read_rows(reading.con, grant, types, reading.as_of, source_key, night.changed)
+    batch_ids = _batch_ids(reading.con, grant, types, reading.as_of)
+    share = _treated(reading, agreement, name, grant, key, table, batch_ids, night_batches, previous)
+    if share.fingerprint != previous.fingerprint:
+        return None  # the published columns changed: a full re-snapshot follows (incremental.py)
+    upserts, state, updated, match_from = _night_upserts(share, previous, night)
+    deletes = key_ids_column(key, pa.chunked_array([pa.array(night.deleted, pa.string())])).combine_chunks()
+    return replace(share, table=upserts, state=state, changes_only=True, deletes=deletes, rows_updated=updated,
+                   match_from=match_from)  # fmt: skip
+
+
+def _trusted_state(
+    reading: _Reading, agreement: Agreement, name: str, grant: DatasetGrant, types: dict[str, str]
+) -> changes.State | None:
+    """The state of the dataset's last publication, if the night may publish only changes against it: it
+    names the snapshot and Delta version of the verified `latest` manifest, and no full re-snapshot is due."""
+    partner = agreement.partner
+    if reading.full or incremental.full_snapshot_asked(reading.shares, partner, name):
+        return None
+    if _source_key(grant, types) is None:
+        return None  # aggregates (no key to address a row by): the whole table, it is small
+    state = changes.read_state(reading.shares, partner, name)
+    if state is None:
+        return None
+    prefix = mf.dataset_prefix(partner, name)
+    previous = incremental.previous_published(
+        reading.shares, prefix, _hub_keys(reading.shares, partner, reading.trusted)
+    )
+    if previous is None or (previous.manifest.snapshot_id, previous.manifest.delta_version) != (
+        state.snapshot_id, state.delta_version
+    ):  # fmt: skip
+        return None
+    if (
+        not delta.exists(reading.shares, prefix)
+        or delta.open_table(reading.shares, prefix).version() != state.delta_version
+    ):
+        return None
+    return state
+
+
+def _treated(
+    reading: _Reading,
+    agreement: Agreement,
+    name: str,
+    grant: DatasetGrant,
+    key: bytes,
+    table: pa.Table,
+    batch_ids: list[str],
+    name_batches: list[str],
+    previous: changes.State | None = None,
 ) -> _Prepared:
-    label = f"partner {agreement.partner}, dataset {name} ({agreement.path})"
-    try:
-        table, batch_ids = _read_rows(con, grant, as_of)
-        table = delta.for_delta(_treat(table, grant, key))
-    except ValueError as exc:
-        raise ShareError(f"{label}: {exc}") from None
+    """Treat, redact and guard the rows read (their source key and hash columns set aside for the state).
+    name_batches: the batches whose person names redaction and the guard look for."""
+    source = table.select([changes.SOURCE_KEY, changes.SOURCE_HASH])
+    table = table.drop_columns([changes.SOURCE_KEY, changes.SOURCE_HASH])
+    table = delta.for_delta(_treat(table, grant, key))
     protected = set(grant.columns_treated("pseudonymise")) | set(grant.columns_treated("key_per_partnership"))
     keyed = grant.columns_treated("key_per_partnership")
-    names = sources.person_names(batch_ids)
-    free_text = [c for c in table.column_names if c not in protected and c not in pii_columns]
-    redaction = redact_table(table, free_text, names, places)
-    findings = pii_scan(
-        redaction.table,
-        pii_columns=pii_columns,
-        pseudonymised=protected,
-        person_names=names,
-        places=places,
-        key_column=keyed[0] if keyed else None,
+    names = reading.sources.person_names(name_batches)
+    free_text = [c for c in table.column_names if c not in protected and c not in reading.pii_columns]
+    redaction = redact_table(table, free_text, names, reading.places)
+    findings = pii_scan(redaction.table, pii_columns=reading.pii_columns, pseudonymised=protected,
+                        person_names=names, places=reading.places, key_column=keyed[0] if keyed else None)  # fmt: skip
+    state = pa.table(
+        [source[changes.SOURCE_KEY].cast(pa.string()), source[changes.SOURCE_HASH].cast(pa.uint64()),
+         changes.row_hashes(redaction.table), changes.published_times(redaction.table, grant.as_of_column)],
+        schema=changes.STATE_SCHEMA,
+    )  # fmt: skip
+    fingerprint = incremental.share_fingerprint(
+        agreement.text_sha256, grant.model_dump_json(), key_id(key), redaction.table.schema
     )
-    quality = sources.quality(batch_ids)
-    return _Prepared(
-        agreement, name, grant, redaction.table, batch_ids, quality, key_id(key), findings, redaction.counts
-    )
+    return _Prepared(agreement, name, grant, redaction.table, batch_ids, reading.sources.quality(batch_ids),
+                     key_id(key), findings, redaction.counts, state, fingerprint, previous_state=previous)  # fmt: skip
 
 
-def _read_rows(con, grant: DatasetGrant, as_of: date) -> tuple[pa.Table, list[str]]:
-    """The granted rows and columns, in a stable order, and the raw-zone batches they came from."""
+def _night_upserts(
+    share: _Prepared, previous: changes.State, night: changes.NightChanges
+) -> tuple[pa.Table, pa.Table, int, tuple[str, str] | None]:
+    """The changed rows whose published form differs (a source change the treatment hides, e.g. a time
+    within the same hour, rewrites nothing), the share's state after the night, how many of the rows
+    replace a published one, and the bound on the published rows the merge must match (_match_from).
+    Only the night's rows and the state's rows of their keys are joined here: both are small."""
+    con = changes.memory()
+    con.register("night", share.state)
+    con.register("published", night.published)
+    same, held = con.sql(
+        """SELECT list(n.source_key) FILTER (WHERE n.out_hash = p.out_hash), count(*) FILTER (WHERE n.out_hash <> p.out_hash)
+           FROM night n JOIN published p ON n.source_key = p.source_key"""
+    ).fetchone()
+    matched = con.sql(
+        """SELECT count(*), count(p.out_time), min(p.out_time) FROM published p LEFT JOIN night n USING (source_key)
+           WHERE p.is_gone OR n.out_hash <> p.out_hash"""
+    ).fetchone()
+    keep = pc.invert(pc.is_in(share.state["source_key"], pa.array(same or [], pa.string())))
+    next_state = changes.next_state(previous, share.state, night.deleted)
+    return share.table.filter(keep), next_state, held, _match_from(share, *matched)
+
+
+def _match_from(share: _Prepared, rows: int, timed: int, earliest: datetime | None) -> tuple[str, str] | None:
+    """(column, SQL literal) such that every published row the night updates or deletes has column >=
+    literal (from the state's out_time): the merge then scans only the files whose statistics reach it,
+    not the whole history. None: no bound (the as-of column is not shared, or a row has no time)."""
+    column = share.grant.as_of_column
+    if column not in share.table.column_names or (rows and timed < rows):
+        return None
+    kind = share.table.schema.field(column).type
+    if not (pa.types.is_timestamp(kind) or pa.types.is_date(kind)):
+        return None
+    if rows == 0:  # only new rows: no published row to match
+        earliest = datetime(9999, 1, 1, tzinfo=UTC)
+    bound = earliest.astimezone(UTC) - timedelta(days=1)  # a looser bound is still right
+    if pa.types.is_date(kind):
+        return column, f"'{bound:%Y-%m-%d}'"
+    return column, f"'{bound:%Y-%m-%dT%H:%M:%S}{'Z' if kind.tz else ''}'"
+
+
+def _source_types(con, grant: DatasetGrant) -> dict[str, str]:
     types = dict(
         con.execute(
             "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
@@ -348,36 +508,86 @@ def _read_rows(con, grant: DatasetGrant, as_of: date) -> tuple[pa.Table, list[st
     missing = sorted(needed - set(types))
     if missing:
         raise ValueError(f"{grant.source} has no column(s) {missing}")
+    return types
 
+
+def _source_key(grant: DatasetGrant, types: dict[str, str]) -> str | None:
+    """The source column a row is addressed by: the grant's one `key_per_partnership` column (the merge
+    matches the published rows on its keyed form); None for a dataset without one."""
+    keyed = [c for c in grant.columns_treated("key_per_partnership") if c in types]
+    return keyed[0] if len(keyed) == 1 else None
+
+
+def _read_rows(
+    con,
+    grant: DatasetGrant,
+    types: dict[str, str],
+    as_of: date,
+    source_key: str | None,
+    only: pa.Table | None = None,
+) -> tuple[pa.Table, list[str]]:
+    """The granted rows and columns in a stable order, each with its source key and source hash (the
+    changes.SOURCE_* columns); only: just the rows of these source keys. Also the batches of the rows."""
     predicate, params = _predicate(grant, types, as_of)
     source = f"{WAREHOUSE_SCHEMA}.{_ident(grant.source)}"
+    if only is not None:
+        con.register("_night_keys", only)
+        predicate += f" AND {_ident(source_key)} IN (SELECT source_key FROM _night_keys)"
     select = ", ".join(_ident(c) for c in grant.shared_columns)
-    # ORDER BY ALL: the same rows always give the same bytes, hence the same snapshot id
-    table = con.execute(
-        f"SELECT {select} FROM {source} WHERE {predicate} ORDER BY ALL", params
-    ).to_arrow_table()
-    batch_ids = []
-    if "batch_id" in types:
-        sql = f"SELECT DISTINCT batch_id FROM {source} WHERE {predicate} AND batch_id IS NOT NULL ORDER BY 1"
-        batch_ids = [r[0] for r in con.execute(sql, params).fetchall()]
-    return table, batch_ids
+    key_sql = f"CAST({_ident(source_key)} AS VARCHAR)" if source_key else "CAST(NULL AS VARCHAR)"
+    extras = f"{key_sql} AS {changes.SOURCE_KEY}, hash({select}) AS {changes.SOURCE_HASH}"
+    try:
+        # ORDER BY ALL: the same rows always give the same bytes
+        table = con.execute(
+            f"SELECT {select}, {extras} FROM {source} WHERE {predicate} ORDER BY ALL", params
+        ).to_arrow_table()
+        batches = []
+        if only is not None and "batch_id" in types:
+            sql = f"SELECT DISTINCT batch_id FROM {source} WHERE {predicate} AND batch_id IS NOT NULL ORDER BY 1"
+            batches = [r[0] for r in con.execute(sql, params).fetchall()]
+    finally:
+        if only is not None:
+            con.unregister("_night_keys")
+    return table, batches
+
+
+def _batch_ids(con, grant: DatasetGrant, types: dict[str, str], as_of: date) -> list[str]:
+    """The raw-zone batches the share's rows came from (the manifest's sources)."""
+    if "batch_id" not in types:
+        return []
+    predicate, params = _predicate(grant, types, as_of)
+    source = f"{WAREHOUSE_SCHEMA}.{_ident(grant.source)}"
+    sql = f"SELECT DISTINCT batch_id FROM {source} WHERE {predicate} AND batch_id IS NOT NULL ORDER BY 1"
+    return [r[0] for r in con.execute(sql, params).fetchall()]
+
+
+def _source_hashes(
+    grant: DatasetGrant, types: dict[str, str], as_of: date, source_key: str
+) -> tuple[str, list]:
+    """SQL and parameters selecting source_key, source_hash of every row the grant selects tonight (no
+    treatment: one vectorised scan of the granted columns)."""
+    predicate, params = _predicate(grant, types, as_of)
+    select = ", ".join(_ident(c) for c in grant.shared_columns)
+    sql = (f"SELECT CAST({_ident(source_key)} AS VARCHAR) AS source_key, hash({select}) AS source_hash "
+           f"FROM {WAREHOUSE_SCHEMA}.{_ident(grant.source)} WHERE {predicate}")  # fmt: skip
+    return sql, params
 
 
 def _treat(table: pa.Table, grant: DatasetGrant, key: bytes) -> pa.Table:
-    def replace(column: str, values: pa.ChunkedArray) -> None:
+    def set_column(column: str, values: pa.ChunkedArray) -> None:
         nonlocal table
         table = table.set_column(table.schema.get_field_index(column), column, values)
 
     for column in grant.columns_treated("pseudonymise"):
-        replace(column, pseudonymise_column(key, table[column]))
+        set_column(column, pseudonymise_column(key, table[column]))
     for column in grant.columns_treated("key_per_partnership"):
-        replace(column, key_ids_column(key, table[column]))
+        set_column(column, key_ids_column(key, table[column]))
     try:
         for column in grant.columns_treated("coarsen_location"):
-            replace(column, coarsen_location(table[column]))
+            set_column(column, coarsen_location(table[column]))
         for unit in ("hour", "day"):
             for column in grant.columns_treated(f"truncate_to_{unit}"):
-                replace(column, truncate_time(table[column], unit))
+                set_column(column, truncate_time(table[column], unit))
     except TypeError as exc:
         raise ValueError(str(exc)) from None
     return table
@@ -424,12 +634,6 @@ def _ident(name: str) -> str:
 
 
 # --- writing a snapshot ---------------------------------------------------------------------------------
-def _content_sha(table: pa.Table) -> str:
-    buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd")
-    return mf.sha256(buf.getvalue())
-
-
 def _write(
     shares: Store, share: _Prepared, as_of: date, today: date, signer, full: bool = False
 ) -> PublishedShare | str:
@@ -444,10 +648,11 @@ def _write(
 
 
 def _snapshot_id(share: _Prepared, as_of: date, full: bool) -> str:
-    """The as-of date and a hash of the content, the grant, the agreement version and the pseudonym key."""
+    """The as-of date and a hash of the content (changes.content_digest: the same whether the night wrote
+    all rows or only the changed ones), the grant, the agreement version and the pseudonym key."""
     identity = "|".join(
         [mf.FORMAT, share.agreement.partner, share.dataset, share.grant.model_dump_json(),
-         str(share.agreement.version), share.pseudonym_key_id, _content_sha(share.table)]
+         str(share.agreement.version), share.pseudonym_key_id, changes.content_digest(share.state)]
         + (["full"] if full else [])
     )  # fmt: skip
     return f"{as_of:%Y%m%d}-{mf.sha256(identity.encode())[:12]}"
@@ -478,8 +683,19 @@ def _republish(shares: Store, share: _Prepared, snapshot_id: str, signer) -> Pub
     _move_latest(
         shares, partner, dataset, manifest, signer, cadence_hours=share.agreement.expected_cadence_hours
     )
+    _record_state(shares, share, manifest)
     return PublishedShare(partner, dataset, snapshot_id, delta.table_uri(shares, dataset_prefix),
-                          share.table.num_rows, False, manifest.delta_version)  # fmt: skip
+                          share.rows, False, manifest.delta_version)  # fmt: skip
+
+
+def _record_state(shares: Store, share: _Prepared, manifest: mf.SnapshotManifest) -> None:
+    """After the pointer moved: what the next night's changes are computed against (changes.py). A share
+    without a key of its own per row (an aggregate, a key that repeats) keeps no state: prepared whole."""
+    if not share.changes_only and not changes.keys_unique(share.state):
+        shares.delete(changes.state_key(share.agreement.partner, share.dataset))
+        return
+    state = changes.State(manifest.snapshot_id, manifest.delta_version, share.fingerprint, share.state)
+    changes.write_state(shares, share.agreement.partner, share.dataset, state)
 
 
 def _write_new(
@@ -504,18 +720,24 @@ def _write_new(
     _move_latest(
         shares, partner, share.dataset, manifest, signer, cadence_hours=agreement.expected_cadence_hours
     )
+    _record_state(shares, share, manifest)
     audit.append(
         shares, "published", partner=partner, dataset=share.dataset, snapshot_id=snapshot_id,
-        as_of=as_of, rows=share.table.num_rows, delta_version=written.version, agreement_version=agreement.version,
+        as_of=as_of, rows=share.rows, delta_version=written.version, agreement_version=agreement.version,
         source_batches=len(share.batch_ids), manifest_sha256=mf.sha256(manifest_bytes),
         write_mode=written.mode, files_added=len(written.added), files_removed=len(written.removed),
     )  # fmt: skip
     log.info(
-        "published %s/%s snapshot %s (%d rows)", partner, share.dataset, snapshot_id, share.table.num_rows
+        "published %s/%s snapshot %s (%d rows, %s)",
+        partner,
+        share.dataset,
+        snapshot_id,
+        share.rows,
+        f"{share.table.num_rows} prepared" + (" (changed rows)" if share.changes_only else ""),
     )
     added = [f for f in manifest.files if f.path in set(written.added)]
     return PublishedShare(partner, share.dataset, snapshot_id, delta.table_uri(shares, dataset_prefix),
-                          share.table.num_rows, True, written.version, written.mode,
+                          share.rows, True, written.version, written.mode,
                           len(added), sum(f.bytes or 0 for f in added))  # fmt: skip
 
 
@@ -542,7 +764,7 @@ def _manifest_document(
             "retention_days": agreement.retention_days,
             "expires_on": agreement.expires_on.isoformat(),
         },
-        "rows": share.table.num_rows,
+        "rows": share.rows,
         "columns": [{"name": f.name, "type": str(f.type)} for f in share.table.schema],
         "treatments": {c: share.grant.columns[c] for c in share.grant.shared_columns},
         "pseudonym_key_id": share.pseudonym_key_id,
@@ -559,15 +781,18 @@ def _write_version(
     fields that chain it to the previous manifest and name what this version added and removed."""
     keys = _hub_keys(shares, share.agreement.partner, trusted)
     previous = incremental.previous_published(shares, prefix, keys)
-    fingerprint = incremental.share_fingerprint(
-        share.agreement.text_sha256, share.grant.model_dump_json(), share.pseudonym_key_id, share.table.schema
-    )
+    fingerprint = share.fingerprint
     key = incremental.key_column(share.grant.columns, share.table.schema)
     asked = incremental.full_snapshot_asked(shares, share.agreement.partner, share.dataset)
     why_full = "full re-snapshot asked for (--full)" if full else asked
-    written = incremental.write(shares, prefix, share.table, key=key, fingerprint=fingerprint,
-                                previous=previous, full=why_full,
-                                log_days=share.agreement.retention_days + 1)  # fmt: skip
+    log_days = share.agreement.retention_days + 1
+    if share.changes_only:  # only the night's changed rows were prepared: merge them, delete the gone
+        written = incremental.write_changes(shares, prefix, share.table, share.deletes, key=key,
+                                            base_version=previous.manifest.delta_version, updated=share.rows_updated, match_from=share.match_from,
+                                            log_days=log_days)  # fmt: skip
+    else:
+        written = incremental.write(shares, prefix, share.table, key=key, fingerprint=fingerprint,
+                                    previous=previous, full=why_full, log_days=log_days)  # fmt: skip
     if asked:
         incremental.ask_full_snapshot(shares, share.agreement.partner, share.dataset, None)
     files = incremental.file_entries(shares, prefix, written.version, previous)
@@ -580,7 +805,9 @@ def _write_version(
         },
         "write": {"mode": written.mode, "reason": written.reason, "key": written.key,
                   "rows_inserted": written.rows_inserted, "rows_updated": written.rows_updated,
-                  "rows_deleted": written.rows_deleted},
+                  "rows_deleted": written.rows_deleted,
+                  # rows read, treated, redacted and guarded: the night's changed rows, or every granted row
+                  "rows_prepared": share.table.num_rows, "changes_only": share.changes_only},
         "added_files": written.added,
         "removed_files": written.removed,
         "change_files": incremental.change_file_entries(shares, prefix, written),

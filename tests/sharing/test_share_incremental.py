@@ -15,9 +15,9 @@ import pytest
 import requests
 import yaml
 from server_fixtures import running
-from share_fixtures import SHANGHAI, incident_rows, write_warehouse
+from share_fixtures import SHANGHAI, grid_event_rows, incident_rows, write_warehouse
 
-from pingan.sharing import delta
+from pingan.sharing import changes, delta
 from pingan.sharing import manifest as mf
 from pingan.sharing.partner import load_profile, pull
 from pingan.sharing.provision import provision
@@ -345,3 +345,110 @@ def test_nights_merge_and_pull_incrementally_on_s3(home, s3_server, monkeypatch,
     assert third["write"]["rows_deleted"] == 1
     pull(profile, dest, [DATASET])
     assert local_rows(dest) == hub_rows(shares)
+
+
+# --- a night prepares only the rows that changed (pingan/sharing/changes.py) ------------------------------
+OVERDUE = "310118:GE0000"  # a grid event in Wujiang's grant that turns overdue: same batch, new value
+LEFT_GRANT = "310118:GE0006"  # a grid event re-delivered as not cross-border: it leaves the grant
+
+
+def night3_grid_events() -> list[tuple]:
+    rows = []
+    for row in grid_event_rows():
+        if row[0] == OVERDUE:
+            row = row[:16] + (True,) + row[17:]
+        elif row[0] == LEFT_GRANT:
+            row = row[:8] + (False,) + row[9:21] + ("ge-batch-rerun",) + row[22:]
+        rows.append(row)
+    return rows
+
+
+def rerun_batch(rows: list[tuple], old: str, new: str) -> list[tuple]:
+    """The rows as a rerun of their batch delivers them: the same content under a new batch id."""
+    return [row[:22] + (new,) + row[23:] if row[22] == old else row for row in rows]
+
+
+def wujiang_tables(shares) -> dict[str, list[tuple]]:
+    out = {}
+    for dataset in (
+        "border_incidents",
+        "cross_border_grid_events",
+        "checkpoint_activity",
+        "cross_border_kpis",
+    ):
+        con = duckdb.connect()
+        con.register("t", delta.open_table(shares, mf.dataset_prefix("wujiang", dataset)).to_pyarrow_table())
+        out[dataset] = con.sql("SELECT * FROM t ORDER BY ALL").fetchall()
+    return out
+
+
+def latest_write(shares, dataset: str) -> dict:
+    prefix = mf.dataset_prefix("wujiang", dataset)
+    pointer = json.loads(shares.get_bytes(prefix + mf.LATEST))
+    manifest = json.loads(shares.get_bytes(prefix + pointer["manifest"]))
+    return {**manifest["write"], "snapshot_id": manifest["snapshot_id"], "rows": manifest["rows"]}
+
+
+def test_nights_of_changed_rows_equal_a_full_publication(hub):
+    settings, shares, night, _, _ = hub
+    night(NIGHT1)
+    assert latest_write(shares, DATASET)["changes_only"] is False  # the first snapshot: everything
+    second = night(NIGHT2)
+    write = second["write"]
+    night2_incidents = sum(
+        1 for r in incident_rows() if r[6].date() == NIGHT2 and r[12] and r[1] in ("310118", "320509")
+    )
+    assert write["changes_only"] and write["mode"] == "merge"
+    assert write["rows_prepared"] == write["rows_inserted"] == night2_incidents < second["rows"]
+    assert night(NIGHT2)["snapshot_id"] == second["snapshot_id"]  # a rerun of the night writes nothing
+
+    # night 3: an incident withdrawn, one changed, a grid event turns overdue (same batch), one leaves the grant
+    write_warehouse(settings.warehouse_path, night3_rows(), night3_grid_events())
+    night(NIGHT3)
+    incidents, events = latest_write(shares, DATASET), latest_write(shares, "cross_border_grid_events")
+    assert incidents["changes_only"] and (incidents["rows_deleted"], incidents["rows_updated"]) == (1, 1)
+    night3_incidents = sum(
+        1 for r in incident_rows() if r[6].date() == NIGHT3 and r[12] and r[1] in ("310118", "320509")
+    )
+    assert incidents["rows_prepared"] == night3_incidents + 1 == incidents["rows_inserted"] + 1
+    assert events["changes_only"] and (events["rows_updated"], events["rows_deleted"]) == (1, 1)
+    assert events["rows_prepared"] == 1 + events["rows_inserted"]
+
+    # night 4: a rerun of 1 March's batch delivers the same rows under a new batch id: nothing to prepare
+    write_warehouse(
+        settings.warehouse_path, rerun_batch(night3_rows(), "batch-0", "batch-0-rerun"), night3_grid_events()
+    )
+    night(date(2025, 3, 4))
+    assert latest_write(shares, DATASET)["mode"] == "unchanged"
+    assert latest_write(shares, DATASET)["rows_prepared"] == 0
+    incremental = wujiang_tables(shares)
+    before = {d: latest_write(shares, d) for d in incremental}
+
+    night(date(2025, 3, 4), full=True)  # the same state published from scratch
+    assert wujiang_tables(shares) == incremental
+    after = {d: latest_write(shares, d) for d in incremental}
+    assert {d: w["rows"] for d, w in after.items()} == {d: w["rows"] for d, w in before.items()}
+    assert all(w["mode"] == "full" and not w["changes_only"] for w in after.values())
+    with duckdb.connect() as con:
+        con.register(
+            "t",
+            delta.open_table(
+                shares, mf.dataset_prefix("wujiang", "cross_border_grid_events")
+            ).to_pyarrow_table(),
+        )
+        assert con.sql("SELECT count(*) FROM t WHERE is_overdue").fetchone()[0] == 1
+
+
+def test_a_state_that_does_not_match_the_pointer_prepares_the_whole_history(hub):
+    settings, shares, night, _, _ = hub
+    night(NIGHT1)
+    shares.delete(changes.state_key("wujiang", DATASET))  # e.g. a crash after the pointer moved
+    second = night(NIGHT2)
+    assert not second["write"]["changes_only"] and second["write"]["mode"] == "merge"
+    assert second["write"]["rows_prepared"] == second["rows"]
+    write_warehouse(settings.warehouse_path, night3_rows())
+    third = night(NIGHT3)
+    assert third["write"]["changes_only"] and third["write"]["rows_deleted"] == 1
+    merged = hub_rows(shares)
+    night(NIGHT3, full=True)
+    assert hub_rows(shares) == merged
