@@ -5,24 +5,23 @@
     cannot reach. What Parquet can do is replace whole partitions: dbt-spark's `insert_overwrite` with
     spark.sql.sources.partitionOverwriteMode=dynamic rewrites only the partitions the new rows fall in.
     So, on Spark:
-    - the per-batch mirrors (int_<entity>s__versions) are incremental, partitioned by (load_date,
-      source_feed), the raw zone's unit: one committed batch per feed and day. A night's added batches
-      overwrite their partitions (a rerun replaces the day it reruns), and a withdrawn batch whose
-      replacement is empty has its partition dropped explicitly by the post-hook below (dynamic overwrite
-      leaves a partition alone when no new row falls in it). They use dbt-spark's own materialization;
-    - every other incremental model (the facts, delete+insert by record_id on DuckDB) is built as a table
-      from the mirrors: reading stored Parquet, not the raw lake, and no personal data re-pseudonymised.
-      The KPI marts and dim_enterprise are tables on Spark anyway (mart_materialization()).
+    - the per-batch mirrors (int_<entity>s__versions) are incremental with dbt-spark's own materialization,
+      partitioned by (load_date, source_feed), the raw zone's unit: one committed batch per feed and day.
+      A night's added batches overwrite their partitions (a rerun replaces the day it reruns); a batch the
+      lake no longer commits and nothing replaces has its partition dropped by the post-hook below
+      (dynamic overwrite leaves a partition alone when no new row falls in it);
+    - the facts (delete+insert by record_id on DuckDB) are tables rebuilt from the mirrors every build
+      (fact_materialization()): they read stored Parquet, not the raw lake, and re-pseudonymise nothing.
+      Partitioning them by their date and recomputing only the days a night touches is not done yet;
+    - the KPI marts and dim_enterprise are tables on Spark (mart_materialization()).
     A full rebuild (the default `pingan build --engine spark`) passes --full-refresh into an empty catalog,
-    so every model is a table and is_incremental() is false.
+    so every model is a table and is_incremental() is false. DuckDB's configs and SQL are unchanged.
 -#}
-{% materialization incremental, adapter='spark' -%}
-    {%- if config.get('incremental_strategy') == 'insert_overwrite' -%}
-        {{ return(dbt_spark.materialization_incremental_spark()) }}
-    {%- else -%}
-        {{ return(materialization_table_spark()) }}
-    {%- endif -%}
-{%- endmaterialization %}
+
+{#- The facts: incremental (delete+insert by key) on DuckDB, a table from the mirrors on Spark. -#}
+{% macro fact_materialization() -%}
+    {{ return('incremental' if target.type == 'duckdb' else 'table') }}
+{%- endmacro %}
 
 
 {#- The mirrors' strategy and partitions: append on DuckDB (unchanged), partition overwrite on Spark. -#}

@@ -1,6 +1,6 @@
 -- Every committed raw-zone row of this entity, mirrored per batch: a build appends the batches committed
 -- since the last one and drops those a rerun replaced, so this table always equals the raw zone. On Spark
--- it overwrites the (load_date, source_feed) partitions of those batches (macros/cross_db/incremental_on_spark.sql).
+-- it overwrites those batches' (load_date, source_feed) partitions (macros/cross_db/incremental_on_spark).
 {{
     config(
         materialized='incremental',

@@ -2,7 +2,7 @@
 -- harmonised through the feed's code_mapping. Incremental per raw-zone batch like fct_incidents.
 {{
     config(
-        materialized='incremental',
+        materialized=fact_materialization(),
         unique_key='record_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',

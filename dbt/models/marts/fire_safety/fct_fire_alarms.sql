@@ -2,7 +2,7 @@
 -- and the harmonised alarm type. Re-delivered as the alarm progresses: the latest delivery wins.
 {{
     config(
-        materialized='incremental',
+        materialized=fact_materialization(),
         unique_key='record_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',

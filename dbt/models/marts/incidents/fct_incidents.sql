@@ -4,7 +4,7 @@
 -- withdrawn batches touch, and always equals a full refresh.
 {{
     config(
-        materialized='incremental',
+        materialized=fact_materialization(),
         unique_key='record_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
