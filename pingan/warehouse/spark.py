@@ -415,5 +415,7 @@ def _run_dbt(settings: Settings, *, full_refresh: bool) -> tuple[list[str], list
 
 
 def count_mart_rows(spark) -> dict[str, int]:
-    tables = [t.name for t in spark.catalog.listTables(MART_SCHEMA) if t.tableType != "VIEW"]
+    tables = [
+        t.name for t in spark.catalog.listTables(MART_SCHEMA) if t.tableType != "VIEW" and not t.isTemporary
+    ]
     return {t: spark.table(f"{MART_SCHEMA}.{t}").count() for t in sorted(tables)}
