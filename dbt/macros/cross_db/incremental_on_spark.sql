@@ -10,19 +10,12 @@
       A night's added batches overwrite their partitions (a rerun replaces the day it reruns); a batch the
       lake no longer commits and nothing replaces has its partition dropped by the post-hook below
       (dynamic overwrite leaves a partition alone when no new row falls in it);
-    - the facts (delete+insert by record_id on DuckDB) are tables rebuilt from the mirrors every build
-      (fact_materialization()): they read stored Parquet, not the raw lake, and re-pseudonymise nothing.
-      Partitioning them by their date and recomputing only the days a night touches is not done yet;
+    - the facts (delete+insert by key on DuckDB) are partitioned by a date of their rows and rewrite only
+      the days a night touches (macros/cross_db/facts_on_spark.sql), except fct_grid_events, a table;
     - the KPI marts and dim_enterprise are tables on Spark (mart_materialization()).
     A full rebuild (the default `pingan build --engine spark`) passes --full-refresh into an empty catalog,
     so every model is a table and is_incremental() is false. DuckDB's configs and SQL are unchanged.
 -#}
-
-{#- The facts: incremental (delete+insert by key) on DuckDB, a table from the mirrors on Spark. -#}
-{% macro fact_materialization() -%}
-    {{ return('incremental' if target.type == 'duckdb' else 'table') }}
-{%- endmacro %}
-
 
 {#- The mirrors' strategy and partitions: append on DuckDB (unchanged), partition overwrite on Spark. -#}
 {% macro mirror_strategy() -%}
