@@ -23,8 +23,9 @@ that DuckDB, pyarrow or another Spark can read:
   catalog (`<home>/spark-catalog`) over `spark-warehouse` itself. The record of which batches are built is
   the per-batch mirrors (int_<entity>s__versions), as on DuckDB: only batches they lack are read, and
   batches they hold that the lake no longer commits are removed (dbt/macros/cross_db/incremental_on_spark.sql:
-  partition overwrite by load date and feed, an explicit DROP PARTITION for an empty rerun). The facts and
-  KPI marts are rebuilt as whole tables from the mirrors. The first build, or one whose catalog is gone, is
+  partition overwrite by load date and feed, an explicit DROP PARTITION for a batch nothing replaces). Four
+  facts rewrite only the days their touched records fall on (facts_on_spark.sql); fct_grid_events, the KPI
+  marts and the dimensions are whole tables. The first build, or one whose catalog is gone, is
   a full refresh in place. Tables are written in place, so a build that fails midway leaves a warehouse
   that the next build repairs (the mirrors only ever hold whole batches), not the previous one.
 
