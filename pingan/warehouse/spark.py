@@ -26,8 +26,8 @@ that DuckDB, pyarrow or another Spark can read:
   partition overwrite by load date and feed, an explicit DROP PARTITION for a batch nothing replaces). Four
   facts rewrite only the days their touched records fall on (facts_on_spark.sql); fct_grid_events, the KPI
   marts and the dimensions are whole tables. The first build, or one whose catalog is gone, is
-  a full refresh in place. Tables are written in place, so a build that fails midway leaves a warehouse
-  that the next build repairs (the mirrors only ever hold whole batches), not the previous one.
+  a full refresh in place. Tables are written in place: after a build that failed midway (mirrors
+  updated, facts not), run a full rebuild; the next incremental build then starts over.
 
 The lake is read through local paths or, for an S3 lake, `s3a://` with the Hadoop settings of
 `s3a_conf` (README: Spark).
