@@ -69,8 +69,14 @@ def validate(feed: str, day: date) -> None:
     type=click.Choice(["duckdb", "spark"]),
     default="duckdb",
     show_default=True,
-    help="duckdb: the analyst file. spark: the same models on Spark (the `spark` extra), always from "
-    "the whole lake, tables as Parquet under $PINGAN_HOME/spark-warehouse.",
+    help="duckdb: the analyst file. spark: the same models on Spark (the `spark` extra), tables as "
+    "Parquet under $PINGAN_HOME/spark-warehouse; a full rebuild from the whole lake unless --spark-incremental.",
+)
+@click.option(
+    "--spark-incremental",
+    is_flag=True,
+    help="With --engine spark: keep a Derby catalog in $PINGAN_HOME/spark-catalog and read only the "
+    "batches not built yet (the first build is a full one).",
 )
 @click.option(
     "--spark-master",
@@ -78,7 +84,9 @@ def validate(feed: str, day: date) -> None:
     help="With --engine spark: the cluster to run on, e.g. spark://host:7077 "
     "(default $PINGAN_SPARK_MASTER, else local[2] in this process).",
 )
-def build(full_refresh: bool, day: date | None, engine: str, spark_master: str | None) -> None:
+def build(
+    full_refresh: bool, day: date | None, engine: str, spark_master: str | None, spark_incremental: bool
+) -> None:
     """Build the governance warehouse with dbt from the committed batches; publish it atomically.
 
     Incremental by default: only batches committed since the last build are read, and batches a rerun
@@ -88,7 +96,13 @@ def build(full_refresh: bool, day: date | None, engine: str, spark_master: str |
     if engine == "spark":
         from pingan.warehouse.spark import build_lake_on_spark
 
-        result = build_lake_on_spark(load_settings(), build_date=day, master=spark_master, progress=progress)
+        result = build_lake_on_spark(
+            load_settings(),
+            build_date=day,
+            master=spark_master,
+            progress=progress,
+            incremental=spark_incremental and not full_refresh,
+        )
         out.print(result)
         return
     from pingan.orchestration.pipeline import build_warehouse

@@ -3,19 +3,31 @@
 When the whole delta joins, one DuckDB file is no longer enough; Spark runs the unchanged models over the
 unchanged lake. A build:
 
-1. starts a SparkSession in this process (UI off, bound to 127.0.0.1) whose catalog is empty and whose
-   warehouse is a fresh working directory (`<home>/spark-warehouse.building`). Its master is the
-   deployment's (`PINGAN_SPARK_MASTER`, `--spark-master`): `local[2]` by default; with a standalone
-   cluster (`spark://host:7077`) this process is the driver and the executors, which must reach the
-   lake's and the working directory's paths, run the tasks (tests/warehouse/test_spark_cluster.py);
+1. starts a SparkSession in this process (UI off, bound to 127.0.0.1). Its master is the deployment's
+   (`PINGAN_SPARK_MASTER`, `--spark-master`): `local[2]` by default; with a standalone cluster
+   (`spark://host:7077`) this process is the driver and the executors, which must reach the lake's and
+   the warehouse's paths, run the tasks (tests/warehouse/test_spark_cluster.py);
 2. registers the raw zone with the names and columns the DuckDB build gives it: `raw.<entity>` over the
-   Parquet files of every committed batch (canonical column order and types, missing columns as typed
+   Parquet files of the batches to build (canonical column order and types, missing columns as typed
    nulls), and `raw.batches`, `raw.batch_changes`, `raw.removed_keys`, `raw.feeds`, `raw.code_mappings`
    with the contents pingan.warehouse.inputs computes (it runs on an in-memory DuckDB, then is copied);
-3. runs `dbt seed` and `dbt build --full-refresh --target spark` in-process. On Spark an incremental model
-   is a table rebuilt from the whole history (dbt/macros/cross_db/incremental_on_spark.sql says why);
-4. on success replaces `<home>/spark-warehouse` with the working directory. Every table is a Parquet
-   directory (`<schema>.db/<table>/`), so DuckDB, pyarrow or another Spark can read the marts.
+3. runs `dbt seed` and `dbt build --target spark` in-process.
+
+Two ways to keep the result, both Parquet directories (`<schema>.db/<table>/`) under `<home>/spark-warehouse`
+that DuckDB, pyarrow or another Spark can read:
+
+- a full rebuild (the default): an empty in-memory catalog over a fresh working directory
+  (`spark-warehouse.building`), every batch read, `--full-refresh`; on success the directory replaces
+  `spark-warehouse`. A failed build leaves the published one alone;
+- incremental (`incremental=True`, `pingan build --engine spark --spark-incremental`): a persistent Derby
+  catalog (`<home>/spark-catalog`) over `spark-warehouse` itself. The record of which batches are built is
+  the per-batch mirrors (int_<entity>s__versions), as on DuckDB: only batches they lack are read, and
+  batches they hold that the lake no longer commits are removed (dbt/macros/cross_db/incremental_on_spark.sql:
+  partition overwrite by load date and feed, an explicit DROP PARTITION for a batch nothing replaces). Four
+  facts rewrite only the days their touched records fall on (facts_on_spark.sql); fct_grid_events, the KPI
+  marts and the dimensions are whole tables. The first build, or one whose catalog is gone, is
+  a full refresh in place. Tables are written in place: after a build that failed midway (mirrors
+  updated, facts not), run a full rebuild; the next incremental build then starts over.
 
 The lake is read through local paths or, for an S3 lake, `s3a://` with the Hadoop settings of
 `s3a_conf` (README: Spark).
@@ -46,7 +58,7 @@ from pingan.core.storage import Store
 from pingan.raw_zone import RawBatch
 from pingan.raw_zone.retention import reading_batches
 from pingan.warehouse.build import RAW_SCHEMA, WarehouseError
-from pingan.warehouse.inputs import plan_batches
+from pingan.warehouse.inputs import INTERMEDIATE_SCHEMA, entity_key, plan_batches, versions_table
 
 log = logging.getLogger(__name__)
 
@@ -78,33 +90,65 @@ def build_on_spark(
     build_date: date | None = None,
     master: str | None = None,
     progress: Callable[[str], None] | None = None,
+    incremental: bool = False,
 ) -> SparkBuildResult:
-    """Build every model and test on Spark from all committed batches; publish the warehouse directory.
+    """Build every model and test on Spark from the committed batches; publish the warehouse directory.
 
     `lake` is where the batches were committed (its batch records feed raw.quality_results; an s3:// lake
     is read through s3a). `master` defaults to the deployment's (PINGAN_SPARK_MASTER, local[2] unset).
+    `incremental`: build in place over the persistent catalog, reading only batches not built yet.
     """
     started = time.monotonic()
     master = master or settings.spark_master
     s3 = lake.s3 if lake is not None and lake.scheme == "s3" else None
     if build_date is None:
         build_date = max((b.load_date for b in batches), default=date.today())
-    published = spark_warehouse_dir(settings)
-    working = published.with_name(published.name + ".building")
-    shutil.rmtree(working, ignore_errors=True)
-    working.mkdir(parents=True)
+    layout = _prepare_layout(settings, incremental)
     leased = reading_batches(lake, [b.batch_id for b in batches], retention=settings.superseded_retention)
-    with leased, spark_session(working, master=master, s3=s3) as spark:
+    with leased, spark_session(layout.warehouse, master=master, s3=s3, catalog=layout.catalog) as spark:
+        mirrored = built_batches(spark, batches) if incremental and layout.catalog_existed else None
         if progress:
-            progress(f"spark {spark.version} ({master}): registering {len(batches)} committed batches")
-        register_raw_zone(spark, settings, batches, build_date, lake=lake)
-        models, test_warnings = _run_dbt(settings)
+            what = "full rebuild" if mirrored is None else "incremental"
+            progress(f"spark {spark.version} ({master}, {what}): {len(batches)} committed batches")
+        register_raw_zone(spark, settings, batches, build_date, lake=lake, mirrored=mirrored)
+        models, test_warnings = _run_dbt(settings, full_refresh=mirrored is None)
         mart_rows = count_mart_rows(spark)
-    shutil.rmtree(published, ignore_errors=True)
-    working.rename(published)
+    published = _publish(settings, layout)
     elapsed = time.monotonic() - started
     log.info("spark warehouse %s built in %.1f s: %s", published, elapsed, mart_rows)
     return SparkBuildResult(published, models, mart_rows, elapsed, test_warnings)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    warehouse: Path  # where this build writes its tables
+    catalog: Path | None  # the persistent Derby catalog (incremental), None for an in-memory one
+    catalog_existed: bool  # an incremental build found a catalog from an earlier build
+
+
+def _prepare_layout(settings: Settings, incremental: bool) -> _Layout:
+    published, catalog = spark_warehouse_dir(settings), spark_catalog_dir(settings)
+    if incremental:
+        existed = (catalog / "metastore_db").is_dir()
+        if not existed:  # tables a full rebuild published are in no catalog: start this one from nothing
+            shutil.rmtree(published, ignore_errors=True)
+        published.mkdir(parents=True, exist_ok=True)
+        return _Layout(published, catalog, existed)
+    working = published.with_name(published.name + ".building")
+    shutil.rmtree(working, ignore_errors=True)
+    working.mkdir(parents=True)
+    return _Layout(working, None, False)
+
+
+def _publish(settings: Settings, layout: _Layout) -> Path:
+    published = spark_warehouse_dir(settings)
+    if layout.catalog is None:
+        # the persistent catalog no longer describes the published tables: the next incremental build
+        # starts over rather than trust it
+        shutil.rmtree(spark_catalog_dir(settings), ignore_errors=True)
+        shutil.rmtree(published, ignore_errors=True)
+        layout.warehouse.rename(published)
+    return published
 
 
 def build_lake_on_spark(
@@ -113,15 +157,22 @@ def build_lake_on_spark(
     build_date: date | None = None,
     master: str | None = None,
     progress: Callable[[str], None] | None = None,
+    incremental: bool = False,
 ) -> SparkBuildResult:
-    """`pingan build --engine spark`: every committed batch of the configured lake."""
+    """`pingan build --engine spark`: the committed batches of the configured lake."""
     from pingan import raw_zone
     from pingan.core.storage import lake_store
 
     lake = lake_store(settings)
     batches = raw_zone.committed_batches(lake)
     return build_on_spark(
-        settings, batches, lake=lake, build_date=build_date, master=master, progress=progress
+        settings,
+        batches,
+        lake=lake,
+        build_date=build_date,
+        master=master,
+        progress=progress,
+        incremental=incremental,
     )
 
 
@@ -129,9 +180,14 @@ def spark_warehouse_dir(settings: Settings) -> Path:
     return settings.home / "spark-warehouse"
 
 
+def spark_catalog_dir(settings: Settings) -> Path:
+    """The Derby metastore of incremental Spark builds (metastore_db/, derby.log)."""
+    return settings.home / "spark-catalog"
+
+
 # --- the session ----------------------------------------------------------------------------------------
-def session_conf(warehouse_dir: Path, master: str) -> dict[str, str]:
-    """A private, loopback-only Spark: no UI, no Hive metastore files in the working directory."""
+def session_conf(warehouse_dir: Path, master: str, catalog: Path | None = None) -> dict[str, str]:
+    """A private, loopback-only Spark: no UI; the catalog in memory, or in Derby files under `catalog`."""
     return {
         "spark.master": master,
         "spark.app.name": "pingan-warehouse",
@@ -139,9 +195,9 @@ def session_conf(warehouse_dir: Path, master: str) -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.bindAddress": "127.0.0.1",
         "spark.driver.host": "127.0.0.1",
-        # the catalog lives for the build; the tables' Parquet directories are what outlives it
-        "spark.sql.catalogImplementation": "in-memory",
         "spark.sql.warehouse.dir": str(warehouse_dir),
+        # partition overwrite replaces only the partitions a run writes (the mirrors' load date and feed)
+        "spark.sql.sources.partitionOverwriteMode": "dynamic",
         # same local calendar as the DuckDB build (months and days are Asia/Shanghai)
         "spark.sql.session.timeZone": TZ,
         # instants as Parquet TIMESTAMP(isAdjustedToUTC) rather than legacy INT96: DuckDB reads TIMESTAMPTZ
@@ -149,6 +205,20 @@ def session_conf(warehouse_dir: Path, master: str) -> dict[str, str]:
         # a nightly delta is small: the default 200 shuffle partitions would be 200 tiny tasks per join
         "spark.sql.shuffle.partitions": "4",
         "spark.driver.memory": "2g",
+    } | catalog_conf(catalog)
+
+
+def catalog_conf(catalog: Path | None) -> dict[str, str]:
+    """In memory for a full rebuild (the tables' Parquet directories outlive it); Hive's embedded Derby
+    metastore in `catalog` for incremental builds, which need last night's tables and partitions."""
+    if catalog is None:
+        return {"spark.sql.catalogImplementation": "in-memory"}
+    return {
+        "spark.sql.catalogImplementation": "hive",
+        "spark.hadoop.javax.jdo.option.ConnectionURL": (
+            f"jdbc:derby:;databaseName={catalog / 'metastore_db'};create=true"
+        ),
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={catalog}",
     }
 
 
@@ -167,7 +237,13 @@ def s3a_conf(s3: S3Settings) -> dict[str, str]:
 
 
 @contextmanager
-def spark_session(warehouse_dir: Path, *, master: str = "local[2]", s3: S3Settings | None = None) -> Iterator:
+def spark_session(
+    warehouse_dir: Path,
+    *,
+    master: str = "local[2]",
+    s3: S3Settings | None = None,
+    catalog: Path | None = None,
+) -> Iterator:
     """A SparkSession for one build, stopped afterwards (dbt-spark's session mode finds it with getOrCreate)."""
     # pyspark warns about pandas 3 on import; the build hands it Arrow tables, never pandas frames
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
@@ -177,7 +253,7 @@ def spark_session(warehouse_dir: Path, *, master: str = "local[2]", s3: S3Settin
     # unless the deployment names one (a cluster's workers need pingan installed)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder
-    for key, value in (session_conf(warehouse_dir, master) | (s3a_conf(s3) if s3 else {})).items():
+    for key, value in (session_conf(warehouse_dir, master, catalog) | (s3a_conf(s3) if s3 else {})).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
@@ -188,13 +264,40 @@ def spark_session(warehouse_dir: Path, *, master: str = "local[2]", s3: S3Settin
 
 
 # --- the raw zone ---------------------------------------------------------------------------------------
-def register_raw_zone(
-    spark, settings: Settings, batches: list[RawBatch], build_date: date, *, lake: Store | None = None
-) -> None:
-    """raw.<entity> over every committed batch's files, and every other input table, as on DuckDB.
+def built_batches(spark, batches: list[RawBatch]) -> dict[str, pa.Table] | None:
+    """What the mirrors already hold, per entity: (batch_id, key) with the keys only of batches the lake no
+    longer commits (raw.removed_keys needs those; of the others only the batch id matters). None when a
+    mirror is missing (the first build): then the build is a full refresh."""
+    tables = {e: f"{INTERMEDIATE_SCHEMA}.{versions_table(e)}" for e in ENTITIES}
+    if not all(spark.catalog.tableExists(t) for t in tables.values()):
+        return None
+    ids = sorted({b.batch_id for b in batches})
+    spark.createDataFrame([(i,) for i in ids], "batch_id string").createOrReplaceTempView("pingan_committed")
+    out = {}
+    for entity, table in tables.items():
+        key = entity_key(entity)
+        out[entity] = spark.sql(
+            f"select distinct m.batch_id, case when c.batch_id is null then cast(m.{key} as string) end "
+            f"as {key} from {table} as m left join pingan_committed as c on m.batch_id = c.batch_id"
+        ).toArrow()
+    return out
 
-    The inputs (raw.batches, raw.feeds, raw.quality_results, audit.share_audit_log, ...) are made by the
-    DuckDB build's own register_build_inputs on an in-memory DuckDB, then copied: one definition for both.
+
+def register_raw_zone(
+    spark,
+    settings: Settings,
+    batches: list[RawBatch],
+    build_date: date,
+    *,
+    lake: Store | None = None,
+    mirrored: dict[str, pa.Table] | None = None,
+) -> None:
+    """raw.<entity> over the files of the batches to build, and every other input table, as on DuckDB.
+
+    The inputs (raw.batches, raw.batch_changes, raw.feeds, raw.quality_results, audit.share_audit_log, ...)
+    are made by the DuckDB build's own plan_batches and register_build_inputs on an in-memory DuckDB, then
+    copied: one definition for both. `mirrored` (built_batches) stands in for the DuckDB file's mirrors;
+    None reads every committed batch (a full refresh).
     """
     from pingan.warehouse.build import register_build_inputs
 
@@ -202,11 +305,18 @@ def register_raw_zone(
     with duckdb.connect() as con:
         con.execute(f"SET TimeZone = '{TZ}'")
         con.execute(f"CREATE SCHEMA {RAW_SCHEMA}")
-        plan = plan_batches(con, batches, full_refresh=True)  # a Spark build always reads the whole history
+        if mirrored is not None:
+            con.execute(f"CREATE SCHEMA {INTERMEDIATE_SCHEMA}")
+            for entity, table in mirrored.items():
+                con.register("mirror", table)
+                con.execute(f"CREATE TABLE {INTERMEDIATE_SCHEMA}.{versions_table(entity)} AS FROM mirror")
+                con.unregister("mirror")
+        plan = plan_batches(con, batches, full_refresh=mirrored is None)
         register_build_inputs(con, settings, specs, plan, build_date, lake)
         relations = con.execute(
             "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema NOT IN "
-            "('main', 'information_schema', 'pg_catalog') ORDER BY 1, 2"
+            "('main', 'information_schema', 'pg_catalog', ?) ORDER BY 1, 2",
+            [INTERMEDIATE_SCHEMA],
         ).fetchall()
         inputs = {(schema, name): con.execute(f'SELECT * FROM "{schema}"."{name}"').to_arrow_table()
                   for schema, name in relations}  # fmt: skip
@@ -279,7 +389,7 @@ def spark_uri(uri: str) -> str:
 
 
 # --- dbt ------------------------------------------------------------------------------------------------
-def _run_dbt(settings: Settings) -> tuple[list[str], list[str]]:
+def _run_dbt(settings: Settings, *, full_refresh: bool) -> tuple[list[str], list[str]]:
     from pingan.warehouse.build import invoke_dbt  # one place decides what a failed dbt command is
 
     target_dir = settings.home / "dbt-spark"
@@ -292,7 +402,8 @@ def _run_dbt(settings: Settings) -> tuple[list[str], list[str]]:
     ]  # fmt: skip
     invoke_dbt(["seed", *common, "--full-refresh"])
     # unit tests check the models' logic on fixed inputs, written in DuckDB's SQL: the DuckDB build runs them
-    results = invoke_dbt(["build", *common, "--exclude-resource-type", "seed", "unit_test", "--full-refresh"])
+    refresh = ["--full-refresh"] if full_refresh else []
+    results = invoke_dbt(["build", *common, "--exclude-resource-type", "seed", "unit_test", *refresh])
     models = [r.node.name for r in results if r.node.resource_type == "model" and str(r.status) == "success"]
     warned = [
         f"{r.node.resource_type} {r.node.name}: {r.message or r.failures}"
@@ -305,5 +416,7 @@ def _run_dbt(settings: Settings) -> tuple[list[str], list[str]]:
 
 
 def count_mart_rows(spark) -> dict[str, int]:
-    tables = [t.name for t in spark.catalog.listTables(MART_SCHEMA) if t.tableType != "VIEW"]
+    tables = [
+        t.name for t in spark.catalog.listTables(MART_SCHEMA) if t.tableType != "VIEW" and not t.isTemporary
+    ]
     return {t: spark.table(f"{MART_SCHEMA}.{t}").count() for t in sorted(tables)}

@@ -2,21 +2,24 @@
 -- harmonised through the feed's code_mapping. Incremental per raw-zone batch like fct_incidents.
 {{
     config(
-        materialized='incremental',
+        materialized=fact_materialization(),
         unique_key='record_id',
-        incremental_strategy='delete+insert',
+        incremental_strategy=fact_strategy(),
+        partition_by=fact_partitions('operation_date'),
         on_schema_change='append_new_columns',
-        post_hook="{{ drop_rows_of_removed_batches() }}",
+        post_hook=fact_post_hooks('operation_date'),
     )
 }}
+
+{%- set affected = affected_keys('int_joint_operations__versions', 'record_id', 'joint_operation',
+    code_column='source_mechanism', harmonised_column='mechanism') %}
 
 with
 
 versions as (
 
     select * from {{ ref('int_joint_operations__versions') }}
-    where {{ affected_keys('int_joint_operations__versions', 'record_id', 'joint_operation',
-                           code_column='source_mechanism', harmonised_column='mechanism') }}
+    where {{ affected }}
 
 ),
 
@@ -78,4 +81,4 @@ final as (
 
 )
 
-select * from final
+{{ fact_rows('final', 'operation_date', affected) }}

@@ -2,22 +2,25 @@
 -- and the harmonised alarm type. Re-delivered as the alarm progresses: the latest delivery wins.
 {{
     config(
-        materialized='incremental',
+        materialized=fact_materialization(),
         unique_key='record_id',
-        incremental_strategy='delete+insert',
+        incremental_strategy=fact_strategy(),
+        partition_by=fact_partitions('raised_on'),
         on_schema_change='append_new_columns',
-        post_hook="{{ drop_rows_of_removed_batches() }}",
+        post_hook=fact_post_hooks('raised_on'),
     )
 }}
+
+{%- set affected = affected_keys('int_fire_alarms__versions', 'record_id', 'fire_alarm',
+    code_column='source_alarm_type', harmonised_column='alarm_type',
+    new_columns=['raised_on']) %}
 
 with
 
 versions as (
 
     select * from {{ ref('int_fire_alarms__versions') }}
-    where {{ affected_keys('int_fire_alarms__versions', 'record_id', 'fire_alarm',
-                           code_column='source_alarm_type', harmonised_column='alarm_type',
-                           new_columns=['raised_on']) }}
+    where {{ affected }}
 
 ),
 
@@ -82,4 +85,4 @@ final as (
 
 )
 
-select * from final
+{{ fact_rows('final', 'raised_on', affected) }}

@@ -2,20 +2,23 @@
 -- re-delivers an inspection whenever rectification progresses: the latest delivery wins.
 {{
     config(
-        materialized='incremental',
+        materialized=fact_materialization(),
         unique_key='record_id',
-        incremental_strategy='delete+insert',
+        incremental_strategy=fact_strategy(),
+        partition_by=fact_partitions('inspected_on'),
         on_schema_change='append_new_columns',
-        post_hook="{{ drop_rows_of_removed_batches() }}",
+        post_hook=fact_post_hooks('inspected_on'),
     )
 }}
+
+{%- set affected = affected_keys('int_fire_inspections__versions', 'record_id', 'fire_inspection') %}
 
 with
 
 versions as (
 
     select * from {{ ref('int_fire_inspections__versions') }}
-    where {{ affected_keys('int_fire_inspections__versions', 'record_id', 'fire_inspection') }}
+    where {{ affected }}
 
 ),
 
@@ -61,4 +64,4 @@ final as (
 
 )
 
-select * from final
+{{ fact_rows('final', 'inspected_on', affected) }}

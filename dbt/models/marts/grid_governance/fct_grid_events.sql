@@ -6,7 +6,7 @@
 -- they were stored, so is_overdue never goes stale between full refreshes.
 {{
     config(
-        materialized='incremental',
+        materialized=fact_materialization(spark_incremental=false),
         unique_key='event_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',

@@ -4,22 +4,25 @@
 -- withdrawn batches touch, and always equals a full refresh.
 {{
     config(
-        materialized='incremental',
+        materialized=fact_materialization(),
         unique_key='record_id',
-        incremental_strategy='delete+insert',
+        incremental_strategy=fact_strategy(),
+        partition_by=fact_partitions('reported_on'),
         on_schema_change='append_new_columns',
-        post_hook="{{ drop_rows_of_removed_batches() }}",
+        post_hook=fact_post_hooks('reported_on'),
     )
 }}
+
+{%- set affected = affected_keys('int_incidents__versions', 'record_id', 'incident',
+    code_column='source_category_code', harmonised_column='category',
+    new_columns=['reported_on']) %}
 
 with
 
 versions as (
 
     select * from {{ ref('int_incidents__versions') }}
-    where {{ affected_keys('int_incidents__versions', 'record_id', 'incident',
-                           code_column='source_category_code', harmonised_column='category',
-                           new_columns=['reported_on']) }}
+    where {{ affected }}
 
 ),
 
@@ -110,4 +113,4 @@ final as (
 
 )
 
-select * from final
+{{ fact_rows('final', 'reported_on', affected) }}
