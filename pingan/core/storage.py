@@ -24,8 +24,11 @@ import pyarrow.parquet as pq
 from pingan.core.settings import S3Settings
 
 PARQUET_OPTIONS = {"compression": "zstd"}
-# Parquet under these prefixes holds raw source values: encrypted with the lake key (pingan/core/lake_crypto.py)
-ENCRYPTED_PREFIXES = ("quarantine/",)
+# Parquet under these prefixes holds raw source values: encrypted with the lake key (pingan/core/lake_crypto.py),
+# quarantine with pyarrow's wrapped keys (only pyarrow reads it), raw with the direct key DuckDB reads
+ENVELOPE_PREFIXES = ("quarantine/",)
+DIRECT_KEY_PREFIXES = ("raw/",)
+ENCRYPTED_PREFIXES = ENVELOPE_PREFIXES + DIRECT_KEY_PREFIXES
 
 
 class StorageError(RuntimeError):
@@ -87,6 +90,13 @@ class Store:
         if self.scheme == "file":
             return str(self._path(key))
         return f"s3://{self.bucket}/{self._object(key)}"
+
+    def key_of(self, uri: str) -> str:
+        """The key of a URI `uri()` gave (the inverse of `uri`)."""
+        if self.scheme == "file":
+            return pathlib.Path(uri.removeprefix("file://")).relative_to(self.root).as_posix()
+        obj = uri.removeprefix(f"s3://{self.bucket}/")
+        return obj.removeprefix(f"{self.prefix}/") if self.prefix else obj
 
     def _fs_path(self, key: str) -> str:
         return str(self._path(key)) if self.scheme == "file" else f"{self.bucket}/{self._object(key)}"
@@ -254,12 +264,35 @@ class Store:
         """Writer options for this key: compression, and the lake key's encryption under ENCRYPTED_PREFIXES."""
         if not self.encrypted(key):
             return dict(PARQUET_OPTIONS)
-        return {**PARQUET_OPTIONS, "encryption_properties": self._crypto().encryption_properties()}
+        crypto = self._crypto()
+        if key.startswith(DIRECT_KEY_PREFIXES):
+            return {**PARQUET_OPTIONS, "encryption_properties": crypto.raw_encryption_properties()}
+        return {**PARQUET_OPTIONS, "encryption_properties": crypto.encryption_properties()}
 
     def _read_options(self, key: str) -> dict:
-        return (
-            {"decryption_properties": self._crypto().decryption_properties()} if self.encrypted(key) else {}
-        )
+        if not self.encrypted(key):
+            return {}
+        crypto = self._crypto()
+        if key.startswith(DIRECT_KEY_PREFIXES):
+            return {"decryption_properties": crypto.raw_decryption_properties()}
+        return {"decryption_properties": crypto.decryption_properties()}
+
+    def parquet_is_encrypted(self, uri: str) -> bool:
+        """Whether the Parquet file at this URI (as `uri()` spells it) has an encrypted footer."""
+        from pingan.core.lake_crypto import ENCRYPTED_FOOTER_MAGIC
+
+        path = uri.removeprefix("file://") if self.scheme == "file" else uri.removeprefix("s3://")
+        with self.fs.open_input_file(path) as fh:
+            return fh.read_at(4, fh.size() - 4) == ENCRYPTED_FOOTER_MAGIC
+
+    def duckdb_scan(self, uris: list[str], options: str = "") -> str:
+        """A FROM item for DuckDB reading these Parquet files of this store, encrypted or not (the session
+        needs `duckdb_setup` first, which gives it the raw-zone key)."""
+        from pingan.core.lake_crypto import duckdb_parquet_scan
+
+        encrypted = {u for u in uris if self.parquet_is_encrypted(u)}
+        plain = [u for u in uris if u not in encrypted]
+        return duckdb_parquet_scan([u for u in uris if u in encrypted], plain, options)
 
     @contextmanager
     def parquet_writer(self, key: str, schema: pa.Schema) -> Iterator[pq.ParquetWriter]:
@@ -292,7 +325,10 @@ class Store:
 
     # --- DuckDB -----------------------------------------------------------------------------------------
     def duckdb_setup(self, con) -> None:
-        """Let a DuckDB connection read this store's URIs (httpfs from the installed wheel, never the network)."""
+        """Let a DuckDB connection read this store's URIs (httpfs from the installed wheel, never the network)
+        and, for the lake, its encrypted raw files (the raw-zone key, in this session's memory only)."""
+        if self._crypto is not None:
+            self._crypto().add_duckdb_key(con)
         if self.scheme == "file":
             return
         configure_duckdb_s3(con, self.s3)

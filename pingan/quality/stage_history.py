@@ -67,7 +67,7 @@ def stage_order_failures(
         rows = con.execute(f"""
             with b as (select batch.*, stage_rank from batch join rank using (stage)),
                  h as (select event_id, stage_at, stage_rank
-                       from read_parquet({files!r}) join rank using (stage)
+                       from {lake.duckdb_scan(files)} join rank using (stage)
                        where event_id in (select event_id from b))
             select distinct b.row_index, b.event_id, b.stage, b.stage_at
             from b join h using (event_id)

@@ -37,6 +37,7 @@ from pingan.core.audit import register_warehouse_view
 from pingan.core.canonical import ENTITIES, PERSONAL_DATA, TZ, entity_schema
 from pingan.core.environment import temporary_env
 from pingan.core.feed_spec import load_specs
+from pingan.core.lake_crypto import LAKE_KEY_FILE_ENV, lake_key_path
 from pingan.core.pseudonym import (
     HUB_KEY_FILE_ENV,
     LIST_UDF_NAME,
@@ -178,13 +179,13 @@ def _build_in(
     with _timed(stages, "inputs"), duckdb.connect(str(working)) as con:
         load_seeds = full_refresh or not seeds_current(con, seeds)
         con.execute(f"SET TimeZone = '{TZ}'")
-        if s3_lake:
-            # the secret lets the views below be described; installing httpfs from the wheel lets
-            # dbt's `extensions: [httpfs]` load it later without the network
+        if lake is not None:
+            # the raw-zone key and (s3) the secret let the views below be described; installing httpfs
+            # from the wheel lets dbt's `extensions: [httpfs]` load it later without the network
             lake.duckdb_setup(con)
         plan = plan_batches(con, batches, full_refresh=full_refresh)
         register_pseudonym_functions(con, load_hub_key(settings))  # the raw views call them
-        create_raw_views(con, plan.pending_files)
+        create_raw_views(con, plan.pending_files, lake)
         previous = previous_build(con)  # before the inputs below replace what it was built with
         register_build_inputs(con, settings, specs, plan, build_date, lake)
         register_touched(con, plan, previous, build_date)
@@ -223,11 +224,16 @@ def register_build_inputs(
 
 
 # --- raw views ------------------------------------------------------------------------------------------
-def create_raw_views(con: duckdb.DuckDBPyConnection, raw_files: dict[str, list[str]]) -> None:
+def create_raw_views(
+    con: duckdb.DuckDBPyConnection, raw_files: dict[str, list[str]], lake: Store | None = None
+) -> None:
     """(Re)create raw.<entity> for every canonical entity, in exactly the canonical column order and types.
 
     Columns missing from every file (an older canonical schema) read as typed nulls; unexpected columns
-    are not exposed. An entity without files is an empty view, so models over it still build.
+    are not exposed. An entity without files is an empty view, so models over it still build. With the
+    `lake` the files came from, encrypted raw files are read with its raw-zone key: the view names the key
+    (`pingan_lake`), and every session reading it must have been given it (`Store.duckdb_setup`, and the
+    dbt plugin pingan.warehouse.dbt_pii_plugin).
     """
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
     for entity in ENTITIES:
@@ -235,7 +241,8 @@ def create_raw_views(con: duckdb.DuckDBPyConnection, raw_files: dict[str, list[s
         uris = raw_files.get(entity) or []
         if uris:
             # the raw zone's key=value folders are layout, not columns: the files carry every lineage column
-            scan = f"read_parquet({_sql_list(uris)}, union_by_name = true, hive_partitioning = false)"
+            options = "union_by_name = true, hive_partitioning = false"
+            scan = lake.duckdb_scan(uris, options) if lake else f"read_parquet({_sql_list(uris)}, {options})"
             present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()}
         else:
             scan, present = "(SELECT 1) AS no_files WHERE false", set()
@@ -323,7 +330,12 @@ def _run_dbt(
         build_args += ["--select", select]
     # dbt's connections register the pseudonym functions (pingan.warehouse.dbt_pii_plugin) with the hub key
     # read again from its file; the key itself never goes through the environment or into the warehouse
-    env = {DB_PATH_ENV: str(db_path), HUB_KEY_FILE_ENV: str(hub_key_path(settings))} | duckdb_resources()
+    # likewise the raw-zone key for the encrypted raw files (derived from the lake key's file in the plugin)
+    env = {
+        DB_PATH_ENV: str(db_path),
+        HUB_KEY_FILE_ENV: str(hub_key_path(settings)),
+        LAKE_KEY_FILE_ENV: str(lake_key_path(settings)),
+    } | duckdb_resources()
     if s3 is not None:  # profiles.yml's s3 target reads the lake's secret from these
         env |= {
             "PINGAN_S3_ENDPOINT": s3.endpoint,

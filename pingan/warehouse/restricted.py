@@ -68,8 +68,7 @@ def build_restricted(
     work = path.with_name(path.name + ".building")
     work.unlink(missing_ok=True)
     con = duckdb.connect()
-    if lake.scheme == "s3":
-        lake.duckdb_setup(con)
+    lake.duckdb_setup(con)  # the raw-zone key (and, for s3, the secret)
     register_pseudonym_functions(con, load_hub_key(settings))
     attach(con, work, restricted_key(settings), read_only=False)
     con.execute(
@@ -78,9 +77,10 @@ def build_restricted(
     )
     for entity, columns in PERSONAL_DATA.items():
         files = [f for b in batches if b.entity == entity for f in b.files]
+        scan = lake.duckdb_scan(files, "union_by_name = true, hive_partitioning = false") if files else None
         for column, treatment in columns.items():
-            if files:
-                con.execute(_insert_sql(entity, column, treatment), [files])
+            if scan:
+                con.execute(_insert_sql(entity, column, treatment, scan))
     rows = con.execute(f"SELECT count(*) FROM {ALIAS}.{TABLE}").fetchone()[0]
     con.execute(f"DETACH {ALIAS}")
     con.close()
@@ -124,7 +124,7 @@ def _count_rows(settings: Settings) -> int:
     return con.execute(f"SELECT count(*) FROM {ALIAS}.{TABLE}").fetchone()[0]
 
 
-def _insert_sql(entity: str, column: str, treatment: str) -> str:
+def _insert_sql(entity: str, column: str, treatment: str, scan: str) -> str:
     element = (
         f"trim(unnest(string_split(\"{column}\", ';')))" if treatment == "pseudonym_list" else f'"{column}"'
     )
@@ -132,7 +132,7 @@ def _insert_sql(entity: str, column: str, treatment: str) -> str:
         f"INSERT INTO {ALIAS}.{TABLE} SELECT DISTINCT pingan_pseudonym(value), '{entity}', '{column}', value,"
         " record_id, jurisdiction_code, load_date, batch_id FROM ("
         f"  SELECT {element} AS value, record_id, jurisdiction_code, load_date, batch_id"
-        "   FROM read_parquet(?, union_by_name = true, hive_partitioning = false))"
+        f"   FROM {scan})"
         " WHERE value IS NOT NULL AND value <> ''"
     )
 
