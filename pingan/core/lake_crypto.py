@@ -110,14 +110,19 @@ def duckdb_parquet_scan(encrypted: list[str], plain: list[str], options: str = "
     """A FROM item reading both kinds of raw files. DuckDB 1.5.5 refuses a list mixing encrypted and plain
     files (files from before the raw zone was encrypted), and crashes on `union_by_name` with an
     `encryption_config` (an internal error, then a fatal one): so the plain files are one read_parquet and
-    each encrypted file its own, combined with UNION ALL BY NAME (columns matched by name either way)."""
+    each encrypted file its own, combined with UNION ALL BY NAME (columns matched by name either way).
+    It also fails the AES tag check when a filter is pushed into the scan of a file pyarrow encrypted:
+    `OFFSET 0` keeps filters above the scan (tests/privacy/test_parquet_encryption_interop.py)."""
     opts = f", {options}" if options else ""
     scans = [f"SELECT * FROM read_parquet({_sql_list(plain)}{opts})"] if plain else []
     kept = [o for o in options.split(",") if o.strip() and not o.strip().startswith("union_by_name")]
     per_file = (
         "".join(f", {o.strip()}" for o in kept) + f", encryption_config = {{footer_key: '{DUCKDB_KEY_NAME}'}}"
     )
-    scans += [f"SELECT * FROM read_parquet({_sql_list([uri])}{per_file})" for uri in encrypted]
+    scans += [
+        f"SELECT * FROM (SELECT * FROM read_parquet({_sql_list([uri])}{per_file}) OFFSET 0)"
+        for uri in encrypted
+    ]
     if not scans:
         raise ValueError("a parquet scan needs at least one file")
     return "(" + " UNION ALL BY NAME ".join(scans) + ") AS lake_files"

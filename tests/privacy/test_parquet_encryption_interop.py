@@ -96,3 +96,20 @@ def _duckdb_sum(path: Path, key: bytes) -> tuple:
     con.execute(f"PRAGMA add_parquet_key('k', '{key.decode()}')")
     scan = f"read_parquet('{path}', encryption_config = {{footer_key: 'k'}})"
     return con.execute(f"select sum(n), count(distinct caller_phone) from {scan}").fetchone()
+
+
+def test_duckdb_fails_a_filter_pushed_into_a_pyarrow_encrypted_scan_and_offset_0_keeps_it_out(tmp_path: Path):
+    """Another DuckDB 1.5.5 limit: a filter pushed into the scan fails the AES tag check (files DuckDB wrote
+    itself read fine); pingan.core.lake_crypto.duckdb_parquet_scan puts `OFFSET 0` between them."""
+    from pingan.core.lake_crypto import duckdb_parquet_scan
+
+    key = b"0123456789abcdef"
+    path = tmp_path / "direct.parquet"
+    pq.write_table(TABLE, path, encryption_properties=pe.create_encryption_properties(key))
+    con = duckdb.connect()
+    con.execute(f"PRAGMA add_parquet_key('pingan_lake', '{key.decode()}')")
+    pushed = f"read_parquet('{path}', encryption_config = {{footer_key: 'pingan_lake'}})"
+    with pytest.raises(duckdb.InvalidInputException, match="AES tag"):
+        con.execute(f"select record_id from {pushed} where caller_phone <> ''").fetchall()
+    scan = duckdb_parquet_scan([str(path)], [])
+    assert con.execute(f"select record_id from {scan} where caller_phone <> ''").fetchall() == [("310118:1",)]
