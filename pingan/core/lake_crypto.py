@@ -8,13 +8,16 @@ local disk the files are 0600. Two schemes, because two engines read the zones:
 
 - **quarantine** (read by pyarrow only: the ingest writer, erasure): pyarrow's envelope scheme. Each file
   gets random data keys, wrapped by the lake key through `LakeKms` (AES-GCM) and stored in the file.
-- **raw** (read by DuckDB in the warehouse and restricted-store builds): DuckDB reads only a key given
-  directly (`PRAGMA add_parquet_key`), not pyarrow's wrapped keys (tests/privacy/
-  test_parquet_encryption_interop.py). So raw files are written with pyarrow's direct-key API under the
-  **raw-zone file key**, derived from the lake key with HKDF (the lake key itself never reaches DuckDB).
-  A reading DuckDB session gets it with `add_duckdb_key` (memory only: never in SQL text kept on disk, a
-  view definition or a profile) and scans with `encryption_config = {footer_key: 'pingan_lake'}`.
-  AES-GCM draws a random nonce per page, so one key over many files stays within its limits.
+- **raw**: written with pyarrow's direct-key API under the **raw-zone file key**, derived from the lake
+  key with HKDF, one data page per column chunk: the scheme DuckDB can also read, given the key
+  (`PRAGMA add_parquet_key`, here `add_duckdb_key`; it cannot read pyarrow's wrapped keys). AES-GCM draws
+  a random nonce per page, so one key over many files stays within its limits.
+
+DuckDB 1.5.5 reads such files correctly only while no filter reaches the scan (a pushed-down, join or
+top-N filter fails the AES tag check; tests/privacy/test_parquet_encryption_interop.py). So the warehouse
+build, the restricted store and the quality checks read raw files with pyarrow (`Store.read_parquet`) and
+hand DuckDB the decrypted rows; no DuckDB session of the pipeline holds a lake key. `duckdb_parquet_scan`
+is for looking at the lake by hand (and for tests), with `OFFSET 0` against static filters.
 """
 
 from __future__ import annotations

@@ -303,9 +303,14 @@ class Store:
         with self.fs.open_input_file(path) as fh:
             return fh.read_at(4, fh.size() - 4) == ENCRYPTED_FOOTER_MAGIC
 
+    def duckdb_add_raw_key(self, con) -> None:
+        """Give a DuckDB session the raw-zone file key (memory only), to read encrypted raw files."""
+        self._crypto().add_duckdb_key(con)
+
     def duckdb_scan(self, uris: list[str], options: str = "") -> str:
-        """A FROM item for DuckDB reading these Parquet files of this store, encrypted or not (the session
-        needs `duckdb_setup` first, which gives it the raw-zone key)."""
+        """A FROM item for DuckDB reading these Parquet files of this store, encrypted or not, for looking at
+        the lake by hand (the session needs `duckdb_add_raw_key`). The build and the restricted store read
+        raw files through pyarrow instead: see pingan.core.lake_crypto.duckdb_parquet_scan for why."""
         from pingan.core.lake_crypto import duckdb_parquet_scan
 
         encrypted = {u for u in uris if self.parquet_is_encrypted(u)}
@@ -356,10 +361,7 @@ class Store:
 
     # --- DuckDB -----------------------------------------------------------------------------------------
     def duckdb_setup(self, con) -> None:
-        """Let a DuckDB connection read this store's URIs (httpfs from the installed wheel, never the network)
-        and, for the lake, its encrypted raw files (the raw-zone key, in this session's memory only)."""
-        if self._crypto is not None:
-            self._crypto().add_duckdb_key(con)
+        """Let a DuckDB connection read this store's URIs (httpfs from the installed wheel, never the network)."""
         if self.scheme == "file":
             return
         configure_duckdb_s3(con, self.s3)

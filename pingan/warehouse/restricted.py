@@ -68,7 +68,6 @@ def build_restricted(
     work = path.with_name(path.name + ".building")
     work.unlink(missing_ok=True)
     con = duckdb.connect()
-    lake.duckdb_setup(con)  # the raw-zone key (and, for s3, the secret)
     register_pseudonym_functions(con, load_hub_key(settings))
     attach(con, work, restricted_key(settings), read_only=False)
     con.execute(
@@ -77,10 +76,13 @@ def build_restricted(
     )
     for entity, columns in PERSONAL_DATA.items():
         files = [f for b in batches if b.entity == entity for f in b.files]
-        scan = lake.duckdb_scan(files, "union_by_name = true, hive_partitioning = false") if files else None
-        for column, treatment in columns.items():
-            if scan:
-                con.execute(_insert_sql(entity, column, treatment, scan))
+        for uri in files:  # decrypted by pyarrow (the raw zone is encrypted), one file at a time
+            table = lake.read_parquet(lake.key_of(uri))
+            con.register("_raw_file", table)
+            for column, treatment in columns.items():
+                if column in table.column_names:
+                    con.execute(_insert_sql(entity, column, treatment, "_raw_file"))
+            con.unregister("_raw_file")
     rows = con.execute(f"SELECT count(*) FROM {ALIAS}.{TABLE}").fetchone()[0]
     con.execute(f"DETACH {ALIAS}")
     con.close()

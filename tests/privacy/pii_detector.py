@@ -35,9 +35,9 @@ def known_personal_values(lake_dir: Path) -> set[str]:
 
 
 def raw_scan(lake_dir: Path, entity: str) -> tuple[duckdb.DuckDBPyConnection, str] | None:
-    """A DuckDB session holding the lake's raw-zone key and a FROM item over an entity's raw files (the raw
-    zone is encrypted: pingan/core/lake_crypto.py); None when the entity has no files. `lake_dir` is
-    $PINGAN_HOME/lake."""
+    """A DuckDB session and the name of an entity's raw rows in it, decrypted by pyarrow with the lake key
+    (the raw zone is encrypted: pingan/core/lake_crypto.py); None when the entity has no files. `lake_dir`
+    is $PINGAN_HOME/lake."""
     from pingan.core.settings import load_settings
     from pingan.core.storage import lake_store
 
@@ -46,8 +46,8 @@ def raw_scan(lake_dir: Path, entity: str) -> tuple[duckdb.DuckDBPyConnection, st
         return None
     lake = lake_store(load_settings({"PINGAN_HOME": str(lake_dir.parent)}))
     con = duckdb.connect()
-    lake.duckdb_setup(con)
-    return con, lake.duckdb_scan(files, "union_by_name = true")
+    con.register("raw_rows", lake.read_parquet([lake.key_of(f) for f in files]))
+    return con, "raw_rows"
 
 
 def _enterprise_names(lake_dir: Path) -> list[str]:
