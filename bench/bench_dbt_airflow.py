@@ -49,7 +49,7 @@ def prepare(home: Path, days: int, scale: float) -> Path:
     with duckdb.connect(str(working)) as con:
         con.execute(f"SET TimeZone = '{TZ}'")
         plan = plan_batches(con, raw_zone.committed_batches(lake), full_refresh=True)
-        create_raw_views(con, plan.pending_files)
+        create_raw_views(con, plan.pending_files, lake)
         register_batches(con, plan)
         register_feeds(con, load_specs(settings.connectors_dir), plan.committed, end)
         register_code_mappings(con, load_specs(settings.connectors_dir))

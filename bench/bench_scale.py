@@ -33,7 +33,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -41,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from pingan import raw_zone  # noqa: E402
 from pingan.core.canonical import entity_schema  # noqa: E402
 from pingan.core.settings import Settings, load_settings  # noqa: E402
-from pingan.core.storage import Store  # noqa: E402
+from pingan.core.storage import Store, lake_store  # noqa: E402
 
 START = date(2025, 3, 1)
 ID_COLUMNS = ("record_id", "source_record_id", "event_id")
@@ -188,7 +187,7 @@ def shifted(table: pa.Table, entity: str, days: int, tag: str, batch_id: str, lo
 def history_lake(month: Settings, home: Path, history_days: int) -> Settings:
     """The five real districts with `history_days` days before tonight: the month's days replicated."""
     settings = settings_for(home, month.connectors_dir)
-    source, lake = Store(month.lake_url), Store(settings.lake_url)
+    source, lake = lake_store(month), Store(settings.lake_url)  # the month's raw zone is encrypted
     lake.ensure()
     real = {s.feed for s in _real_specs()}
     batches = [b for b in raw_zone.committed_batches(source) if b.feed in real]
@@ -196,7 +195,7 @@ def history_lake(month: Settings, home: Path, history_days: int) -> Settings:
     span = (tonight - first).days  # history days the month offers
     start = tonight - timedelta(days=history_days)
     for b in batches:
-        table = pa.concat_tables(pq.read_table(f) for f in b.files).cast(entity_schema(b.entity))
+        table = source.read_parquet([source.key_of(f) for f in b.files]).cast(entity_schema(b.entity))
         offset = (b.load_date - first).days
         targets = [tonight] if b.load_date == tonight else [
             start + timedelta(days=h) for h in range(offset, history_days, span)

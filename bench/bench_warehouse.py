@@ -29,7 +29,6 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -37,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from pingan import raw_zone  # noqa: E402
 from pingan.core.canonical import entity_schema  # noqa: E402
 from pingan.core.settings import load_settings  # noqa: E402
-from pingan.core.storage import Store  # noqa: E402
+from pingan.core.storage import Store, lake_store  # noqa: E402
 
 SEED_START = date(2025, 3, 1)
 SEED_DAYS = 8  # 7 of history + tonight
@@ -103,14 +102,15 @@ def expand_history(work: Path, week, days: int):
     if (home / ".ready").exists():
         return settings
     shutil.rmtree(home, ignore_errors=True)
-    seed_lake, lake = Store(week.lake_url), Store(settings.lake_url)  # local disk: the bench reads files
+    # the seed was ingested (its raw zone encrypted under its home's lake key); the copies are plain
+    seed_lake, lake = lake_store(week), Store(settings.lake_url)
     lake.ensure()
     seed = raw_zone.committed_batches(seed_lake)
     tonight = SEED_START + timedelta(days=SEED_DAYS - 1)
     first = tonight - timedelta(days=days)
     t = time.monotonic()
     for b in seed:
-        table = pa.concat_tables(pq.read_table(uri.removeprefix("file://")) for uri in b.files)
+        table = seed_lake.read_parquet([seed_lake.key_of(uri) for uri in b.files])
         table = table.cast(entity_schema(b.entity))
         if b.load_date == tonight:
             targets = [tonight]

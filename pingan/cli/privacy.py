@@ -66,7 +66,8 @@ def restricted_lookup(pseudonym: str, case: str, reason: str, analyst: str | Non
 @click.option("--date", "day", callback=date_option, help="The day retention is judged on (default: today).")
 def retention(day) -> None:
     """Remove raw personal data past its retention (canonical PERSONAL_DATA_RETENTION_DAYS) from the
-    restricted store; the pseudonymised facts stay. One audit entry with the counts."""
+    restricted store and the lake (raw values become their pseudonyms; quarantined values and quality
+    samples are dropped); the pseudonymised facts stay. An audit entry with the counts for each."""
     from datetime import date
 
     from pingan.core.storage import lake_store
@@ -82,6 +83,17 @@ def retention(day) -> None:
     out.print(
         f"restricted store: {counts['rows_before']:,} → {counts['rows_after']:,} rows "
         f"({counts['batches_past_retention']} batches past retention on {counts['as_of']})"
+    )
+    from pingan.core.pseudonym import load_hub_key
+    from pingan.ops.retention_lake import apply_lake_retention
+
+    lake_counts = apply_lake_retention(
+        lake, load_hub_key(settings), share_store(settings), day or date.today()
+    )
+    out.print(
+        f"lake: {sum(lake_counts.batches.values())} batches past retention rewritten, "
+        f"{sum(lake_counts.values.values()):,} raw values pseudonymised, "
+        f"{lake_counts.quarantine_rows:,} quarantined rows and {lake_counts.validations} validations cleared"
     )
 
 

@@ -10,13 +10,10 @@ a crashed load's leftovers) are rewritten in place, one atomic object write each
 
 from __future__ import annotations
 
-import io
 import re
 import secrets
 from collections import Counter
 from dataclasses import dataclass, field
-
-import pyarrow.parquet as pq
 
 from pingan import raw_zone
 from pingan.core.canonical import PERSONAL_DATA
@@ -69,7 +66,7 @@ def _change_committed(
             data = _changed_file(lake, key, _identifier_columns(zone, manifest.entity), change)
             if data is None:
                 continue
-            new_key = _revised_key(key)
+            new_key = revised_key(key)
             lake.put_bytes(new_key, data[0])
             renamed[key] = new_key
             counts.rows[zone] += data[1]
@@ -105,14 +102,12 @@ def _changed_file(
     changed, rows = change_table(table, change, identifier_columns)
     if not rows:
         return None
-    buf = io.BytesIO()
-    pq.write_table(changed, buf, **lake.parquet_options(key))
-    return buf.getvalue(), rows
+    return lake.parquet_bytes(key, changed), rows
 
 
 def _identifier_columns(zone: str, entity: str) -> set[str]:
     return QUARANTINE_IDENTIFIER_COLUMNS if zone == "quarantine" else set(PERSONAL_DATA.get(entity, {}))
 
 
-def _revised_key(key: str) -> str:
+def revised_key(key: str) -> str:
     return re.sub(r"(-r[0-9a-f]+)?\.parquet$", f"-r{secrets.token_hex(4)}.parquet", key)

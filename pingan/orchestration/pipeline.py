@@ -179,7 +179,22 @@ def build_warehouse(
     from pingan.warehouse.restricted import build_restricted
 
     build_restricted(settings, raw_zone.committed_batches(lake), lake, as_of=build_date)
+    _lake_retention(settings, lake, build_date or max(b.load_date for b in batches))
     return result
+
+
+def _lake_retention(settings: Settings, lake, as_of: date) -> None:
+    """The night's retention of raw personal data in the lake (pingan.ops.retention_lake), after the build
+    released its lease; a build still reading the lake defers it to the next night."""
+    from pingan.core.pseudonym import load_hub_key
+    from pingan.ops.erasure_lake import ErasureBlocked
+    from pingan.ops.retention_lake import apply_lake_retention
+    from pingan.sharing.publish import share_store
+
+    try:
+        apply_lake_retention(lake, load_hub_key(settings), share_store(settings), as_of)
+    except ErasureBlocked as blocked:
+        log.warning("lake retention deferred: %s", blocked)
 
 
 def publish_shares(settings: Settings, day: date, partners: list[str] | None = None, *, full: bool = False):

@@ -59,15 +59,17 @@ def stage_order_failures(
         }
     )
     rank = pa.table({"stage": list(ranks), "stage_rank": list(ranks.values())})
+    # the history is read by pyarrow: the raw zone is encrypted (pingan/core/lake_crypto.py)
+    history = lake.read_parquet([lake.key_of(f) for f in files], columns=["event_id", "stage", "stage_at"])
     con = duckdb.connect()
     try:
-        lake.duckdb_setup(con)
+        con.register("history", history)
         con.register("batch", batch)
         con.register("rank", rank)
-        rows = con.execute(f"""
+        rows = con.execute("""
             with b as (select batch.*, stage_rank from batch join rank using (stage)),
                  h as (select event_id, stage_at, stage_rank
-                       from read_parquet({files!r}) join rank using (stage)
+                       from history join rank using (stage)
                        where event_id in (select event_id from b))
             select distinct b.row_index, b.event_id, b.stage, b.stage_at
             from b join h using (event_id)

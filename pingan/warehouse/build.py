@@ -6,11 +6,10 @@ Analysts read `settings.warehouse_path`; nothing writes that file in place. A bu
    (pingan/warehouse/slots.py), and the build writes the other one, so incremental models keep their
    history without copying the published file (a full refresh starts from an empty file instead);
 2. compares the committed batches it is given with the batches the working file already mirrors
-   (pingan.warehouse.inputs), and creates one view per canonical entity in schema `raw` over the files of
-   the batches not yet mirrored (`read_parquet([...], union_by_name=true)`, every column cast to its
-   canonical type), beside tables of batches, withdrawn keys, feed freshness and code mappings. The views
-   store the file URIs, not the data: querying `raw.*` (or the staging views over them) later needs the
-   lake, and for s3:// URIs an S3 secret in that session (`Store.duckdb_setup(con)` creates one);
+   (pingan.warehouse.inputs), and creates one table per canonical entity in schema `raw` from the files
+   of the batches not yet mirrored (decrypted by pyarrow, every column cast to its canonical type,
+   personal data as keyed pseudonyms), beside tables of batches, withdrawn keys, feed freshness and code
+   mappings (without a lake, in tests, `raw.*` are views over the files instead);
 3. runs `dbt seed` and `dbt build` in-process against the working file;
 4. on success, checkpoints the working file and points the published symlink at it with `os.replace`. A
    reader holding the old file open keeps reading it until it reconnects.
@@ -184,7 +183,7 @@ def _build_in(
             lake.duckdb_setup(con)
         plan = plan_batches(con, batches, full_refresh=full_refresh)
         register_pseudonym_functions(con, load_hub_key(settings))  # the raw views call them
-        create_raw_views(con, plan.pending_files)
+        create_raw_views(con, plan.pending_files, lake)
         previous = previous_build(con)  # before the inputs below replace what it was built with
         register_build_inputs(con, settings, specs, plan, build_date, lake)
         register_touched(con, plan, previous, build_date)
@@ -223,28 +222,68 @@ def register_build_inputs(
 
 
 # --- raw views ------------------------------------------------------------------------------------------
-def create_raw_views(con: duckdb.DuckDBPyConnection, raw_files: dict[str, list[str]]) -> None:
+def create_raw_views(
+    con: duckdb.DuckDBPyConnection, raw_files: dict[str, list[str]], lake: Store | None = None
+) -> None:
     """(Re)create raw.<entity> for every canonical entity, in exactly the canonical column order and types.
 
     Columns missing from every file (an older canonical schema) read as typed nulls; unexpected columns
     are not exposed. An entity without files is an empty view, so models over it still build.
+
+    With the `lake` the files came from, raw.<entity> is a table of the files' rows, read and decrypted by
+    pyarrow (the raw zone is encrypted: pingan/core/lake_crypto.py) and pseudonymised on the way in: DuckDB
+    1.5.5 reads pyarrow's encrypted files only without any filter pushed into the scan, which a build
+    cannot promise. Without a lake (tests over plain files) it is a view over the files.
     """
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
     for entity in ENTITIES:
-        schema = entity_schema(entity)
         uris = raw_files.get(entity) or []
+        _drop_relation(con, RAW_SCHEMA, entity)
+        if lake is not None and uris:
+            _load_raw_table(con, entity, uris, lake)
+            continue
         if uris:
             # the raw zone's key=value folders are layout, not columns: the files carry every lineage column
             scan = f"read_parquet({_sql_list(uris)}, union_by_name = true, hive_partitioning = false)"
             present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()}
         else:
             scan, present = "(SELECT 1) AS no_files WHERE false", set()
-        treatments = PERSONAL_DATA.get(entity, {})
-        columns = ",\n    ".join(
-            _column_expr(f.name, duckdb_type(f.type), f.name in present, treatments.get(f.name))
-            for f in schema
+        con.execute(
+            f"CREATE VIEW {RAW_SCHEMA}.{entity} AS\nSELECT\n    {_raw_columns(entity, present)}\nFROM {scan}"
         )
-        con.execute(f"CREATE OR REPLACE VIEW {RAW_SCHEMA}.{entity} AS\nSELECT\n    {columns}\nFROM {scan}")
+
+
+def _raw_columns(entity: str, present: set[str]) -> str:
+    treatments = PERSONAL_DATA.get(entity, {})
+    return ",\n    ".join(
+        _column_expr(f.name, duckdb_type(f.type), f.name in present, treatments.get(f.name))
+        for f in entity_schema(entity)
+    )
+
+
+def _load_raw_table(con: duckdb.DuckDBPyConnection, entity: str, uris: list[str], lake: Store) -> None:
+    """raw.<entity> as a table: one file at a time (memory bounded by a file), decrypted by pyarrow."""
+    for i, uri in enumerate(uris):
+        table = lake.read_parquet(lake.key_of(uri))
+        select = f"SELECT {_raw_columns(entity, set(table.column_names))} FROM _raw_file"
+        con.register("_raw_file", table)
+        try:
+            if i == 0:
+                con.execute(f"CREATE TABLE {RAW_SCHEMA}.{entity} AS {select}")
+            else:
+                con.execute(f"INSERT INTO {RAW_SCHEMA}.{entity} {select}")
+        finally:
+            con.unregister("_raw_file")
+
+
+def _drop_relation(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> None:
+    """Drop a table or view (a build may find either from the previous one)."""
+    kinds = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, name],
+    ).fetchall()
+    for (kind,) in kinds:
+        con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {schema}.{_ident(name)}")
 
 
 def _column_expr(name: str, sql_type: str, present: bool, treatment: str | None) -> str:

@@ -68,8 +68,6 @@ def build_restricted(
     work = path.with_name(path.name + ".building")
     work.unlink(missing_ok=True)
     con = duckdb.connect()
-    if lake.scheme == "s3":
-        lake.duckdb_setup(con)
     register_pseudonym_functions(con, load_hub_key(settings))
     attach(con, work, restricted_key(settings), read_only=False)
     con.execute(
@@ -78,9 +76,13 @@ def build_restricted(
     )
     for entity, columns in PERSONAL_DATA.items():
         files = [f for b in batches if b.entity == entity for f in b.files]
-        for column, treatment in columns.items():
-            if files:
-                con.execute(_insert_sql(entity, column, treatment), [files])
+        for uri in files:  # decrypted by pyarrow (the raw zone is encrypted), one file at a time
+            table = lake.read_parquet(lake.key_of(uri))
+            con.register("_raw_file", table)
+            for column, treatment in columns.items():
+                if column in table.column_names:
+                    con.execute(_insert_sql(entity, column, treatment, "_raw_file"))
+            con.unregister("_raw_file")
     rows = con.execute(f"SELECT count(*) FROM {ALIAS}.{TABLE}").fetchone()[0]
     con.execute(f"DETACH {ALIAS}")
     con.close()
@@ -124,7 +126,7 @@ def _count_rows(settings: Settings) -> int:
     return con.execute(f"SELECT count(*) FROM {ALIAS}.{TABLE}").fetchone()[0]
 
 
-def _insert_sql(entity: str, column: str, treatment: str) -> str:
+def _insert_sql(entity: str, column: str, treatment: str, scan: str) -> str:
     element = (
         f"trim(unnest(string_split(\"{column}\", ';')))" if treatment == "pseudonym_list" else f'"{column}"'
     )
@@ -132,7 +134,7 @@ def _insert_sql(entity: str, column: str, treatment: str) -> str:
         f"INSERT INTO {ALIAS}.{TABLE} SELECT DISTINCT pingan_pseudonym(value), '{entity}', '{column}', value,"
         " record_id, jurisdiction_code, load_date, batch_id FROM ("
         f"  SELECT {element} AS value, record_id, jurisdiction_code, load_date, batch_id"
-        "   FROM read_parquet(?, union_by_name = true, hive_partitioning = false))"
+        f"   FROM {scan})"
         " WHERE value IS NOT NULL AND value <> ''"
     )
 

@@ -331,8 +331,15 @@ def register_raw_zone(
     files = plan.pending_files
     hub_key = load_hub_key(settings)
     for entity in ENTITIES:
-        uris = [spark_uri(u) for u in files.get(entity, [])]
-        _save(pseudonymised(_entity_frame(spark, entity, uris), entity, hub_key), RAW_SCHEMA, entity)
+        uris = files.get(entity, [])
+        # Spark reads Parquet through Hadoop, which needs a KMS for encrypted files: the lake's encrypted
+        # raw files are decrypted by pyarrow on the driver instead (fine for a demo; a cluster in production
+        # needs a Hadoop KMS, or an unencrypted lake behind access control)
+        sealed = {u for u in uris if lake is not None and lake.parquet_is_encrypted(u)}
+        decrypted = lake.read_parquet([lake.key_of(u) for u in uris if u in sealed]) if sealed else None
+        plain = [spark_uri(u) for u in uris if u not in sealed]
+        frame = _entity_frame(spark, entity, plain, decrypted)
+        _save(pseudonymised(frame, entity, hub_key), RAW_SCHEMA, entity)
 
 
 def pseudonymised(frame, entity: str, hub_key: bytes):
@@ -349,14 +356,18 @@ def pseudonymised(frame, entity: str, hub_key: bytes):
     return frame
 
 
-def _entity_frame(spark, entity: str, uris: list[str]):
-    """Exactly the canonical columns in canonical order; a column no file has reads as a typed null."""
+def _entity_frame(spark, entity: str, uris: list[str], decrypted: pa.Table | None = None):
+    """Exactly the canonical columns in canonical order; a column no file has reads as a typed null.
+    `decrypted`: rows of encrypted files, already read (the driver decrypted them)."""
     from pyspark.sql import functions as F
 
     schema = entity_schema(entity)
-    if not uris:
+    frames = [spark.read.option("mergeSchema", "true").parquet(*uris)] if uris else []
+    if decrypted is not None and decrypted.num_rows:
+        frames.append(spark.createDataFrame(decrypted))
+    if not frames:
         return _empty_frame(spark, schema)
-    frame = spark.read.option("mergeSchema", "true").parquet(*uris)
+    frame = frames[0] if len(frames) == 1 else frames[0].unionByName(frames[1], allowMissingColumns=True)
     present = set(frame.columns)
     return frame.select(
         [

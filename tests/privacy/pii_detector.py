@@ -34,25 +34,39 @@ def known_personal_values(lake_dir: Path) -> set[str]:
     return {v for v in values if not any(v in t for t in trade_names)}
 
 
-def _enterprise_names(lake_dir: Path) -> list[str]:
-    files = sorted(str(p) for p in (lake_dir / "raw" / "enterprise").rglob("*.parquet"))
+def raw_scan(lake_dir: Path, entity: str) -> tuple[duckdb.DuckDBPyConnection, str] | None:
+    """A DuckDB session and the name of an entity's raw rows in it, decrypted by pyarrow with the lake key
+    (the raw zone is encrypted: pingan/core/lake_crypto.py); None when the entity has no files. `lake_dir`
+    is $PINGAN_HOME/lake."""
+    from pingan.core.settings import load_settings
+    from pingan.core.storage import lake_store
+
+    files = sorted(str(p) for p in (lake_dir / "raw" / entity).rglob("*.parquet"))
     if not files:
+        return None
+    lake = lake_store(load_settings({"PINGAN_HOME": str(lake_dir.parent)}))
+    con = duckdb.connect()
+    con.register("raw_rows", lake.read_parquet([lake.key_of(f) for f in files]))
+    return con, "raw_rows"
+
+
+def _enterprise_names(lake_dir: Path) -> list[str]:
+    scan = raw_scan(lake_dir, "enterprise")
+    if scan is None:
         return []
-    rows = duckdb.connect().execute("select distinct name from read_parquet(?, union_by_name=true)", [files])
-    return [r[0] for r in rows.fetchall() if r[0]]
+    con, source = scan
+    return [r[0] for r in con.execute(f"select distinct name from {source}").fetchall() if r[0]]
 
 
 def _raw_personal_values(lake_dir: Path) -> set[str]:
     values: set[str] = set()
     for entity, columns in PERSONAL_DATA.items():
-        files = sorted(str(p) for p in (lake_dir / "raw" / entity).rglob("*.parquet"))
-        if not files:
+        scan = raw_scan(lake_dir, entity)
+        if scan is None:
             continue
-        con = duckdb.connect()
+        con, source = scan
         names = ", ".join(f'"{c}"' for c in columns)
-        for row in con.execute(
-            f"select {names} from read_parquet(?, union_by_name=true)", [files]
-        ).fetchall():
+        for row in con.execute(f"select {names} from {source}").fetchall():
             for value in row:
                 for part in (value or "").split(";"):
                     if len(part.strip()) >= MIN_KNOWN_CHARS:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from pii_detector import findings, known_personal_values
+from pii_detector import findings, known_personal_values, raw_scan
 
 from pingan.core.pseudonym import PREFIX, hub_key_path, pseudonym, read_key_file
 
@@ -28,13 +28,11 @@ def test_detector_finds_no_personal_data_in_any_table_or_view(demo_home: Path):
 def test_the_detector_sees_raw_values_in_the_lake_it_compares_with(demo_home: Path, tmp_path: Path):
     """The detector can fail: a copy of raw incidents put into a DuckDB file is found."""
     planted = tmp_path / "planted.duckdb"
-    files = [str(p) for p in (demo_home / "lake" / "raw" / "incident").rglob("*.parquet")]
+    lake_con, source = raw_scan(demo_home / "lake", "incident")
+    rows = lake_con.execute(f"select record_id, caller_phone, involved_id_numbers, address from {source}")
     with duckdb.connect(str(planted)) as con:
-        con.execute(
-            "create table leak as select record_id, caller_phone, involved_id_numbers, address"
-            " from read_parquet(?, union_by_name=true)",
-            [files],
-        )
+        con.register("leaked", rows.to_arrow_table())
+        con.execute("create table leak as select * from leaked")
     found = findings(planted, known_personal_values(demo_home / "lake"), b"k" * 32)
     rules = {f.split(": ")[1].split(" (")[0] for f in found['"main"."leak"']}
     assert rules >= {"mobile", "resident_id", "person_name"}
@@ -44,12 +42,8 @@ def test_the_detector_sees_raw_values_in_the_lake_it_compares_with(demo_home: Pa
 def test_caller_counts_are_the_same_on_pseudonyms(demo_home: Path):
     """Each raw phone has exactly one pseudonym and no two share one: distinct and repeat callers still count."""
     key = read_key_file(demo_home / "secrets" / "hub.key")
-    files = [str(p) for p in (demo_home / "lake" / "raw" / "incident").rglob("*.parquet")]
-    raw = dict(
-        duckdb.execute(
-            "select record_id, caller_phone from read_parquet(?, union_by_name=true)", [files]
-        ).fetchall()
-    )
+    lake_con, source = raw_scan(demo_home / "lake", "incident")
+    raw = dict(lake_con.execute(f"select record_id, caller_phone from {source}").fetchall())
     con = duckdb.connect(str(demo_home / "warehouse.duckdb"), read_only=True)
     fct = dict(con.execute("select record_id, caller_phone from fct_incidents").fetchall())
     assert len(fct) > 500

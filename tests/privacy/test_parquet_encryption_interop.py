@@ -5,7 +5,9 @@ Measured facts the lake's encryption has to be designed around:
   metadata) is not readable by DuckDB: DuckDB takes the key given to `PRAGMA add_parquet_key` as the footer
   key itself and ignores key metadata, so decryption fails the AES-GCM tag check even with the master key;
 - a file pyarrow writes with a direct key (`create_encryption_properties`, uniform: footer and every column
-  under one key) is readable by DuckDB given that key, and unreadable without it.
+  under one key) is readable by DuckDB given that key, and unreadable without it;
+- but only while every column chunk is a single data page: from the second page on DuckDB 1.5.5 fails the
+  AES tag check (so the lake writes raw files in row groups of one page per column chunk).
 """
 
 from __future__ import annotations
@@ -65,3 +67,49 @@ def test_duckdb_reads_pyarrow_direct_key_files_and_nothing_without_the_key(tmp_p
         duckdb.sql(f"select * from read_parquet('{path}')").fetchall()
     with pytest.raises(duckdb.InvalidInputException):
         _duckdb_read(path, b"fedcba9876543210")
+
+
+def test_duckdb_reads_an_encrypted_column_chunk_only_when_it_is_one_page(tmp_path: Path):
+    """DuckDB 1.5.5 fails the AES tag check from a column chunk's second data page on; the lake's raw files
+    are written one page per chunk (pingan.core.storage.OnePagePerChunkWriter), and read back whole."""
+    from pingan.core.lake_crypto import LakeCrypto
+    from pingan.core.storage import Store
+
+    key = b"0123456789abcdef"
+    rows = pa.table({"n": list(range(30_000)), "caller_phone": [f"139{i:08d}" for i in range(30_000)]})
+    two_pages = tmp_path / "two_pages.parquet"
+    props = pe.create_encryption_properties(key)
+    pq.write_table(rows, two_pages, encryption_properties=props, max_rows_per_page=20_000)
+    with pytest.raises(duckdb.InvalidInputException, match="AES tag"):
+        _duckdb_sum(two_pages, key)
+
+    lake = Store(f"file://{tmp_path}", crypto=lambda: LakeCrypto(b"\x11" * 32))
+    raw = "raw/incident/part-00000.parquet"
+    with lake.parquet_writer(raw, rows.schema) as writer:
+        writer.write_table(rows)
+    raw_key = base64.b64encode(LakeCrypto(b"\x11" * 32).raw_file_key)
+    assert _duckdb_sum(tmp_path / raw, raw_key) == (sum(range(30_000)), 30_000)
+
+
+def _duckdb_sum(path: Path, key: bytes) -> tuple:
+    con = duckdb.connect()
+    con.execute(f"PRAGMA add_parquet_key('k', '{key.decode()}')")
+    scan = f"read_parquet('{path}', encryption_config = {{footer_key: 'k'}})"
+    return con.execute(f"select sum(n), count(distinct caller_phone) from {scan}").fetchone()
+
+
+def test_duckdb_fails_a_filter_pushed_into_a_pyarrow_encrypted_scan_and_offset_0_keeps_it_out(tmp_path: Path):
+    """Another DuckDB 1.5.5 limit: a filter pushed into the scan fails the AES tag check (files DuckDB wrote
+    itself read fine); pingan.core.lake_crypto.duckdb_parquet_scan puts `OFFSET 0` between them."""
+    from pingan.core.lake_crypto import duckdb_parquet_scan
+
+    key = b"0123456789abcdef"
+    path = tmp_path / "direct.parquet"
+    pq.write_table(TABLE, path, encryption_properties=pe.create_encryption_properties(key))
+    con = duckdb.connect()
+    con.execute(f"PRAGMA add_parquet_key('pingan_lake', '{key.decode()}')")
+    pushed = f"read_parquet('{path}', encryption_config = {{footer_key: 'pingan_lake'}})"
+    with pytest.raises(duckdb.InvalidInputException, match="AES tag"):
+        con.execute(f"select record_id from {pushed} where caller_phone <> ''").fetchall()
+    scan = duckdb_parquet_scan([str(path)], [])
+    assert con.execute(f"select record_id from {scan} where caller_phone <> ''").fetchall() == [("310118:1",)]

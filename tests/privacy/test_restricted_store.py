@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from pii_detector import raw_scan
 
 from pingan.core.pseudonym import pseudonym, read_key_file
 
@@ -68,8 +69,8 @@ def test_lookup_without_a_case_is_refused(demo_home: Path):
 
 
 def _one_raw_phone(home: Path) -> str:
-    files = [str(p) for p in (home / "lake" / "raw" / "incident").rglob("*.parquet")]
-    return duckdb.sql(
-        f"select caller_phone from read_parquet({files}) where caller_phone is not null"
+    con, source = raw_scan(home / "lake", "incident")
+    return con.sql(
+        f"select caller_phone from {source} where caller_phone is not null"
         " group by 1 order by count(*) desc, 1 limit 1"
     ).fetchone()[0]

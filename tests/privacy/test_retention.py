@@ -44,7 +44,11 @@ def test_incident_callers_leave_the_restricted_store_after_180_days(demo_home: P
     assert wh.execute("select count(caller_phone) from fct_incidents").fetchone()[0] > 0  # facts stay
 
     log = sorted((home / "shares" / "audit" / "log").glob("*.json"))
-    entry = json.loads(log[-1].read_text())
-    assert entry["event"] == "personal_data_retention"
+    entries = [json.loads(f.read_text()) for f in log[-2:]]  # the restricted store's, then the lake's
+    assert [(e["event"], e["detail"]["tier"]) for e in entries] == [
+        ("personal_data_retention", "restricted"),
+        ("personal_data_retention", "lake"),
+    ]
+    entry = entries[0]
     assert entry["detail"]["rows_before"] == sum(before.values())
     assert entry["detail"]["rows_after"] == sum(after.values())

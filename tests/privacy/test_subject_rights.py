@@ -113,12 +113,22 @@ def _decryption(home: Path):
     return lake_crypto(load_settings({"PINGAN_HOME": str(home)})).decryption_properties()
 
 
-def _scan_files(root: Path, needles: set[str], decryption=None) -> dict[str, int]:
+def _raw_decryption(home: Path):
+    from pingan.core.lake_crypto import lake_crypto
+    from pingan.core.settings import load_settings
+
+    return lake_crypto(load_settings({"PINGAN_HOME": str(home)})).raw_decryption_properties()
+
+
+def _scan_files(root: Path, needles: set[str], decryption=None, raw_decryption=None) -> dict[str, int]:
     """Every file under root: Parquet read column by column, anything else searched as bytes."""
     out = {}
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         if path.suffix == ".parquet":
-            hits = _hits_in_table(pq.read_table(path, decryption_properties=decryption), needles)
+            props = (
+                raw_decryption if raw_decryption and "raw" in path.relative_to(root).parts[:1] else decryption
+            )
+            hits = _hits_in_table(pq.read_table(path, decryption_properties=props), needles)
         else:
             data = path.read_bytes()
             hits = sum(data.count(n.encode()) for n in needles)
@@ -178,7 +188,7 @@ def everywhere(home: Path, targets: dict[str, set[str]]) -> dict[str, dict[str, 
     everything = targets["raw"] | targets["hub"] | targets["partner"]
     key = restricted_key(load_settings({"PINGAN_HOME": str(home)}))
     places = {
-        "lake": _scan_files(home / "lake", everything, _decryption(home)),
+        "lake": _scan_files(home / "lake", everything, _decryption(home), _raw_decryption(home)),
         "restricted": _scan_duckdb(home / "restricted.duckdb", everything, attach_key=key),
         "shares": _scan_files(home / "shares" / "share", everything),
         "delta_versions": _delta_versions(home, everything)[0],
