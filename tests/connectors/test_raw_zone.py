@@ -16,7 +16,7 @@ from killed_load import killed_load
 
 from pingan import raw_zone
 from pingan.core.feed_spec import load_specs
-from pingan.core.storage import Store
+from pingan.core.storage import Store, lake_store
 from pingan.ingest.load import ingest_feed
 from pingan.ingest.normalise import MissingColumns
 from pingan.raw_zone import retention
@@ -77,9 +77,7 @@ def spec(settings):
 
 @pytest.fixture
 def lake(settings):
-    store = Store(settings.lake_url)
-    store.ensure()
-    return store
+    return lake_store(settings)  # the deployment's lake, with its key: a `pingan` child process encrypts
 
 
 def committed_rows(lake: Store) -> list[str]:
