@@ -3,7 +3,9 @@ stages of that event already committed in the raw zone.
 
 The suite's `event_stages_in_order` sees one batch only; an event discovered on Monday and closed on
 Tuesday would escape it. Same rule name, same verdict: the row goes to quarantine as
-`quality:event_stages_in_order`. One DuckDB query over the feed's committed files of other days.
+`quality:event_stages_in_order`. One DuckDB query over the feed's committed files of the other days
+within the rule's `meta.history_days` (90; the longest deadline is 15 days), so the check costs the same
+after two years as after one month.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pingan.quality.suites import load_suite, rules_of
 ENTITY = "grid_event_stage"
 RULE = "event_stages_in_order"
 COLUMNS = "event_id,stage,stage_at"
+DEFAULT_HISTORY_DAYS = 90
 
 
 def stage_ranks(suites_dir: Path) -> dict[str, int]:
@@ -30,21 +33,27 @@ def stage_ranks(suites_dir: Path) -> dict[str, int]:
     return {s: i for i, s in enumerate(stages)}
 
 
-def history_files(lake: Store, feed: str, day: date) -> list[str]:
-    """Committed raw files of this feed for every other day."""
-    return [
-        lake.uri(k)
-        for m in raw_zone.committed_manifest_records(lake, feed)
-        if m.load_date != day
-        for k in m.files.raw
-    ]
+def history_days(suites_dir: Path) -> int:
+    """How many days either side of a delivery its events' committed stages are looked up (the rule's
+    `meta.history_days`): an event's lifecycle is bounded by its deadline, so the night's cost is too."""
+    return int(
+        rules_of(load_suite(ENTITY, suites_dir))[RULE]["meta"].get("history_days", DEFAULT_HISTORY_DAYS)
+    )
+
+
+def history_files(lake: Store, feed: str, day: date, days: int = DEFAULT_HISTORY_DAYS) -> list[str]:
+    """Committed raw files of this feed for the other days within `days` of `day` (a listing of the
+    manifests' names, then only those days' manifests read)."""
+    near = [d for d in raw_zone.committed_dates(lake, feed) if d != day and abs((d - day).days) <= days]
+    manifests = (raw_zone.committed_manifest_record(lake, feed, d) for d in near)
+    return [lake.uri(k) for m in manifests if m is not None for k in m.files.raw]
 
 
 def stage_order_failures(
     lake: Store, feed: str, day: date, table: pa.Table, suites_dir: Path
 ) -> list[RowFailure]:
     """Rows of `table` whose stage time contradicts a committed stage of the same event on another day."""
-    files = history_files(lake, feed, day)
+    files = history_files(lake, feed, day, history_days(suites_dir))
     if not files or table.num_rows == 0:
         return []
     import duckdb

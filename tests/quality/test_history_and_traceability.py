@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
-from datetime import date
+from datetime import date, timedelta
 
 from killed_load import killed_load
 
@@ -15,6 +15,7 @@ from pingan.core.storage import Store
 from pingan.ingest.load import ingest_feed
 from pingan.ops.status import collect_status
 from pingan.orchestration.pipeline import quality_gate
+from pingan.quality import stage_history
 
 D1, D2 = date(2025, 3, 1), date(2025, 3, 2)
 
@@ -62,6 +63,23 @@ def test_a_later_stage_on_a_later_day_is_checked_against_committed_stages(home, 
         ("E000:派单", "quality:event_stages_in_order", 1)
     ]
     assert second.rows_written == 59
+
+
+def test_stage_history_reads_only_the_days_within_the_rules_window(home, settings):
+    """The night's cross-day check reads a bounded window of days, not the feed's whole history."""
+    spec = load_specs(settings.connectors_dir)["qingpu_grid_events"]
+    codes = quality_gate(settings)
+    lake = Store(settings.lake_url)
+    lake.ensure()
+    window = stage_history.history_days(settings.expectations_dir)
+    assert window == 90  # declared in expectations/grid_event_stage.json
+    old, near, today = D1, D1 + timedelta(days=window - 5), D1 + timedelta(days=window + 3)
+    for day in (old, near):
+        _grid_file(home, day, [_grid_line(f"E{i:03d}", "发现", f"{day} 10:00:00") for i in range(40)])
+        assert ingest_feed(spec, day, settings, lake, gate=codes).status == "committed"
+    files = stage_history.history_files(lake, "qingpu_grid_events", today, window)
+    near_files = raw_zone.committed_manifest_record(lake, "qingpu_grid_events", near).files.raw
+    assert files == [lake.uri(k) for k in near_files]  # the day 93 days back is not read
 
 
 def test_a_killed_load_leaves_an_interrupted_batch_record(home, settings):
