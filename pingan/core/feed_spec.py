@@ -187,6 +187,7 @@ class ProfilePolicy(Strict):
     volume_sigmas: float = Field(4.0, ge=0)  # Poisson noise allowed on top, in standard deviations
     null_share_jump: float = Field(0.3, gt=0, le=1)  # a column's null share above its usual range by this
     repeat_overlap: float = Field(0.5, gt=0, le=1)  # share of record ids already committed on one other day
+    repeat_days: int = Field(366, ge=1)  # a delivery's bytes are compared with the committed days this close
     event_column: str | None = None  # canonical time column; default: the first mandatory one
     event_window_days_before: int = Field(60, ge=0)  # event times before the logical date by more quarantine
     event_window_days_after: int = Field(1, ge=0)  # ... or after its end by more

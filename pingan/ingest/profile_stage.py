@@ -69,7 +69,8 @@ def profile_batch(
         accepted=acceptance.reason if acceptance else None,
         first_pull=first_pull,
     )
-    stored = [p for p in profiles.day_profiles(lake, spec.feed) if p.load_date != day]
+    window = max(spec.profile.repeat_days, spec.profile.history_days)
+    stored = [p for p in profiles.day_profiles(lake, spec.feed, day, window) if p.load_date != day]
     delivery = Delivery(new, sorted(source_columns), sorted(new_columns))
     verdict = judge_delivery(
         spec,

@@ -234,14 +234,30 @@ def store_day_profile(lake: Store, profile: DayProfile) -> None:
     lake.put_bytes(profile_key(profile.feed, profile.load_date), data, "application/json")
 
 
-def day_profiles(lake: Store, feed: str) -> list[DayProfile]:
-    """Every stored day of a feed's profile, in date order."""
+def day_profiles(
+    lake: Store, feed: str, near: date | None = None, days: int | None = None
+) -> list[DayProfile]:
+    """The stored days of a feed's profile, in date order: every one, or those within `days` of `near`
+    (chosen by their key names, so a night reads a bounded number of them however long the history)."""
     out = []
     for key in lake.list(f"{PREFIX}/{feed}/"):
-        data = lake.get_bytes(key) if key.endswith(".json") else None
+        day = _key_date(key)
+        if day is None or (near is not None and days is not None and abs((day - near).days) > days):
+            continue
+        data = lake.get_bytes(key)
         if data is not None:
             out.append(DayProfile.model_validate_json(data))
     return sorted(out, key=lambda p: p.load_date)
+
+
+def _key_date(key: str) -> date | None:
+    name = key.rsplit("/", 1)[-1]
+    if not (name.startswith("load_date=") and name.endswith(".json")):
+        return None
+    try:
+        return date.fromisoformat(name[len("load_date=") : -len(".json")])
+    except ValueError:
+        return None
 
 
 def history(profiles: list[DayProfile], day: date, days: int) -> list[DayProfile]:

@@ -96,8 +96,8 @@ def judge_delivery(
     accepted: str | None = None,
 ) -> ProfileVerdict:
     """The profile checks on one delivery. `history`: the committed days it is compared with (before it);
-    `others`: every other committed day of the feed (for repeated content). A day an operator accepted
-    (`accepted`: the reason) only warns."""
+    `others`: the other committed days within the feed's `repeat_days` (for repeated content). A day an
+    operator accepted (`accepted`: the reason) only warns."""
     policy = spec.profile
     judge = _Judge(spec, delivery.profile.load_date, accepted)
     check_columns(judge, spec, delivery, history)
@@ -202,7 +202,7 @@ def check_repeats(
             return
     sets = IdSets()
     limit = min(0.95, max(policy.repeat_overlap, usual_overlap(history, sets) + 0.25))
-    # record ids against the days near this one (bytes were compared with every day above)
+    # record ids against the days near this one (bytes were compared with every day read above)
     near = [o for o in others if abs((o.load_date - new.load_date).days) <= policy.history_days]
     shares = [(s, o) for o in near if (s := sets.overlap(new, o)) is not None]
     if not shares:

@@ -290,3 +290,20 @@ def test_a_day_that_looks_a_few_hours_off_is_not_a_zone_mistake():
     assert not judge(day_profile(DAY, event_histogram=moved, event_rows=sum(moved))).findings
     moved = RHYTHM[8:] + RHYTHM[:8]
     assert only(judge(day_profile(DAY, event_histogram=moved, event_rows=sum(moved))), "event_shift")
+
+
+def test_a_night_reads_only_the_profiles_within_its_window(tmp_path):
+    """The profile stage reads the days within `repeat_days` of the night, chosen by key name, not every day."""
+    from pingan.core.storage import Store
+    from pingan.quality.profile import day_profiles, store_day_profile
+
+    lake = Store((tmp_path / "lake").as_uri())
+    lake.ensure()
+    night = date(2027, 3, 1)
+    stored = [night - timedelta(days=d) for d in (1, 200, 366, 367, 700)]
+    for day in stored:
+        store_day_profile(lake, DayProfile(feed="f", load_date=day, batch_id=f"b{day}", weekday=day.weekday(),
+                                           rows_read=1, rows_written=1))  # fmt: skip
+    assert [p.load_date for p in day_profiles(lake, "f", night, 366)] == sorted(stored[:3])
+    assert len(day_profiles(lake, "f")) == 5  # without a window: every stored day
+    assert load_specs(PROJECT_ROOT / "connectors")["qingpu_110_incidents"].profile.repeat_days == 366
