@@ -18,7 +18,7 @@ import pytest
 from pingan import raw_zone
 from pingan.core.feed_spec import load_specs
 from pingan.core.settings import PROJECT_ROOT, load_settings
-from pingan.core.storage import Store
+from pingan.core.storage import Store, lake_store
 from pingan.ops.alerts import recent_alerts
 from pingan.ops.status import collect_status
 
@@ -35,9 +35,7 @@ def s3_lake(home, s3_server, monkeypatch):
     for k, v in s3_server.env().items():
         monkeypatch.setenv(k, v)
     settings = load_settings()
-    lake = Store(settings.lake_url, settings.s3)
-    lake.ensure()
-    return settings, lake
+    return settings, lake_store(settings)  # with the deployment's lake key: the night encrypts raw files
 
 
 def _simulate_night(settings) -> None:
