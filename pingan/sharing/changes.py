@@ -4,7 +4,13 @@ The hub keeps, per partner and dataset, the state of its last publication (`_hub
 every partner's prefix): for each published row its source key (the warehouse's record or event id, the
 column the grant keys per partnership), a hash of the source row's granted columns and a hash of the row as
 published. A night then asks the warehouse for the key and hash of every row the grant selects (one
-vectorised scan of the granted columns, no treatment) and compares them with the state:
+vectorised scan of the granted columns, no treatment) and compares them with the state, in two steps so
+that the comparison is bounded by the night's changes, not by the history:
+
+1. per day of the grant's as-of column (`source_day`), the count of rows and the sum of a hash of each
+   row's key and source hash, from that scan and from the state: a day whose two aggregates agree holds
+   the same (key, hash) pairs (a 64-bit hash per row, as the row comparison itself uses);
+2. only the days that differ are compared row by row (a hash join of their keys):
 
 - a key whose hash differs or that is new: its row is read, treated, redacted and guarded, and merged;
 - a key of the state no longer selected (its batch withdrawn, a re-delivery moved it out of the grant's
@@ -12,8 +18,9 @@ vectorised scan of the granted columns, no treatment) and compares them with the
 
 Every cause of a change is caught this way, not only new batches: a rerun that replaced a batch, a
 re-delivery, a code mapping or a reference table that changed a fact row without a new batch, a grid event
-turning overdue. What stays proportional to history is that scan and the state file (three columns of
-fixed-size values per row), not the treatment, the PII guard or the merge.
+turning overdue (a row that moves to another day changes both days). What stays proportional to history
+is that one scan (a hash of the granted columns and a group-by, no join) and the state file (four columns
+of fixed-size values per row), not the row comparison, the treatment, the PII guard or the merge.
 
 The state is trusted only if it names the snapshot and Delta version the signed `latest` manifest names;
 otherwise (a crash between the pointer and the state, a first publication, `--full`) the whole granted
@@ -36,11 +43,13 @@ from pingan.core.storage import Store
 
 SOURCE_KEY = "__pingan_source_key"  # extra columns of a read: the row's source key and source hash
 SOURCE_HASH = "__pingan_source_hash"
+SOURCE_DAY = "__pingan_source_day"
 # out_time: the published value of the grant's as-of column (null if not shared); it bounds which of the
-# table's files a merge must scan for the rows it updates or deletes
+# table's files a merge must scan for the rows it updates or deletes. source_day: the day (local time) of
+# the source row's as-of value (null without one): the unit in which a night compares rows (diff)
 STATE_SCHEMA = pa.schema(
     [("source_key", pa.string()), ("source_hash", pa.uint64()), ("out_hash", pa.uint64()),
-     ("out_time", pa.timestamp("us", "UTC"))]
+     ("out_time", pa.timestamp("us", "UTC")), ("source_day", pa.date32())]
 )  # fmt: skip
 
 
@@ -66,6 +75,7 @@ class NightChanges:
     deleted: list[str]  # source keys whose published row goes
     inserted: int  # of the changed keys, those the state did not hold
     published: pa.Table  # source_key, is_gone, out_hash, out_time: the state's rows of the changed keys
+    days: list | None = None  # the source days compared row by row (None in the list: rows without a day)
 
 
 _MEMORY: list[duckdb.DuckDBPyConnection] = []
@@ -147,33 +157,84 @@ def content_digest(rows: pa.Table) -> str:
 
 
 def diff(con: duckdb.DuckDBPyConnection, current_sql: str, params: list, state: State) -> NightChanges | None:
-    """Compare tonight's rows with the state in one scan and one hash join, in the warehouse's connection.
-    current_sql selects source_key, source_hash of every row the grant selects tonight. None if a source
-    key repeats (it cannot address one row: the whole history is prepared instead): the state's keys are
-    unique (publish.py records no state otherwise), so tonight's are iff tonight's row count is the
-    state's, less the keys gone, plus the new ones (a count, not a second hashing of every key)."""
+    """Compare tonight's rows with the state: one scan aggregated per source day, then a hash join of the
+    rows of the days whose aggregates differ, in the warehouse's connection. current_sql selects
+    source_key, source_hash, source_day of every row the grant selects tonight. None if a source key
+    repeats (it cannot address one row: the whole history is prepared instead). The state's keys are
+    unique (publish.py records no state otherwise), so tonight's are iff (a) in the days compared,
+    tonight's row count is the state's, less the keys gone, plus the new ones, and (b) no new key is a key
+    of the state (it would repeat one of a day that did not change): counts, not a hashing of every key."""
     con.register("_published_state", state.rows)
     try:
-        sql = f"""WITH cur AS ({current_sql})
-            SELECT coalesce(c.source_key, s.source_key) AS source_key, c.source_hash,
-                   s.source_key IS NULL AS is_new, c.source_key IS NULL AS is_gone, s.out_hash, s.out_time
-            FROM cur c FULL JOIN _published_state s ON c.source_key = s.source_key
-            WHERE c.source_hash IS DISTINCT FROM s.source_hash"""
-        found = con.execute(sql, params).to_arrow_table()
+        days, tonight = _days_that_differ(con, current_sql, params)
+        found = _row_diff(con, current_sql, params, days)
     finally:
         con.unregister("_published_state")
     gone = pc.fill_null(found["is_gone"], False)
     changed = found.filter(pc.invert(gone)).select(["source_key", "source_hash"])
     changed = changed.cast(pa.schema([("source_key", pa.string()), ("source_hash", pa.uint64())]))
     deleted = sorted(found.filter(gone)["source_key"].to_pylist())
-    inserted = pc.sum(pc.cast(found.filter(pc.invert(gone))["is_new"], pa.int64())).as_py() or 0
-    tonight = con.execute(f"SELECT count(*) FROM ({current_sql})", params).fetchone()[0]
-    if tonight != state.rows.num_rows - len(deleted) + inserted:
+    new_keys = found.filter(pc.and_(pc.invert(gone), pc.fill_null(found["is_new"], False)))["source_key"]
+    compared = pc.sum(pc.cast(_in_days(state.rows["source_day"], days), pa.int64())).as_py() or 0
+    if tonight != compared - len(deleted) + len(pc.unique(new_keys.combine_chunks())):  # a new key twice: no
+        return None
+    if (
+        len(new_keys)
+        and pc.any(pc.is_in(state.rows["source_key"], value_set=new_keys.combine_chunks())).as_py()
+    ):
         return None
     published = found.filter(pc.is_valid(found["out_hash"])).select(
         ["source_key", "is_gone", "out_hash", "out_time"]
     )
-    return NightChanges(changed, deleted, inserted, published)
+    return NightChanges(changed, deleted, len(new_keys), published, days)
+
+
+_DAY_AGGREGATES = """SELECT source_day, count(*) AS n, sum(hash(source_key, source_hash)::HUGEINT) AS h
+    FROM {rows} GROUP BY source_day"""
+
+
+def _days_that_differ(con: duckdb.DuckDBPyConnection, current_sql: str, params: list) -> tuple[list, int]:
+    """The source days whose (row count, sum of the rows' key-and-hash) differ between tonight and the
+    state, and tonight's row count in those days."""
+    sql = f"""WITH cur AS ({_DAY_AGGREGATES.format(rows=f"({current_sql})")}),
+        st AS ({_DAY_AGGREGATES.format(rows="_published_state")})
+        SELECT coalesce(c.source_day, s.source_day) AS source_day, coalesce(c.n, 0) AS n
+        FROM cur c FULL JOIN st s ON c.source_day IS NOT DISTINCT FROM s.source_day
+        WHERE c.n IS DISTINCT FROM s.n OR c.h IS DISTINCT FROM s.h"""
+    rows = con.execute(sql, params).fetchall()
+    return sorted((r[0] for r in rows), key=lambda d: (d is None, d)), sum(r[1] for r in rows)
+
+
+def _row_diff(con: duckdb.DuckDBPyConnection, current_sql: str, params: list, days: list) -> pa.Table:
+    """Tonight's rows and the state's rows of these days, joined on the key: those that differ."""
+    if not days:
+        return pa.table({"source_key": pa.array([], pa.string()), "source_hash": pa.array([], pa.uint64()),
+                         "is_new": pa.array([], pa.bool_()), "is_gone": pa.array([], pa.bool_()),
+                         "out_hash": pa.array([], pa.uint64()),
+                         "out_time": pa.array([], pa.timestamp("us", "UTC"))})  # fmt: skip
+    where, day_params = day_filter("source_day", days)
+    sql = f"""WITH cur AS (SELECT * FROM ({current_sql}) WHERE {where}),
+            st AS (SELECT * FROM _published_state WHERE {where})
+        SELECT coalesce(c.source_key, s.source_key) AS source_key, c.source_hash,
+               s.source_key IS NULL AS is_new, c.source_key IS NULL AS is_gone, s.out_hash, s.out_time
+        FROM cur c FULL JOIN st s ON c.source_key = s.source_key
+        WHERE c.source_hash IS DISTINCT FROM s.source_hash"""
+    return con.execute(sql, params + day_params + day_params).to_arrow_table()
+
+
+def day_filter(column: str, days: list) -> tuple[str, list]:
+    """SQL (with parameters) selecting the rows whose `column` is one of these days (None: a null day)."""
+    dated = [d for d in days if d is not None]
+    clauses = ([f"{column} IN ({', '.join('?' * len(dated))})"] if dated else []) + (
+        [f"{column} IS NULL"] if None in days else []
+    )
+    return "(" + (" OR ".join(clauses) or "false") + ")", dated
+
+
+def _in_days(values: pa.ChunkedArray, days: list) -> pa.ChunkedArray:
+    dated = pa.array([d for d in days if d is not None], pa.date32())
+    inside = pc.fill_null(pc.is_in(values, value_set=dated), False)
+    return pc.or_(inside, pc.is_null(values)) if None in days else inside
 
 
 def next_state(state: State, changed_rows: pa.Table, deleted: list[str]) -> pa.Table:
