@@ -7,10 +7,11 @@ published. A night then asks the warehouse for the key and hash of every row the
 vectorised scan of the granted columns, no treatment) and compares them with the state, in two steps so
 that the comparison is bounded by the night's changes, not by the history:
 
-1. per day of the grant's as-of column (`source_day`), the count of rows and the sum of a hash of each
+1. per day of the grant's as-of column (`source_day`, days since 1970-01-01 UTC), the count of rows and the sum of a hash of each
    row's key and source hash, from that scan and from the state: a day whose two aggregates agree holds
    the same (key, hash) pairs (a 64-bit hash per row, as the row comparison itself uses);
-2. only the days that differ are compared row by row (a hash join of their keys):
+2. only the days that differ are read again (a range of the as-of column: the warehouse's zone maps skip
+   the rest) and compared row by row (a hash join of their keys):
 
 - a key whose hash differs or that is new: its row is read, treated, redacted and guarded, and merged;
 - a key of the state no longer selected (its batch withdrawn, a re-delivery moved it out of the grant's
@@ -33,7 +34,9 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 
 import duckdb
 import pyarrow as pa
@@ -45,11 +48,11 @@ SOURCE_KEY = "__pingan_source_key"  # extra columns of a read: the row's source 
 SOURCE_HASH = "__pingan_source_hash"
 SOURCE_DAY = "__pingan_source_day"
 # out_time: the published value of the grant's as-of column (null if not shared); it bounds which of the
-# table's files a merge must scan for the rows it updates or deletes. source_day: the day (local time) of
-# the source row's as-of value (null without one): the unit in which a night compares rows (diff)
+# table's files a merge must scan for the rows it updates or deletes. source_day: the day (days since
+# 1970-01-01, UTC) of the source row's as-of value (null without one): the unit a night compares rows in
 STATE_SCHEMA = pa.schema(
     [("source_key", pa.string()), ("source_hash", pa.uint64()), ("out_hash", pa.uint64()),
-     ("out_time", pa.timestamp("us", "UTC")), ("source_day", pa.date32())]
+     ("out_time", pa.timestamp("us", "UTC")), ("source_day", pa.int32())]
 )  # fmt: skip
 
 
@@ -75,7 +78,7 @@ class NightChanges:
     deleted: list[str]  # source keys whose published row goes
     inserted: int  # of the changed keys, those the state did not hold
     published: pa.Table  # source_key, is_gone, out_hash, out_time: the state's rows of the changed keys
-    days: list | None = None  # the source days compared row by row (None in the list: rows without a day)
+    days: list[int | None] | None = None  # the source days compared row by row (None: rows without a day)
 
 
 _MEMORY: list[duckdb.DuckDBPyConnection] = []
@@ -156,18 +159,22 @@ def content_digest(rows: pa.Table) -> str:
     return f"{count}:{int(total):016x}"
 
 
-def diff(con: duckdb.DuckDBPyConnection, current_sql: str, params: list, state: State) -> NightChanges | None:
+# SQL and parameters of the rows the grant selects tonight, of these source days only (None: every day):
+# columns source_key, source_hash, source_day
+Scan = Callable[[list[int | None] | None], tuple[str, list]]
+
+
+def diff(con: duckdb.DuckDBPyConnection, scan: Scan, state: State) -> NightChanges | None:
     """Compare tonight's rows with the state: one scan aggregated per source day, then a hash join of the
-    rows of the days whose aggregates differ, in the warehouse's connection. current_sql selects
-    source_key, source_hash, source_day of every row the grant selects tonight. None if a source key
-    repeats (it cannot address one row: the whole history is prepared instead). The state's keys are
-    unique (publish.py records no state otherwise), so tonight's are iff (a) in the days compared,
-    tonight's row count is the state's, less the keys gone, plus the new ones, and (b) no new key is a key
-    of the state (it would repeat one of a day that did not change): counts, not a hashing of every key."""
+    rows of the days whose aggregates differ, in the warehouse's connection. None if a source key repeats
+    (it cannot address one row: the whole history is prepared instead). The state's keys are unique
+    (publish.py records no state otherwise), so tonight's are iff (a) in the days compared, tonight's row
+    count is the state's, less the keys gone, plus the new ones, and (b) no new key is a key of the state
+    (it would repeat one of a day that did not change): counts, not a hashing of every key."""
     con.register("_published_state", state.rows)
     try:
-        days, tonight = _days_that_differ(con, current_sql, params)
-        found = _row_diff(con, current_sql, params, days)
+        days, tonight = _days_that_differ(con, *scan(None))
+        found = _row_diff(con, *scan(days), days) if days else _NO_ROWS
     finally:
         con.unregister("_published_state")
     gone = pc.fill_null(found["is_gone"], False)
@@ -175,13 +182,11 @@ def diff(con: duckdb.DuckDBPyConnection, current_sql: str, params: list, state: 
     changed = changed.cast(pa.schema([("source_key", pa.string()), ("source_hash", pa.uint64())]))
     deleted = sorted(found.filter(gone)["source_key"].to_pylist())
     new_keys = found.filter(pc.and_(pc.invert(gone), pc.fill_null(found["is_new"], False)))["source_key"]
+    new_keys = new_keys.combine_chunks()
     compared = pc.sum(pc.cast(_in_days(state.rows["source_day"], days), pa.int64())).as_py() or 0
-    if tonight != compared - len(deleted) + len(pc.unique(new_keys.combine_chunks())):  # a new key twice: no
+    if tonight != compared - len(deleted) + len(pc.unique(new_keys)):  # a new key twice: no
         return None
-    if (
-        len(new_keys)
-        and pc.any(pc.is_in(state.rows["source_key"], value_set=new_keys.combine_chunks())).as_py()
-    ):
+    if len(new_keys) and pc.any(pc.is_in(state.rows["source_key"], value_set=new_keys)).as_py():
         return None
     published = found.filter(pc.is_valid(found["out_hash"])).select(
         ["source_key", "is_gone", "out_hash", "out_time"]
@@ -191,50 +196,96 @@ def diff(con: duckdb.DuckDBPyConnection, current_sql: str, params: list, state: 
 
 _DAY_AGGREGATES = """SELECT source_day, count(*) AS n, sum(hash(source_key, source_hash)::HUGEINT) AS h
     FROM {rows} GROUP BY source_day"""
+_NO_ROWS = pa.table(
+    {"source_key": pa.array([], pa.string()), "source_hash": pa.array([], pa.uint64()),
+     "is_new": pa.array([], pa.bool_()), "is_gone": pa.array([], pa.bool_()),
+     "out_hash": pa.array([], pa.uint64()), "out_time": pa.array([], pa.timestamp("us", "UTC"))}
+)  # fmt: skip
 
 
-def _days_that_differ(con: duckdb.DuckDBPyConnection, current_sql: str, params: list) -> tuple[list, int]:
+def _days_that_differ(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> tuple[list, int]:
     """The source days whose (row count, sum of the rows' key-and-hash) differ between tonight and the
     state, and tonight's row count in those days."""
-    sql = f"""WITH cur AS ({_DAY_AGGREGATES.format(rows=f"({current_sql})")}),
+    query = f"""WITH cur AS ({_DAY_AGGREGATES.format(rows=f"({sql})")}),
         st AS ({_DAY_AGGREGATES.format(rows="_published_state")})
         SELECT coalesce(c.source_day, s.source_day) AS source_day, coalesce(c.n, 0) AS n
         FROM cur c FULL JOIN st s ON c.source_day IS NOT DISTINCT FROM s.source_day
         WHERE c.n IS DISTINCT FROM s.n OR c.h IS DISTINCT FROM s.h"""
-    rows = con.execute(sql, params).fetchall()
+    rows = con.execute(query, params).fetchall()
     return sorted((r[0] for r in rows), key=lambda d: (d is None, d)), sum(r[1] for r in rows)
 
 
-def _row_diff(con: duckdb.DuckDBPyConnection, current_sql: str, params: list, days: list) -> pa.Table:
-    """Tonight's rows and the state's rows of these days, joined on the key: those that differ."""
-    if not days:
-        return pa.table({"source_key": pa.array([], pa.string()), "source_hash": pa.array([], pa.uint64()),
-                         "is_new": pa.array([], pa.bool_()), "is_gone": pa.array([], pa.bool_()),
-                         "out_hash": pa.array([], pa.uint64()),
-                         "out_time": pa.array([], pa.timestamp("us", "UTC"))})  # fmt: skip
-    where, day_params = day_filter("source_day", days)
-    sql = f"""WITH cur AS (SELECT * FROM ({current_sql}) WHERE {where}),
-            st AS (SELECT * FROM _published_state WHERE {where})
+def _row_diff(con: duckdb.DuckDBPyConnection, sql: str, params: list, days: list) -> pa.Table:
+    """Tonight's rows of these days (sql) and the state's, joined on the key: those that differ."""
+    dated = [d for d in days if d is not None]
+    within = " OR ".join(([f"source_day IN ({', '.join('?' * len(dated))})"] if dated else [])
+                         + (["source_day IS NULL"] if None in days else []))  # fmt: skip
+    query = f"""WITH st AS (SELECT * FROM _published_state WHERE {within})
         SELECT coalesce(c.source_key, s.source_key) AS source_key, c.source_hash,
                s.source_key IS NULL AS is_new, c.source_key IS NULL AS is_gone, s.out_hash, s.out_time
-        FROM cur c FULL JOIN st s ON c.source_key = s.source_key
+        FROM ({sql}) c FULL JOIN st s ON c.source_key = s.source_key
         WHERE c.source_hash IS DISTINCT FROM s.source_hash"""
-    return con.execute(sql, params + day_params + day_params).to_arrow_table()
-
-
-def day_filter(column: str, days: list) -> tuple[str, list]:
-    """SQL (with parameters) selecting the rows whose `column` is one of these days (None: a null day)."""
-    dated = [d for d in days if d is not None]
-    clauses = ([f"{column} IN ({', '.join('?' * len(dated))})"] if dated else []) + (
-        [f"{column} IS NULL"] if None in days else []
-    )
-    return "(" + (" OR ".join(clauses) or "false") + ")", dated
+    return con.execute(query, [*dated, *params]).to_arrow_table()
 
 
 def _in_days(values: pa.ChunkedArray, days: list) -> pa.ChunkedArray:
-    dated = pa.array([d for d in days if d is not None], pa.date32())
+    dated = pa.array([d for d in days if d is not None], pa.int32())
     inside = pc.fill_null(pc.is_in(values, value_set=dated), False)
     return pc.or_(inside, pc.is_null(values)) if None in days else inside
+
+
+DAY_US = 86_400_000_000
+_EPOCH = date(1970, 1, 1)
+
+
+def day_sql(column: str | None, kind: str) -> str:
+    """SQL of a row's source day from its as-of column (quoted) of this DuckDB type: days since 1970-01-01
+    (UTC for a timestamp; no time-zone conversion, it is computed for every row); NULL without one."""
+    if column and kind == "DATE":
+        return f"CAST({column} - DATE '1970-01-01' AS INTEGER)"
+    if column and kind.startswith("TIMESTAMP"):
+        return f"CAST(epoch_us({column}) // {DAY_US} AS INTEGER)"
+    return "CAST(NULL AS INTEGER)"
+
+
+def within_days(column: str | None, kind: str, days: list[int | None]) -> tuple[str, list]:
+    """SQL (and parameters) keeping the rows of these source days: the day itself, and ranges of the as-of
+    column a day wider on each side (a zone map can skip a row group on a range, not on the day's
+    expression)."""
+    dated = sorted(d for d in days if d is not None)
+    day = day_sql(column, kind)
+    exact = ([f"{day} IN ({', '.join('?' * len(dated))})"] if dated else []) + (
+        [f"{day} IS NULL"] if None in days else []
+    )
+    if not exact:
+        return "false", []
+    sql, params = "(" + " OR ".join(exact) + ")", list(dated)
+    if dated and column and kind != "" and None not in days:
+        ranges = []
+        for first, last in _runs(dated):
+            ranges.append(f"({column} >= ? AND {column} < ?)")
+            params += [_day_start(first - 1, kind), _day_start(last + 2, kind)]
+        sql += " AND (" + " OR ".join(ranges) + ")"
+    return sql, params
+
+
+def _runs(days: list[int]) -> list[tuple[int, int]]:
+    """Consecutive days as (first, last) runs."""
+    runs: list[tuple[int, int]] = []
+    for d in days:
+        if runs and d <= runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], d)
+        else:
+            runs.append((d, d))
+    return runs
+
+
+def _day_start(day: int, kind: str) -> date | datetime:
+    start = _EPOCH + timedelta(days=day)
+    if kind == "DATE":
+        return start
+    midnight = datetime.combine(start, time())
+    return midnight.replace(tzinfo=UTC) if "TIME ZONE" in kind else midnight
 
 
 def next_state(state: State, changed_rows: pa.Table, deleted: list[str]) -> pa.Table:

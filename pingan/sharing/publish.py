@@ -376,7 +376,7 @@ def _prepare_changes(
     """Only the rows whose source changed since the last publication; None when the whole history must be
     prepared instead (a source key that repeats, a share whose columns changed)."""
     source_key = _source_key(grant, types)
-    night = changes.diff(reading.con, *_source_hashes(grant, types, reading.as_of, source_key), previous)
+    night = changes.diff(reading.con, _source_hashes(grant, types, reading.as_of, source_key), previous)
     if night is None:
         return None
     table, night_batches = _read_rows(
@@ -447,7 +447,7 @@ def _treated(
     state = pa.table(
         [source[changes.SOURCE_KEY].cast(pa.string()), source[changes.SOURCE_HASH].cast(pa.uint64()),
          changes.row_hashes(redaction.table), changes.published_times(redaction.table, grant.as_of_column),
-         source[changes.SOURCE_DAY].cast(pa.date32())],
+         source[changes.SOURCE_DAY].cast(pa.int32())],
         schema=changes.STATE_SCHEMA,
     )  # fmt: skip
     fingerprint = incremental.share_fingerprint(
@@ -535,17 +535,17 @@ def _read_rows(
     (days, changes.diff: the filter lets the scan skip the other days). Also the batches of the rows."""
     predicate, params = _predicate(grant, types, as_of)
     source = f"{WAREHOUSE_SCHEMA}.{_ident(grant.source)}"
-    day = _source_day(grant, types)
+    day, kind = _as_of(grant, types)
     if only is not None:
         con.register("_night_keys", only)
         predicate += f" AND {_ident(source_key)} IN (SELECT source_key FROM _night_keys)"
         if days is not None:
-            within, day_params = changes.day_filter(day, days)
+            within, day_params = changes.within_days(day, kind, days)
             predicate, params = f"{predicate} AND {within}", params + day_params
     select = ", ".join(_ident(c) for c in grant.shared_columns)
     key_sql = f"CAST({_ident(source_key)} AS VARCHAR)" if source_key else "CAST(NULL AS VARCHAR)"
     extras = (f"{key_sql} AS {changes.SOURCE_KEY}, hash({select}) AS {changes.SOURCE_HASH}, "
-              f"{day} AS {changes.SOURCE_DAY}")  # fmt: skip
+              f"{changes.day_sql(day, kind)} AS {changes.SOURCE_DAY}")  # fmt: skip
     try:
         # ORDER BY ALL: the same rows always give the same bytes
         table = con.execute(
@@ -571,26 +571,30 @@ def _batch_ids(con, grant: DatasetGrant, types: dict[str, str], as_of: date) -> 
     return [r[0] for r in con.execute(sql, params).fetchall()]
 
 
-def _source_hashes(
-    grant: DatasetGrant, types: dict[str, str], as_of: date, source_key: str
-) -> tuple[str, list]:
-    """SQL and parameters selecting source_key, source_hash, source_day of every row the grant selects
-    tonight (no treatment: one vectorised scan of the granted columns)."""
+def _source_hashes(grant: DatasetGrant, types: dict[str, str], as_of: date, source_key: str) -> changes.Scan:
+    """The SQL and parameters selecting source_key, source_hash, source_day of every row the grant selects
+    tonight, or of those of some source days (no treatment: one vectorised scan of the granted columns)."""
     predicate, params = _predicate(grant, types, as_of)
     select = ", ".join(_ident(c) for c in grant.shared_columns)
+    day, kind = _as_of(grant, types)
     sql = (f"SELECT CAST({_ident(source_key)} AS VARCHAR) AS source_key, hash({select}) AS source_hash, "
-           f"{_source_day(grant, types)} AS source_day "
+           f"{changes.day_sql(day, kind)} AS source_day "
            f"FROM {WAREHOUSE_SCHEMA}.{_ident(grant.source)} WHERE {predicate}")  # fmt: skip
-    return sql, params
+
+    def scan(days: list[int | None] | None) -> tuple[str, list]:
+        if days is None:
+            return sql, params
+        within, day_params = changes.within_days(day, kind, days)
+        return f"{sql} AND {within}", params + day_params
+
+    return scan
 
 
-def _source_day(grant: DatasetGrant, types: dict[str, str]) -> str:
-    """SQL of a row's source day: its as-of value's local date (the connection's time zone is TZ), the
-    unit in which changes.diff compares a night's rows; NULL without an as-of column."""
-    kind = types.get(grant.as_of_column or "", "")
-    if kind == "DATE" or kind.startswith("TIMESTAMP"):
-        return f"CAST({_ident(grant.as_of_column)} AS DATE)"
-    return "CAST(NULL AS DATE)"
+def _as_of(grant: DatasetGrant, types: dict[str, str]) -> tuple[str | None, str]:
+    """The as-of column (quoted) and its DuckDB type: the source day of a row is computed from it."""
+    if not grant.as_of_column:
+        return None, ""
+    return _ident(grant.as_of_column), types.get(grant.as_of_column, "")
 
 
 def _treat(table: pa.Table, grant: DatasetGrant, key: bytes) -> pa.Table:

@@ -4,14 +4,13 @@ key that repeats across days is still found."""
 
 from __future__ import annotations
 
-from datetime import date
-
 import duckdb
 import pyarrow as pa
+import pytest
 
 from pingan.sharing import changes
 
-D1, D2, D3 = date(2025, 3, 1), date(2025, 3, 2), date(2025, 3, 3)
+D1, D2, D3 = 20148, 20149, 20150  # source days: days since 1970-01-01
 ROWS = [("a", 1, D1), ("b", 2, D1), ("c", 3, D2), ("d", 4, D2), ("e", 5, None)]
 
 
@@ -24,7 +23,7 @@ def state_of(rows: list[tuple]) -> changes.State:
     hashes = con.sql("SELECT hash(v) AS h FROM t").to_arrow_table()["h"].combine_chunks()
     table = pa.table(
         [keys, hashes, hashes, pa.nulls(len(rows), pa.timestamp("us", "UTC")),
-         pa.array([r[2] for r in rows], pa.date32())],
+         pa.array([r[2] for r in rows], pa.int32())],
         schema=changes.STATE_SCHEMA,
     )  # fmt: skip
     return changes.State("s1", 1, "fp", table)
@@ -34,9 +33,23 @@ def diff(tonight: list[tuple], state: changes.State) -> changes.NightChanges | N
     con = duckdb.connect()
     con.register("warehouse_rows", pa.table({"k": pa.array([r[0] for r in tonight], pa.string()),
                                              "v": pa.array([r[1] for r in tonight], pa.int64()),
-                                             "d": pa.array([r[2] for r in tonight], pa.date32())}))  # fmt: skip
-    sql = "SELECT k AS source_key, hash(v) AS source_hash, d AS source_day FROM warehouse_rows WHERE v > ?"
-    return changes.diff(con, sql, [0], state)
+                                             "reported_on": pa.array([r[2] for r in tonight], pa.int32()).cast(pa.date32())}))  # fmt: skip
+    day = changes.day_sql("reported_on", "DATE")
+    sql = (
+        f"SELECT k AS source_key, hash(v) AS source_hash, {day} AS source_day FROM warehouse_rows WHERE v > ?"
+    )
+    scanned = []
+
+    def scan(days):
+        scanned.append(days)
+        if days is None:
+            return sql, [0]
+        within, params = changes.within_days("reported_on", "DATE", days)
+        return f"{sql} AND {within}", [0, *params]
+
+    night = changes.diff(con, scan, state)
+    assert scanned[0] is None and all(d == (night.days if night else d) for d in scanned[1:])
+    return night
 
 
 def test_a_night_of_new_rows_compares_only_its_day():
@@ -74,3 +87,23 @@ def test_a_row_that_moves_to_another_day_is_an_update_of_both_days():
 def test_a_key_that_repeats_across_days_asks_for_the_whole_history():
     assert diff(ROWS + [("c", 30, D3)], state_of(ROWS)) is None  # c's day D2 is unchanged
     assert diff(ROWS + [("f", 6, D3), ("f", 7, D3)], state_of(ROWS)) is None  # within the night's day
+
+
+@pytest.mark.parametrize("kind", ["DATE", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP"])
+def test_within_days_keeps_exactly_the_rows_of_those_days(kind):
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'Asia/Shanghai'")
+    cast = "DATE" if kind == "DATE" else kind
+    con.execute(f"""CREATE TABLE t AS SELECT CAST(TIMESTAMPTZ '2025-02-27 00:00:00+00' + to_minutes(i * 97) AS {cast}) AS ts
+                    FROM range(200) r(i)""")  # fmt: skip
+    days = [D1 - 1, D1, D3]  # 28 Feb, 1 and 3 March (UTC)
+    within, params = changes.within_days('"ts"', kind, days)
+    kept = con.execute(f"SELECT count(*) FROM t WHERE {within}", params).fetchone()[0]
+    day = changes.day_sql('"ts"', kind)
+    expected = con.execute(f"SELECT count(*) FROM t WHERE {day} IN ({D1 - 1}, {D1}, {D3})").fetchone()[0]
+    assert kept == expected > 0
+    if kind != "TIMESTAMP WITH TIME ZONE":  # a naive value's day is its own date
+        dates = con.execute(
+            "SELECT count(*) FROM t WHERE CAST(ts AS DATE) IN ('2025-02-28', '2025-03-01', '2025-03-03')"
+        ).fetchone()[0]
+        assert kept == dates
