@@ -115,7 +115,11 @@ def write_state(shares: Store, partner: str, dataset: str, state: State) -> None
     buf = io.BytesIO()  # Arrow IPC, lz4: rewritten every night, it must cost next to nothing to write
     with pa.ipc.new_file(buf, table.schema, options=pa.ipc.IpcWriteOptions(compression="lz4")) as writer:
         writer.write_table(table)
-    shares.put_bytes(state_key(partner, dataset), buf.getvalue(), "application/vnd.apache.arrow.file")
+    # not fsynced (the cost grows with the history): a state lost in a power cut is unreadable or names an
+    # older snapshot than `latest`, and the next night then prepares the whole history (read_state, publish.py)
+    shares.put_bytes(
+        state_key(partner, dataset), buf.getvalue(), "application/vnd.apache.arrow.file", durable=False
+    )
 
 
 def keys_unique(rows: pa.Table) -> bool:
