@@ -8,6 +8,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from pingan.core.storage import open_store
 from pingan.sharing import changes
 
 D1, D2, D3 = 20148, 20149, 20150  # source days: days since 1970-01-01
@@ -107,3 +108,15 @@ def test_within_days_keeps_exactly_the_rows_of_those_days(kind):
             "SELECT count(*) FROM t WHERE CAST(ts AS DATE) IN ('2025-02-28', '2025-03-01', '2025-03-03')"
         ).fetchone()[0]
         assert kept == dates
+
+
+def test_a_state_written_before_source_days_is_not_trusted(tmp_path):
+    """A state file of the earlier format (no source_day) reads as no state: the next night prepares the
+    whole history and writes the new format."""
+    shares = open_store(f"file://{tmp_path}", create=True)
+    state = state_of(ROWS)
+    changes.write_state(shares, "wujiang", "border_incidents", state)
+    assert changes.read_state(shares, "wujiang", "border_incidents").rows.equals(state.rows)
+    older = changes.State("s1", 1, "fp", state.rows.drop_columns(["source_day"]))
+    changes.write_state(shares, "wujiang", "border_incidents", older)
+    assert changes.read_state(shares, "wujiang", "border_incidents") is None
