@@ -79,6 +79,7 @@ class NightChanges:
     inserted: int  # of the changed keys, those the state did not hold
     published: pa.Table  # source_key, is_gone, out_hash, out_time: the state's rows of the changed keys
     days: list[int | None] | None = None  # the source days compared row by row (None: rows without a day)
+    batch_ids: list[str] | None = None  # the batches of every row the grant selects tonight (sorted)
 
 
 _MEMORY: list[duckdb.DuckDBPyConnection] = []
@@ -164,7 +165,7 @@ def content_digest(rows: pa.Table) -> str:
 
 
 # SQL and parameters of the rows the grant selects tonight, of these source days only (None: every day):
-# columns source_key, source_hash, source_day
+# columns source_key, source_hash, source_day, batch_id (the row's raw-zone batch, or null)
 Scan = Callable[[list[int | None] | None], tuple[str, list]]
 
 
@@ -177,7 +178,7 @@ def diff(con: duckdb.DuckDBPyConnection, scan: Scan, state: State) -> NightChang
     (it would repeat one of a day that did not change): counts, not a hashing of every key."""
     con.register("_published_state", state.rows)
     try:
-        days, tonight = _days_that_differ(con, *scan(None))
+        days, tonight, batch_ids = _days_that_differ(con, *scan(None))
         found = _row_diff(con, *scan(days), days) if days else _NO_ROWS
     finally:
         con.unregister("_published_state")
@@ -195,10 +196,10 @@ def diff(con: duckdb.DuckDBPyConnection, scan: Scan, state: State) -> NightChang
     published = found.filter(pc.is_valid(found["out_hash"])).select(
         ["source_key", "is_gone", "out_hash", "out_time"]
     )
-    return NightChanges(changed, deleted, len(new_keys), published, days)
+    return NightChanges(changed, deleted, len(new_keys), published, days, batch_ids)
 
 
-_DAY_AGGREGATES = """SELECT source_day, count(*) AS n, sum(hash(source_key, source_hash)::HUGEINT) AS h
+_DAY_AGGREGATES = """SELECT source_day, count(*) AS n, sum(hash(source_key, source_hash)::HUGEINT) AS h{extra}
     FROM {rows} GROUP BY source_day"""
 _NO_ROWS = pa.table(
     {"source_key": pa.array([], pa.string()), "source_hash": pa.array([], pa.uint64()),
@@ -207,16 +208,20 @@ _NO_ROWS = pa.table(
 )  # fmt: skip
 
 
-def _days_that_differ(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> tuple[list, int]:
+def _days_that_differ(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> tuple[list, int, list[str]]:
     """The source days whose (row count, sum of the rows' key-and-hash) differ between tonight and the
-    state, and tonight's row count in those days."""
-    query = f"""WITH cur AS ({_DAY_AGGREGATES.format(rows=f"({sql})")}),
-        st AS ({_DAY_AGGREGATES.format(rows="_published_state")})
-        SELECT coalesce(c.source_day, s.source_day) AS source_day, coalesce(c.n, 0) AS n
-        FROM cur c FULL JOIN st s ON c.source_day IS NOT DISTINCT FROM s.source_day
-        WHERE c.n IS DISTINCT FROM s.n OR c.h IS DISTINCT FROM s.h"""
+    state, tonight's row count in those days, and the batches of tonight's rows (the same scan: the
+    manifest's sources need them, a second scan of the history would cost as much again)."""
+    batches = ", list(DISTINCT batch_id) FILTER (WHERE batch_id IS NOT NULL) AS batches"
+    query = f"""WITH cur AS ({_DAY_AGGREGATES.format(rows=f"({sql})", extra=batches)}),
+        st AS ({_DAY_AGGREGATES.format(rows="_published_state", extra="")})
+        SELECT coalesce(c.source_day, s.source_day) AS source_day, coalesce(c.n, 0) AS n,
+               c.n IS DISTINCT FROM s.n OR c.h IS DISTINCT FROM s.h AS differs, c.batches
+        FROM cur c FULL JOIN st s ON c.source_day IS NOT DISTINCT FROM s.source_day"""
     rows = con.execute(query, params).fetchall()
-    return sorted((r[0] for r in rows), key=lambda d: (d is None, d)), sum(r[1] for r in rows)
+    differ = [r for r in rows if r[2]]
+    batch_ids = sorted({b for r in rows for b in r[3] or []})
+    return sorted((r[0] for r in differ), key=lambda d: (d is None, d)), sum(r[1] for r in differ), batch_ids
 
 
 def _row_diff(con: duckdb.DuckDBPyConnection, sql: str, params: list, days: list) -> pa.Table:

@@ -382,7 +382,7 @@ def _prepare_changes(
     table, night_batches = _read_rows(
         reading.con, grant, types, reading.as_of, source_key, night.changed, night.days
     )
-    batch_ids = _batch_ids(reading.con, grant, types, reading.as_of)
+    batch_ids = night.batch_ids if "batch_id" in types else []
     share = _treated(reading, agreement, name, grant, key, table, batch_ids, night_batches, previous)
     if share.fingerprint != previous.fingerprint:
         return None  # the published columns changed: a full re-snapshot follows (incremental.py)
@@ -577,8 +577,9 @@ def _source_hashes(grant: DatasetGrant, types: dict[str, str], as_of: date, sour
     predicate, params = _predicate(grant, types, as_of)
     select = ", ".join(_ident(c) for c in grant.shared_columns)
     day, kind = _as_of(grant, types)
+    batch = "CAST(batch_id AS VARCHAR)" if "batch_id" in types else "CAST(NULL AS VARCHAR)"
     sql = (f"SELECT CAST({_ident(source_key)} AS VARCHAR) AS source_key, hash({select}) AS source_hash, "
-           f"{changes.day_sql(day, kind)} AS source_day "
+           f"{changes.day_sql(day, kind)} AS source_day, {batch} AS batch_id "
            f"FROM {WAREHOUSE_SCHEMA}.{_ident(grant.source)} WHERE {predicate}")  # fmt: skip
 
     def scan(days: list[int | None] | None) -> tuple[str, list]:

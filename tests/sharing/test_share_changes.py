@@ -36,9 +36,7 @@ def diff(tonight: list[tuple], state: changes.State) -> changes.NightChanges | N
                                              "v": pa.array([r[1] for r in tonight], pa.int64()),
                                              "reported_on": pa.array([r[2] for r in tonight], pa.int32()).cast(pa.date32())}))  # fmt: skip
     day = changes.day_sql("reported_on", "DATE")
-    sql = (
-        f"SELECT k AS source_key, hash(v) AS source_hash, {day} AS source_day FROM warehouse_rows WHERE v > ?"
-    )
+    sql = f"SELECT k AS source_key, hash(v) AS source_hash, {day} AS source_day, 'b-' || v AS batch_id FROM warehouse_rows WHERE v > ?"
     scanned = []
 
     def scan(days):
@@ -58,6 +56,7 @@ def test_a_night_of_new_rows_compares_only_its_day():
     assert night.days == [D3]
     assert night.changed["source_key"].to_pylist() == ["f"] and night.inserted == 1
     assert night.deleted == [] and night.published.num_rows == 0
+    assert night.batch_ids == ["b-1", "b-2", "b-3", "b-4", "b-5", "b-6"]  # of every row, from the same scan
 
 
 def test_an_unchanged_night_compares_nothing():
