@@ -7,9 +7,10 @@ published. A night then asks the warehouse for the key and hash of every row the
 vectorised scan of the granted columns, no treatment) and compares them with the state, in two steps so
 that the comparison is bounded by the night's changes, not by the history:
 
-1. per day of the grant's as-of column (`source_day`, days since 1970-01-01 UTC), the count of rows and the sum of a hash of each
-   row's key and source hash, from that scan and from the state: a day whose two aggregates agree holds
-   the same (key, hash) pairs (a 64-bit hash per row, as the row comparison itself uses);
+1. per day of the grant's as-of column (`source_day`, days since 1970-01-01 UTC), the count of rows and
+   the sum of a hash of each row's key and source hash, from that scan and from the state: a day whose
+   two aggregates agree holds the same (key, hash) pairs (a 64-bit hash per row, as the row comparison
+   itself uses); the same scan lists the rows' batches (the manifest's sources);
 2. only the days that differ are read again (a range of the as-of column: the warehouse's zone maps skip
    the rest) and compared row by row (a hash join of their keys):
 
@@ -20,8 +21,8 @@ that the comparison is bounded by the night's changes, not by the history:
 Every cause of a change is caught this way, not only new batches: a rerun that replaced a batch, a
 re-delivery, a code mapping or a reference table that changed a fact row without a new batch, a grid event
 turning overdue (a row that moves to another day changes both days). What stays proportional to history
-is that one scan (a hash of the granted columns and a group-by, no join) and the state file (four columns
-of fixed-size values per row), not the row comparison, the treatment, the PII guard or the merge.
+is that one scan (a hash of the granted columns and a group-by, no join) and the state file (five columns
+of fixed-size values per row, one of them the source day), not the row comparison, the treatment, the PII guard or the merge.
 
 The state is trusted only if it names the snapshot and Delta version the signed `latest` manifest names;
 otherwise (a crash between the pointer and the state, a first publication, `--full`) the whole granted
