@@ -376,11 +376,13 @@ def _prepare_changes(
     """Only the rows whose source changed since the last publication; None when the whole history must be
     prepared instead (a source key that repeats, a share whose columns changed)."""
     source_key = _source_key(grant, types)
-    night = changes.diff(reading.con, *_source_hashes(grant, types, reading.as_of, source_key), previous)
+    night = changes.diff(reading.con, _source_hashes(grant, types, reading.as_of, source_key), previous)
     if night is None:
         return None
-    table, night_batches = _read_rows(reading.con, grant, types, reading.as_of, source_key, night.changed)
-    batch_ids = _batch_ids(reading.con, grant, types, reading.as_of)
+    table, night_batches = _read_rows(
+        reading.con, grant, types, reading.as_of, source_key, night.changed, night.days
+    )
+    batch_ids = night.batch_ids if "batch_id" in types else []
     share = _treated(reading, agreement, name, grant, key, table, batch_ids, night_batches, previous)
     if share.fingerprint != previous.fingerprint:
         return None  # the published columns changed: a full re-snapshot follows (incremental.py)
@@ -432,8 +434,8 @@ def _treated(
 ) -> _Prepared:
     """Treat, redact and guard the rows read (their source key and hash columns set aside for the state).
     name_batches: the batches whose person names redaction and the guard look for."""
-    source = table.select([changes.SOURCE_KEY, changes.SOURCE_HASH])
-    table = table.drop_columns([changes.SOURCE_KEY, changes.SOURCE_HASH])
+    source = table.select([changes.SOURCE_KEY, changes.SOURCE_HASH, changes.SOURCE_DAY])
+    table = table.drop_columns([changes.SOURCE_KEY, changes.SOURCE_HASH, changes.SOURCE_DAY])
     table = delta.for_delta(_treat(table, grant, key))
     protected = set(grant.columns_treated("pseudonymise")) | set(grant.columns_treated("key_per_partnership"))
     keyed = grant.columns_treated("key_per_partnership")
@@ -444,7 +446,8 @@ def _treated(
                         person_names=names, places=reading.places, key_column=keyed[0] if keyed else None)  # fmt: skip
     state = pa.table(
         [source[changes.SOURCE_KEY].cast(pa.string()), source[changes.SOURCE_HASH].cast(pa.uint64()),
-         changes.row_hashes(redaction.table), changes.published_times(redaction.table, grant.as_of_column)],
+         changes.row_hashes(redaction.table), changes.published_times(redaction.table, grant.as_of_column),
+         source[changes.SOURCE_DAY].cast(pa.int32())],
         schema=changes.STATE_SCHEMA,
     )  # fmt: skip
     fingerprint = incremental.share_fingerprint(
@@ -525,17 +528,24 @@ def _read_rows(
     as_of: date,
     source_key: str | None,
     only: pa.Table | None = None,
+    days: list | None = None,
 ) -> tuple[pa.Table, list[str]]:
-    """The granted rows and columns in a stable order, each with its source key and source hash (the
-    changes.SOURCE_* columns); only: just the rows of these source keys. Also the batches of the rows."""
+    """The granted rows and columns in a stable order, each with its source key, source hash and source
+    day (the changes.SOURCE_* columns); only: just the rows of these source keys, all of these source days
+    (days, changes.diff: the filter lets the scan skip the other days). Also the batches of the rows."""
     predicate, params = _predicate(grant, types, as_of)
     source = f"{WAREHOUSE_SCHEMA}.{_ident(grant.source)}"
+    day, kind = _as_of(grant, types)
     if only is not None:
         con.register("_night_keys", only)
         predicate += f" AND {_ident(source_key)} IN (SELECT source_key FROM _night_keys)"
+        if days is not None:
+            within, day_params = changes.within_days(day, kind, days)
+            predicate, params = f"{predicate} AND {within}", params + day_params
     select = ", ".join(_ident(c) for c in grant.shared_columns)
     key_sql = f"CAST({_ident(source_key)} AS VARCHAR)" if source_key else "CAST(NULL AS VARCHAR)"
-    extras = f"{key_sql} AS {changes.SOURCE_KEY}, hash({select}) AS {changes.SOURCE_HASH}"
+    extras = (f"{key_sql} AS {changes.SOURCE_KEY}, hash({select}) AS {changes.SOURCE_HASH}, "
+              f"{changes.day_sql(day, kind)} AS {changes.SOURCE_DAY}")  # fmt: skip
     try:
         # ORDER BY ALL: the same rows always give the same bytes
         table = con.execute(
@@ -561,16 +571,31 @@ def _batch_ids(con, grant: DatasetGrant, types: dict[str, str], as_of: date) -> 
     return [r[0] for r in con.execute(sql, params).fetchall()]
 
 
-def _source_hashes(
-    grant: DatasetGrant, types: dict[str, str], as_of: date, source_key: str
-) -> tuple[str, list]:
-    """SQL and parameters selecting source_key, source_hash of every row the grant selects tonight (no
-    treatment: one vectorised scan of the granted columns)."""
+def _source_hashes(grant: DatasetGrant, types: dict[str, str], as_of: date, source_key: str) -> changes.Scan:
+    """The SQL and parameters selecting source_key, source_hash, source_day of every row the grant selects
+    tonight, or of those of some source days (no treatment: one vectorised scan of the granted columns)."""
     predicate, params = _predicate(grant, types, as_of)
     select = ", ".join(_ident(c) for c in grant.shared_columns)
-    sql = (f"SELECT CAST({_ident(source_key)} AS VARCHAR) AS source_key, hash({select}) AS source_hash "
+    day, kind = _as_of(grant, types)
+    batch = "CAST(batch_id AS VARCHAR)" if "batch_id" in types else "CAST(NULL AS VARCHAR)"
+    sql = (f"SELECT CAST({_ident(source_key)} AS VARCHAR) AS source_key, hash({select}) AS source_hash, "
+           f"{changes.day_sql(day, kind)} AS source_day, {batch} AS batch_id "
            f"FROM {WAREHOUSE_SCHEMA}.{_ident(grant.source)} WHERE {predicate}")  # fmt: skip
-    return sql, params
+
+    def scan(days: list[int | None] | None) -> tuple[str, list]:
+        if days is None:
+            return sql, params
+        within, day_params = changes.within_days(day, kind, days)
+        return f"{sql} AND {within}", params + day_params
+
+    return scan
+
+
+def _as_of(grant: DatasetGrant, types: dict[str, str]) -> tuple[str | None, str]:
+    """The as-of column (quoted) and its DuckDB type: the source day of a row is computed from it."""
+    if not grant.as_of_column:
+        return None, ""
+    return _ident(grant.as_of_column), types.get(grant.as_of_column, "")
 
 
 def _treat(table: pa.Table, grant: DatasetGrant, key: bytes) -> pa.Table:
