@@ -294,6 +294,9 @@ def withdraw(shares: Store, agreement: Agreement, today: date, as_of: date) -> i
     return removed
 
 
+COMPACT_EVERY_DAYS = 30  # at most one retention-driven full re-snapshot (compaction) a month per dataset
+
+
 def enforce_retention(shares: Store, agreement: Agreement, today: date) -> list[str]:
     """Delete snapshots published more than `retention_days` before today (their files and manifests)."""
     cutoff = today - timedelta(days=agreement.retention_days)
@@ -320,10 +323,21 @@ def enforce_retention(shares: Store, agreement: Agreement, today: date) -> list[
                 files=len(m.files),
             )  # fmt: skip
             removed.append(sid)
-            incremental.ask_full_snapshot(shares, agreement.partner, dataset, "retention removed snapshots")
             log.warning("%s/%s: removed snapshot %s (past %d-day retention)", agreement.partner, dataset, sid,
                      agreement.retention_days)  # fmt: skip
+        kept = [m for sid, m in manifests.items() if sid not in expired]
+        if compaction_due(kept, today, pointer_removed=bool(latest and latest.snapshot_id in expired)):
+            incremental.ask_full_snapshot(shares, agreement.partner, dataset, "retention removed snapshots")
     return removed
+
+
+def compaction_due(kept: list[mf.SnapshotManifest], today: date, *, pointer_removed: bool) -> bool:
+    """Whether retention's sweep asks the next publish for a full re-snapshot (compacting the nightly
+    files): when the current snapshot itself expired, or no full write is younger than
+    COMPACT_EVERY_DAYS. Once history passes the retention, one snapshot expires every night: a full
+    re-snapshot each time would make every night cost the whole history."""
+    fulls = [m.published_on for m in kept if (m.model_extra or {}).get("write", {}).get("mode") == "full"]
+    return pointer_removed or not fulls or max(fulls) < today - timedelta(days=COMPACT_EVERY_DAYS)
 
 
 def _manifests(shares: Store, dataset_prefix: str) -> dict[str, mf.SnapshotManifest]:

@@ -17,11 +17,11 @@ import yaml
 from server_fixtures import running
 from share_fixtures import SHANGHAI, grid_event_rows, incident_rows, write_warehouse
 
-from pingan.sharing import changes, delta
+from pingan.sharing import changes, delta, incremental
 from pingan.sharing import manifest as mf
 from pingan.sharing.partner import load_profile, pull
 from pingan.sharing.provision import provision
-from pingan.sharing.publish import publish
+from pingan.sharing.publish import COMPACT_EVERY_DAYS, compaction_due, publish
 from pingan.sharing.server import create_app
 
 TODAY = date(2025, 3, 5)
@@ -224,6 +224,17 @@ def test_retention_re_snapshots_in_full(share_env, agreements_dir):
     assert third["write"] == {**third["write"], "mode": "full", "reason": "retention removed snapshots"}
     assert not shares.exists(PREFIX + mf.SNAPSHOTS + first["snapshot_id"] + "/" + mf.MANIFEST)
     assert night(date(2025, 3, 4), NIGHT1 + timedelta(days=retention + 1))["write"]["mode"] == "unchanged"
+    # the next night the second snapshot expires too: a full write is younger than a month, so no
+    # re-snapshot (one every night would make each night cost the whole history)
+    second_gone = NIGHT2 + timedelta(days=retention + 1)
+    assert night(date(2025, 3, 4), second_gone)["write"]["mode"] == "unchanged"
+    assert not incremental.full_snapshot_asked(shares, "wujiang", DATASET)
+    # a sweep compacts again once the last full write is more than a month old, or the pointer expired
+    full = mf.read_manifest(third, "third")
+    month = timedelta(days=COMPACT_EVERY_DAYS)
+    assert not compaction_due([full], full.published_on + month, pointer_removed=False)
+    assert compaction_due([full], full.published_on + month + timedelta(days=1), pointer_removed=False)
+    assert compaction_due([full], full.published_on, pointer_removed=True)
 
 
 @pytest.fixture
