@@ -37,7 +37,13 @@
     select month from ({{ months_query }}) as touched
     union
     select stored.{{ month_column }} as month from {{ this }} as stored
-    left join ({{ source_staleness(entities) }}) as staleness
+    {#- stg_raw__feeds as refresh_source_staleness() reads it: int_feed_staleness is ephemeral, and the
+        pre-hook runs this query on its own -#}
+    left join (
+        select jurisdiction_code, bool_or(is_stale) as is_source_stale from {{ ref('stg_raw__feeds') }}
+        where entity in ({% for e in entities %}'{{ e }}'{{ ", " if not loop.last }}{% endfor %})
+        group by jurisdiction_code
+    ) as staleness
         on stored.jurisdiction_code = staleness.jurisdiction_code
     where stored.is_source_stale <> coalesce(staleness.is_source_stale, false)
     {%- else -%}
