@@ -24,8 +24,9 @@ that DuckDB, pyarrow or another Spark can read:
   the per-batch mirrors (int_<entity>s__versions), as on DuckDB: only batches they lack are read, and
   batches they hold that the lake no longer commits are removed (dbt/macros/cross_db/incremental_on_spark.sql:
   partition overwrite by load date and feed, an explicit DROP PARTITION for a batch nothing replaces). Four
-  facts rewrite only the days their touched records fall on (facts_on_spark.sql); fct_grid_events, the KPI
-  marts and the dimensions are whole tables. The first build, or one whose catalog is gone, is
+  facts rewrite only the days their touched records fall on (facts_on_spark.sql), the month KPI marts
+  the months raw.touched_months names (month_marts_on_spark.sql); fct_grid_events, the other marts and
+  the dimensions are whole tables. The first build, or one whose catalog is gone, is
   a full refresh in place. Tables are written in place: after a build that failed midway (mirrors
   updated, facts not), run a full rebuild; the next incremental build then starts over.
 

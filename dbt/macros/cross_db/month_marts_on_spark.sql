@@ -36,9 +36,9 @@
     {%- if is_incremental() -%}
     select month from ({{ months_query }}) as touched
     union
-    select stored.{{ month_column }} as month from {{ this }} as stored
     {#- stg_raw__feeds as refresh_source_staleness() reads it: int_feed_staleness is ephemeral, and the
-        pre-hook runs this query on its own -#}
+        pre-hook runs this query on its own #}
+    select stored.{{ month_column }} as month from {{ this }} as stored
     left join (
         select jurisdiction_code, bool_or(is_stale) as is_source_stale from {{ ref('stg_raw__feeds') }}
         where entity in ({% for e in entities %}'{{ e }}'{{ ", " if not loop.last }}{% endfor %})
