@@ -6,10 +6,11 @@
       - raw.touched_months: where the stored rows of tonight's keys counted before dbt rebuilt the facts
         (pingan/warehouse/inputs.py reads them first), deadlines passing tonight, remapped entities;
       - where the rebuilt fact rows of those keys (raw.touched_keys) count now.
-    Spark builds these marts as tables (mart_materialization()), so it needs none of this.
+    On Spark the same months are rewritten by partition (macros/cross_db/month_marts_on_spark.sql).
 -#}
 
-{#- 'incremental' on DuckDB, a whole-table build on other engines (the Spark build). -#}
+{#- 'incremental' on DuckDB, a whole-table build on other engines (Spark builds dim_enterprise, the
+    incident pairs and mart_overdue_grid_events whole; the month marts use month_mart_materialization()). -#}
 {% macro mart_materialization() -%}
     {{ return('incremental' if target.type == 'duckdb' else 'table') }}
 {%- endmacro %}
@@ -39,17 +40,38 @@
     reads every row.
 -#}
 {% macro in_months(date_column, months_query) -%}
+    {{ return(adapter.dispatch('in_months', 'pingan')(date_column, months_query)) }}
+{%- endmacro %}
+
+{% macro default__in_months(date_column, months_query) -%}
     {{ date_column }} in (
         select cast(unnest(generate_series(month, month + interval 1 month - interval 1 day, interval 1 day)) as date)
         from ({{ months_query }}) as months
     )
 {%- endmacro %}
 
+{#- Spark reads the facts by their day partitions, so the month of the column is compared directly. -#}
+{% macro spark__in_months(date_column, months_query) -%}
+    {{ month_of(date_column) }} in (select month from ({{ months_query }}) as months)
+{%- endmacro %}
+
 
 {#- A pre-hook: the months about to be recomputed leave the mart first (a month may come back empty). -#}
 {% macro delete_months(month_column, months_query) -%}
+    {{ return(adapter.dispatch('delete_months', 'pingan')(month_column, months_query)) }}
+{%- endmacro %}
+
+{% macro default__delete_months(month_column, months_query) -%}
     {%- if is_incremental() -%}
     delete from {{ this }} where {{ month_column }} in ({{ months_query }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Spark cannot DELETE: the files of those months are noted, and drop_emptied_months() drops the months
+    the write did not replace. Renders nothing. -#}
+{% macro spark__delete_months(month_column, months_query) -%}
+    {%- if execute and is_incremental() -%}
+        {%- do note_stale_files(month_column ~ ' in (' ~ months_query ~ ')') -%}
     {%- endif -%}
 {%- endmacro %}
 
@@ -60,7 +82,8 @@
     written, which on most nights is none.
 -#}
 {% macro refresh_source_staleness(entities) -%}
-    {%- if is_incremental() -%}
+    {#- Spark rewrites the months whose flag changes instead (rebuilt_months()) -#}
+    {%- if is_incremental() and target.type != 'spark' -%}
     {%- set current -%}
         coalesce((
             select bool_or(feeds.is_stale) from {{ ref('stg_raw__feeds') }} as feeds

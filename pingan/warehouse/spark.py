@@ -24,8 +24,9 @@ that DuckDB, pyarrow or another Spark can read:
   the per-batch mirrors (int_<entity>s__versions), as on DuckDB: only batches they lack are read, and
   batches they hold that the lake no longer commits are removed (dbt/macros/cross_db/incremental_on_spark.sql:
   partition overwrite by load date and feed, an explicit DROP PARTITION for a batch nothing replaces). Four
-  facts rewrite only the days their touched records fall on (facts_on_spark.sql); fct_grid_events, the KPI
-  marts and the dimensions are whole tables. The first build, or one whose catalog is gone, is
+  facts rewrite only the days their touched records fall on (facts_on_spark.sql), the month KPI marts
+  the months raw.touched_months names (month_marts_on_spark.sql); fct_grid_events, the other marts and
+  the dimensions are whole tables. The first build, or one whose catalog is gone, is
   a full refresh in place. Tables are written in place: after a build that failed midway (mirrors
   updated, facts not), run a full rebuild; the next incremental build then starts over.
 
@@ -58,7 +59,14 @@ from pingan.core.storage import Store
 from pingan.raw_zone import RawBatch
 from pingan.raw_zone.retention import reading_batches
 from pingan.warehouse.build import RAW_SCHEMA, WarehouseError
-from pingan.warehouse.inputs import INTERMEDIATE_SCHEMA, entity_key, plan_batches, versions_table
+from pingan.warehouse.inputs import (
+    INTERMEDIATE_SCHEMA,
+    PreviousBuild,
+    entity_key,
+    plan_batches,
+    register_touched,
+    versions_table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -275,10 +283,11 @@ def built_batches(spark, batches: list[RawBatch]) -> dict[str, pa.Table] | None:
     spark.createDataFrame([(i,) for i in ids], "batch_id string").createOrReplaceTempView("pingan_committed")
     out = {}
     for entity, table in tables.items():
-        key = entity_key(entity)
+        keys = [entity_key(entity)] + (["uscc"] if entity == "enterprise" else [])  # the registry's key
+        gone = ", ".join(f"case when c.batch_id is null then cast(m.{k} as string) end as {k}" for k in keys)
         out[entity] = spark.sql(
-            f"select distinct m.batch_id, case when c.batch_id is null then cast(m.{key} as string) end "
-            f"as {key} from {table} as m left join pingan_committed as c on m.batch_id = c.batch_id"
+            f"select distinct m.batch_id, {gone} from {table} as m "
+            "left join pingan_committed as c on m.batch_id = c.batch_id"
         ).toArrow()
     return out
 
@@ -302,6 +311,7 @@ def register_raw_zone(
     from pingan.warehouse.build import register_build_inputs
 
     specs = load_specs(settings.connectors_dir)
+    previous = previous_spark_build(spark) if mirrored is not None else None
     with duckdb.connect() as con:
         con.execute(f"SET TimeZone = '{TZ}'")
         con.execute(f"CREATE SCHEMA {RAW_SCHEMA}")
@@ -313,6 +323,9 @@ def register_raw_zone(
                 con.unregister("mirror")
         plan = plan_batches(con, batches, full_refresh=mirrored is None)
         register_build_inputs(con, settings, specs, plan, build_date, lake)
+        _save_raw_entities(spark, settings, plan.pending_files, lake)
+        if previous is not None:
+            register_touched_from_spark(spark, con, plan, previous, build_date)
         relations = con.execute(
             "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema NOT IN "
             "('main', 'information_schema', 'pg_catalog', ?) ORDER BY 1, 2",
@@ -327,8 +340,11 @@ def register_raw_zone(
             schema,
             name,
         )
+
+
+def _save_raw_entities(spark, settings: Settings, files: dict[str, list[str]], lake: Store | None) -> None:
+    """raw.<entity> on Spark: the rows of the batches to build, pseudonymised as on DuckDB."""
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {RAW_SCHEMA}")
-    files = plan.pending_files
     hub_key = load_hub_key(settings)
     for entity in ENTITIES:
         uris = files.get(entity, [])
@@ -340,6 +356,52 @@ def register_raw_zone(
         plain = [spark_uri(u) for u in uris if u not in sealed]
         frame = _entity_frame(spark, entity, plain, decrypted)
         _save(pseudonymised(frame, entity, hub_key), RAW_SCHEMA, entity)
+
+
+# The stored facts' columns inputs.register_touched reads (keys, the dates giving a row's months, deadlines)
+TOUCHED_FACT_COLUMNS = {
+    "fct_incidents": ("record_id", "reported_at"),
+    "fct_grid_events": ("event_id", "discovered_on", "is_closed", "is_overdue", "deadline_at"),
+    "fct_fire_inspections": ("record_id", "inspected_on", "open_hazards", "rectification_deadline"),
+    "fct_fire_alarms": ("record_id", "raised_on"),
+    "fct_joint_operations": ("record_id", "operation_date"),
+}
+
+
+def previous_spark_build(spark) -> PreviousBuild:
+    """What the catalog's last build was made with: read before this build's inputs replace raw.feeds and
+    raw.code_mappings (inputs.previous_build on the DuckDB file)."""
+    if not spark.catalog.tableExists(f"{RAW_SCHEMA}.feeds"):
+        return PreviousBuild(None, frozenset())
+    last = spark.sql(f"select max(build_date) from {RAW_SCHEMA}.feeds").collect()[0][0]
+    mappings = spark.sql(
+        f"select entity, source_feed, source_code, harmonised_value from {RAW_SCHEMA}.code_mappings"
+    ).collect()
+    return PreviousBuild(last, frozenset(tuple(row) for row in mappings))
+
+
+def register_touched_from_spark(spark, con, plan, previous: PreviousBuild, build_date: date) -> None:
+    """raw.touched_keys and raw.touched_months on the in-memory DuckDB, by the DuckDB build's own
+    register_touched, over what it reads copied from Spark: tonight's keys of raw.<entity> and the
+    stored facts' columns of TOUCHED_FACT_COLUMNS (the month marts rewrite those months)."""
+    added = sorted({b.entity for b in plan.added})
+    for entity in added:
+        column = "uscc" if entity == "enterprise" else entity_key(entity)
+        _copy_to_duckdb(
+            con, spark.sql(f"select distinct {column} from {RAW_SCHEMA}.{entity}"), RAW_SCHEMA, entity
+        )
+    for fact, columns in TOUCHED_FACT_COLUMNS.items():
+        if spark.catalog.tableExists(f"{MART_SCHEMA}.{fact}"):
+            _copy_to_duckdb(con, spark.table(f"{MART_SCHEMA}.{fact}").select(*columns), MART_SCHEMA, fact)
+    register_touched(con, plan, previous, build_date)
+    for entity in added:  # Spark has its own raw.<entity>; only the touched tables are copied back
+        con.execute(f"DROP TABLE {RAW_SCHEMA}.{entity}")
+
+
+def _copy_to_duckdb(con, frame, schema: str, name: str) -> None:
+    con.register("spark_frame", frame.toArrow())
+    con.execute(f'CREATE TABLE "{schema}"."{name}" AS FROM spark_frame')
+    con.unregister("spark_frame")
 
 
 def pseudonymised(frame, entity: str, hub_key: bytes):

@@ -1,7 +1,8 @@
 """An incremental Spark build equals a full Spark rebuild of the same lake.
 
 Driven as an operator would: simulated sources, the real loads and gate, one incremental Spark build per
-night (persistent Derby catalog, partition overwrite of the mirrors and of the facts' days); then a
+night (persistent Derby catalog, partition overwrite of the mirrors, of the facts' days and of the month
+marts' months); then a
 night that reruns night 1 without one call and no longer commits one batch (its partition must be
 dropped). The
 incremental warehouse is then compared, table by table and value by value, with a full rebuild.
@@ -82,6 +83,12 @@ def partition_files(warehouse: Path, day: date) -> dict[str, float]:
     return {str(f): f.stat().st_mtime_ns for f in folder.glob(f"*/load_date={day}/*/*.parquet")}
 
 
+def month_files(warehouse: Path, mart: str) -> dict[str, float]:
+    """Modification times of a month mart's part files, partition folders included."""
+    folder = warehouse / "main.db" / mart
+    return {str(f): f.stat().st_mtime_ns for f in folder.glob("*/*.parquet")}
+
+
 def count(warehouse: Path, table: str, where: str) -> int:
     files = tables(warehouse)[f"main.{table}"]
     with duckdb.connect() as con:
@@ -111,6 +118,9 @@ def test_incremental_spark_builds_equal_a_full_rebuild(tmp_path_factory):
         # night 2 wrote its own partitions and left night 1's files as they were
         assert partition_files(first.warehouse_dir, D1) == night_one_files
         assert partition_files(first.warehouse_dir, D2)
+        # the month marts are partitioned by month; the last night touches no inspection or alarm
+        fire_months = month_files(first.warehouse_dir, "mart_fire_safety")
+        assert any("activity_month=" in f for f in fire_months), "mart_fire_safety has no month partitions"
 
         # one night with a rerun of night 1 that withdraws a call, and a batch the lake no longer commits
         # (Wujiang's D2): its partition must go although no new row replaces it
@@ -125,6 +135,11 @@ def test_incremental_spark_builds_equal_a_full_rebuild(tmp_path_factory):
         gone = result.warehouse_dir / "intermediate.db" / "int_incidents__versions" / f"load_date={D2}"
         assert not (gone / f"source_feed={GONE_FEED}").exists()
         assert (gone / "source_feed=qingpu_110_incidents").exists()
+        # a month of a KPI mart the night did not touch kept its files (only touched months are rewritten)
+        assert month_files(result.warehouse_dir, "mart_fire_safety") == fire_months
+        # the incremental night's per-node times (README: Incremental models), kept with the test's files
+        timings = tmp_path_factory.mktemp("timings") / "incremental_run_results.json"
+        shutil.copy(settings.home / "dbt-spark" / "target" / "run_results.json", timings)
 
         incremental = tmp_path_factory.mktemp("incremental") / "spark-warehouse"
         shutil.copytree(result.warehouse_dir, incremental)

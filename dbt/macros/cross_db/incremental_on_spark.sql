@@ -12,7 +12,8 @@
       (dynamic overwrite leaves a partition alone when no new row falls in it);
     - the facts (delete+insert by key on DuckDB) are partitioned by a date of their rows and rewrite only
       the days a night touches (macros/cross_db/facts_on_spark.sql), except fct_grid_events, a table;
-    - the KPI marts and dim_enterprise are tables on Spark (mart_materialization()).
+    - the month KPI marts rewrite only the months a night touches (month_marts_on_spark.sql); dim_enterprise,
+      the incident pairs and mart_overdue_grid_events are tables on Spark (mart_materialization()).
     A full rebuild (the default `pingan build --engine spark`) passes --full-refresh into an empty catalog,
     so every model is a table and is_incremental() is false. DuckDB's configs and SQL are unchanged.
 -#}

@@ -1,7 +1,8 @@
 -- Fire safety per local month, jurisdiction and town: hazards found vs rectified in the month's
 -- inspections (消防检查), and the month's IoT alarms (消防物联网告警): true-alarm ratio and handling time
 -- (raised → handled). Open hazards past their rectification deadline are counted as of the build.
--- Incremental by month on DuckDB (macros/period_rebuild.sql): the months tonight's inspections and alarms
+-- Spark: partitioned by month, the same months rewritten (macros/cross_db/month_marts_on_spark.sql).
+-- Incremental by month (macros/period_rebuild.sql): the months tonight's inspections and alarms
 -- touch, and those of open hazards whose deadline passed since the last build; percentiles do not merge,
 -- so a month is recomputed whole.
 -- depends_on: {{ ref('stg_raw__feeds') }}
@@ -9,13 +10,18 @@
 -- depends_on: {{ source('raw', 'touched_months') }}
 {{
     config(
-        materialized=mart_materialization(),
-        incremental_strategy='append',
+        materialized=month_mart_materialization(),
+        incremental_strategy=month_mart_strategy(),
+        partition_by=month_mart_partitions('activity_month'),
         on_schema_change='append_new_columns',
-        pre_hook="{{ delete_months('activity_month', fire_safety_months()) }}",
-        post_hook="{{ refresh_source_staleness(['fire_inspection', 'fire_alarm']) }}",
+        pre_hook="{{ delete_months('activity_month', rebuilt_months(fire_safety_months(), 'activity_month', ['fire_inspection', 'fire_alarm'])) }}",
+        post_hook=[
+            "{{ refresh_source_staleness(['fire_inspection', 'fire_alarm']) }}",
+            "{{ drop_emptied_months('activity_month') }}",
+        ],
     )
 }}
+{%- set months = rebuilt_months(fire_safety_months(), 'activity_month', ['fire_inspection', 'fire_alarm']) %}
 
 with
 
@@ -34,7 +40,7 @@ inspections as (
         end) as overdue_open_hazards
     from {{ ref('fct_fire_inspections') }}
     {% if is_incremental() %}
-        where {{ in_months('inspected_on', fire_safety_months()) }}
+        where {{ in_months('inspected_on', months) }}
     {% endif %}
     group by 1, 2, 3
 
@@ -53,7 +59,7 @@ alarms as (
         {{ percentile_cont('raised_to_handled_seconds', 0.9) }} / 60.0 as p90_alarm_handling_minutes
     from {{ ref('fct_fire_alarms') }}
     {% if is_incremental() %}
-        where {{ in_months('raised_on', fire_safety_months()) }}
+        where {{ in_months('raised_on', months) }}
     {% endif %}
     group by 1, 2, 3
 

@@ -2,20 +2,26 @@
 -- event whose discovery stage never reached the lake counts in the month of its earliest stage),
 -- jurisdiction and harmonised event type: closure rate (办结率 = closed / discovered), overdue items
 -- (closed late or open past the deadline of ref_grid_event_deadlines), and the median hours per stage.
--- Incremental by month on DuckDB (macros/period_rebuild.sql): the months of the events tonight's stage rows
+-- Spark: partitioned by month, the same months rewritten (macros/cross_db/month_marts_on_spark.sql).
+-- Incremental by month (macros/period_rebuild.sql): the months of the events tonight's stage rows
 -- touch, and of the open events whose deadline passed tonight (an overdue count changes without a new row).
 -- depends_on: {{ ref('stg_raw__feeds') }}
 -- depends_on: {{ source('raw', 'touched_keys') }}
 -- depends_on: {{ source('raw', 'touched_months') }}
 {{
     config(
-        materialized=mart_materialization(),
-        incremental_strategy='append',
+        materialized=month_mart_materialization(),
+        incremental_strategy=month_mart_strategy(),
+        partition_by=month_mart_partitions('discovered_month'),
         on_schema_change='append_new_columns',
-        pre_hook="{{ delete_months('discovered_month', grid_event_months()) }}",
-        post_hook="{{ refresh_source_staleness(['grid_event_stage']) }}",
+        pre_hook="{{ delete_months('discovered_month', rebuilt_months(grid_event_months(), 'discovered_month', ['grid_event_stage'])) }}",
+        post_hook=[
+            "{{ refresh_source_staleness(['grid_event_stage']) }}",
+            "{{ drop_emptied_months('discovered_month') }}",
+        ],
     )
 }}
+{%- set months = rebuilt_months(grid_event_months(), 'discovered_month', ['grid_event_stage']) %}
 
 with
 
@@ -23,7 +29,7 @@ events as (
 
     select * from {{ ref('fct_grid_events') }}
     {% if is_incremental() %}
-        where {{ in_months('discovered_on', grid_event_months()) }}
+        where {{ in_months('discovered_on', months) }}
     {% endif %}
 
 ),

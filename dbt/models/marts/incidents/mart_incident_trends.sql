@@ -2,7 +2,8 @@
 -- year earlier ("110 alarms down 26.12%"). Months are local (Asia/Shanghai) calendar months. A
 -- cross-border double report counts once: its later copy is left out of `incidents` and counted in
 -- `double_reports_excluded`.
--- Incremental by month on DuckDB (macros/period_rebuild.sql): delete+insert of whole months, not a merge
+-- Spark: partitioned by month, the same months rewritten (macros/cross_db/month_marts_on_spark.sql).
+-- Incremental by month (macros/period_rebuild.sql): delete+insert of whole months, not a merge
 -- on the row key, because a month's groups can vanish (a withdrawn call was its category's only one).
 -- A touched month is recomputed with the month a year later, whose prior-year column it feeds.
 -- depends_on: {{ ref('stg_raw__feeds') }}
@@ -11,13 +12,18 @@
 -- depends_on: {{ source('raw', 'touched_months') }}
 {{
     config(
-        materialized=mart_materialization(),
-        incremental_strategy='append',
+        materialized=month_mart_materialization(),
+        incremental_strategy=month_mart_strategy(),
+        partition_by=month_mart_partitions('incident_month'),
         on_schema_change='append_new_columns',
-        pre_hook="{{ delete_months('incident_month', incident_trend_months()) }}",
-        post_hook="{{ refresh_source_staleness(['incident']) }}",
+        pre_hook="{{ delete_months('incident_month', rebuilt_months(incident_trend_months(), 'incident_month', ['incident'])) }}",
+        post_hook=[
+            "{{ refresh_source_staleness(['incident']) }}",
+            "{{ drop_emptied_months('incident_month') }}",
+        ],
     )
 }}
+{%- set months = rebuilt_months(incident_trend_months(), 'incident_month', ['incident']) %}
 
 with
 
@@ -32,9 +38,9 @@ incidents as (
     {% if is_incremental() %}
         -- the months recomputed and the months a year before them
         {%- set with_prior_year -%}
-            select month from ({{ incident_trend_months() }}) as rebuilt
+            select month from ({{ months }}) as rebuilt
             union
-            select cast({{ dbt.dateadd('year', -1, 'month') }} as date) from ({{ incident_trend_months() }}) as rebuilt
+            select cast({{ dbt.dateadd('year', -1, 'month') }} as date) from ({{ months }}) as rebuilt
         {%- endset %}
         where {{ in_months('reported_on', with_prior_year) }}
     {% endif %}
@@ -97,7 +103,7 @@ final as (
     left join staleness
         on with_prior_year.jurisdiction_code = staleness.jurisdiction_code
     {% if is_incremental() %}
-        where with_prior_year.incident_month in ({{ incident_trend_months() }})
+        where with_prior_year.incident_month in ({{ months }})
     {% endif %}
 
 )

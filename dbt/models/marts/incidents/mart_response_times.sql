@@ -2,7 +2,8 @@
 -- 90th percentile in seconds, and the share of arrivals within 5 minutes ("5 minutes to arrive"). Only
 -- incidents with both times count toward the percentiles and the share; a cross-border double report
 -- counts once.
--- Incremental by month on DuckDB (macros/period_rebuild.sql): percentiles do not merge, so a touched month
+-- Spark: partitioned by month, the same months rewritten (macros/cross_db/month_marts_on_spark.sql).
+-- Incremental by month (macros/period_rebuild.sql): percentiles do not merge, so a touched month
 -- is recomputed whole (delete+insert by month), never patched row by row.
 -- depends_on: {{ ref('stg_raw__feeds') }}
 -- depends_on: {{ ref('fct_incidents') }}
@@ -10,13 +11,18 @@
 -- depends_on: {{ source('raw', 'touched_months') }}
 {{
     config(
-        materialized=mart_materialization(),
-        incremental_strategy='append',
+        materialized=month_mart_materialization(),
+        incremental_strategy=month_mart_strategy(),
+        partition_by=month_mart_partitions('incident_month'),
         on_schema_change='append_new_columns',
-        pre_hook="{{ delete_months('incident_month', incident_months()) }}",
-        post_hook="{{ refresh_source_staleness(['incident']) }}",
+        pre_hook="{{ delete_months('incident_month', rebuilt_months(incident_months(), 'incident_month', ['incident'])) }}",
+        post_hook=[
+            "{{ refresh_source_staleness(['incident']) }}",
+            "{{ drop_emptied_months('incident_month') }}",
+        ],
     )
 }}
+{%- set months = rebuilt_months(incident_months(), 'incident_month', ['incident']) %}
 
 with
 
@@ -31,7 +37,7 @@ incidents as (
     from {{ ref('int_incidents__double_reports_flagged') }}
     where not is_double_report
     {% if is_incremental() %}
-        and {{ in_months('reported_on', incident_months()) }}
+        and {{ in_months('reported_on', months) }}
     {% endif %}
 
 ),
