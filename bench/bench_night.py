@@ -209,6 +209,7 @@ def night_of(home: Path) -> None:
     from collections import Counter
 
     from pingan.orchestration.pipeline import build_warehouse, ingest_day, publish_shares
+    from pingan.sharing.publish import SharesHeldBack
 
     settings = bw.settings_for(home)
     out: dict = {}
@@ -217,17 +218,32 @@ def night_of(home: Path) -> None:
     t1 = time.monotonic()
     build = build_warehouse(settings, build_date=TONIGHT)
     t2 = time.monotonic()
-    shares = publish_shares(settings, TONIGHT)
+    try:
+        shares = publish_shares(settings, TONIGHT)
+    except SharesHeldBack as held:  # the PII guard held a dataset back: the others were published (and timed)
+        shares, out["held_back"] = held.published, held.held_back
     t3 = time.monotonic()
     out["ingest"], out["build"], out["publish"], out["seconds"] = t1 - t0, t2 - t1, t3 - t2, t3 - t0
     out["feeds"] = dict(
         Counter(str(f.status.value if hasattr(f.status, "value") else f.status) for f in feeds)
     )
+    out["feed_seconds"] = {f.feed: _load_seconds(f.result.manifest) for f in feeds if f.result is not None}
     out["stages"] = build.stage_seconds
     out["shares"] = len(shares)
     out["slowest"] = bw.slowest_dbt_nodes(settings.home)
     out["rss_mib"] = bw.peak_rss_mib()
     print(json.dumps(out))
+
+
+def _load_seconds(manifest) -> float:
+    """A feed's load time, from its manifest's instants."""
+    from datetime import datetime
+
+    if not (manifest.started_at and manifest.finished_at):
+        return 0.0
+    return (
+        datetime.fromisoformat(manifest.finished_at) - datetime.fromisoformat(manifest.started_at)
+    ).total_seconds()
 
 
 def _row(name: str, a: float, b: float, unit: str = "s", target: bool = True) -> str:
@@ -240,6 +256,9 @@ def print_nights(short: dict, long: dict, years: float) -> None:
     """The two nights side by side: each stage, the build's stages, the night, the pull, RSS, slowest nodes."""
     print(f"\n{'':26}{'1 week':>11}{f'{years:g} years':>11}{'ratio':>9}")
     print(_row("ingest (gate, profile)", short["ingest"], long["ingest"]))
+    for feed in sorted({*short.get("feed_seconds", {}), *long.get("feed_seconds", {})}):
+        a, b = short.get("feed_seconds", {}).get(feed, 0.0), long.get("feed_seconds", {}).get(feed, 0.0)
+        print(_row(f"  {feed}", a, b, target=False))
     print(_row("build", short["build"], long["build"]))
     for stage in dict.fromkeys([*short["stages"], *long["stages"]]):
         a, b = short["stages"].get(stage, 0.0), long["stages"].get(stage, 0.0)
@@ -295,7 +314,8 @@ def main() -> None:
     long = min(nights["long"], key=lambda n: n["seconds"])
     short["rss_mib"] = max(n["rss_mib"] for n in nights["short"])
     long["rss_mib"] = max(n["rss_mib"] for n in nights["long"])
-    print(f"scale {args.scale:g}")
+    (work / "nights.json").write_text(json.dumps({"short": short, "long": long}, indent=1), encoding="utf-8")
+    print(f"scale {args.scale:g} (the nights' numbers: {work / 'nights.json'})")
     print_nights(short, long, args.years)
 
 
