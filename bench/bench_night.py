@@ -193,6 +193,7 @@ def night(settings, label: str) -> dict:
     result["pull_bytes"] = sum(p.bytes_downloaded for p in pulled)
     result["pull_files"] = sum(p.files_downloaded for p in pulled)
     result["manifest_bytes"] = sum(p.manifest_bytes for p in pulled)
+    result["pull_by_dataset"] = {p.dataset: [p.files_downloaded, p.bytes_downloaded] for p in pulled}
     result["load"] = load
     print(
         f"  {label}: night {result['seconds']:.1f} s ("
@@ -294,6 +295,9 @@ def print_nights(short: dict, long: dict, years: float) -> None:
     print(_row("publish", short["publish"], long["publish"]))
     print(_row("whole night", short["seconds"], long["seconds"]))
     print(_row("partner pull (data bytes)", short["pull_bytes"], long["pull_bytes"], "B"))
+    for dataset in sorted({*short.get("pull_by_dataset", {}), *long.get("pull_by_dataset", {})}):
+        (fa, a), (fb, b) = (n.get("pull_by_dataset", {}).get(dataset, (0, 0)) for n in (short, long))
+        print(_row(f"  {dataset} ({fa} / {fb} files)", a, b, "B", target=False))
     print(_row("  manifests (bytes)", short["manifest_bytes"], long["manifest_bytes"], "B", target=False))
     print(_row("  pull time", short["pull_s"], long["pull_s"], target=False))
     print(f"{'peak RSS':26}{short['rss_mib']:>8.0f}MiB{long['rss_mib']:>8.0f}MiB{'':9}  (target < 1024 MiB)")
