@@ -278,12 +278,12 @@ def _load_seconds(manifest) -> float:
 def _row(name: str, a: float, b: float, unit: str = "s", target: bool = True) -> str:
     ratio = b / a if a else float("nan")
     fmt = "{:>11,.0f}" if unit == "B" else "{:>10.2f}" + unit
-    return f"{name:26}{fmt.format(a)}{fmt.format(b)}{ratio:>8.2f}x" + ("  (target <= 1.2x)" if target else "")
+    return f"{name:40}{fmt.format(a)}{fmt.format(b)}{ratio:>8.2f}x" + ("  (target <= 1.2x)" if target else "")
 
 
 def print_nights(short: dict, long: dict, years: float) -> None:
     """The two nights side by side: each stage, the build's stages, the night, the pull, RSS, slowest nodes."""
-    print(f"\n{'':26}{'1 week':>11}{f'{years:g} years':>11}{'ratio':>9}")
+    print(f"\n{'':40}{'1 week':>11}{f'{years:g} years':>11}{'ratio':>9}")
     print(_row("ingest (gate, profile)", short["ingest"], long["ingest"]))
     for feed in sorted({*short.get("feed_seconds", {}), *long.get("feed_seconds", {})}):
         a, b = short.get("feed_seconds", {}).get(feed, 0.0), long.get("feed_seconds", {}).get(feed, 0.0)
@@ -300,7 +300,7 @@ def print_nights(short: dict, long: dict, years: float) -> None:
         print(_row(f"  {dataset} ({fa} / {fb} files)", a, b, "B", target=False))
     print(_row("  manifests (bytes)", short["manifest_bytes"], long["manifest_bytes"], "B", target=False))
     print(_row("  pull time", short["pull_s"], long["pull_s"], target=False))
-    print(f"{'peak RSS':26}{short['rss_mib']:>8.0f}MiB{long['rss_mib']:>8.0f}MiB{'':9}  (target < 1024 MiB)")
+    print(f"{'peak RSS':40}{short['rss_mib']:>8.0f}MiB{long['rss_mib']:>8.0f}MiB{'':9}  (target < 1024 MiB)")
     print(
         f"load average (1 min) at the nights' start: {short['load']:.1f} / {long['load']:.1f} on {os.cpu_count()} cores"
     )
