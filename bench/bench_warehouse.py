@@ -200,18 +200,26 @@ def night_build(home: Path) -> None:
     t = time.monotonic()
     result = build(settings, batches, lake=lake, build_date=max(b.load_date for b in batches))
     seconds = time.monotonic() - t
-    run = json.loads((settings.home / "dbt" / "target" / "run_results.json").read_text(encoding="utf-8"))
-    nodes = sorted(
-        ((r["unique_id"].split(".", 1)[0] + " " + r["unique_id"].rsplit(".", 1)[-1], r["execution_time"])
-         for r in run["results"]),
-        key=lambda n: -n[1],
-    )[:10]  # fmt: skip
-    # this process's own high-water mark (VmHWM): ru_maxrss would carry the parent's over fork and exec
-    status = Path("/proc/self/status").read_text(encoding="utf-8")
-    rss_mib = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
+    nodes, rss_mib = slowest_dbt_nodes(settings.home), peak_rss_mib()
     print(
         json.dumps({"seconds": seconds, "stages": result.stage_seconds, "slowest": nodes, "rss_mib": rss_mib})
     )
+
+
+def slowest_dbt_nodes(home: Path, top: int = 10) -> list[tuple[str, float]]:
+    """The last dbt invocation's `top` slowest nodes at `home` (kind and name, seconds; a test's unique_id
+    is test.<project>.<name>.<hash>)."""
+    run = json.loads((home / "dbt" / "target" / "run_results.json").read_text(encoding="utf-8"))
+    return sorted(
+        ((" ".join(r["unique_id"].split(".")[0:3:2]), r["execution_time"]) for r in run["results"]),
+        key=lambda n: -n[1],
+    )[:top]  # fmt: skip
+
+
+def peak_rss_mib() -> float:
+    """This process's own high-water mark (VmHWM): ru_maxrss would carry the parent's over fork and exec."""
+    status = Path("/proc/self/status").read_text(encoding="utf-8")
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
 
 
 def print_nights(short: dict, long: dict, years: float) -> None:
