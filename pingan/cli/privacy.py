@@ -25,7 +25,7 @@ def restricted_build() -> None:
 
     settings = load_settings()
     lake = lake_store(settings)
-    rows = build_restricted(settings, committed_batches(lake), lake)
+    rows = build_restricted(settings, committed_batches(lake), lake, full=True)
     out.print(
         f"restricted store {restricted_path(settings)}: {rows:,} pseudonym → value rows (encrypted, 0600)"
     )

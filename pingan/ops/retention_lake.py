@@ -12,8 +12,9 @@ from the batch's load date, the same periods as the restricted store). For every
 - **quality results**: the stored GX validations lose their value samples; the counts stay.
 
 Rewritten files are committed the way erasure commits them (new names, one manifest write, old files
-deleted; pingan.ops.erasure_lake), re-encrypted under the lake key. A batch already past retention holds
-only pseudonyms and is left alone, so a rerun changes nothing. One audit entry with counts, never values.
+deleted; pingan.ops.erasure_lake), re-encrypted under the lake key. A treated day gets a marker
+(`_retention/lake/<feed>/load_date=D.done`, cleared by any later commit of the day), so a night reads only
+the days whose period ended since, and a rerun changes nothing. One audit entry with counts, never values.
 """
 
 from __future__ import annotations
@@ -76,11 +77,27 @@ def apply_lake_retention(lake: Store, hub_key: bytes, audit_store: Store, as_of:
     if leases:
         raise ErasureBlocked(f"{len(leases)} build(s) are reading the lake: retention runs after they end")
     counts = LakeRetentionCounts(as_of)
-    for manifest in raw_zone.committed_manifest_records(lake):
+    for manifest in untreated_past(lake, as_of):
+        if manifest.entity in PERSONAL_DATA_RETENTION_DAYS and not past_retention(manifest, as_of):
+            continue  # its period has not ended: read again on a later night
         if past_retention(manifest, as_of) and _retain_batch(lake, manifest, hub_key, counts):
             counts.batches[manifest.entity] += 1
+        lake.put_bytes(raw_zone.retained_marker_key(manifest.feed, manifest.load_date), b"", "text/plain")
     audit.append(audit_store, "personal_data_retention", tier="lake", **counts.audit_detail())
     return counts
+
+
+def untreated_past(lake: Store, as_of: date):
+    """The committed manifests of days past the shortest retention period that retention has not treated
+    yet (one listing of manifests and one of markers; only those days' manifests are read): the night's
+    retention costs what tonight's expiries cost, not the history already treated."""
+    shortest = min(PERSONAL_DATA_RETENTION_DAYS.values())
+    done = set(lake.list("_retention/lake/"))
+    for feed, day in raw_zone.committed_days(lake):
+        if day <= as_of - timedelta(days=shortest) and raw_zone.retained_marker_key(feed, day) not in done:
+            manifest = raw_zone.committed_manifest_record(lake, feed, day)
+            if manifest is not None:
+                yield manifest
 
 
 def _retain_batch(

@@ -40,6 +40,12 @@ def manifest_key(feed: str, load_date: date) -> str:
     return f"_manifests/{feed}/load_date={load_date.isoformat()}.json"
 
 
+def retained_marker_key(feed: str, load_date: date) -> str:
+    """Written once lake retention has treated the day's committed batch; every commit of the day clears it
+    (a rerun brings raw values back), so the nightly retention reads only the days it has not treated."""
+    return f"_retention/lake/{feed}/load_date={load_date.isoformat()}.done"
+
+
 def batch_record_key(feed: str, batch_id: str) -> str:
     return f"_batches/{feed}/{batch_id}.json"
 
@@ -146,6 +152,7 @@ def commit(lake: Store, manifest: Manifest | dict) -> None:
     lake.put_bytes(
         manifest_key(manifest.feed, manifest.load_date), _dump(manifest.to_json()), "application/json"
     )
+    lake.delete(retained_marker_key(manifest.feed, manifest.load_date))
 
 
 def _read_all(lake: Store, prefix: str) -> list[dict]:
@@ -178,6 +185,16 @@ def attempt_records(lake: Store, feed: str | None = None) -> list[Manifest]:
     """Every load attempt's batch record (committed, blocked, failed, late, running), typed, in start order."""
     records = [Manifest.from_json(r) for r in _read_all(lake, f"_batches/{feed}/" if feed else "_batches/")]
     return sorted(records, key=lambda r: (r.feed, r.load_date, r.started_at or ""))
+
+
+def committed_days(lake: Store) -> list[tuple[str, date]]:
+    """(feed, load date) of every committed day, from the manifests' key names (one listing, no reads)."""
+    out = []
+    for key in lake.list("_manifests/"):
+        parts = key.split("/")
+        if len(parts) == 3 and parts[2].startswith("load_date=") and parts[2].endswith(".json"):
+            out.append((parts[1], date.fromisoformat(parts[2][len("load_date=") : -len(".json")])))
+    return sorted(out)
 
 
 def committed_dates(lake: Store, feed: str) -> list[date]:

@@ -1,7 +1,7 @@
 """The restricted tier: the only place inside the hub where a pseudonym turns back into a raw value.
 
 `$PINGAN_HOME/restricted.duckdb` is a DuckDB file encrypted with DuckDB's database encryption (AES-GCM,
-`ATTACH ... (ENCRYPTION_KEY ...)`), mode 0600, rebuilt by the night from the lake's committed batches.
+`ATTACH ... (ENCRYPTION_KEY ...)`), mode 0600, kept by the night in step with the lake's committed batches (tonight's added, the gone dropped).
 One table, `personal_data`: per raw value of a personal-data column (pingan.core.canonical.PERSONAL_DATA,
 each element of a ';'-separated list), its hub pseudonym and the record it came from. Its key is
 `PINGAN_RESTRICTED_KEY` (hex; a secret store in prod) or `$PINGAN_HOME/secrets/restricted.key` (0600,
@@ -14,6 +14,7 @@ never the values) before returning anything.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -58,37 +59,75 @@ def attach(con: duckdb.DuckDBPyConnection, path: Path, key: str, *, read_only: b
         raise RestrictedStoreError(f"cannot open the restricted store {path}: {type(exc).__name__}") from None
 
 
+LOADED = "loaded_batches"  # (entity, batch_id) whose values the store holds: what a night adds or drops
+COLUMNS_SQL = (
+    "pseudonym VARCHAR, entity VARCHAR, column_name VARCHAR, value VARCHAR, record_id VARCHAR,"
+    " jurisdiction_code VARCHAR, load_date DATE, batch_id VARCHAR"
+)
+
+
 def build_restricted(
-    settings: Settings, batches: list[RawBatch], lake: Store, *, as_of: date | None = None
+    settings: Settings, batches: list[RawBatch], lake: Store, *, as_of: date | None = None, full: bool = False
 ) -> int:
-    """Rebuild the store from the committed batches still within retention on `as_of` (default: the latest
-    load date); a new file replaces the old one, so raw values past retention are gone. Rows written."""
-    batches = within_retention(batches, as_of)
+    """Bring the store to the committed batches still within retention on `as_of` (default: the latest load
+    date): a copy of it drops the batches no longer wanted (past retention, withdrawn, replaced by a rerun)
+    and reads only the new ones, then replaces it, so a night decrypts tonight's files, not the retention
+    window's. `full` (or a store without its batch list) rebuilds from every wanted batch. Rows held."""
+    wanted = [b for b in within_retention(batches, as_of) if b.entity in PERSONAL_DATA]
     path = restricted_path(settings)
     work = path.with_name(path.name + ".building")
     work.unlink(missing_ok=True)
+    if path.exists() and not full:
+        shutil.copyfile(path, work)
     con = duckdb.connect()
     register_pseudonym_functions(con, load_hub_key(settings))
     attach(con, work, restricted_key(settings), read_only=False)
-    con.execute(
-        f"CREATE TABLE {ALIAS}.{TABLE} (pseudonym VARCHAR, entity VARCHAR, column_name VARCHAR, value VARCHAR,"
-        " record_id VARCHAR, jurisdiction_code VARCHAR, load_date DATE, batch_id VARCHAR)"
-    )
-    for entity, columns in PERSONAL_DATA.items():
-        files = [f for b in batches if b.entity == entity for f in b.files]
-        for uri in files:  # decrypted by pyarrow (the raw zone is encrypted), one file at a time
-            table = lake.read_parquet(lake.key_of(uri))
-            con.register("_raw_file", table)
-            for column, treatment in columns.items():
-                if column in table.column_names:
-                    con.execute(_insert_sql(entity, column, treatment, "_raw_file"))
-            con.unregister("_raw_file")
+    loaded = _loaded_batches(con)
+    wanted_ids = {(b.entity, b.batch_id) for b in wanted}
+    _drop_batches(con, loaded - wanted_ids)
+    for batch in (b for b in wanted if (b.entity, b.batch_id) not in loaded):
+        _add_batch(con, lake, batch)
     rows = con.execute(f"SELECT count(*) FROM {ALIAS}.{TABLE}").fetchone()[0]
     con.execute(f"DETACH {ALIAS}")
     con.close()
     os.chmod(work, 0o600)
     os.replace(work, path)
     return rows
+
+
+def _loaded_batches(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
+    """The batches the attached store holds; a store without its batch list (or a new file) starts empty."""
+    tables = {
+        r[0]
+        for r in con.execute(
+            f"SELECT table_name FROM duckdb_tables() WHERE database_name = '{ALIAS}'"
+        ).fetchall()
+    }
+    if LOADED not in tables:
+        con.execute(f"DROP TABLE IF EXISTS {ALIAS}.{TABLE}")
+        con.execute(f"CREATE TABLE {ALIAS}.{TABLE} ({COLUMNS_SQL})")
+        con.execute(f"CREATE TABLE {ALIAS}.{LOADED} (entity VARCHAR, batch_id VARCHAR)")
+        return set()
+    return set(con.execute(f"SELECT entity, batch_id FROM {ALIAS}.{LOADED}").fetchall())
+
+
+def _drop_batches(con: duckdb.DuckDBPyConnection, gone: set[tuple[str, str]]) -> None:
+    for entity, batch_id in gone:
+        for table in (TABLE, LOADED):
+            con.execute(f"DELETE FROM {ALIAS}.{table} WHERE entity = ? AND batch_id = ?", [entity, batch_id])
+
+
+def _add_batch(con: duckdb.DuckDBPyConnection, lake: Store, batch: RawBatch) -> None:
+    """The batch's personal-data values, decrypted by pyarrow (the raw zone is encrypted), file by file."""
+    columns = PERSONAL_DATA[batch.entity]
+    for uri in batch.files:
+        table = lake.read_parquet(lake.key_of(uri))
+        con.register("_raw_file", table)
+        for column, treatment in columns.items():
+            if column in table.column_names:
+                con.execute(_insert_sql(batch.entity, column, treatment, "_raw_file"))
+        con.unregister("_raw_file")
+    con.execute(f"INSERT INTO {ALIAS}.{LOADED} VALUES (?, ?)", [batch.entity, batch.batch_id])
 
 
 def within_retention(batches: list[RawBatch], as_of: date | None) -> list[RawBatch]:

@@ -23,7 +23,7 @@ from pingan.core.lake_crypto import LakeCrypto
 from pingan.core.pseudonym import pseudonym
 from pingan.core.storage import Store
 from pingan.ops.erasure_lake import ErasureBlocked
-from pingan.ops.retention_lake import apply_lake_retention
+from pingan.ops.retention_lake import apply_lake_retention, untreated_past
 from pingan.quality.results_store import validation_key
 from pingan.raw_zone import retention
 from pingan.raw_zone.manifest import BatchFiles, Manifest
@@ -108,6 +108,21 @@ def test_past_retention_raw_values_become_their_pseudonyms_and_samples_go(tmp_pa
         sum(again.batches.values()) == 0
         and raw_zone.committed_manifest_record(lake, "qingpu_110", DAY) == new
     )
+
+
+def test_a_treated_day_is_not_read_again_until_it_is_committed_again(tmp_path: Path):
+    """The night's retention reads only the days it has not treated: its cost is tonight's expiries."""
+    lake, audit_store = _lake(tmp_path), Store(f"file://{tmp_path}/shares")
+    _committed_incidents(lake)
+    as_of = date(2025, 8, 28)  # day 180
+    assert [m.batch_id for m in untreated_past(lake, as_of)] == ["b1"]
+    apply_lake_retention(lake, HUB, audit_store, as_of)
+    assert list(untreated_past(lake, as_of)) == []  # treated: marked, never decrypted again
+    assert list(untreated_past(lake, date(2026, 8, 28))) == []
+    _committed_incidents(lake)  # a rerun of the day commits raw values again: the marker goes
+    assert [m.batch_id for m in untreated_past(lake, as_of)] == ["b1"]
+    again = apply_lake_retention(lake, HUB, audit_store, as_of)
+    assert again.batches == {"incident": 1}
 
 
 def test_retention_waits_for_a_build_reading_the_lake(tmp_path: Path):

@@ -74,3 +74,41 @@ def _one_raw_phone(home: Path) -> str:
         f"select caller_phone from {source} where caller_phone is not null"
         " group by 1 order by count(*) desc, 1 limit 1"
     ).fetchone()[0]
+
+
+@pytest.mark.slow
+def test_a_night_adds_only_new_batches_and_drops_the_gone(demo_home: Path, tmp_path: Path):
+    """The store follows the committed batches without decrypting the ones it already holds."""
+    import shutil
+
+    from pingan.core.settings import load_settings
+    from pingan.core.storage import lake_store
+    from pingan.raw_zone import committed_batches
+    from pingan.warehouse.restricted import ALIAS, TABLE, attach, build_restricted, restricted_key
+
+    home = tmp_path / "home"
+    shutil.copytree(demo_home, home)
+    settings = load_settings({"PINGAN_HOME": str(home)})
+    lake = lake_store(settings)
+    batches = committed_batches(lake)
+    as_of = max(b.load_date for b in batches)
+    held = build_restricted(settings, batches, lake, as_of=as_of)
+    incidents = [b for b in batches if b.entity == "incident"]
+    gone, kept = incidents[0], incidents[1]
+
+    def batch_rows(batch_id: str) -> int:
+        con = duckdb.connect()
+        attach(con, home / "restricted.duckdb", restricted_key(settings))
+        return con.execute(f"select count(*) from {ALIAS}.{TABLE} where batch_id = ?", [batch_id]).fetchone()[
+            0
+        ]
+
+    assert batch_rows(gone.batch_id) > 0
+    fewer = build_restricted(settings, [b for b in batches if b is not gone], lake, as_of=as_of)
+    assert batch_rows(gone.batch_id) == 0 and fewer < held  # a withdrawn batch's values leave the store
+    for uri in kept.files:  # a batch it holds is never read again: its files could be gone
+        (home / "lake" / lake.key_of(uri)).unlink()
+    assert build_restricted(settings, batches, lake, as_of=as_of) == held  # only `gone` was read again
+    assert batch_rows(kept.batch_id) > 0
+    with pytest.raises(OSError):  # a full rebuild reads every batch (here: a missing file fails it)
+        build_restricted(settings, batches, lake, as_of=as_of, full=True)
