@@ -83,10 +83,10 @@ def change_restricted(settings: Settings, raw: ValueChange, pseudonyms: ValueCha
     con.execute(f"CREATE TABLE changed.{restricted.TABLE} AS SELECT * FROM {table} LIMIT 0")
     con.register("kept", _changed_rows(rows, hits, raw, pseudonyms))
     con.execute(f"INSERT INTO changed.{restricted.TABLE} SELECT * FROM kept")
-    loaded = f"{restricted.ALIAS}.{restricted.LOADED}"  # the night's next build adds only new batches
-    if con.execute(f"SELECT count(*) FROM duckdb_tables() WHERE database_name = '{restricted.ALIAS}'"
-                   f" AND table_name = '{restricted.LOADED}'").fetchone()[0]:  # fmt: skip
-        con.execute(f"CREATE TABLE changed.{restricted.LOADED} AS SELECT * FROM {loaded}")
+    for kept_table in (restricted.LOADED, restricted.INFO):  # so the next night adds only new batches
+        if con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
+                       [restricted.ALIAS, kept_table]).fetchone()[0]:  # fmt: skip
+            con.execute(f"CREATE TABLE changed.{kept_table} AS SELECT * FROM {restricted.ALIAS}.{kept_table}")
     con.execute("DETACH changed")
     con.close()
     os.chmod(work, 0o600)

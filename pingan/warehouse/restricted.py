@@ -13,6 +13,7 @@ never the values) before returning anything.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ def attach(con: duckdb.DuckDBPyConnection, path: Path, key: str, *, read_only: b
         raise RestrictedStoreError(f"cannot open the restricted store {path}: {type(exc).__name__}") from None
 
 
+INFO = "build_info"  # which hub key made the pseudonyms (an id derived from it, not the key)
 LOADED = "loaded_batches"  # (entity, batch_id) whose values the store holds: what a night adds or drops
 COLUMNS_SQL = (
     "pseudonym VARCHAR, entity VARCHAR, column_name VARCHAR, value VARCHAR, record_id VARCHAR,"
@@ -77,12 +79,11 @@ def build_restricted(
     path = restricted_path(settings)
     work = path.with_name(path.name + ".building")
     work.unlink(missing_ok=True)
-    if path.exists() and not full:
-        shutil.copyfile(path, work)
+    hub_key = load_hub_key(settings)
     con = duckdb.connect()
-    register_pseudonym_functions(con, load_hub_key(settings))
-    attach(con, work, restricted_key(settings), read_only=False)
-    loaded = _loaded_batches(con)
+    register_pseudonym_functions(con, hub_key)
+    _attach_work(con, path, work, restricted_key(settings), copy=not full)
+    loaded = _loaded_batches(con, hashlib.sha256(b"pingan-restricted-hub-key:" + hub_key).hexdigest()[:16])
     wanted_ids = {(b.entity, b.batch_id) for b in wanted}
     _drop_batches(con, loaded - wanted_ids)
     for batch in (b for b in wanted if (b.entity, b.batch_id) not in loaded):
@@ -95,20 +96,34 @@ def build_restricted(
     return rows
 
 
-def _loaded_batches(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
-    """The batches the attached store holds; a store without its batch list (or a new file) starts empty."""
-    tables = {
-        r[0]
-        for r in con.execute(
-            f"SELECT table_name FROM duckdb_tables() WHERE database_name = '{ALIAS}'"
-        ).fetchall()
-    }
-    if LOADED not in tables:
-        con.execute(f"DROP TABLE IF EXISTS {ALIAS}.{TABLE}")
-        con.execute(f"CREATE TABLE {ALIAS}.{TABLE} ({COLUMNS_SQL})")
-        con.execute(f"CREATE TABLE {ALIAS}.{LOADED} (entity VARCHAR, batch_id VARCHAR)")
-        return set()
-    return set(con.execute(f"SELECT entity, batch_id FROM {ALIAS}.{LOADED}").fetchall())
+def _attach_work(con: duckdb.DuckDBPyConnection, path: Path, work: Path, key: str, *, copy: bool) -> None:
+    """Attach the working file: a copy of the store, or a new file when asked, when there is none, or when
+    the copy does not open with tonight's key (a rotated restricted key: the store is rebuilt under it)."""
+    if copy and path.exists():
+        shutil.copyfile(path, work)
+        try:
+            attach(con, work, key, read_only=False)
+            return
+        except RestrictedStoreError:
+            work.unlink(missing_ok=True)
+    attach(con, work, key, read_only=False)
+
+
+def _loaded_batches(con: duckdb.DuckDBPyConnection, hub_key_id: str) -> set[tuple[str, str]]:
+    """The batches the attached store holds. A new file, a store without its batch list, or one whose
+    pseudonyms came from another hub key (rotated: every pseudonym changes) starts empty."""
+    tables = {r[0] for r in con.execute(
+        f"SELECT table_name FROM duckdb_tables() WHERE database_name = '{ALIAS}'").fetchall()}  # fmt: skip
+    if {LOADED, INFO} <= tables and con.execute(f"SELECT hub_key_id FROM {ALIAS}.{INFO}").fetchall() == [
+        (hub_key_id,)
+    ]:
+        return set(con.execute(f"SELECT entity, batch_id FROM {ALIAS}.{LOADED}").fetchall())
+    for table in (TABLE, LOADED, INFO):
+        con.execute(f"DROP TABLE IF EXISTS {ALIAS}.{table}")
+    con.execute(f"CREATE TABLE {ALIAS}.{TABLE} ({COLUMNS_SQL})")
+    con.execute(f"CREATE TABLE {ALIAS}.{LOADED} (entity VARCHAR, batch_id VARCHAR)")
+    con.execute(f"CREATE TABLE {ALIAS}.{INFO} AS SELECT ? AS hub_key_id", [hub_key_id])
+    return set()
 
 
 def _drop_batches(con: duckdb.DuckDBPyConnection, gone: set[tuple[str, str]]) -> None:

@@ -112,3 +112,31 @@ def test_a_night_adds_only_new_batches_and_drops_the_gone(demo_home: Path, tmp_p
     assert batch_rows(kept.batch_id) > 0
     with pytest.raises(OSError):  # a full rebuild reads every batch (here: a missing file fails it)
         build_restricted(settings, batches, lake, as_of=as_of, full=True)
+
+
+@pytest.mark.slow
+def test_a_rotated_key_rebuilds_the_store_under_it(demo_home: Path, tmp_path: Path):
+    """A new restricted key (the old file does not open) or a new hub key (every pseudonym changes): the
+    night rebuilds the store instead of failing or keeping stale pseudonyms."""
+    import shutil
+
+    from pingan.core.settings import load_settings
+    from pingan.core.storage import lake_store
+    from pingan.raw_zone import committed_batches
+    from pingan.warehouse.restricted import ALIAS, TABLE, attach, build_restricted, restricted_key
+
+    home = tmp_path / "home"
+    shutil.copytree(demo_home, home)
+    settings = load_settings({"PINGAN_HOME": str(home)})
+    lake = lake_store(settings)
+    batches = committed_batches(lake)
+    phone = _one_raw_phone(home)
+    for secret in ("restricted.key", "hub.key"):
+        (home / "secrets" / secret).write_text("ab" * 32)
+        assert build_restricted(settings, batches, lake) > 0
+        con = duckdb.connect()
+        attach(con, home / "restricted.duckdb", restricted_key(settings))
+        found = {r[0] for r in con.execute(
+            f"select pseudonym from {ALIAS}.{TABLE} where value = ?", [phone]).fetchall()}  # fmt: skip
+        hub = (home / "secrets" / "hub.key").read_text().strip()
+        assert found == {pseudonym(bytes.fromhex(hub), phone)}  # opens with the new key, current pseudonyms
