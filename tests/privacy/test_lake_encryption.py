@@ -18,16 +18,23 @@ QUARANTINE = "quarantine/incident/jurisdiction=310118/load_date=2025-03-01/feed=
 RAW = "raw/incident/jurisdiction=310118/load_date=2025-03-01/feed=f/batch=b/part-00000.parquet"
 
 
+def written_sealed(lake: Store, root, key: str):
+    """Write ROWS at `key` through the store; check the file is 0600, holds no phone digits, reads back
+    through the store and not without a key. Returns its path."""
+    lake.write_parquet(key, ROWS)
+    path = root / key
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert b"1391234567" not in path.read_bytes()
+    assert lake.read_parquet(key).equals(ROWS)
+    with pytest.raises(OSError, match="encrypted"):
+        pq.read_table(path)
+    return path
+
+
 def test_quarantine_is_encrypted_0600_and_readable_only_with_the_lake_key(tmp_path):
     key = b"\x11" * 32
     lake = Store(f"file://{tmp_path}", crypto=lambda: LakeCrypto(key))
-    lake.write_parquet(QUARANTINE, ROWS)
-    path = tmp_path / QUARANTINE
-    assert path.stat().st_mode & 0o777 == 0o600
-    assert b"1391234567" not in path.read_bytes()
-    assert lake.read_parquet(QUARANTINE).equals(ROWS)
-    with pytest.raises(OSError, match="encrypted"):
-        pq.read_table(path)
+    path = written_sealed(lake, tmp_path, QUARANTINE)
     with pytest.raises(OSError):
         pq.read_table(path, decryption_properties=LakeCrypto(b"\x22" * 32).decryption_properties())
     with pytest.raises(duckdb.Error):
@@ -36,13 +43,7 @@ def test_quarantine_is_encrypted_0600_and_readable_only_with_the_lake_key(tmp_pa
 
 def test_raw_files_are_encrypted_and_read_by_duckdb_only_with_the_raw_zone_key(tmp_path):
     lake = Store(f"file://{tmp_path}", crypto=lambda: LakeCrypto(b"\x11" * 32))
-    lake.write_parquet(RAW, ROWS)
-    path = tmp_path / RAW
-    assert path.stat().st_mode & 0o777 == 0o600
-    assert b"1391234567" not in path.read_bytes()
-    assert lake.read_parquet(RAW).equals(ROWS)
-    with pytest.raises(OSError, match="encrypted"):
-        pq.read_table(path)
+    path = written_sealed(lake, tmp_path, RAW)
     with pytest.raises(duckdb.Error, match="encrypted"):
         duckdb.connect().sql(f"select * from read_parquet('{path}')").fetchall()
     keyless = duckdb.connect()  # the view's scan, without the key in the session

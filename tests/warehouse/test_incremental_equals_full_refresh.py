@@ -14,6 +14,7 @@ from datetime import date
 
 import duckdb
 import pytest
+from sim_edits import withdraw_first_record
 
 from pingan.core.feed_spec import load_specs
 from pingan.core.settings import load_settings
@@ -37,17 +38,6 @@ def assert_incremental_equals_full_refresh(settings, day: date, tmp_path) -> Non
 def count(settings, sql: str):
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         return con.execute(sql).fetchone()[0]
-
-
-def withdraw_first_record(settings, day: date) -> str:
-    """Delete the first data line of Qingpu's GB18030 110 export for `day`; returns its record id."""
-    path = settings.sim_dir / "qingpu" / "110" / f"110接处警_{day:%Y%m%d}.csv"
-    data = path.read_bytes()
-    sep = b"\r\n" if b"\r\n" in data else b"\n"
-    lines = data.split(sep)
-    gone = lines.pop(1).decode("gb18030").split(",")[0]
-    path.write_bytes(sep.join(lines))
-    return f"310118:{gone}"
 
 
 def change_first_wujiang_record(settings, day: date) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from sim_edits import withdraw_first_record
 from spark_marts import normalised, simulated_settings
 
 from pingan import raw_zone
@@ -30,17 +31,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.timeout(2400)]
 D1, D2 = date(2025, 3, 1), date(2025, 3, 2)
 SCHEMAS = ("main", "intermediate")  # raw.* holds only the batches a build read; staging models are views
 GONE_FEED = "wujiang_incidents"  # its D2 batch is no longer committed in the last step
-
-
-def withdraw_first_call(settings, day: date) -> str:
-    """Delete the first data line of Qingpu's GB18030 110 export for `day`; returns its record id."""
-    path = settings.sim_dir / "qingpu" / "110" / f"110接处警_{day:%Y%m%d}.csv"
-    data = path.read_bytes()
-    sep = b"\r\n" if b"\r\n" in data else b"\n"
-    lines = data.split(sep)
-    gone = lines.pop(1).decode("gb18030").split(",")[0]
-    path.write_bytes(sep.join(lines))
-    return f"310118:{gone}"
 
 
 def tables(warehouse: Path) -> dict[str, list[str]]:
@@ -124,7 +114,7 @@ def test_incremental_spark_builds_equal_a_full_rebuild(tmp_path_factory):
 
         # one night with a rerun of night 1 that withdraws a call, and a batch the lake no longer commits
         # (Wujiang's D2): its partition must go although no new row replaces it
-        withdrawn = withdraw_first_call(settings, D1)
+        withdrawn = withdraw_first_record(settings, D1)
 
         def kept(b) -> bool:
             return not (b.feed == GONE_FEED and b.load_date == D2)
