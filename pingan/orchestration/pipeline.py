@@ -178,7 +178,8 @@ def build_warehouse(
     # the restricted tier follows the warehouse: raw personal data behind its pseudonyms (issue 18)
     from pingan.warehouse.restricted import build_restricted
 
-    build_restricted(settings, raw_zone.committed_batches(lake), lake, as_of=build_date)
+    # the batches the build read (no second reading of every manifest; the store matches the warehouse)
+    build_restricted(settings, batches, lake, as_of=build_date)
     _lake_retention(settings, lake, build_date or max(b.load_date for b in batches))
     return result
 
