@@ -21,11 +21,15 @@ def restricted_build() -> None:
     """Rebuild the restricted store from the lake's committed batches (the night does this after `build`)."""
     from pingan.core.storage import lake_store
     from pingan.raw_zone import committed_batches
+    from pingan.raw_zone.retention import reading_batches
     from pingan.warehouse.restricted import build_restricted, restricted_path
 
     settings = load_settings()
     lake = lake_store(settings)
-    rows = build_restricted(settings, committed_batches(lake), lake, full=True)
+    batches = committed_batches(lake)
+    # leased like a build: a same-day rerun meanwhile must not sweep a batch this is reading
+    with reading_batches(lake, [b.batch_id for b in batches], retention=settings.superseded_retention):
+        rows = build_restricted(settings, batches, lake, full=True)
     out.print(
         f"restricted store {restricted_path(settings)}: {rows:,} pseudonym → value rows (encrypted, 0600)"
     )

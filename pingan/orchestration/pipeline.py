@@ -165,21 +165,24 @@ def build_warehouse(
             f"the lake {lake.url} holds no committed batch: nothing to build "
             "(run `pingan ingest --date D` first; `pingan status` shows what is loaded)"
         )
-    result = build(
-        settings,
-        batches,
-        lake=lake,
-        full_refresh=full_refresh,
-        build_date=build_date,
-        progress=progress,
-        before_dbt=before_dbt,
-    )
-    lineage_events.emit_dbt_build(settings)
-    # the restricted tier follows the warehouse: raw personal data behind its pseudonyms (issue 18)
+    from pingan.raw_zone.retention import reading_batches
     from pingan.warehouse.restricted import build_restricted
 
-    # the batches the build read (no second reading of every manifest; the store matches the warehouse)
-    build_restricted(settings, batches, lake, as_of=build_date)
+    # one lease over the warehouse and the restricted store: a rerun meanwhile may supersede a batch, and
+    # its files must outlive both readers, not only the warehouse build
+    with reading_batches(lake, [b.batch_id for b in batches], retention=settings.superseded_retention):
+        result = build(
+            settings,
+            batches,
+            lake=lake,
+            full_refresh=full_refresh,
+            build_date=build_date,
+            progress=progress,
+            before_dbt=before_dbt,
+        )
+        lineage_events.emit_dbt_build(settings)
+        # the restricted tier follows the warehouse (issue 18), from the batches the build read
+        build_restricted(settings, batches, lake, as_of=build_date)
     _lake_retention(settings, lake, build_date or max(b.load_date for b in batches))
     return result
 
