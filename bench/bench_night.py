@@ -179,6 +179,9 @@ def night(settings, label: str) -> dict:
 
     shutil.rmtree(settings.home)
     shutil.copytree(_pre_night(settings), settings.home, symlinks=True)
+    # the copy gives every file a new inode, which the manifest index (raw_zone/manifest_index.py) takes
+    # for a changed manifest: one reading here restores a real hub's state, an index valid up to yesterday
+    raw_zone.committed_manifest_records(lake_store(settings))
     load = os.getloadavg()[0]
     child = subprocess.run(
         [sys.executable, __file__, "--night-of", str(settings.home)],

@@ -233,15 +233,45 @@ class Store:
                 return [prefix]
             if not base.exists():
                 return []
-            keys = [
-                p.relative_to(self.root).as_posix()
-                for p in base.rglob("*")
-                if p.is_file() and not p.name.startswith(".tmp-")
-            ]
-            return sorted(keys)
+            return sorted(self._walk(base))
         strip = f"{self.prefix}/" if self.prefix else ""
         objs = self.minio.list_objects(self.bucket, prefix=self._object(prefix), recursive=True)
         return sorted(o.object_name[len(strip) :] for o in objs if not o.is_dir)
+
+    def list_stamped(self, prefix: str = "") -> dict[str, str]:
+        """Keys under a prefix (as `list`) with a stamp that changes whenever the object is replaced: the S3
+        ETag; on disk inode, size and modification time (writes replace files: a new inode). For caches
+        that a listing validates (pingan/raw_zone/manifest_index.py)."""
+        if self.scheme != "file":
+            strip = f"{self.prefix}/" if self.prefix else ""
+            objs = self.minio.list_objects(self.bucket, prefix=self._object(prefix), recursive=True)
+            return {o.object_name[len(strip) :]: (o.etag or "") for o in objs if not o.is_dir}
+        out: dict[str, str] = {}
+        for key, path in self._walk(self._path(prefix)).items():
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:  # replaced or deleted since the walk listed it
+                continue
+            out[key] = f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+        return out
+
+    def _walk(self, base: pathlib.Path) -> dict[str, str]:
+        """Key -> path of the files under a local directory (symlinked directories not followed, temp files
+        skipped). os.scandir: pathlib's rglob cost 0.3 s on the 6,467 manifests of two years."""
+        strip = len(str(self.root)) + 1
+        out: dict[str, str] = {}
+        pending = [str(base)]
+        while pending:
+            try:
+                entries = list(os.scandir(pending.pop()))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
+                elif entry.is_file() and not entry.name.startswith(".tmp-"):
+                    out[entry.path[strip:].replace(os.sep, "/")] = entry.path
+        return out
 
     def delete(self, key: str) -> None:
         if self.scheme == "file":

@@ -24,6 +24,7 @@ from datetime import date, timedelta
 
 from pingan.core.status import BatchStatus
 from pingan.core.storage import Store
+from pingan.raw_zone import manifest_index
 from pingan.raw_zone import retention as retention_mod
 from pingan.raw_zone.manifest import MANIFEST_VERSION, Manifest  # noqa: F401 - re-exported for the raw zone's readers
 
@@ -168,11 +169,9 @@ def committed_manifest_record(lake: Store, feed: str, load_date: date) -> Manife
 
 
 def committed_manifest_records(lake: Store, feed: str | None = None) -> list[Manifest]:
-    """Every committed manifest (of one feed, or all), typed, in feed and load-date order."""
-    records = [
-        Manifest.from_json(m) for m in _read_all(lake, f"_manifests/{feed}/" if feed else "_manifests/")
-    ]
-    return sorted(records, key=lambda m: (m.feed, m.load_date))
+    """Every committed manifest (of one feed, or all), typed, in feed and load-date order (read through the
+    per-feed index the listing validates: pingan/raw_zone/manifest_index.py)."""
+    return manifest_index.committed_manifests(lake, feed)
 
 
 def attempt_record(lake: Store, feed: str, batch_id: str) -> Manifest | None:

@@ -191,7 +191,7 @@ def newest_committed_date(lake: Store) -> date | None:
     """The newest logical (load) date any feed has committed in the lake; None for an empty lake."""
     from pingan import raw_zone
 
-    return max((m.load_date for m in raw_zone.committed_manifest_records(lake)), default=None)
+    return max((day for _, day in raw_zone.committed_days(lake)), default=None)  # key names: no reads
 
 
 def check_as_of(lake: Store, as_of: date) -> date:
