@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from pingan.core.storage import Store
+from pingan.sharing.file_layout import month_batches, write_month_files
 
 CDF_PROPERTY = "delta.enableChangeDataFeed"
 FULL_SNAPSHOT_FILE_BYTES = 1024 * 1024  # delta-rs's estimate: about 0.5 MB of zstd parquet
@@ -59,17 +60,28 @@ def for_delta(table: pa.Table) -> pa.Table:
 
 
 def write_version(
-    store: Store, prefix: str, table: pa.Table, *, properties: dict[str, str] | None = None
+    store: Store,
+    prefix: str,
+    table: pa.Table,
+    *,
+    properties: dict[str, str] | None = None,
+    time_column: str | None = None,
 ) -> int:
     """Overwrite the table with these rows as a new version; returns the version number.
 
-    properties: Delta table properties (incremental.py: the change data feed, how long the log is kept)."""
+    properties: Delta table properties (incremental.py: the change data feed, how long the log is kept).
+    time_column: the grant's as-of column: files are cut per month of it (file_layout.py)."""
     from deltalake import DeltaTable, WriterProperties, write_deltalake
 
     uri = table_uri(store, prefix)
     configuration = properties or None
     if configuration and exists(store, prefix):  # set before the write, not as a version after it
         ensure_properties(DeltaTable(uri, storage_options=storage_options(store)), configuration)
+    per_month = month_batches(table, time_column, _rows_per_file(table))
+    if per_month and len(per_month) > 1:
+        version = write_month_files(store, prefix, table.schema, per_month, configuration)
+        if version is not None:
+            return version
     write_deltalake(
         uri,
         table,
@@ -83,6 +95,11 @@ def write_version(
         writer_properties=WriterProperties(compression="ZSTD"),
     )
     return DeltaTable(uri, storage_options=storage_options(store)).version()
+
+
+def _rows_per_file(table: pa.Table) -> int:
+    """Rows of about FULL_SNAPSHOT_FILE_BYTES in memory (delta-rs's own size cut)."""
+    return max(1, FULL_SNAPSHOT_FILE_BYTES * table.num_rows // max(1, table.nbytes))
 
 
 def ensure_properties(dt, properties: dict[str, str]) -> None:

@@ -94,8 +94,10 @@ def write(
     previous: Previous | None,
     full: str = "",
     log_days: int = 30,
+    time_column: str | None = None,
 ) -> Written:
-    """Write the night's version of one dataset: a merge of the changes, or a full overwrite.
+    """Write the night's version of one dataset: a merge of the changes, or a full overwrite (its files
+    cut per month of `time_column`, the grant's as-of column: delta.write_version).
 
     full: why a full re-snapshot is asked for (`--full`, retention); empty: merge when possible.
     log_days: how long the Delta log keeps a version (the agreement's retention: time travel and the
@@ -103,18 +105,18 @@ def write(
     properties = table_properties(log_days)
     reason = _full_reason(shares, prefix, fingerprint, previous, full)
     if reason:
-        version = delta.write_version(shares, prefix, table, properties=properties)
+        version = delta.write_version(shares, prefix, table, properties=properties, time_column=time_column)
         return _with_actions(shares, prefix, Written(version, "full", reason, rows_inserted=table.num_rows))
     base_version = previous.manifest.delta_version
     current = delta.open_table(shares, prefix, base_version).to_pyarrow_table()
     try:
         current = current.select(table.column_names).cast(table.schema)
     except (KeyError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        version = delta.write_version(shares, prefix, table, properties=properties)
+        version = delta.write_version(shares, prefix, table, properties=properties, time_column=time_column)
         return _with_actions(shares, prefix, Written(version, "full", f"published rows unreadable: {exc}"))
     changes = _changes(current, table, key)
     if changes is None:
-        version = delta.write_version(shares, prefix, table, properties=properties)
+        version = delta.write_version(shares, prefix, table, properties=properties, time_column=time_column)
         return _with_actions(shares, prefix, Written(version, "full", "duplicate rows without a key"))
     upserts, deletes, updated, key = changes
     if upserts.num_rows == 0 and deletes.num_rows == 0:

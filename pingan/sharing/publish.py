@@ -831,7 +831,8 @@ def _write_version(
                                             log_days=log_days)  # fmt: skip
     else:
         written = incremental.write(shares, prefix, share.table, key=key, fingerprint=fingerprint,
-                                    previous=previous, full=why_full, log_days=log_days)  # fmt: skip
+                                    previous=previous, full=why_full, log_days=log_days,
+                                    time_column=share.grant.as_of_column)  # fmt: skip
     if asked:
         incremental.ask_full_snapshot(shares, share.agreement.partner, share.dataset, None)
     files = incremental.file_entries(shares, prefix, written.version, previous)
