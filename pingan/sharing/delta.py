@@ -19,6 +19,8 @@ from pingan.sharing.file_layout import month_batches, write_month_files
 
 CDF_PROPERTY = "delta.enableChangeDataFeed"
 FULL_SNAPSHOT_FILE_BYTES = 1024 * 1024  # delta-rs's estimate: about 0.5 MB of zstd parquet
+# a month file below this (in memory) is joined with the next month: small aggregates stay one file
+MONTH_FILE_MIN_BYTES = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,9 @@ def write_version(
     configuration = properties or None
     if configuration and exists(store, prefix):  # set before the write, not as a version after it
         ensure_properties(DeltaTable(uri, storage_options=storage_options(store)), configuration)
-    per_month = month_batches(table, time_column, _rows_per_file(table))
+    per_month = month_batches(
+        table, time_column, _rows_for(table, FULL_SNAPSHOT_FILE_BYTES), _rows_for(table, MONTH_FILE_MIN_BYTES)
+    )
     if per_month and len(per_month) > 1:
         version = write_month_files(store, prefix, table.schema, per_month, configuration)
         if version is not None:
@@ -97,9 +101,9 @@ def write_version(
     return DeltaTable(uri, storage_options=storage_options(store)).version()
 
 
-def _rows_per_file(table: pa.Table) -> int:
-    """Rows of about FULL_SNAPSHOT_FILE_BYTES in memory (delta-rs's own size cut)."""
-    return max(1, FULL_SNAPSHOT_FILE_BYTES * table.num_rows // max(1, table.nbytes))
+def _rows_for(table: pa.Table, size: int) -> int:
+    """Rows of about `size` bytes in memory (the measure delta-rs cuts files by)."""
+    return max(1, size * table.num_rows // max(1, table.nbytes))
 
 
 def ensure_properties(dt, properties: dict[str, str]) -> None:

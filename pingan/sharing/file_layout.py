@@ -22,10 +22,14 @@ STAGING = "_staging/"  # under the table: one-file tables being moved into it, r
 _TAKEABLE = {pa.string_view(): pa.large_string(), pa.binary_view(): pa.large_binary()}
 
 
-def month_batches(table: pa.Table, column: str | None, max_rows: int) -> list[pa.RecordBatch] | None:
-    """The table's rows ordered by `column` (a date or timestamp; nulls last), one batch per calendar month
-    (UTC) and at most `max_rows` rows each; None when the column is absent or not a time (the caller then
-    lets delta-rs cut by size)."""
+def month_batches(
+    table: pa.Table, column: str | None, max_rows: int, min_rows: int = 1
+) -> list[pa.RecordBatch] | None:
+    """The table's rows ordered by `column` (a date or timestamp; nulls last) in batches of whole calendar
+    months (UTC): months are joined, oldest first, until a batch holds `min_rows` (a file per month of a
+    small aggregate would be mostly Parquet footer), and a month above `max_rows` is cut. The newest
+    months, which nights change most, end up in the smallest batches. None when the column is absent or
+    not a time (the caller then lets delta-rs cut by size)."""
     if table.num_rows == 0 or column not in table.column_names:
         return None
     kind = table.schema.field(column).type
@@ -36,14 +40,22 @@ def month_batches(table: pa.Table, column: str | None, max_rows: int) -> list[pa
         ordered = _take(table, order)
     except pa.ArrowNotImplementedError:  # a column type pyarrow cannot reorder: keep delta-rs's layout
         return None
-    months = _months(ordered[column])
     batches = []
-    start = 0
-    for end in [*_month_ends(months), ordered.num_rows]:
+    for start, end in _joined(_month_ends(_months(ordered[column])), ordered.num_rows, min_rows):
         for first in range(start, end, max(1, max_rows)):
             batches.append(ordered.slice(first, min(max_rows, end - first)).combine_chunks().to_batches()[0])
-        start = end
     return [b for b in batches if b.num_rows]
+
+
+def _joined(month_ends: list[int], rows: int, min_rows: int) -> list[tuple[int, int]]:
+    """(start, end) row ranges of whole months, each at least `min_rows` long but the last."""
+    ranges: list[tuple[int, int]] = []
+    start = 0
+    for end in [*month_ends, rows]:
+        if end - start >= min_rows or end == rows:
+            ranges.append((start, end))
+            start = end
+    return ranges
 
 
 def _take(table: pa.Table, indices: pa.Array) -> pa.Table:

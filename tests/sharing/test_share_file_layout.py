@@ -30,6 +30,9 @@ def events(days: int = 180, *, dropped: set[str] = frozenset()) -> pa.Table:
             "event_id": pa.array([r[0] for r in rows], pa.string()),
             "discovered_at": pa.array([r[1] for r in rows], pa.timestamp("us", "UTC")),
             "town": pa.array(["朱家角镇"] * len(rows), pa.string_view()),  # a type pyarrow cannot reorder
+            "note": pa.array(
+                [f"{r[0]}: " + "巡查记录" * 60 for r in rows], pa.string()
+            ),  # 90 rows a month > 16 kB
         }
     )
 
@@ -82,6 +85,19 @@ def test_a_full_snapshot_has_one_file_per_month_and_the_same_rows(shares):
 
     again = delta.write_version(shares, PREFIX, events(), properties=PROPERTIES, time_column="discovered_at")
     assert again == version + 1 and len(delta.files(shares, PREFIX, again)) == 7  # overwritten, not appended
+
+
+def test_a_small_aggregate_stays_one_file_and_small_months_are_joined(shares):
+    aggregate = events().select(["event_id", "discovered_at"])  # 90 rows a month of ~30 bytes each
+    version = delta.write_version(
+        shares, PREFIX, aggregate, properties=PROPERTIES, time_column="discovered_at"
+    )
+    assert len(delta.files(shares, PREFIX, version)) == 1  # 16 kB in all: not worth a file per month
+    sparse = events(dropped={f"E{i:05d}" for i in range(543) if i % 12})  # 8 rows a month: 2 kB
+    other = "share/wujiang/sparse_events/"
+    version = delta.write_version(shares, other, sparse, properties=PROPERTIES, time_column="discovered_at")
+    files = delta.files(shares, other, version)
+    assert 1 < len(files) < 7 and sum(f.rows for f in files) == sparse.num_rows  # months joined to 16 kB
 
 
 def test_a_nights_merge_of_the_last_month_rewrites_that_months_file_only(shares):
