@@ -41,6 +41,29 @@ def test_ingest_dag_is_nightly_in_shanghai_with_retries_and_timeout(dagbag, feed
     assert [o.name for o in dag.tasks[0].outlets] == [f"raw_{feed}"]
 
 
+@pytest.mark.parametrize("minutes_late", [1, 30, 140])
+def test_a_dag_unpaused_after_its_night_waits_for_the_next_one(dagbag, minutes_late):
+    """A past night is a backfill: unpausing a DAG shortly after its cron time must not run that night
+    (Airflow's default window of a tenth of a day did, loading today's cursor beside a backfill)."""
+    from unittest import mock
+
+    import airflow.timetables.trigger as trigger
+    from airflow.serialization.decoders import decode_timetable
+    from airflow.serialization.encoders import encode_timetable
+    from airflow.timetables.base import TimeRestriction
+
+    for dag_id in dagbag.dag_ids:
+        # the timetable as the scheduler holds it: serialized, then decoded into Airflow's core class
+        timetable = decode_timetable(encode_timetable(dagbag.get_dag(dag_id).timetable))
+        since = TimeRestriction(earliest=pendulum.datetime(2026, 12, 1, tz="UTC"), latest=None, catchup=True)
+        night = timetable.next_dagrun_info(last_automated_data_interval=None, restriction=since).run_after
+        now = night + timedelta(minutes=minutes_late)
+        first = TimeRestriction(earliest=None, latest=None, catchup=False)
+        with mock.patch.object(trigger, "utcnow", return_value=now):
+            run = timetable.next_dagrun_info(last_automated_data_interval=None, restriction=first)
+        assert run.run_after > now, (dag_id, f"unpaused at {now}, first run at {run.run_after}")
+
+
 @pytest.mark.slow
 def test_dag_test_loads_the_day_before_the_run(dagbag, airflow_db, home):
     from airflow.utils.state import DagRunState
