@@ -75,6 +75,23 @@ class DatasetGrant(Strict):
     # rows after the as-of date are left out, so a rerun or backfill for a past date shares the same rows
     as_of_column: str | None = Field(None, pattern=IDENTIFIER)
     columns: dict[str, Treatment] = Field(min_length=1)
+    # the key_per_partnership column that names one row, when more than one column is keyed (a row's own id
+    # beside ids it links to): a night then merges only the changed rows by it (none: the whole table)
+    row_key: str | None = Field(None, pattern=IDENTIFIER)
+
+    @model_validator(mode="after")
+    def _row_key_is_keyed(self) -> DatasetGrant:
+        if self.row_key is not None and self.columns.get(self.row_key) != "key_per_partnership":
+            keyed = self.columns_treated("key_per_partnership")
+            raise ValueError(f"row_key {self.row_key!r} must be one of the key_per_partnership columns {keyed}")
+        return self
+
+    @property
+    def key(self) -> str | None:
+        """The column a published row is addressed by: row_key, or the grant's one key_per_partnership
+        column; None when there is no such column or several and no row_key names one."""
+        keyed = self.columns_treated("key_per_partnership")
+        return self.row_key or (keyed[0] if len(keyed) == 1 else None)
 
     @model_validator(mode="after")
     def _shares_something(self) -> DatasetGrant:

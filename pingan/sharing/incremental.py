@@ -79,11 +79,6 @@ def share_fingerprint(
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def key_column(treatments: dict[str, str], schema: pa.Schema) -> str | None:
-    keys = [c for c, t in treatments.items() if t == "key_per_partnership" and c in schema.names]
-    return keys[0] if len(keys) == 1 else None
-
-
 def write(
     shares: Store,
     prefix: str,

@@ -457,7 +457,7 @@ def _treated(
     free_text = [c for c in table.column_names if c not in protected and c not in reading.pii_columns]
     redaction = redact_table(table, free_text, names, reading.places)
     findings = pii_scan(redaction.table, pii_columns=reading.pii_columns, pseudonymised=protected,
-                        person_names=names, places=reading.places, key_column=keyed[0] if keyed else None)  # fmt: skip
+                        person_names=names, places=reading.places, key_column=grant.key or next(iter(keyed), None))  # fmt: skip
     state = pa.table(
         [source[changes.SOURCE_KEY].cast(pa.string()), source[changes.SOURCE_HASH].cast(pa.uint64()),
          changes.row_hashes(redaction.table), changes.published_times(redaction.table, grant.as_of_column),
@@ -531,8 +531,7 @@ def _source_types(con, grant: DatasetGrant) -> dict[str, str]:
 def _source_key(grant: DatasetGrant, types: dict[str, str]) -> str | None:
     """The source column a row is addressed by: the grant's one `key_per_partnership` column (the merge
     matches the published rows on its keyed form); None for a dataset without one."""
-    keyed = [c for c in grant.columns_treated("key_per_partnership") if c in types]
-    return keyed[0] if len(keyed) == 1 else None
+    return grant.key if grant.key in types else None
 
 
 def _read_rows(
@@ -821,7 +820,7 @@ def _write_version(
     keys = _hub_keys(shares, share.agreement.partner, trusted)
     previous = incremental.previous_published(shares, prefix, keys)
     fingerprint = share.fingerprint
-    key = incremental.key_column(share.grant.columns, share.table.schema)
+    key = share.grant.key if share.grant.key in share.table.schema.names else None
     asked = incremental.full_snapshot_asked(shares, share.agreement.partner, share.dataset)
     why_full = "full re-snapshot asked for (--full)" if full else asked
     log_days = share.agreement.retention_days + 1

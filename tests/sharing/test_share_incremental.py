@@ -466,3 +466,42 @@ def test_a_state_that_does_not_match_the_pointer_prepares_the_whole_history(hub)
     merged = hub_rows(shares)
     night(NIGHT3, full=True)
     assert hub_rows(shares) == merged
+
+
+def test_joint_operations_merge_by_their_row_key(share_env, agreements_dir):
+    """A grant with several key_per_partnership columns (a row's own id beside the ids it links to) names
+    its row key: a night merges only the new operation instead of preparing the whole history."""
+    settings, lake, shares = share_env
+    prefix = mf.dataset_prefix("pinghu", "joint_operations")
+
+    def night(as_of: date, *, full: bool = False) -> dict:
+        publish(settings, lake, shares, partners=["pinghu"], as_of=as_of, agreements_dir=agreements_dir,
+                today=TODAY, full=full)  # fmt: skip
+        pointer = json.loads(shares.get_bytes(prefix + mf.LATEST))
+        return json.loads(shares.get_bytes(prefix + pointer["manifest"]))
+
+    def published() -> list[tuple]:
+        table = delta.open_table(shares, prefix).to_pyarrow_table()
+        return sorted(zip(*(table[c].to_pylist() for c in table.column_names), strict=True))
+
+    assert not night(NIGHT1)["write"]["changes_only"]
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("""INSERT INTO fct_joint_operations VALUES
+            ('310116:OP2', '310116', 'pinghu_jinshan_joint_operations', 'OP2', '联防', 'joint_patrol',
+             DATE '2025-03-02', '廊下镇—广陈镇交界', '巡逻完成', '310116:J3', '310116', '廊下镇',
+             '廊下派出所', '330482', '广陈镇', '广陈派出所', 'op.csv', 'b-op2', TIMESTAMPTZ '2025-03-03 02:00:00+08')""")
+    second = night(NIGHT2)
+    assert second["write"]["changes_only"] and second["write"]["mode"] == "merge"
+    assert (second["write"]["rows_prepared"], second["write"]["rows_inserted"], second["rows"]) == (1, 1, 2)
+    merged = published()
+    night(NIGHT2, full=True)
+    assert published() == merged and len(merged) == 2
+
+
+def test_a_row_key_must_be_a_keyed_column(agreements_dir):
+    from pingan.sharing.agreements import AgreementError, load_agreements
+
+    path = agreements_dir / "pinghu.yaml"
+    path.write_text(path.read_text().replace("row_key: record_id", "row_key: mechanism"))
+    with pytest.raises(AgreementError, match=r"pinghu.yaml: datasets.joint_operations: .*row_key 'mechanism' must"):
+        load_agreements(agreements_dir)
