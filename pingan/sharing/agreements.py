@@ -83,7 +83,9 @@ class DatasetGrant(Strict):
     def _row_key_is_keyed(self) -> DatasetGrant:
         if self.row_key is not None and self.columns.get(self.row_key) != "key_per_partnership":
             keyed = self.columns_treated("key_per_partnership")
-            raise ValueError(f"row_key {self.row_key!r} must be one of the key_per_partnership columns {keyed}")
+            raise ValueError(
+                f"row_key {self.row_key!r} must be one of the key_per_partnership columns {keyed}"
+            )
         return self
 
     @property

@@ -503,5 +503,7 @@ def test_a_row_key_must_be_a_keyed_column(agreements_dir):
 
     path = agreements_dir / "pinghu.yaml"
     path.write_text(path.read_text().replace("row_key: record_id", "row_key: mechanism"))
-    with pytest.raises(AgreementError, match=r"pinghu.yaml: datasets.joint_operations: .*row_key 'mechanism' must"):
+    with pytest.raises(
+        AgreementError, match=r"pinghu.yaml: datasets.joint_operations: .*row_key 'mechanism' must"
+    ):
         load_agreements(agreements_dir)
