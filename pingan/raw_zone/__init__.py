@@ -231,6 +231,11 @@ class RawBatch:
     files: tuple[str, ...]  # URIs of its raw-zone Parquet files
     rows: int = 0
     committed_at: str | None = None  # ISO instant the load finished (manifest finished_at)
+    # what a share's lineage records of the batch (sharing/lineage.py reads them from the warehouse's
+    # raw.batches, not from the lake's manifests: a night's publication then reads only its own batches)
+    rows_quarantined: int = 0
+    quarantine_by_rule: tuple[tuple[str, int], ...] = ()
+    raw_keys: tuple[str, ...] = ()  # lake keys of `files`
 
 
 def committed_batches(lake: Store) -> list[RawBatch]:
@@ -245,6 +250,9 @@ def committed_batches(lake: Store) -> list[RawBatch]:
             files=tuple(lake.uri(k) for k in m.files.raw),
             rows=m.rows_written,
             committed_at=m.finished_at,
+            rows_quarantined=m.rows_quarantined,
+            quarantine_by_rule=tuple(sorted(m.quarantine_by_rule.items())),
+            raw_keys=tuple(m.files.raw),
         )
         for m in committed_manifest_records(lake)
     ]

@@ -1,15 +1,22 @@
 """What a share was built from: the raw-zone batches behind its rows, their quality, and the names in them.
 
-The quality record comes from the raw zone's committed manifests (status, rows, quarantine counts per
-rule) until the quality package exposes a richer per-batch status. The person names are the values of
-the PII-marked columns of those batches that hold names (no digits), split on ';': the PII guard looks
-for them in every string column of the share.
+Batches are read from the published warehouse's `raw.batches` (the committed batches the build read,
+with their quarantine counts and raw files: warehouse/inputs.py), by id and only those a publication asks
+for: a night that publishes the changed rows reads its own batches, not every manifest of the history.
+A warehouse built before `raw.batches` carried these columns falls back to the lake's manifests.
+
+The person names are the values of the PII-marked columns of those batches that hold names (no digits),
+split on ';': the PII guard looks for them in every string column of the share.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
 
+import duckdb
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from pingan import raw_zone
@@ -17,52 +24,89 @@ from pingan.core.feed_spec import FeedSpec
 from pingan.core.storage import Store
 
 _DIGIT = re.compile(r"\d")
+UNKNOWN_MONTH = "unknown"  # the month of a batch id the warehouse does not hold
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """One source batch as a share's lineage names it (no personal data: counts and keys)."""
+
+    batch_id: str
+    feed: str
+    load_date: str  # ISO date
+    rows_written: int
+    rows_quarantined: int
+    quarantine_by_rule: dict[str, int]
+    raw_keys: tuple[str, ...]
+
+    def quality(self) -> dict:
+        return {"batch_id": self.batch_id, "feed": self.feed, "load_date": self.load_date,
+                "status": "committed", "rows_written": self.rows_written,
+                "rows_quarantined": self.rows_quarantined, "quarantine_by_rule": self.quarantine_by_rule}  # fmt: skip
 
 
 class SourceBatches:
-    """Committed raw-zone batches by id, read once per publication run."""
+    """Committed raw-zone batches by id, read once each per publication run."""
 
-    def __init__(self, lake: Store, specs: dict[str, FeedSpec]):
+    def __init__(self, con: duckdb.DuckDBPyConnection, lake: Store, specs: dict[str, FeedSpec]):
+        self.con = con
         self.lake = lake
         self.specs = specs
-        self.by_id = {m.batch_id: m for m in raw_zone.committed_manifest_records(lake)}
+        self._records: dict[str, BatchRecord | None] = {}
         self._names: dict[str, set[str]] = {}
+        self._from_lake: dict[str, BatchRecord] | None = None if _has_lineage_columns(con) else {}
+
+    def records(self, batch_ids: list[str]) -> dict[str, BatchRecord | None]:
+        """The records of these batches (None: not a batch the warehouse was built from)."""
+        missing = sorted({b for b in batch_ids if b not in self._records})
+        if missing:
+            self._records.update(dict.fromkeys(missing))
+            self._records.update(self._read(missing))
+        return {b: self._records[b] for b in batch_ids}
+
+    def months(self, batch_ids: list[str]) -> dict[str, str]:
+        """Each batch's load month (YYYY-MM), or UNKNOWN_MONTH."""
+        return {b: r.load_date[:7] if r else UNKNOWN_MONTH for b, r in self.records(batch_ids).items()}
 
     def quality(self, batch_ids: list[str]) -> list[dict]:
-        out = []
-        for batch_id in batch_ids:
-            m = self.by_id.get(batch_id)
-            if m is None:
-                out.append({"batch_id": batch_id, "status": "not_in_raw_zone"})
-                continue
-            out.append(
-                {
-                    "batch_id": batch_id,
-                    "feed": m.feed,
-                    "load_date": m.load_date.isoformat(),
-                    "status": m.status.value,
-                    "rows_written": m.rows_written,
-                    "rows_quarantined": m.rows_quarantined,
-                    "quarantine_by_rule": dict(m.quarantine_by_rule),
-                }
-            )
-        return out
+        return [
+            r.quality() if r else {"batch_id": b, "status": "not_in_raw_zone"}
+            for b, r in self.records(batch_ids).items()
+        ]
 
     def person_names(self, batch_ids: list[str]) -> set[str]:
         names: set[str] = set()
-        for batch_id in batch_ids:
+        for batch_id, record in self.records(batch_ids).items():
             if batch_id not in self._names:
-                self._names[batch_id] = self._read_names(batch_id)
+                self._names[batch_id] = self._read_names(record)
             names |= self._names[batch_id]
         return names
 
-    def _read_names(self, batch_id: str) -> set[str]:
-        m = self.by_id.get(batch_id)
-        spec = self.specs.get(m.feed) if m else None
-        if not m or not spec or not spec.pii_columns or not m.files.raw:
+    def _read(self, batch_ids: list[str]) -> dict[str, BatchRecord]:
+        if self._from_lake is not None:
+            if not self._from_lake:
+                self._from_lake = _lake_records(self.lake)
+            return {b: self._from_lake[b] for b in batch_ids if b in self._from_lake}
+        cursor = self.con.cursor()  # its own registration: the caller's connection may be mid-query
+        cursor.register("_wanted_batches", pa.table({"batch_id": pa.array(batch_ids, pa.string())}))
+        rows = cursor.execute(
+            """SELECT b.batch_id, b.source_feed, CAST(b.load_date AS VARCHAR), b.rows_written,
+                      b.rows_quarantined, b.quarantine_by_rule, b.raw_keys
+               FROM raw.batches b JOIN _wanted_batches USING (batch_id)"""
+        ).fetchall()
+        return {
+            r[0]: BatchRecord(
+                r[0], r[1], r[2], int(r[3] or 0), int(r[4] or 0), json.loads(r[5] or "{}"), tuple(r[6] or ())
+            )  # fmt: skip
+            for r in rows
+        }
+
+    def _read_names(self, record: BatchRecord | None) -> set[str]:
+        spec = self.specs.get(record.feed) if record else None
+        if not record or not spec or not spec.pii_columns or not record.raw_keys:
             return set()
         # raw-zone files have the entity's canonical schema: the spec's PII columns are all there
-        table = self.lake.read_parquet(m.files.raw, columns=list(spec.pii_columns))
+        table = self.lake.read_parquet(list(record.raw_keys), columns=list(spec.pii_columns))
         names: set[str] = set()
         for column in spec.pii_columns:
             for value in pc.unique(table[column].cast("string")).to_pylist():
@@ -71,3 +115,28 @@ class SourceBatches:
                     if part and not _DIGIT.search(part):
                         names.add(part)
         return names
+
+
+def _has_lineage_columns(con: duckdb.DuckDBPyConnection) -> bool:
+    columns = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' AND table_name = 'batches'"
+        ).fetchall()
+    }
+    return {"rows_quarantined", "quarantine_by_rule", "raw_keys"} <= columns
+
+
+def _lake_records(lake: Store) -> dict[str, BatchRecord]:
+    return {
+        m.batch_id: BatchRecord(
+            m.batch_id,
+            m.feed,
+            m.load_date.isoformat(),
+            m.rows_written,
+            m.rows_quarantined,
+            dict(m.quarantine_by_rule),
+            tuple(m.files.raw),
+        )  # fmt: skip
+        for m in raw_zone.committed_manifest_records(lake)
+    }

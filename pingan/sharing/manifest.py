@@ -207,4 +207,18 @@ def read_sources(read: Reader, snapshot_prefix: str, manifest: dict) -> dict:
             f"{snapshot_prefix}{source['batches_file']}: missing or not the file the manifest names"
         )
     listed = json.loads(data)
-    return {**source, "batch_ids": listed["batch_ids"], "batches": listed["batches"]}
+    if "chunks" not in listed:  # the earlier one-file form: every batch in sources.json itself
+        return {**source, "batch_ids": listed["batch_ids"], "batches": listed["batches"]}
+    batches = [b for chunk in listed["chunks"] for b in _read_chunk(read, snapshot_prefix, chunk)]
+    batches.sort(key=lambda b: b["batch_id"])
+    return {**source, "batch_ids": [b["batch_id"] for b in batches], "batches": batches}
+
+
+def _read_chunk(read: Reader, snapshot_prefix: str, chunk: dict) -> list[dict]:
+    """One month's batch records (sharing/source_chunks.py), checked against the sha256 `sources.json`
+    names; the chunk lies under the dataset prefix, beside `snapshots/`."""
+    key = snapshot_prefix.rsplit(SNAPSHOTS, 1)[0] + chunk["path"]
+    data = read(key)
+    if data is None or sha256(data) != chunk["sha256"]:
+        raise ManifestError(f"{key}: missing or not the source batches `sources.json` names")
+    return json.loads(data)["batches"]

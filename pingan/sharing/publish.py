@@ -35,7 +35,7 @@ from pingan.core.canonical import TZ, local_today
 from pingan.core.feed_spec import FeedSpec, load_specs
 from pingan.core.settings import Settings
 from pingan.core.storage import Store, share_store  # noqa: F401 - share_store: callers' seam
-from pingan.sharing import audit_head, changes, delta, incremental
+from pingan.sharing import audit_head, changes, delta, incremental, source_chunks
 from pingan.sharing import manifest as mf
 from pingan.sharing.agreements import Agreement, AnyOf, Condition, DatasetGrant, load_agreements
 from pingan.sharing.gazetteer import Gazetteer, load_gazetteer
@@ -103,7 +103,7 @@ class _Prepared:
     grant: DatasetGrant
     table: pa.Table  # the rows to write: every granted row, or (changes_only) the night's changed rows
     batch_ids: list[str]
-    quality: list[dict]
+    sources: source_chunks.SourcesPlan  # the batch_ids by load month: sources.json and its chunk files
     pseudonym_key_id: str
     findings: list[Finding]  # of the PII guard; any finding holds this dataset back
     redactions: dict[str, dict[str, int]]  # column -> mask kind -> spans masked in its free text
@@ -239,11 +239,11 @@ def _prepare_all(
     granted history, or only the rows changed since the last publication (changes.py)."""
     secrets_dir, allow_generate = settings.home / "secrets", settings.generate_keys
     pii_columns = {c for spec in specs.values() for c in spec.pii_columns}
-    sources = SourceBatches(lake, specs)
     places = load_gazetteer(settings.dbt_dir / "seeds", settings.connectors_dir)
     prepared: list[_Prepared] = []
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         con.execute(f"SET TimeZone = '{TZ}'")
+        sources = SourceBatches(con, lake, specs)  # the warehouse's raw.batches: what its rows came from
         reading = _Reading(con, shares, trusted, as_of, full, pii_columns, sources, places)
         for agreement in in_force:
             key = share_key(
@@ -467,8 +467,20 @@ def _treated(
     fingerprint = incremental.share_fingerprint(
         agreement.text_sha256, grant.model_dump_json(), key_id(key), redaction.table.schema
     )
-    return _Prepared(agreement, name, grant, redaction.table, batch_ids, reading.sources.quality(batch_ids),
+    sources = source_chunks.plan(
+        batch_ids, reading.sources, _previous_chunks(reading, agreement.partner, name)
+    )
+    return _Prepared(agreement, name, grant, redaction.table, batch_ids, sources,
                      key_id(key), findings, redaction.counts, state, fingerprint, previous_state=previous)  # fmt: skip
+
+
+def _previous_chunks(reading: _Reading, partner: str, name: str) -> list[dict]:
+    """The source chunks of the dataset's current (verified) snapshot, which tonight's may reuse."""
+    prefix = mf.dataset_prefix(partner, name)
+    previous = incremental.previous_published(
+        reading.shares, prefix, _hub_keys(reading.shares, partner, reading.trusted)
+    )
+    return source_chunks.previous_chunks(reading.shares, prefix, previous.manifest if previous else None)
 
 
 def _night_upserts(
@@ -807,7 +819,7 @@ def _manifest_document(
         "treatments": {c: share.grant.columns[c] for c in share.grant.shared_columns},
         "pseudonym_key_id": share.pseudonym_key_id,
         "signing_key_id": signing_key_id,
-        "quality": {"pii_guard": "passed", "source_batches": _quality_summary(share.quality)},
+        "quality": {"pii_guard": "passed", "source_batches": share.sources.quality_summary()},
         "redactions": share.redactions,
     }
 
@@ -855,22 +867,14 @@ def _write_version(
 
 
 def _write_sources(shares: Store, snapshot: str, share: _Prepared) -> dict:
-    """The source batches of the snapshot (ids and quality records: a list that grows with history) go
-    to `sources.json` beside the manifest, which names it by sha256: partners fetch it when they trace a
-    number, not with every nightly pull."""
-    data = mf.encode({"format": mf.FORMAT, "partner": share.agreement.partner, "dataset": share.dataset,
-                      "batch_ids": share.batch_ids, "batches": share.quality})  # fmt: skip
-    shares.put_bytes(snapshot + mf.SOURCES, data, "application/json")
-    return {"table": share.grant.source, "batch_count": len(share.batch_ids), "batches_file": mf.SOURCES,
+    """The source batches of the snapshot (a list that grows with history) go to chunk files per load
+    month and `sources.json` beside the manifest, which names it by sha256 (source_chunks.py): partners
+    fetch them when they trace a number, not with every nightly pull."""
+    partner = share.agreement.partner
+    data = source_chunks.write(shares, mf.dataset_prefix(partner, share.dataset), snapshot, partner,
+                               share.dataset, share.sources)  # fmt: skip
+    return {"table": share.grant.source, "batch_count": share.sources.batch_count, "batches_file": mf.SOURCES,
             "batches_sha256": mf.sha256(data)}  # fmt: skip
-
-
-def _quality_summary(batches: list[dict]) -> dict:
-    return {
-        "batches": len(batches),
-        "statuses": sorted({b.get("status", "?") for b in batches}),
-        "rows_quarantined": sum(b.get("rows_quarantined") or 0 for b in batches),
-    }
 
 
 def _hub_keys(shares: Store, partner: str, current: dict) -> dict:

@@ -17,6 +17,7 @@ build reads one new day, not the history), or all of them on a full refresh.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -100,6 +101,12 @@ def register_batches(con: duckdb.DuckDBPyConnection, plan: BatchPlan) -> None:
                 [datetime.fromisoformat(b.committed_at) if b.committed_at else None for b in plan.committed],
                 pa.timestamp("us", tz="UTC"),
             ),
+            # a share's lineage (sharing/lineage.py): quarantine counts and the raw files' lake keys
+            "rows_quarantined": pa.array([b.rows_quarantined for b in plan.committed], pa.int64()),
+            "quarantine_by_rule": pa.array(
+                [json.dumps(dict(b.quarantine_by_rule), sort_keys=True) for b in plan.committed], text
+            ),
+            "raw_keys": pa.array([list(b.raw_keys) for b in plan.committed], pa.list_(text)),
         }
     )
     removed = [(entity, batch_id) for entity, ids in plan.removed.items() for batch_id in sorted(ids)]

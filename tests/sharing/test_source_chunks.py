@@ -1,0 +1,114 @@
+"""A snapshot's source batches are stored per load month and shared between snapshots: a night writes the
+chunk of the month whose batches changed, the others stay as the previous snapshot named them, and a
+partner (or `pingan lineage`) reading them gets every batch, verified against the signed manifest."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import duckdb
+import pyarrow as pa
+import pytest
+from share_fixtures import incident_rows, write_warehouse
+
+from pingan.sharing import manifest as mf
+from pingan.sharing.publish import publish
+
+TODAY = date(2025, 3, 5)
+PREFIX = mf.dataset_prefix("wujiang", "border_incidents")
+LOADED = {"batch-0": date(2025, 2, 27), "batch-1": date(2025, 2, 28), "batch-2": date(2025, 3, 1),
+          "batch-3": date(2025, 3, 2)}  # fmt: skip
+QUARANTINED = {"batch-0": {"phone_format": 2}, "batch-3": {"id_number_checksum": 1, "phone_format": 4}}
+
+
+def register_batches(warehouse) -> None:
+    """raw.batches as the build writes it (warehouse/inputs.py), with these batches' load dates."""
+    ids = sorted(LOADED)
+    table = pa.table({
+        "batch_id": ids, "source_feed": ["wujiang_incidents"] * 4, "entity": ["incident"] * 4,
+        "jurisdiction_code": ["320509"] * 4, "load_date": [LOADED[b] for b in ids],
+        "rows_written": [10, 11, 12, 13], "committed_at": pa.nulls(4, pa.timestamp("us", "UTC")),
+        "rows_quarantined": [sum(QUARANTINED.get(b, {}).values()) for b in ids],
+        "quarantine_by_rule": [json.dumps(QUARANTINED.get(b, {}), sort_keys=True) for b in ids],
+        "raw_keys": pa.array([[] for _ in ids], pa.list_(pa.string())),
+    })  # fmt: skip
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("CREATE SCHEMA raw")
+        con.register("t", table)
+        con.execute("CREATE TABLE raw.batches AS SELECT * FROM t")
+
+
+def latest(shares) -> tuple[str, dict]:
+    pointer = json.loads(shares.get_bytes(PREFIX + mf.LATEST))
+    snapshot = mf.snapshot_prefix("wujiang", "border_incidents", pointer["snapshot_id"])
+    return snapshot, json.loads(shares.get_bytes(snapshot + mf.MANIFEST))
+
+
+def chunks(shares, snapshot: str) -> dict[str, str]:
+    return {c["month"]: c["path"] for c in json.loads(shares.get_bytes(snapshot + mf.SOURCES))["chunks"]}
+
+
+@pytest.fixture
+def published(share_env, agreements_dir):
+    settings, lake, shares = share_env
+    # the rows of 2 March onwards come from a batch loaded on 2 March (the others' batches cycle)
+    rows = [
+        r[:22] + ("batch-3" if r[6].date() >= date(2025, 3, 2) else r[22],) + r[23:] for r in incident_rows()
+    ]
+    write_warehouse(settings.warehouse_path, rows)
+    register_batches(settings.warehouse_path)
+
+    def night(as_of: date) -> tuple[str, dict]:
+        publish(settings, lake, shares, partners=["wujiang"], as_of=as_of, agreements_dir=agreements_dir,
+                today=TODAY)  # fmt: skip
+        return latest(shares)
+
+    return shares, night, settings.warehouse_path
+
+
+def test_a_night_writes_the_chunk_of_the_month_its_batches_changed(published):
+    shares, night, _ = published
+    first, _ = night(date(2025, 3, 1))
+    before = chunks(shares, first)
+    assert set(before) == {"2025-02", "2025-03"}
+    files_before = set(shares.list(PREFIX + "sources/"))
+
+    second, manifest = night(date(2025, 3, 2))  # batch-3, loaded in March, joins the share
+    after = chunks(shares, second)
+    assert after["2025-02"] == before["2025-02"]  # February's batches did not change: its chunk is kept
+    assert after["2025-03"] != before["2025-03"]
+    assert set(shares.list(PREFIX + "sources/")) - files_before == {PREFIX + after["2025-03"]}
+
+    source = mf.read_sources(shares.get_bytes, second, manifest)
+    assert source["batch_ids"] == ["batch-0", "batch-2", "batch-3"] and source["batch_count"] == 3
+    by_id = {b["batch_id"]: b for b in source["batches"]}
+    assert by_id["batch-3"] == {"batch_id": "batch-3", "feed": "wujiang_incidents", "load_date": "2025-03-02",
+                                "status": "committed", "rows_written": 13, "rows_quarantined": 5,
+                                "quarantine_by_rule": QUARANTINED["batch-3"]}  # fmt: skip
+    assert manifest["quality"]["source_batches"] == {
+        "batches": 3,
+        "statuses": ["committed"],
+        "rows_quarantined": 7,
+    }
+
+
+def test_an_altered_chunk_does_not_verify(published):
+    shares, night, _ = published
+    snapshot, manifest = night(date(2025, 3, 2))
+    february = PREFIX + chunks(shares, snapshot)["2025-02"]
+    altered = json.loads(shares.get_bytes(february))
+    altered["batches"][0]["rows_quarantined"] = 0
+    shares.put_bytes(february, json.dumps(altered).encode(), "application/json")
+    with pytest.raises(mf.ManifestError, match=f"{february}: missing or not the source batches"):
+        mf.read_sources(shares.get_bytes, snapshot, manifest)
+
+
+def test_a_batch_the_warehouse_lacks_is_named_not_in_raw_zone(published):
+    shares, night, warehouse = published
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("DELETE FROM raw.batches WHERE batch_id = 'batch-0'")
+    snapshot, manifest = night(date(2025, 3, 1))
+    source = mf.read_sources(shares.get_bytes, snapshot, manifest)
+    assert {b["batch_id"]: b["status"] for b in source["batches"]}["batch-0"] == "not_in_raw_zone"
+    assert "unknown" in chunks(shares, snapshot)
