@@ -234,18 +234,14 @@ class Store:
             if not base.exists():
                 return []
             return sorted(self._walk(base))
-        strip = f"{self.prefix}/" if self.prefix else ""
-        objs = self.minio.list_objects(self.bucket, prefix=self._object(prefix), recursive=True)
-        return sorted(o.object_name[len(strip) :] for o in objs if not o.is_dir)
+        return sorted(key for key, _ in self._objects(prefix))
 
     def list_stamped(self, prefix: str = "") -> dict[str, str]:
         """Keys under a prefix (as `list`) with a stamp that changes whenever the object is replaced: the S3
         ETag; on disk inode, size and modification time (writes replace files: a new inode). For caches
         that a listing validates (pingan/raw_zone/manifest_index.py)."""
         if self.scheme != "file":
-            strip = f"{self.prefix}/" if self.prefix else ""
-            objs = self.minio.list_objects(self.bucket, prefix=self._object(prefix), recursive=True)
-            return {o.object_name[len(strip) :]: (o.etag or "") for o in objs if not o.is_dir}
+            return {key: (obj.etag or "") for key, obj in self._objects(prefix)}
         out: dict[str, str] = {}
         for key, path in self._walk(self._path(prefix)).items():
             try:
@@ -254,6 +250,13 @@ class Store:
                 continue
             out[key] = f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
         return out
+
+    def _objects(self, prefix: str):
+        """(key relative to the root, listed object) of every object under a prefix of the bucket."""
+        strip = len(f"{self.prefix}/") if self.prefix else 0
+        for obj in self.minio.list_objects(self.bucket, prefix=self._object(prefix), recursive=True):
+            if not obj.is_dir:
+                yield obj.object_name[strip:], obj
 
     def _walk(self, base: pathlib.Path) -> dict[str, str]:
         """Key -> path of the files under a local directory (symlinked directories not followed, temp files
