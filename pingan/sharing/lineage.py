@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import date
 
 import duckdb
 import pyarrow as pa
@@ -106,7 +107,11 @@ class SourceBatches:
         if not record or not spec or not spec.pii_columns or not record.raw_keys:
             return set()
         # raw-zone files have the entity's canonical schema: the spec's PII columns are all there
-        table = self.lake.read_parquet(list(record.raw_keys), columns=list(spec.pii_columns))
+        columns = list(spec.pii_columns)
+        try:
+            table = self.lake.read_parquet(list(record.raw_keys), columns=columns)
+        except FileNotFoundError:  # re-committed since the build (retention, erasure): new file names
+            table = self.lake.read_parquet(self._current_keys(record), columns=columns)
         names: set[str] = set()
         for column in spec.pii_columns:
             for value in pc.unique(table[column].cast("string")).to_pylist():
@@ -115,6 +120,18 @@ class SourceBatches:
                     if part and not _DIGIT.search(part):
                         names.add(part)
         return names
+
+    def _current_keys(self, record: BatchRecord) -> list[str]:
+        """The batch's raw files as its day's manifest names them now."""
+        manifest = raw_zone.committed_manifest_record(
+            self.lake, record.feed, date.fromisoformat(record.load_date)
+        )
+        if manifest is None or manifest.batch_id != record.batch_id:
+            raise FileNotFoundError(
+                f"batch {record.batch_id} ({record.feed}, {record.load_date}): its raw files are gone and the "
+                "lake no longer commits it; rebuild the warehouse (`pingan build`) and publish again"
+            )
+        return list(manifest.files.raw)
 
 
 def _has_lineage_columns(con: duckdb.DuckDBPyConnection) -> bool:

@@ -112,3 +112,37 @@ def test_a_batch_the_warehouse_lacks_is_named_not_in_raw_zone(published):
     source = mf.read_sources(shares.get_bytes, snapshot, manifest)
     assert {b["batch_id"]: b["status"] for b in source["batches"]}["batch-0"] == "not_in_raw_zone"
     assert "unknown" in chunks(shares, snapshot)
+
+
+def test_names_come_from_a_batchs_files_as_its_manifest_names_them_after_a_recommit(home):
+    """Lake retention and erasure re-commit a batch under new file names after the build recorded its
+    files in raw.batches: the guard's person names are then read from the files the day's manifest names."""
+    from pingan import raw_zone
+    from pingan.core.feed_spec import load_specs
+    from pingan.core.settings import PROJECT_ROOT, load_settings
+    from pingan.core.storage import Store
+    from pingan.sharing.lineage import SourceBatches
+
+    settings = load_settings()
+    lake = Store(settings.lake_url, settings.s3)
+    lake.ensure()
+    renamed = "raw/grid_event_stage/jurisdiction=330421/load_date=2025-03-01/feed=jiashan_grid_events/batch=b1/part-r1.parquet"
+    lake.write_parquet(renamed, pa.table({"parties": ["王小明;李四", "赵六"]}))
+    record = json.loads(
+        (PROJECT_ROOT / "tests/connectors/fixtures/manifests_v1/manifest-committed.json").read_text()
+    )
+    record.update(feed="jiashan_grid_events", entity="grid_event_stage", load_date="2025-03-01", batch_id="b1",
+                  files={"raw": [renamed], "quarantine": []})  # fmt: skip
+    raw_zone.commit(lake, record)
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA raw")
+    con.execute("""CREATE TABLE raw.batches AS SELECT 'b1' AS batch_id, 'jiashan_grid_events' AS source_feed,
+        DATE '2025-03-01' AS load_date, 5 AS rows_written, 0 AS rows_quarantined, '{}' AS quarantine_by_rule,
+        ['raw/grid_event_stage/jurisdiction=330421/load_date=2025-03-01/feed=jiashan_grid_events/batch=b1/part-00000.parquet'] AS raw_keys""")
+    sources = SourceBatches(con, lake, load_specs(PROJECT_ROOT / "connectors"))
+    assert sources.person_names(["b1"]) == {"王小明", "李四", "赵六"}
+
+    record.update(batch_id="b2")  # a rerun replaced the batch: the build's record names a batch gone
+    raw_zone.commit(lake, record)
+    with pytest.raises(FileNotFoundError, match="batch b1 .* the lake no longer commits it"):
+        SourceBatches(con, lake, load_specs(PROJECT_ROOT / "connectors")).person_names(["b1"])
