@@ -8,6 +8,7 @@ import json
 import click
 
 from pingan.cli.console import date_option, out
+from pingan.core.canonical import local_today
 from pingan.core.settings import load_settings
 
 
@@ -72,7 +73,6 @@ def retention(day) -> None:
     """Remove raw personal data past its retention (canonical PERSONAL_DATA_RETENTION_DAYS) from the
     restricted store and the lake (raw values become their pseudonyms; quarantined values and quality
     samples are dropped); the pseudonymised facts stay. An audit entry with the counts for each."""
-    from datetime import date
 
     from pingan.core.storage import lake_store
     from pingan.raw_zone import committed_batches
@@ -82,7 +82,7 @@ def retention(day) -> None:
     settings = load_settings()
     lake = lake_store(settings)
     counts = apply_retention(
-        settings, committed_batches(lake), lake, share_store(settings), day or date.today()
+        settings, committed_batches(lake), lake, share_store(settings), day or local_today()
     )
     out.print(
         f"restricted store: {counts['rows_before']:,} → {counts['rows_after']:,} rows "
@@ -92,7 +92,7 @@ def retention(day) -> None:
     from pingan.ops.retention_lake import apply_lake_retention
 
     lake_counts = apply_lake_retention(
-        lake, load_hub_key(settings), share_store(settings), day or date.today()
+        lake, load_hub_key(settings), share_store(settings), day or local_today()
     )
     out.print(
         f"lake: {sum(lake_counts.batches.values())} batches past retention rewritten, "

@@ -20,6 +20,7 @@ from datetime import date
 
 import pyarrow as pa
 
+from pingan.core.canonical import local_today
 from pingan.core.settings import Settings
 from pingan.core.storage import Store
 from pingan.ops.subject import ValueChange
@@ -85,7 +86,7 @@ def change_shares(
         if not affected:
             continue
         counts.datasets += [f"{partner}/{d}" for d in affected]
-        if not agreement.is_in_force(today or date.today()):
+        if not agreement.is_in_force(today or local_today()):
             for dataset in affected:
                 counts.files_deleted += shares.delete_prefix(mf.dataset_prefix(partner, dataset))
             continue

@@ -19,6 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from stdnum.cn import ric, uscc
 
+from pingan.core.canonical import local_today
+
 _MOBILE = re.compile(r"1[3-9]\d{9}")
 MOBILE_PATTERN = _MOBILE.pattern
 _RESIDENT_ID = re.compile(r"\d{17}[\dX]")
@@ -60,7 +62,7 @@ def is_resident_id(value: str) -> bool:
         born = dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:
         return False
-    return dt.date(1900, 1, 1) <= born <= dt.date.today() and number[:6] in known_birth_places()
+    return dt.date(1900, 1, 1) <= born <= local_today() and number[:6] in known_birth_places()
 
 
 _ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])
@@ -98,7 +100,7 @@ def _compact_ids_valid(numbers: np.ndarray) -> np.ndarray:
     parts = {"year": (4, 6, 10), "month": (2, 10, 12), "day": (2, 12, 14)}
     ymd = {k: digits[:, a:b] @ (10 ** np.arange(n - 1, -1, -1)) for k, (n, a, b) in parts.items()}
     born = pd.to_datetime(pd.DataFrame(ymd), errors="coerce")  # 0230 and friends become NaT
-    date_ok = ((born >= "1900-01-01") & (born <= pd.Timestamp.today())).to_numpy()
+    date_ok = ((born >= "1900-01-01") & (born <= pd.Timestamp(local_today()))).to_numpy()
     places = digits[:, :6] @ (10 ** np.arange(5, -1, -1))
     place_ok = np.isin(places, _known_birth_place_numbers())
     return checksum_ok & date_ok & place_ok

@@ -33,7 +33,7 @@ import duckdb
 import pyarrow as pa
 
 from pingan.core.audit import register_warehouse_view
-from pingan.core.canonical import ENTITIES, PERSONAL_DATA, TZ, entity_schema
+from pingan.core.canonical import ENTITIES, PERSONAL_DATA, TZ, entity_schema, local_today
 from pingan.core.environment import temporary_env
 from pingan.core.feed_spec import load_specs
 from pingan.core.pseudonym import (
@@ -112,7 +112,7 @@ def build(
     if unknown:
         raise WarehouseError(f"batches name unknown entities {unknown}; known: {', '.join(ENTITIES)}")
     if build_date is None:
-        build_date = max((b.load_date for b in batches), default=date.today())
+        build_date = max((b.load_date for b in batches), default=local_today())
     specs = load_specs(settings.connectors_dir)
     published = settings.warehouse_path
     published.parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 
 from pingan.core import audit
-from pingan.core.canonical import PERSONAL_DATA, PERSONAL_DATA_RETENTION_DAYS
+from pingan.core.canonical import PERSONAL_DATA, PERSONAL_DATA_RETENTION_DAYS, local_today
 from pingan.core.pseudonym import load_hub_key, load_secret_key, register_pseudonym_functions
 from pingan.core.settings import Settings
 from pingan.core.storage import Store
@@ -148,7 +148,7 @@ def _add_batch(con: duckdb.DuckDBPyConnection, lake: Store, batch: RawBatch) -> 
 def within_retention(batches: list[RawBatch], as_of: date | None) -> list[RawBatch]:
     """The batches whose raw personal data may still be kept on `as_of` (PERSONAL_DATA_RETENTION_DAYS)."""
     if as_of is None:
-        as_of = max((b.load_date for b in batches), default=date.today())
+        as_of = max((b.load_date for b in batches), default=local_today())
     return [
         b
         for b in batches

@@ -51,7 +51,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pingan.core.canonical import ENTITIES, PERSONAL_DATA, TZ, entity_schema
+from pingan.core.canonical import ENTITIES, PERSONAL_DATA, TZ, entity_schema, local_today
 from pingan.core.feed_spec import load_specs
 from pingan.core.pseudonym import load_hub_key, pseudonym, pseudonym_list
 from pingan.core.settings import S3Settings, Settings
@@ -110,7 +110,7 @@ def build_on_spark(
     master = master or settings.spark_master
     s3 = lake.s3 if lake is not None and lake.scheme == "s3" else None
     if build_date is None:
-        build_date = max((b.load_date for b in batches), default=date.today())
+        build_date = max((b.load_date for b in batches), default=local_today())
     layout = _prepare_layout(settings, incremental)
     leased = reading_batches(lake, [b.batch_id for b in batches], retention=settings.superseded_retention)
     with leased, spark_session(layout.warehouse, master=master, s3=s3, catalog=layout.catalog) as spark:

@@ -34,3 +34,28 @@ def airflow_db() -> Path:
         timeout=300,
     )
     return AIRFLOW_HOME
+
+
+@pytest.fixture
+def connectors_far_from_now(tmp_path, monkeypatch) -> Path:
+    """The feed specs with their nightly cron and deadline moved twelve hours away from now (Shanghai
+    time), for tests whose scheduler runs with the DAGs unpaused: a cron that fired during the test would
+    start real-date runs beside the test's own (a cursor feed would load today's changes). Set as
+    PINGAN_CONNECTORS_DIR, which the Airflow processes the test starts inherit."""
+    import shutil
+    from datetime import datetime
+
+    import yaml
+
+    from pingan.core.canonical import TZ
+
+    target = tmp_path / "connectors"
+    shutil.copytree(PROJECT_ROOT / "connectors", target)
+    hour = (datetime.now(TZ).hour + 12) % 24
+    defaults = target / "_defaults.yaml"
+    spec = yaml.safe_load(defaults.read_text(encoding="utf-8"))
+    spec["schedule"] = f"0 {hour} * * *"
+    spec["freshness"] = {**spec["freshness"], "deadline": f"{hour:02d}:30"}
+    defaults.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("PINGAN_CONNECTORS_DIR", str(target))
+    return target

@@ -112,7 +112,7 @@ def airflow_env(airflow_home: Path, port: int, database_url: str, broker_url: st
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",  # nothing runs before its next 02:00
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",  # no cron fires during the test (connectors_far_from_now)
         "AIRFLOW__OPENLINEAGE__DISABLED": "True",
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
         # a task whose worker died is failed after 30 s without a heartbeat, then retried 5 s later
@@ -124,7 +124,7 @@ def airflow_env(airflow_home: Path, port: int, database_url: str, broker_url: st
 
 
 @pytest.fixture
-def celery_airflow(home, tmp_path):
+def celery_airflow(home, tmp_path, connectors_far_from_now):
     """(REST client, pingan settings, database URL) with every Airflow component running on loopback."""
     from pingan_sim import simulate
 

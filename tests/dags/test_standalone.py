@@ -74,7 +74,7 @@ def nightly(day: date) -> str:
 
 
 @pytest.fixture
-def standalone(home, tmp_path):
+def standalone(home, tmp_path, connectors_far_from_now):
     from pingan_sim import simulate
 
     settings = load_settings()
@@ -94,7 +94,7 @@ def standalone(home, tmp_path):
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW_PORT": str(port),
         "PINGAN_TASK_RETRIES": "0",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",  # nothing runs before its next 02:00
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",  # no cron fires during the test (connectors_far_from_now)
         "PATH": os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != venv_bin),
     }
     log = (tmp_path / "standalone.log").open("w")
