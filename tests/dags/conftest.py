@@ -44,6 +44,7 @@ def connectors_far_from_now(tmp_path, monkeypatch) -> Path:
     PINGAN_CONNECTORS_DIR, which the Airflow processes the test starts inherit."""
     import shutil
     from datetime import datetime
+    from zoneinfo import ZoneInfo
 
     import yaml
 
@@ -51,7 +52,7 @@ def connectors_far_from_now(tmp_path, monkeypatch) -> Path:
 
     target = tmp_path / "connectors"
     shutil.copytree(PROJECT_ROOT / "connectors", target)
-    hour = (datetime.now(TZ).hour + 12) % 24
+    hour = (datetime.now(ZoneInfo(TZ)).hour + 12) % 24
     defaults = target / "_defaults.yaml"
     spec = yaml.safe_load(defaults.read_text(encoding="utf-8"))
     spec["schedule"] = f"0 {hour} * * *"
