@@ -37,11 +37,12 @@ def airflow_db() -> Path:
 
 
 @pytest.fixture
-def connectors_far_from_now(tmp_path, monkeypatch) -> Path:
+def connectors_far_from_now(tmp_path, monkeypatch) -> int:
     """The feed specs with their nightly cron and deadline moved twelve hours away from now (Shanghai
     time), for tests whose scheduler runs with the DAGs unpaused: a cron that fired during the test would
     start real-date runs beside the test's own (a cursor feed would load today's changes). Set as
-    PINGAN_CONNECTORS_DIR, which the Airflow processes the test starts inherit."""
+    PINGAN_CONNECTORS_DIR, which the Airflow processes the test starts inherit. Returns the cron's hour: a
+    backfill's runs fall on it (a run at that hour on day D+1 loads day D)."""
     import shutil
     from datetime import datetime
     from zoneinfo import ZoneInfo
@@ -59,4 +60,4 @@ def connectors_far_from_now(tmp_path, monkeypatch) -> Path:
     spec["freshness"] = {**spec["freshness"], "deadline": f"{hour:02d}:30"}
     defaults.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
     monkeypatch.setenv("PINGAN_CONNECTORS_DIR", str(target))
-    return target
+    return hour

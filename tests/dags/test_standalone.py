@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -69,8 +69,9 @@ def wait_for(what: str, check, timeout: float, every: float = 3.0):
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def nightly(day: date) -> str:
-    return f"{day + timedelta(days=1)}T02:00:00+08:00"
+def nightly(day: date, hour: int) -> str:
+    """The logical date of day's nightly run: the feeds' cron hour (connectors_far_from_now) the day after."""
+    return f"{day + timedelta(days=1)}T{hour:02d}:00:00+08:00"
 
 
 @pytest.fixture
@@ -124,8 +125,9 @@ def standalone(home, tmp_path, connectors_far_from_now):
 
 
 @pytest.mark.slow
-def test_make_airflow_runs_the_night_and_a_backfill_through_the_rest_api(standalone):
+def test_make_airflow_runs_the_night_and_a_backfill_through_the_rest_api(standalone, connectors_far_from_now):
     airflow, settings = standalone
+    hour = connectors_far_from_now
     lake = Store(settings.lake_url)
     dags = wait_for(
         "every DAG parsed",
@@ -139,7 +141,9 @@ def test_make_airflow_runs_the_night_and_a_backfill_through_the_rest_api(standal
 
     # the nightly chain: every feed's run for DAY; the scheduler fires the warehouse on their assets
     triggered = {
-        f: airflow.api("POST", f"/dags/ingest_{f}/dagRuns", json={"logical_date": nightly(DAY)})["dag_run_id"]
+        f: airflow.api("POST", f"/dags/ingest_{f}/dagRuns", json={"logical_date": nightly(DAY, hour)})[
+            "dag_run_id"
+        ]
         for f in FEEDS
     }
 
@@ -157,8 +161,8 @@ def test_make_airflow_runs_the_night_and_a_backfill_through_the_rest_api(standal
     def backfill(reprocess: str) -> None:
         body = {
             "dag_id": f"ingest_{BACKFILLED}",
-            "from_date": nightly(DAY),
-            "to_date": nightly(DAY + timedelta(days=2)),
+            "from_date": nightly(DAY, hour),
+            "to_date": nightly(DAY + timedelta(days=2), hour),
             "reprocess_behavior": reprocess,
             "max_active_runs": 1,
         }
@@ -173,7 +177,9 @@ def test_make_airflow_runs_the_night_and_a_backfill_through_the_rest_api(standal
         states = {
             r["logical_date"][:10]: r["state"]
             for r in airflow.runs(f"ingest_{BACKFILLED}")
-            if r["logical_date"] and r["logical_date"][:10] <= str(DAY + timedelta(days=2))
+            if r["logical_date"]
+            and datetime.fromisoformat(r["logical_date"])
+            <= datetime.fromisoformat(nightly(DAY + timedelta(days=2), hour))
         }
         assert set(states.values()) == {"success"} and len(states) == 3, states
 
