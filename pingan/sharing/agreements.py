@@ -77,7 +77,9 @@ class DatasetGrant(Strict):
     columns: dict[str, Treatment] = Field(min_length=1)
     # the key_per_partnership column that names one row, when more than one column is keyed (a row's own id
     # beside ids it links to): a night then merges only the changed rows by it (none: the whole table)
-    row_key: str | None = Field(None, pattern=IDENTIFIER)
+    # (left out of the grant's serialisation when unset: the grants' fingerprints, and so the shares' snapshot
+    # ids, stay as they were before the field existed)
+    row_key: str | None = Field(None, pattern=IDENTIFIER, exclude_if=lambda v: v is None)
 
     @model_validator(mode="after")
     def _row_key_is_keyed(self) -> DatasetGrant:

@@ -217,7 +217,10 @@ def read_sources(read: Reader, snapshot_prefix: str, manifest: dict) -> dict:
 def _read_chunk(read: Reader, snapshot_prefix: str, chunk: dict) -> list[dict]:
     """One month's batch records (sharing/source_chunks.py), checked against the sha256 `sources.json`
     names; the chunk lies under the dataset prefix, beside `snapshots/`."""
-    key = snapshot_prefix.rsplit(SNAPSHOTS, 1)[0] + chunk["path"]
+    path = str(chunk.get("path", ""))
+    if not path.startswith("sources/") or ".." in path or "/" in path[len("sources/") :]:
+        raise ManifestError(f"{snapshot_prefix}{SOURCES}: chunk path {path!r} is not under sources/")
+    key = snapshot_prefix.rsplit(SNAPSHOTS, 1)[0] + path
     data = read(key)
     if data is None or sha256(data) != chunk["sha256"]:
         raise ManifestError(f"{key}: missing or not the source batches `sources.json` names")

@@ -326,6 +326,7 @@ def enforce_retention(shares: Store, agreement: Agreement, today: date) -> list[
             log.warning("%s/%s: removed snapshot %s (past %d-day retention)", agreement.partner, dataset, sid,
                      agreement.retention_days)  # fmt: skip
         kept = [m for sid, m in manifests.items() if sid not in expired]
+        source_chunks.collect_garbage(shares, prefix, [m.snapshot_id for m in kept])
         if compaction_due(kept, today, pointer_removed=bool(latest and latest.snapshot_id in expired)):
             incremental.ask_full_snapshot(shares, agreement.partner, dataset, "retention removed snapshots")
     return removed
@@ -475,7 +476,10 @@ def _treated(
 
 
 def _previous_chunks(reading: _Reading, partner: str, name: str) -> list[dict]:
-    """The source chunks of the dataset's current (verified) snapshot, which tonight's may reuse."""
+    """The source chunks of the dataset's current (verified) snapshot, which tonight's may reuse (none
+    on --full: a full re-snapshot writes its chunks afresh)."""
+    if reading.full:
+        return []
     prefix = mf.dataset_prefix(partner, name)
     previous = incremental.previous_published(
         reading.shares, prefix, _hub_keys(reading.shares, partner, reading.trusted)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 
 from pingan.core.storage import Store
@@ -24,6 +25,7 @@ from pingan.sharing import manifest as mf
 from pingan.sharing.lineage import SourceBatches
 
 CHUNKS = "sources/"  # under the dataset prefix
+CHUNK_PATH = re.compile(r"sources/(\d{4}-\d{2}|unknown)-[0-9a-f]{16}\.json")
 
 
 @dataclass(frozen=True)
@@ -83,12 +85,41 @@ def write(
 
 
 def previous_chunks(shares: Store, dataset_prefix: str, manifest: mf.SnapshotManifest | None) -> list[dict]:
-    """The chunks the previous (verified) snapshot's `sources.json` lists; [] when it has none to reuse
-    (a first snapshot, a sources file of the earlier one-file format, or one that does not match)."""
+    """The chunks the previous (verified) snapshot's `sources.json` lists whose files are still there and
+    unaltered (a chunk deleted or changed since is written again, not carried into the new snapshot); []
+    when it has none (a first snapshot, a sources file of the earlier one-file form, one that does not
+    match its manifest)."""
     if manifest is None:
         return []
     snapshot = f"{dataset_prefix}{mf.SNAPSHOTS}{manifest.snapshot_id}/"
     data = shares.get_bytes(snapshot + mf.SOURCES)
     if data is None or mf.sha256(data) != manifest.source.get("batches_sha256"):
         return []
-    return json.loads(data).get("chunks") or []
+    chunks = json.loads(data).get("chunks") or []
+    return [c for c in chunks if _intact(shares, dataset_prefix, c)]
+
+
+def _intact(shares: Store, dataset_prefix: str, chunk: dict) -> bool:
+    if not CHUNK_PATH.fullmatch(str(chunk.get("path", ""))):
+        return False
+    data = shares.get_bytes(dataset_prefix + chunk["path"])
+    return data is not None and mf.sha256(data) == chunk.get("sha256")
+
+
+def referenced(shares: Store, dataset_prefix: str, snapshot_ids: list[str]) -> set[str]:
+    """The chunk paths these snapshots' `sources.json` files list."""
+    paths: set[str] = set()
+    for snapshot_id in snapshot_ids:
+        data = shares.get_bytes(f"{dataset_prefix}{mf.SNAPSHOTS}{snapshot_id}/{mf.SOURCES}")
+        if data is not None:
+            paths |= {c["path"] for c in json.loads(data).get("chunks") or []}
+    return paths
+
+
+def collect_garbage(shares: Store, dataset_prefix: str, kept_snapshot_ids: list[str]) -> int:
+    """Delete the chunk files no kept snapshot lists (retention removed the last snapshots naming them)."""
+    keep = referenced(shares, dataset_prefix, kept_snapshot_ids)
+    gone = [k for k in shares.list(dataset_prefix + CHUNKS) if k[len(dataset_prefix) :] not in keep]
+    for key in gone:
+        shares.delete(key)
+    return len(gone)

@@ -451,6 +451,8 @@ def _save(frame, schema: str, name: str) -> None:
 def spark_type(arrow_type: pa.DataType) -> str:
     if pa.types.is_timestamp(arrow_type):
         return "timestamp" if arrow_type.tz else "timestamp_ntz"
+    if pa.types.is_list(arrow_type):  # raw.batches.raw_keys
+        return f"array<{spark_type(arrow_type.value_type)}>"
     if arrow_type not in SPARK_TYPES:
         raise WarehouseError(f"no Spark type for canonical Arrow type {arrow_type}")
     return SPARK_TYPES[arrow_type]

@@ -5,7 +5,7 @@ partner (or `pingan lineage`) reading them gets every batch, verified against th
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 
 import duckdb
 import pyarrow as pa
@@ -59,9 +59,9 @@ def published(share_env, agreements_dir):
     write_warehouse(settings.warehouse_path, rows)
     register_batches(settings.warehouse_path)
 
-    def night(as_of: date) -> tuple[str, dict]:
+    def night(as_of: date, *, today: date = TODAY, full: bool = False) -> tuple[str, dict]:
         publish(settings, lake, shares, partners=["wujiang"], as_of=as_of, agreements_dir=agreements_dir,
-                today=TODAY)  # fmt: skip
+                today=today, full=full)  # fmt: skip
         return latest(shares)
 
     return shares, night, settings.warehouse_path
@@ -72,13 +72,16 @@ def test_a_night_writes_the_chunk_of_the_month_its_batches_changed(published):
     first, _ = night(date(2025, 3, 1))
     before = chunks(shares, first)
     assert set(before) == {"2025-02", "2025-03"}
-    files_before = set(shares.list(PREFIX + "sources/"))
+    files_before = shares.list_stamped(PREFIX + "sources/")
 
     second, manifest = night(date(2025, 3, 2))  # batch-3, loaded in March, joins the share
     after = chunks(shares, second)
     assert after["2025-02"] == before["2025-02"]  # February's batches did not change: its chunk is kept
     assert after["2025-03"] != before["2025-03"]
-    assert set(shares.list(PREFIX + "sources/")) - files_before == {PREFIX + after["2025-03"]}
+    files_after = shares.list_stamped(PREFIX + "sources/")
+    assert set(files_after) - set(files_before) == {PREFIX + after["2025-03"]}
+    february = PREFIX + before["2025-02"]
+    assert files_after[february] == files_before[february]  # not even rewritten: the stamp is the file's
 
     source = mf.read_sources(shares.get_bytes, second, manifest)
     assert source["batch_ids"] == ["batch-0", "batch-2", "batch-3"] and source["batch_count"] == 3
@@ -146,3 +149,30 @@ def test_names_come_from_a_batchs_files_as_its_manifest_names_them_after_a_recom
     raw_zone.commit(lake, record)
     with pytest.raises(FileNotFoundError, match="batch b1 .* the lake no longer commits it"):
         SourceBatches(con, lake, load_specs(PROJECT_ROOT / "connectors")).person_names(["b1"])
+
+
+def test_an_altered_or_deleted_chunk_is_written_again_not_carried_forward(published):
+    shares, night, _ = published
+    first, _ = night(date(2025, 3, 1))
+    february, march = (PREFIX + chunks(shares, first)[m] for m in ("2025-02", "2025-03"))
+    shares.put_bytes(february, b'{"batches": []}', "application/json")
+    shares.delete(march)
+    second, manifest = night(date(2025, 3, 2))
+    source = mf.read_sources(shares.get_bytes, second, manifest)  # verifies every chunk it names
+    assert source["batch_ids"] == ["batch-0", "batch-2", "batch-3"]
+
+
+def test_retention_deletes_the_chunks_no_kept_snapshot_names(published, agreements_dir):
+    from pingan.sharing.agreements import load_agreements
+    from pingan.sharing.publish import enforce_retention
+
+    shares, night, _ = published
+    first, _ = night(date(2025, 3, 1), today=date(2025, 3, 1))
+    second, manifest = night(date(2025, 3, 2), today=date(2025, 3, 2))
+    replaced = PREFIX + chunks(shares, first)["2025-03"]  # March's chunk before batch-3 joined
+    wujiang = load_agreements(agreements_dir)["wujiang"]
+    cutoff = date(2025, 3, 2) + timedelta(days=wujiang.retention_days)  # the first snapshot expires
+    assert enforce_retention(shares, wujiang, cutoff)
+    assert not shares.exists(replaced)
+    assert set(shares.list(PREFIX + "sources/")) == {PREFIX + p for p in chunks(shares, second).values()}
+    assert mf.read_sources(shares.get_bytes, second, manifest)["batch_count"] == 3
