@@ -55,7 +55,8 @@ class SourceBatches:
         self.specs = specs
         self._records: dict[str, BatchRecord | None] = {}
         self._names: dict[str, set[str]] = {}
-        self._from_lake: dict[str, BatchRecord] | None = None if _has_lineage_columns(con) else {}
+        self._use_lake = not _has_lineage_columns(con)  # a warehouse built before raw.batches had them
+        self._from_lake: dict[str, BatchRecord] | None = None  # read once, when first needed
 
     def records(self, batch_ids: list[str]) -> dict[str, BatchRecord | None]:
         """The records of these batches (None: not a batch the warehouse was built from)."""
@@ -84,8 +85,8 @@ class SourceBatches:
         return names
 
     def _read(self, batch_ids: list[str]) -> dict[str, BatchRecord]:
-        if self._from_lake is not None:
-            if not self._from_lake:
+        if self._use_lake:
+            if self._from_lake is None:
                 self._from_lake = _lake_records(self.lake)
             return {b: self._from_lake[b] for b in batch_ids if b in self._from_lake}
         cursor = self.con.cursor()  # its own registration: the caller's connection may be mid-query

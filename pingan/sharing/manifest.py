@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 
@@ -27,6 +28,8 @@ LATEST = "latest.json"
 LATEST_SIGNATURE = "latest.sig"
 SNAPSHOTS = "snapshots/"
 SOURCES = "sources.json"  # the snapshot's source batches, named in the manifest by sha256
+SOURCE_CHUNKS = "sources/"  # under the dataset prefix: the batches of one load month (source_chunks.py)
+SOURCE_CHUNK_PATH = re.compile(r"sources/(\d{4}-\d{2}|unknown)-[0-9a-f]{16}\.json")
 
 Reader = Callable[[str], bytes | None]  # key -> bytes, None when absent
 
@@ -218,8 +221,8 @@ def _read_chunk(read: Reader, snapshot_prefix: str, chunk: dict) -> list[dict]:
     """One month's batch records (sharing/source_chunks.py), checked against the sha256 `sources.json`
     names; the chunk lies under the dataset prefix, beside `snapshots/`."""
     path = str(chunk.get("path", ""))
-    if not path.startswith("sources/") or ".." in path or "/" in path[len("sources/") :]:
-        raise ManifestError(f"{snapshot_prefix}{SOURCES}: chunk path {path!r} is not under sources/")
+    if not SOURCE_CHUNK_PATH.fullmatch(path):
+        raise ManifestError(f"{snapshot_prefix}{SOURCES}: chunk path {path!r} is not a chunk under sources/")
     key = snapshot_prefix.rsplit(SNAPSHOTS, 1)[0] + path
     data = read(key)
     if data is None or sha256(data) != chunk["sha256"]:

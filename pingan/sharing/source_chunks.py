@@ -17,15 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 
 from pingan.core.storage import Store
 from pingan.sharing import manifest as mf
 from pingan.sharing.lineage import SourceBatches
-
-CHUNKS = "sources/"  # under the dataset prefix
-CHUNK_PATH = re.compile(r"sources/(\d{4}-\d{2}|unknown)-[0-9a-f]{16}\.json")
 
 
 @dataclass(frozen=True)
@@ -62,7 +58,7 @@ def plan(batch_ids: list[str], sources: SourceBatches, previous: list[dict]) -> 
             records = sources.quality(ids)
             data = json.dumps({"format": mf.FORMAT, "month": month, "batches": records}, ensure_ascii=False,
                               sort_keys=True, separators=(",", ":")).encode()  # fmt: skip
-            path = f"{CHUNKS}{month}-{ids_sha256[:16]}.json"
+            path = f"{mf.SOURCE_CHUNKS}{month}-{ids_sha256[:16]}.json"
             new_files[path] = data
             chunk = {"month": month, "path": path, "sha256": mf.sha256(data), "batch_count": len(ids),
                      "ids_sha256": ids_sha256, "rows_quarantined": sum(r.get("rows_quarantined") or 0 for r in records),
@@ -100,7 +96,7 @@ def previous_chunks(shares: Store, dataset_prefix: str, manifest: mf.SnapshotMan
 
 
 def _intact(shares: Store, dataset_prefix: str, chunk: dict) -> bool:
-    if not CHUNK_PATH.fullmatch(str(chunk.get("path", ""))):
+    if not mf.SOURCE_CHUNK_PATH.fullmatch(str(chunk.get("path", ""))):
         return False
     data = shares.get_bytes(dataset_prefix + chunk["path"])
     return data is not None and mf.sha256(data) == chunk.get("sha256")
@@ -119,7 +115,7 @@ def referenced(shares: Store, dataset_prefix: str, snapshot_ids: list[str]) -> s
 def collect_garbage(shares: Store, dataset_prefix: str, kept_snapshot_ids: list[str]) -> int:
     """Delete the chunk files no kept snapshot lists (retention removed the last snapshots naming them)."""
     keep = referenced(shares, dataset_prefix, kept_snapshot_ids)
-    gone = [k for k in shares.list(dataset_prefix + CHUNKS) if k[len(dataset_prefix) :] not in keep]
+    gone = [k for k in shares.list(dataset_prefix + mf.SOURCE_CHUNKS) if k[len(dataset_prefix) :] not in keep]
     for key in gone:
         shares.delete(key)
     return len(gone)
