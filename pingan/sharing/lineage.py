@@ -55,6 +55,7 @@ class SourceBatches:
         self.specs = specs
         self._records: dict[str, BatchRecord | None] = {}
         self._names: dict[str, set[str]] = {}
+        self._months: dict[str, str] = {}
         self._use_lake = not _has_lineage_columns(con)  # a warehouse built before raw.batches had them
         self._from_lake: dict[str, BatchRecord] | None = None  # read once, when first needed
 
@@ -67,8 +68,16 @@ class SourceBatches:
         return {b: self._records[b] for b in batch_ids}
 
     def months(self, batch_ids: list[str]) -> dict[str, str]:
-        """Each batch's load month (YYYY-MM), or UNKNOWN_MONTH."""
-        return {b: r.load_date[:7] if r else UNKNOWN_MONTH for b, r in self.records(batch_ids).items()}
+        """Each batch's load month (YYYY-MM), or UNKNOWN_MONTH. Asked for every batch of a share's history
+        each night: read as two columns, not as whole records (their quarantine counts and file lists)."""
+        unread = sorted({b for b in batch_ids if b not in self._records and b not in self._months})
+        if unread and self._use_lake:
+            self.records(unread)
+        elif unread:
+            self._months.update(dict.fromkeys(unread, UNKNOWN_MONTH))
+            self._months.update(self._read_months(unread))
+        known = {b: r.load_date[:7] for b in batch_ids if (r := self._records.get(b)) is not None}
+        return {b: known.get(b) or self._months.get(b, UNKNOWN_MONTH) for b in batch_ids}
 
     def quality(self, batch_ids: list[str]) -> list[dict]:
         return [
@@ -102,6 +111,15 @@ class SourceBatches:
             )  # fmt: skip
             for r in rows
         }
+
+    def _read_months(self, batch_ids: list[str]) -> dict[str, str]:
+        cursor = self.con.cursor()
+        cursor.register("_wanted_batches", pa.table({"batch_id": pa.array(batch_ids, pa.string())}))
+        found = cursor.execute(
+            """SELECT b.batch_id, strftime(b.load_date, '%Y-%m') AS month
+               FROM raw.batches b JOIN _wanted_batches USING (batch_id)"""
+        ).to_arrow_table()
+        return dict(zip(found["batch_id"].to_pylist(), found["month"].to_pylist(), strict=True))
 
     def _read_names(self, record: BatchRecord | None) -> set[str]:
         spec = self.specs.get(record.feed) if record else None

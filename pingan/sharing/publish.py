@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -132,8 +133,11 @@ def publish(
     agreements_dir: Path | None = None,
     today: date | None = None,
     full: bool = False,
+    check_lake: bool = False,
 ) -> list[PublishedShare]:
-    """full: overwrite every dataset's table with a full snapshot instead of merging the night's changes."""
+    """full: overwrite every dataset's table with a full snapshot instead of merging the night's changes.
+    check_lake: refuse (NothingToPublish) an empty lake or an as-of date past its newest commit (check_as_of)
+    before anything is written."""
     today = today or local_today()
     agreements = load_agreements(agreements_dir or settings.agreements_dir)
     unknown = sorted(set(partners or []) - set(agreements))
@@ -142,6 +146,8 @@ def publish(
     selected = [agreements[p] for p in sorted(partners or agreements)]
     in_force = [a for a in selected if a.is_in_force(today)]
     specs = load_specs(settings.connectors_dir)  # read once: parsing every feed's YAML costs ~1 s
+    if check_lake:
+        check_as_of(lake, as_of, feeds=specs)
     check_grants_filled(settings, in_force, specs)
     for agreement in selected:
         if agreement not in in_force:
@@ -194,10 +200,15 @@ def newest_committed_date(lake: Store) -> date | None:
     return max((day for _, day in raw_zone.committed_days(lake)), default=None)  # key names: no reads
 
 
-def check_as_of(lake: Store, as_of: date) -> date:
+def check_as_of(lake: Store, as_of: date, feeds: Iterable[str] = ()) -> None:
     """The as-of date a run may publish: never past the newest committed data, never from an empty lake
     (a wall-clock date would otherwise stamp old data as current and block the right date later).
-    Returns the newest committed date."""
+    feeds: the feeds to look for a commit of `as_of` itself first (the nightly case: a few reads, where
+    listing every committed day grows with the history)."""
+    from pingan import raw_zone
+
+    if any(lake.exists(raw_zone.manifest_key(feed, as_of)) for feed in feeds):
+        return
     newest = newest_committed_date(lake)
     if newest is None:
         raise NothingToPublish(f"the lake {lake.url} holds no committed batch: nothing to publish "
@@ -207,7 +218,6 @@ def check_as_of(lake: Store, as_of: date) -> date:
             f"as of {as_of} is after the newest committed data ({newest}): nothing published. Publish as of a "
             f"logical date that was loaded (`pingan publish --date {newest}`)"
         )
-    return newest
 
 
 @dataclass(frozen=True)
@@ -374,7 +384,7 @@ def _prepare_whole(
     reading: _Reading, agreement: Agreement, name: str, grant: DatasetGrant, key: bytes, types: dict[str, str]
 ) -> _Prepared:
     source_key = _source_key(grant, types)
-    table, _ = _read_rows(reading.con, grant, types, reading.as_of, source_key)
+    table = _read_rows(reading.con, grant, types, reading.as_of, source_key)
     batch_ids = _batch_ids(reading.con, grant, types, reading.as_of)
     return _treated(reading, agreement, name, grant, key, table, batch_ids, batch_ids)
 
@@ -391,12 +401,14 @@ def _prepare_changes(
     """Only the rows whose source changed since the last publication; None when the whole history must be
     prepared instead (a source key that repeats, a share whose columns changed)."""
     source_key = _source_key(grant, types)
-    night = changes.diff(reading.con, _source_hashes(grant, types, reading.as_of, source_key), previous)
+    days_read = _DaysRead(reading.con, grant, types, reading.as_of, source_key)
+    try:
+        night = changes.diff(reading.con, days_read.scan, previous)
+    finally:
+        days_read.close()
     if night is None:
         return None
-    table, night_batches = _read_rows(
-        reading.con, grant, types, reading.as_of, source_key, night.changed, night.days
-    )
+    table, night_batches = days_read.rows_of(night.changed)
     batch_ids = night.batch_ids if "batch_id" in types else []
     share = _treated(reading, agreement, name, grant, key, table, batch_ids, night_batches, previous)
     if share.fingerprint != previous.fingerprint:
@@ -405,6 +417,41 @@ def _prepare_changes(
     deletes = key_ids_column(key, pa.chunked_array([pa.array(night.deleted, pa.string())])).combine_chunks()
     return replace(share, table=upserts, state=state, changes_only=True, deletes=deletes, rows_updated=updated,
                    match_from=match_from)  # fmt: skip
+
+
+class _DaysRead:
+    """changes.diff's scan for one share: every granted row's key and hash, then the whole granted rows of
+    the days that differ, read once (the row comparison runs on them, and the changed ones among them are
+    what the night treats: a second scan of the warehouse for those would cost as much again)."""
+
+    _TABLE = "_pingan_days_read"
+
+    def __init__(self, con, grant: DatasetGrant, types: dict[str, str], as_of: date, source_key: str):
+        self.con, self.grant, self.types, self.as_of, self.source_key = con, grant, types, as_of, source_key
+        self.hashes = _source_hashes(grant, types, as_of, source_key)
+        self.rows: pa.Table | None = None
+
+    def scan(self, days: list[int | None] | None) -> tuple[str, list]:
+        if days is None:
+            return self.hashes(None)
+        self.rows = _read_rows(self.con, self.grant, self.types, self.as_of, self.source_key, days=days)
+        self.con.register(self._TABLE, self.rows)
+        return (f"SELECT {changes.SOURCE_KEY} AS source_key, {changes.SOURCE_HASH} AS source_hash, "
+                f"{changes.SOURCE_DAY} AS source_day, {_BATCH} AS batch_id FROM {self._TABLE}"), []  # fmt: skip
+
+    def close(self) -> None:
+        if self.rows is not None:
+            self.con.unregister(self._TABLE)
+
+    def rows_of(self, changed: pa.Table) -> tuple[pa.Table, list[str]]:
+        """The rows of these source keys (in the read's stable order) and their batches."""
+        rows = self.rows
+        if rows is None:  # no day differs
+            rows = _read_rows(self.con, self.grant, self.types, self.as_of, self.source_key, days=[])
+        keys = changed["source_key"].combine_chunks().cast(pa.string())
+        rows = rows.filter(pc.is_in(rows[changes.SOURCE_KEY], value_set=keys))
+        batches = pc.unique(rows[_BATCH].drop_null()).to_pylist() if "batch_id" in self.types else []
+        return rows.drop_columns([_BATCH]), sorted(batches)
 
 
 def _trusted_state(
@@ -550,44 +597,37 @@ def _source_key(grant: DatasetGrant, types: dict[str, str]) -> str | None:
     return grant.key if grant.key in types else None
 
 
+_BATCH = "__pingan_batch_id"  # a read's extra column for the rows' batches (_DaysRead)
+
+
 def _read_rows(
     con,
     grant: DatasetGrant,
     types: dict[str, str],
     as_of: date,
     source_key: str | None,
-    only: pa.Table | None = None,
     days: list | None = None,
-) -> tuple[pa.Table, list[str]]:
+) -> pa.Table:
     """The granted rows and columns in a stable order, each with its source key, source hash and source
-    day (the changes.SOURCE_* columns); only: just the rows of these source keys, all of these source days
-    (days, changes.diff: the filter lets the scan skip the other days). Also the batches of the rows."""
+    day (the changes.SOURCE_* columns); days: only the rows of these source days (changes.diff: the filter
+    lets the scan skip the other days), with their batch (_BATCH) as well."""
     predicate, params = _predicate(grant, types, as_of)
     source = f"{WAREHOUSE_SCHEMA}.{_ident(grant.source)}"
     day, kind = _as_of(grant, types)
-    if only is not None:
-        con.register("_night_keys", only)
-        predicate += f" AND {_ident(source_key)} IN (SELECT source_key FROM _night_keys)"
-        if days is not None:
-            within, day_params = changes.within_days(day, kind, days)
-            predicate, params = f"{predicate} AND {within}", params + day_params
+    extras = ""
+    if days is not None:
+        within, day_params = changes.within_days(day, kind, days)
+        predicate, params = f"{predicate} AND {within}", params + day_params
+        extras = ", " + ("CAST(batch_id AS VARCHAR)" if "batch_id" in types else "CAST(NULL AS VARCHAR)")
+        extras += f" AS {_BATCH}"
     select = ", ".join(_ident(c) for c in grant.shared_columns)
     key_sql = f"CAST({_ident(source_key)} AS VARCHAR)" if source_key else "CAST(NULL AS VARCHAR)"
     extras = (f"{key_sql} AS {changes.SOURCE_KEY}, hash({select}) AS {changes.SOURCE_HASH}, "
-              f"{changes.day_sql(day, kind)} AS {changes.SOURCE_DAY}")  # fmt: skip
-    try:
-        # ORDER BY ALL: the same rows always give the same bytes
-        table = con.execute(
-            f"SELECT {select}, {extras} FROM {source} WHERE {predicate} ORDER BY ALL", params
-        ).to_arrow_table()
-        batches = []
-        if only is not None and "batch_id" in types:
-            sql = f"SELECT DISTINCT batch_id FROM {source} WHERE {predicate} AND batch_id IS NOT NULL ORDER BY 1"
-            batches = [r[0] for r in con.execute(sql, params).fetchall()]
-    finally:
-        if only is not None:
-            con.unregister("_night_keys")
-    return table, batches
+              f"{changes.day_sql(day, kind)} AS {changes.SOURCE_DAY}{extras}")  # fmt: skip
+    # ORDER BY ALL: the same rows always give the same bytes
+    return con.execute(
+        f"SELECT {select}, {extras} FROM {source} WHERE {predicate} ORDER BY ALL", params
+    ).to_arrow_table()
 
 
 def _batch_ids(con, grant: DatasetGrant, types: dict[str, str], as_of: date) -> list[str]:

@@ -124,3 +124,17 @@ def test_a_wrongly_advanced_pointer_is_corrected_with_an_audited_command(
     past = cli("partners", "repoint", "--partner", "wujiang", "--dataset", "border_incidents",
                "--as-of", str(wrong), "--reason", "x")  # fmt: skip
     assert past.exit_code == 1 and "after the newest committed data" in past.output
+
+
+def test_the_lake_check_takes_a_day_a_feed_committed_or_one_before_the_newest(share_env, agreements_dir):
+    """The nightly check looks for the as-of day's own commits first (a few reads), then at every committed
+    day: a day that no feed committed itself, before the newest, is still a day the lake holds."""
+    settings, lake, shares = share_env
+    commit_day(lake, AS_OF)
+    kwargs = {"partners": ["wujiang"], "agreements_dir": agreements_dir, "today": TODAY, "check_lake": True}
+    with pytest.raises(NothingToPublish, match=rf"after the newest committed data \({AS_OF}\)"):
+        publish(settings, lake, shares, as_of=AS_OF + timedelta(days=1), **kwargs)
+    assert shares.list("share/") == []
+    assert publish(settings, lake, shares, as_of=AS_OF - timedelta(days=1), **kwargs)
+    assert publish(settings, lake, shares, as_of=AS_OF, **kwargs)
+    assert json.loads(shares.get_bytes(POINTER))["as_of"] == AS_OF.isoformat()
