@@ -119,3 +119,24 @@ def test_a_state_written_before_source_days_is_not_trusted(tmp_path):
     older = changes.State("s1", 1, "fp", state.rows.drop_columns(["source_day"]))
     changes.write_state(shares, "wujiang", "border_incidents", older)
     assert changes.read_state(shares, "wujiang", "border_incidents") is None
+
+
+def test_a_state_written_lz4_compressed_still_reads(tmp_path):
+    """States were lz4-compressed Arrow IPC before they were written uncompressed (a zero-copy read): the
+    first night after the change reads the old file and trusts it."""
+    import io
+    import json
+
+    shares = open_store(f"file://{tmp_path}", create=True)
+    state = state_of(ROWS)
+    meta = {"snapshot_id": state.snapshot_id, "delta_version": state.delta_version, "fingerprint": "fp"}
+    table = state.rows.replace_schema_metadata({"pingan": json.dumps(meta)})
+    buf = io.BytesIO()
+    with pa.ipc.new_file(buf, table.schema, options=pa.ipc.IpcWriteOptions(compression="lz4")) as writer:
+        writer.write_table(table)
+    shares.put_bytes(changes.state_key("wujiang", "border_incidents"), buf.getvalue())
+    read = changes.read_state(shares, "wujiang", "border_incidents")
+    assert read.rows.equals(state.rows) and (read.snapshot_id, read.delta_version) == ("s1", 1)
+    changes.write_state(shares, "wujiang", "border_incidents", read)
+    data = shares.get_bytes(changes.state_key("wujiang", "border_incidents"))
+    assert pa.ipc.open_file(pa.BufferReader(data)).read_all().equals(table)  # rewritten, still the same rows
