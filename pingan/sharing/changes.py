@@ -12,9 +12,10 @@ that the comparison is bounded by the night's changes, not by the history:
    two aggregates agree holds the same (key, hash) pairs (a 64-bit hash per row, as the row comparison
    itself uses); the same scan lists the rows' batches (the manifest's sources);
 2. only the days that differ are read again (a range of the as-of column: the warehouse's zone maps skip
-   the rest) and compared row by row (a hash join of their keys):
+   the rest; the caller's scan may read their whole rows once, publish._DaysRead) and compared row by row
+   (a hash join of their keys):
 
-- a key whose hash differs or that is new: its row is read, treated, redacted and guarded, and merged;
+- a key whose hash differs or that is new: its row is treated, redacted and guarded, and merged;
 - a key of the state no longer selected (its batch withdrawn, a re-delivery moved it out of the grant's
   filter or past the as-of date): its published row is deleted.
 

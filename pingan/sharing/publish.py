@@ -422,18 +422,25 @@ def _prepare_changes(
 class _DaysRead:
     """changes.diff's scan for one share: every granted row's key and hash, then the whole granted rows of
     the days that differ, read once (the row comparison runs on them, and the changed ones among them are
-    what the night treats: a second scan of the warehouse for those would cost as much again)."""
+    what the night treats: a second scan of the warehouse for those would cost as much again). When more
+    than MAX_DAYS differ (a code mapping changed history), their keys and hashes are compared instead and
+    only the changed rows read: memory stays bounded by the changes, not by the history."""
 
     _TABLE = "_pingan_days_read"
+    MAX_DAYS = 62
 
     def __init__(self, con, grant: DatasetGrant, types: dict[str, str], as_of: date, source_key: str):
         self.con, self.grant, self.types, self.as_of, self.source_key = con, grant, types, as_of, source_key
         self.hashes = _source_hashes(grant, types, as_of, source_key)
         self.rows: pa.Table | None = None
+        self.days: list[int | None] = []
 
     def scan(self, days: list[int | None] | None) -> tuple[str, list]:
         if days is None:
             return self.hashes(None)
+        self.days = days
+        if len(days) > self.MAX_DAYS:
+            return self.hashes(days)
         self.rows = _read_rows(self.con, self.grant, self.types, self.as_of, self.source_key, days=days)
         self.con.register(self._TABLE, self.rows)
         return (f"SELECT {changes.SOURCE_KEY} AS source_key, {changes.SOURCE_HASH} AS source_hash, "
@@ -445,10 +452,10 @@ class _DaysRead:
 
     def rows_of(self, changed: pa.Table) -> tuple[pa.Table, list[str]]:
         """The rows of these source keys (in the read's stable order) and their batches."""
-        rows = self.rows
-        if rows is None:  # no day differs
-            rows = _read_rows(self.con, self.grant, self.types, self.as_of, self.source_key, days=[])
         keys = changed["source_key"].combine_chunks().cast(pa.string())
+        rows = self.rows
+        if rows is None:  # no day differs, or too many to hold: the changed rows only
+            rows = _read_rows(self.con, self.grant, self.types, self.as_of, self.source_key, self.days, keys)
         rows = rows.filter(pc.is_in(rows[changes.SOURCE_KEY], value_set=keys))
         batches = pc.unique(rows[_BATCH].drop_null()).to_pylist() if "batch_id" in self.types else []
         return rows.drop_columns([_BATCH]), sorted(batches)
@@ -607,14 +614,18 @@ def _read_rows(
     as_of: date,
     source_key: str | None,
     days: list | None = None,
+    only: pa.Array | None = None,
 ) -> pa.Table:
     """The granted rows and columns in a stable order, each with its source key, source hash and source
     day (the changes.SOURCE_* columns); days: only the rows of these source days (changes.diff: the filter
-    lets the scan skip the other days), with their batch (_BATCH) as well."""
+    lets the scan skip the other days), with their batch (_BATCH) as well; only: of these source keys."""
     predicate, params = _predicate(grant, types, as_of)
     source = f"{WAREHOUSE_SCHEMA}.{_ident(grant.source)}"
     day, kind = _as_of(grant, types)
     extras = ""
+    if only is not None:
+        con.register("_night_keys", pa.table({"source_key": only}))
+        predicate += f" AND CAST({_ident(source_key)} AS VARCHAR) IN (SELECT source_key FROM _night_keys)"
     if days is not None:
         within, day_params = changes.within_days(day, kind, days)
         predicate, params = f"{predicate} AND {within}", params + day_params
@@ -624,10 +635,13 @@ def _read_rows(
     key_sql = f"CAST({_ident(source_key)} AS VARCHAR)" if source_key else "CAST(NULL AS VARCHAR)"
     extras = (f"{key_sql} AS {changes.SOURCE_KEY}, hash({select}) AS {changes.SOURCE_HASH}, "
               f"{changes.day_sql(day, kind)} AS {changes.SOURCE_DAY}{extras}")  # fmt: skip
-    # ORDER BY ALL: the same rows always give the same bytes
-    return con.execute(
-        f"SELECT {select}, {extras} FROM {source} WHERE {predicate} ORDER BY ALL", params
-    ).to_arrow_table()
+    try:  # ORDER BY ALL: the same rows always give the same bytes
+        return con.execute(
+            f"SELECT {select}, {extras} FROM {source} WHERE {predicate} ORDER BY ALL", params
+        ).to_arrow_table()
+    finally:
+        if only is not None:
+            con.unregister("_night_keys")
 
 
 def _batch_ids(con, grant: DatasetGrant, types: dict[str, str], as_of: date) -> list[str]:
