@@ -76,10 +76,7 @@ def change_restricted(settings: Settings, raw: ValueChange, pseudonyms: ValueCha
         return 0
     work = path.with_name(path.name + ".changing")
     work.unlink(missing_ok=True)
-    try:
-        con.execute(f"ATTACH '{work}' AS changed (ENCRYPTION_KEY '{key}')")
-    except duckdb.Error as exc:  # never echo the statement: it holds the key
-        raise restricted.RestrictedStoreError(f"cannot write {work}: {type(exc).__name__}") from None
+    restricted.attach(con, work, key, read_only=False, alias="changed")
     con.execute(f"CREATE TABLE changed.{restricted.TABLE} AS SELECT * FROM {table} LIMIT 0")
     con.register("kept", _changed_rows(rows, hits, raw, pseudonyms))
     con.execute(f"INSERT INTO changed.{restricted.TABLE} SELECT * FROM kept")

@@ -26,7 +26,7 @@ from pingan.core import audit
 from pingan.core.canonical import PERSONAL_DATA, PERSONAL_DATA_RETENTION_DAYS, local_today
 from pingan.core.pseudonym import load_hub_key, load_secret_key, register_pseudonym_functions
 from pingan.core.settings import Settings
-from pingan.core.storage import Store
+from pingan.core.storage import Store, load_httpfs
 from pingan.raw_zone import RawBatch
 
 RESTRICTED_KEY_ENV = "PINGAN_RESTRICTED_KEY"
@@ -52,10 +52,17 @@ def restricted_key(settings: Settings) -> str:
     return load_secret_key(settings, settings.home / "secrets" / "restricted.key", RESTRICTED_KEY_ENV).hex()
 
 
-def attach(con: duckdb.DuckDBPyConnection, path: Path, key: str, *, read_only: bool = True) -> None:
+def attach(
+    con: duckdb.DuckDBPyConnection, path: Path, key: str, *, read_only: bool = True, alias: str = ALIAS
+) -> None:
+    """Attach an encrypted store as `alias`. Writing one needs httpfs loaded first: without it DuckDB has
+    only a read-only crypto module and refuses to write an encrypted file (on a machine whose extension
+    directory is still empty, a fresh install's first night)."""
     mode = ", READ_ONLY" if read_only else ""
+    if not read_only:
+        load_httpfs(con)  # from the installed wheel, never the network
     try:
-        con.execute(f"ATTACH '{path}' AS {ALIAS} (ENCRYPTION_KEY '{key}'{mode})")
+        con.execute(f"ATTACH '{path}' AS {alias} (ENCRYPTION_KEY '{key}'{mode})")
     except duckdb.Error as exc:  # never echo the statement: it holds the key
         raise RestrictedStoreError(f"cannot open the restricted store {path}: {type(exc).__name__}") from None
 

@@ -140,3 +140,33 @@ def test_a_rotated_key_rebuilds_the_store_under_it(demo_home: Path, tmp_path: Pa
             f"select pseudonym from {ALIAS}.{TABLE} where value = ?", [phone]).fetchall()}  # fmt: skip
         hub = (home / "secrets" / "hub.key").read_text().strip()
         assert found == {pseudonym(bytes.fromhex(hub), phone)}  # opens with the new key, current pseudonyms
+
+
+_WRITE_ON_A_FRESH_MACHINE = """
+import sys
+from pathlib import Path
+import duckdb
+from pingan.warehouse import restricted
+path, key = Path(sys.argv[1]), "ab" * 32
+con = duckdb.connect()
+restricted.attach(con, path, key, read_only=False)
+con.execute("CREATE TABLE restricted.t AS SELECT 42 AS v")
+con.execute("DETACH restricted")
+restricted.attach(con, path, key)
+print(con.execute("SELECT v FROM restricted.t").fetchone()[0])
+"""
+
+
+def test_the_store_is_written_on_a_machine_whose_duckdb_extension_directory_is_empty(tmp_path: Path):
+    """A fresh machine: DuckDB has only its read-only crypto module until httpfs is loaded, and refused to
+    write the encrypted store (the first `make demo` failed at the restricted tier)."""
+    home = tmp_path / "home"  # DuckDB's extension directory is under $HOME: here an empty one
+    home.mkdir()
+    run = subprocess.run(
+        [sys.executable, "-c", _WRITE_ON_A_FRESH_MACHINE, str(tmp_path / "store.duckdb")],
+        env={**os.environ, "HOME": str(home)}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "42"
+    with pytest.raises(duckdb.Error, match="encrypted"):  # written encrypted, not in the clear
+        duckdb.connect().execute(f"ATTACH '{tmp_path / 'store.duckdb'}' AS r (READ_ONLY)")
