@@ -17,9 +17,8 @@ import yaml
 from server_fixtures import running
 from share_fixtures import SHANGHAI, grid_event_rows, incident_rows, write_warehouse
 
-from pingan.sharing import changes, delta, incremental
+from pingan.sharing import changes, delta, grant_reads, incremental
 from pingan.sharing import manifest as mf
-from pingan.sharing import publish as publish_module
 from pingan.sharing.partner import load_profile, pull
 from pingan.sharing.provision import provision
 from pingan.sharing.publish import COMPACT_EVERY_DAYS, compaction_due, publish
@@ -406,10 +405,10 @@ def latest_write(shares, dataset: str) -> dict:
 
 @pytest.mark.parametrize("days_read", ["whole rows of the days", "keys, then the changed rows"])
 def test_nights_of_changed_rows_equal_a_full_publication(hub, days_read, monkeypatch):
-    """Either way of reading the days that differ (their whole rows once, or, past _DaysRead.MAX_DAYS,
+    """Either way of reading the days that differ (their whole rows once, or, past grant_reads.DaysRead.MAX_DAYS,
     their keys and hashes and then only the changed rows) publishes the same nights."""
     if days_read.startswith("keys"):
-        monkeypatch.setattr(publish_module._DaysRead, "MAX_DAYS", 0)
+        monkeypatch.setattr(grant_reads.DaysRead, "MAX_DAYS", 0)
     settings, shares, night, _, _ = hub
     night(NIGHT1)
     assert latest_write(shares, DATASET)["changes_only"] is False  # the first snapshot: everything
