@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -316,6 +317,20 @@ def print_nights(short: dict, long: dict, years: float) -> None:
             print(f"  {seconds:6.2f} s  {name}")
 
 
+def print_spread(nights: dict[str, list[dict]], long_label: str) -> None:
+    """Each stage over every night measured, not only the fastest whole night's: a stage's minimum is its
+    cost least disturbed by the machine (another stage's stall makes a night slow, not this stage), the
+    median what a typical night saw."""
+    count = len(nights["short"])
+    print(f"\neach stage over the {count} nights of each size: min and median, 1 week / {long_label} (ratio)")
+    for stage in (*STAGES, "seconds"):
+        a = sorted(n[stage] for n in nights["short"])
+        b = sorted(n[stage] for n in nights["long"])
+        low, mid = (a[0], b[0]), (statistics.median(a), statistics.median(b))
+        print(f"  {'whole night' if stage == 'seconds' else stage:22} min {low[0]:6.2f} / {low[1]:6.2f} s "
+              f"({low[1] / low[0]:.2f}x)   median {mid[0]:6.2f} / {mid[1]:6.2f} s ({mid[1] / mid[0]:.2f}x)")  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--years", type=float, default=2.0)
@@ -355,6 +370,8 @@ def main() -> None:
     (work / "nights.json").write_text(json.dumps({"short": short, "long": long}, indent=1), encoding="utf-8")
     print(f"scale {args.scale:g} (the nights' numbers: {work / 'nights.json'})")
     print_nights(short, long, args.years)
+    if args.repeat > 1:
+        print_spread(nights, long_label)
 
 
 if __name__ == "__main__":
