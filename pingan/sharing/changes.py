@@ -12,7 +12,7 @@ that the comparison is bounded by the night's changes, not by the history:
    two aggregates agree holds the same (key, hash) pairs (a 64-bit hash per row, as the row comparison
    itself uses); the same scan lists the rows' batches (the manifest's sources);
 2. only the days that differ are read again (a range of the as-of column: the warehouse's zone maps skip
-   the rest; the caller's scan may read their whole rows once, publish._DaysRead) and compared row by row
+   the rest; the caller's scan may read their whole rows once, grant_reads.DaysRead) and compared row by row
    (a hash join of their keys):
 
 - a key whose hash differs or that is new: its row is treated, redacted and guarded, and merged;
@@ -176,7 +176,7 @@ Scan = Callable[[list[int | None] | None], tuple[str, list]]
 def diff(con: duckdb.DuckDBPyConnection, scan: Scan, state: State) -> NightChanges | None:
     """Compare tonight's rows with the state: one scan aggregated per source day, then a hash join of the
     rows of the days whose aggregates differ, in the warehouse's connection. None if a source key repeats
-    (it cannot address one row: the whole history is prepared instead). The state's keys are unique
+    or is null (it cannot address one row: the whole history is prepared instead). The state's keys are unique
     (publish.py records no state otherwise), so tonight's are iff (a) in the days compared, tonight's row
     count is the state's, less the keys gone, plus the new ones, and (b) no new key is a key of the state
     (it would repeat one of a day that did not change): counts, not a hashing of every key."""
@@ -186,6 +186,8 @@ def diff(con: duckdb.DuckDBPyConnection, scan: Scan, state: State) -> NightChang
         found = _row_diff(con, *scan(days), days) if days else _NO_ROWS
     finally:
         con.unregister("_published_state")
+    if found["source_key"].null_count:  # a row of tonight's without a key cannot be addressed either
+        return None
     gone = pc.fill_null(found["is_gone"], False)
     changed = found.filter(pc.invert(gone)).select(["source_key", "source_hash"])
     changed = changed.cast(pa.schema([("source_key", pa.string()), ("source_hash", pa.uint64())]))

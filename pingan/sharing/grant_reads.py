@@ -38,7 +38,8 @@ class DaysRead:
         if days is None:
             return self.hashes(None)
         self.days = days
-        if len(days) > self.MAX_DAYS:
+        # rows without a day are read by key as well: without an as-of column they are the whole history
+        if len(days) > self.MAX_DAYS or None in days:
             return self.hashes(days)
         self.rows = read_rows(self.con, self.grant, self.types, self.as_of, self.source_key, days=days)
         self.con.register(self._TABLE, self.rows)

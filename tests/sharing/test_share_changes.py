@@ -89,6 +89,12 @@ def test_a_key_that_repeats_across_days_asks_for_the_whole_history():
     assert diff(ROWS + [("f", 6, D3), ("f", 7, D3)], state_of(ROWS)) is None  # within the night's day
 
 
+def test_a_row_without_a_key_asks_for_the_whole_history():
+    # beside a withdrawn key ('a'), and alone: neither raises, neither is a deletion of a null key
+    assert diff(ROWS[1:] + [(None, 6, D3)], state_of(ROWS)) is None
+    assert diff(ROWS + [(None, 6, D3)], state_of(ROWS)) is None
+
+
 @pytest.mark.parametrize("kind", ["DATE", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP"])
 def test_within_days_keeps_exactly_the_rows_of_those_days(kind):
     con = duckdb.connect()
