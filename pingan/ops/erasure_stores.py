@@ -36,19 +36,37 @@ def change_warehouse(path: Path, change: ValueChange) -> int:
     con.create_function(UDF, lambda v: change.apply(v, identifier_column=True), ["VARCHAR"], "VARCHAR",
                         null_handling="special", side_effects=False)  # fmt: skip
     pattern = change.prefilter
-    changed = 0
+    changed, tables = 0, set()
     try:
         for schema, table, column in _text_columns(con):
             name = f'"{schema}"."{table}"'
-            changed += con.execute(
+            rows = con.execute(
                 f'UPDATE {name} SET "{column}" = {UDF}("{column}") WHERE regexp_matches("{column}", ?)'
                 f' AND {UDF}("{column}") IS DISTINCT FROM "{column}"',
                 [pattern],
             ).fetchone()[0]
+            changed += rows
+            tables |= {(schema, table)} if rows else set()
+        for schema, table in sorted(tables):
+            _rehash_rows(con, schema, table)
         con.execute("CHECKPOINT")
     finally:
         con.close()
     return changed
+
+
+def _rehash_rows(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> None:
+    """A changed fact's row_hash (the build's change marker, dbt/macros/cross_db/row_hash.sql: a hash of
+    the row's other columns in order) made again, so a night's share publication sees the changed rows
+    in every share, not only in those the erasure republishes."""
+    columns = [c for (c,) in con.execute(
+        "select column_name from information_schema.columns where table_schema = ? and table_name = ?"
+        " and table_catalog = current_database() order by ordinal_position", [schema, table]).fetchall()]  # fmt: skip
+    if "row_hash" not in columns:
+        return
+    others = ", ".join('"' + c.replace('"', '""') + '"' for c in columns if c != "row_hash")
+    # rows without one (written before the column existed) keep none: their next rebuild gives them one
+    con.execute(f'UPDATE "{schema}"."{table}" SET row_hash = hash({others}) WHERE row_hash IS NOT NULL')
 
 
 def _text_columns(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:

@@ -2,10 +2,12 @@
 
 The hub keeps, per partner and dataset, the state of its last publication (`_hub/publish_state/…`, outside
 every partner's prefix): for each published row its source key (the warehouse's record or event id, the
-column the grant keys per partnership), a hash of the source row's granted columns and a hash of the row as
-published. A night then asks the warehouse for the key and hash of every row the grant selects (one
-vectorised scan of the granted columns, no treatment) and compares them with the state, in two steps so
-that the comparison is bounded by the night's changes, not by the history:
+column the grant keys per partnership), the source row's hash and a hash of the row as published. The source
+hash is the build's `row_hash` column where the table has one (a hash of the whole row, computed by dbt for
+the rows a build writes: the facts partners receive), else a hash of the granted columns. A night then asks
+the warehouse for the key and source hash of every row the grant selects (one vectorised scan: of a few
+narrow columns with row_hash, of the granted columns without; no treatment) and compares them with the
+state, in two steps so that the comparison is bounded by the night's changes, not by the history:
 
 1. per day of the grant's as-of column (`source_day`, days since 1970-01-01 UTC), the count of rows and
    the sum of a hash of each row's key and source hash, from that scan and from the state: a day whose
@@ -22,7 +24,7 @@ that the comparison is bounded by the night's changes, not by the history:
 Every cause of a change is caught this way, not only new batches: a rerun that replaced a batch, a
 re-delivery, a code mapping or a reference table that changed a fact row without a new batch, a grid event
 turning overdue (a row that moves to another day changes both days). What stays proportional to history
-is that one scan (a hash of the granted columns and a group-by, no join) and the state file (five columns
+is that one scan (of row_hash, or a hash of the granted columns; a group-by, no join) and the state file (five columns
 of fixed-size values per row, one of them the source day), not the row comparison, the treatment, the PII guard or the merge.
 
 The state is trusted only if it names the snapshot and Delta version the signed `latest` manifest names;
@@ -66,6 +68,9 @@ class State:
     delta_version: int
     fingerprint: str
     rows: pa.Table  # STATE_SCHEMA: one row per published row
+    # what a row's source hash is of: the build's row_hash column ("row_hash") or, where the source table
+    # has none, the granted columns ("columns"): a state of the other kind is not compared against
+    source_hash_of: str = "columns"
 
     @property
     def digest(self) -> str:
@@ -106,14 +111,15 @@ def read_state(shares: Store, partner: str, dataset: str) -> State | None:
         table = pa.ipc.open_file(pa.BufferReader(data)).read_all()
         meta = json.loads(table.schema.metadata[b"pingan"])
         rows = table.select(STATE_SCHEMA.names).cast(STATE_SCHEMA).replace_schema_metadata(None)
-        return State(meta["snapshot_id"], int(meta["delta_version"]), meta["fingerprint"], rows)
+        return State(meta["snapshot_id"], int(meta["delta_version"]), meta["fingerprint"], rows,
+                     meta.get("source_hash_of", "columns"))  # fmt: skip
     except (KeyError, ValueError, TypeError, pa.ArrowException):
         return None  # an unreadable state: the next publication prepares the whole history
 
 
 def write_state(shares: Store, partner: str, dataset: str, state: State) -> None:
     meta = {"snapshot_id": state.snapshot_id, "delta_version": state.delta_version,
-            "fingerprint": state.fingerprint}  # fmt: skip
+            "fingerprint": state.fingerprint, "source_hash_of": state.source_hash_of}  # fmt: skip
     table = state.rows.replace_schema_metadata({"pingan": json.dumps(meta)})
     # Arrow IPC, uncompressed: rewritten and read every night, it must cost next to nothing (lz4 took ~14 ms
     # to write and ~5 ms to read 58,000 rows; uncompressed ~3 ms and a zero-copy read, at twice the bytes)

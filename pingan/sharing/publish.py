@@ -116,6 +116,7 @@ class _Prepared:
         None  # (column, SQL literal): published rows to match lie at or after
     )
     previous_state: changes.State | None = None
+    source_hash_of: str = "columns"  # what the state's source hashes are of (grant_reads.source_hash_of)
 
     @property
     def rows(self) -> int:
@@ -385,7 +386,8 @@ def _prepare_whole(
     source_key = reads.key_column(grant, types)
     table = reads.read_rows(reading.con, grant, types, reading.as_of, source_key)
     batch_ids = reads.granted_batch_ids(reading.con, grant, types, reading.as_of)
-    return _treated(reading, agreement, name, grant, key, table, batch_ids, batch_ids)
+    share = _treated(reading, agreement, name, grant, key, table, batch_ids, batch_ids)
+    return replace(share, source_hash_of=reads.source_hash_of(grant, types))
 
 
 def _prepare_changes(
@@ -415,7 +417,7 @@ def _prepare_changes(
     upserts, state, updated, match_from = _night_upserts(share, previous, night)
     deletes = key_ids_column(key, pa.chunked_array([pa.array(night.deleted, pa.string())])).combine_chunks()
     return replace(share, table=upserts, state=state, changes_only=True, deletes=deletes, rows_updated=updated,
-                   match_from=match_from)  # fmt: skip
+                   match_from=match_from, source_hash_of=previous.source_hash_of)  # fmt: skip
 
 
 def _trusted_state(
@@ -429,8 +431,8 @@ def _trusted_state(
     if reads.key_column(grant, types) is None:
         return None  # aggregates (no key to address a row by): the whole table, it is small
     state = changes.read_state(reading.shares, partner, name)
-    if state is None:
-        return None
+    if state is None or state.source_hash_of != reads.source_hash_of(grant, types):
+        return None  # none, or its source hashes are of another kind (the build's row_hash came or went)
     prefix = mf.dataset_prefix(partner, name)
     previous = incremental.previous_published(
         reading.shares, prefix, _hub_keys(reading.shares, partner, reading.trusted)
@@ -620,7 +622,8 @@ def _record_state(shares: Store, share: _Prepared, manifest: mf.SnapshotManifest
     if not share.changes_only and not changes.keys_unique(share.state):
         shares.delete(changes.state_key(share.agreement.partner, share.dataset))
         return
-    state = changes.State(manifest.snapshot_id, manifest.delta_version, share.fingerprint, share.state)
+    state = changes.State(manifest.snapshot_id, manifest.delta_version, share.fingerprint, share.state,
+                          share.source_hash_of)  # fmt: skip
     changes.write_state(shares, share.agreement.partner, share.dataset, state)
 
 

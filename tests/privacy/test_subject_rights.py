@@ -209,6 +209,12 @@ def test_erasure_leaves_the_person_nowhere_and_audits_counts_only(planted_home: 
     home = tmp_path / "home"
     shutil.copytree(planted_home, home, symlinks=True)
     targets = _targets(home, PHONE, ID_NUMBER, BAD_ID)
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as built:  # as dbt wrote it
+        assert _stale_row_hashes(built) == {
+            "fct_incidents": 0,
+            "fct_grid_events": 0,
+            "fct_joint_operations": 0,
+        }
     before = everywhere(home, targets)
     for place in ("lake", "restricted", "shares", "delta_versions"):
         assert before[place], f"the planted person never reached {place}"
@@ -242,11 +248,25 @@ def test_erasure_leaves_the_person_nowhere_and_audits_counts_only(planted_home: 
 
     analyst = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     assert analyst.execute("select count(*) from fct_incidents").fetchone()[0] > 0  # the facts stay
+    # the build's change marker still hashes each row as it now is (a night's publication compares it)
+    assert _stale_row_hashes(analyst) == {"fct_incidents": 0, "fct_grid_events": 0, "fct_joint_operations": 0}
     for dataset in sorted(
         {d.split("/")[1] for d in counts["shares"]["datasets"] if d.startswith("jiashan/")}
     ):
         pulled = _partner_pull(home, "jiashan", dataset, tmp_path / "partner")
         assert pulled.rows > 0 and pulled.new  # the republished, cut share verifies for the partner
+
+
+def _stale_row_hashes(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Per fact, the rows whose row_hash is not the hash of their other columns in order."""
+    stale = {}
+    for fact in ("fct_incidents", "fct_grid_events", "fct_joint_operations"):
+        others = [c for (c,) in con.execute(
+            "select column_name from information_schema.columns where table_name = ? and column_name <> 'row_hash'"
+            " order by ordinal_position", [fact]).fetchall()]  # fmt: skip
+        sql = f"select count(*) from {fact} where row_hash is distinct from hash({', '.join(others)})"
+        stale[fact] = con.execute(sql).fetchone()[0]
+    return stale
 
 
 def _partner_pull(home: Path, partner: str, dataset: str, dest: Path):

@@ -118,6 +118,10 @@ def cross_border_rows() -> list[tuple]:
     ]
 
 
+# whether write_warehouse gives the facts the build's row_hash column (dbt/macros/cross_db/row_hash.sql)
+WITH_ROW_HASH = {"on": False}
+
+
 def write_warehouse(path: Path, incidents: list[tuple], grid_events: list[tuple] | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
@@ -136,3 +140,9 @@ def write_warehouse(path: Path, incidents: list[tuple], grid_events: list[tuple]
         con.execute("""CREATE TABLE mart_cross_border (activity_month date, activity_kind varchar,
             jurisdiction_code varchar, subject varchar, subject_name varchar, activity_count bigint)""")
         con.executemany("INSERT INTO mart_cross_border VALUES (?, ?, ?, ?, ?, ?)", cross_border_rows())
+        if WITH_ROW_HASH["on"]:
+            for fact in ("fct_incidents", "fct_joint_operations", "fct_grid_events"):
+                # as the build's macro: DuckDB's hash of the whole row (as a struct)
+                con.execute(f"CREATE TABLE hashed AS SELECT f.*, hash(f) AS row_hash FROM {fact} f")
+                con.execute(f"DROP TABLE {fact}")
+                con.execute(f"ALTER TABLE hashed RENAME TO {fact}")

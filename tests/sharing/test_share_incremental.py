@@ -15,7 +15,7 @@ import pytest
 import requests
 import yaml
 from server_fixtures import running
-from share_fixtures import SHANGHAI, grid_event_rows, incident_rows, write_warehouse
+from share_fixtures import SHANGHAI, WITH_ROW_HASH, grid_event_rows, incident_rows, write_warehouse
 
 from pingan.sharing import changes, delta, grant_reads, incremental
 from pingan.sharing import manifest as mf
@@ -403,13 +403,21 @@ def latest_write(shares, dataset: str) -> dict:
     return {**manifest["write"], "snapshot_id": manifest["snapshot_id"], "rows": manifest["rows"]}
 
 
-@pytest.mark.parametrize("days_read", ["whole rows of the days", "keys, then the changed rows"])
-def test_nights_of_changed_rows_equal_a_full_publication(hub, days_read, monkeypatch):
+@pytest.mark.parametrize(
+    "days_read,source_hash",
+    [("whole rows of the days", "columns"), ("keys, then the changed rows", "columns"),
+     ("whole rows of the days", "row_hash")],
+)  # fmt: skip
+def test_nights_of_changed_rows_equal_a_full_publication(hub, days_read, source_hash, monkeypatch):
     """Either way of reading the days that differ (their whole rows once, or, past grant_reads.DaysRead.MAX_DAYS,
-    their keys and hashes and then only the changed rows) publishes the same nights."""
+    their keys and hashes and then only the changed rows) publishes the same nights; and so does a warehouse
+    whose facts carry the build's row_hash (the source hash is then that column, not a hash of the granted
+    columns)."""
     if days_read.startswith("keys"):
         monkeypatch.setattr(grant_reads.DaysRead, "MAX_DAYS", 0)
+    monkeypatch.setitem(WITH_ROW_HASH, "on", source_hash == "row_hash")
     settings, shares, night, _, _ = hub
+    write_warehouse(settings.warehouse_path, incident_rows())  # as the fixture's, with row_hash or not
     night(NIGHT1)
     assert latest_write(shares, DATASET)["changes_only"] is False  # the first snapshot: everything
     second = night(NIGHT2)
@@ -438,8 +446,11 @@ def test_nights_of_changed_rows_equal_a_full_publication(hub, days_read, monkeyp
         settings.warehouse_path, rerun_batch(night3_rows(), "batch-0", "batch-0-rerun"), night3_grid_events()
     )
     night(date(2025, 3, 4))
+    # (with the build's row_hash, which covers the batch id, the rerun's rows are treated again and found
+    # to publish the same rows: nothing is written either way)
     assert latest_write(shares, DATASET)["mode"] == "unchanged"
     assert latest_write(shares, DATASET)["rows_prepared"] == 0
+    assert changes.read_state(shares, "wujiang", DATASET).source_hash_of == source_hash
     incremental = wujiang_tables(shares)
     before = {d: latest_write(shares, d) for d in incremental}
 

@@ -79,6 +79,16 @@ final as (
             latest.source_feed = mechanisms.source_feed
             and latest.source_mechanism = mechanisms.source_code
 
+),
+
+hashed as (
+
+    -- the share publication's change marker (macros/cross_db/row_hash.sql)
+    select
+        final.*,
+        {{ row_hash('final') }} as row_hash
+    from final
+
 )
 
-{{ fact_rows('final', 'operation_date', affected) }}
+{{ fact_rows('hashed', 'operation_date', affected) }}

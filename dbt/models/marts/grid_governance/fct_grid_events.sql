@@ -221,6 +221,16 @@ final as (
 
     from with_deadline
 
+),
+
+hashed as (
+
+    -- the share publication's change marker (macros/cross_db/row_hash.sql)
+    select
+        final.*,
+        {{ row_hash('final') }} as row_hash
+    from final
+
 )
 
-select * from final
+select * from hashed

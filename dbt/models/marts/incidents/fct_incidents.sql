@@ -111,6 +111,16 @@ final as (
             latest.jurisdiction_code = towns.jurisdiction_code
             and latest.town = towns.town_name
 
+),
+
+hashed as (
+
+    -- the share publication's change marker (macros/cross_db/row_hash.sql)
+    select
+        final.*,
+        {{ row_hash('final') }} as row_hash
+    from final
+
 )
 
-{{ fact_rows('final', 'reported_on', affected) }}
+{{ fact_rows('hashed', 'reported_on', affected) }}
