@@ -183,18 +183,35 @@ def verify_snapshot(
     """The manifest at manifest_key after checking its signature, that it names this partner and dataset,
     and every listed file (under files_prefix) against its sha256."""
     signature_key = manifest_key[: -len(MANIFEST)] + SIGNATURE
-    manifest = verify_signed(read(manifest_key), read(signature_key), trusted, manifest_key)
-    if manifest.get("partner") != partner or manifest.get("dataset") != dataset:
-        raise ManifestError(
-            f"{manifest_key}: manifest is for partner {manifest.get('partner')!r}, dataset "
-            f"{manifest.get('dataset')!r}, not {partner!r}/{dataset!r}"
-        )
+    manifest = verify_manifest(
+        read(manifest_key), read(signature_key), trusted, manifest_key, partner=partner, dataset=dataset
+    )
     for entry in manifest["files"]:
         data = read(files_prefix + entry["path"])
         if data is None:
             raise ManifestError(f"{files_prefix}{entry['path']}: listed in the manifest but missing")
         if sha256(data) != entry["sha256"]:
             raise ManifestError(f"{files_prefix}{entry['path']}: sha256 differs from the manifest")
+    return manifest
+
+
+def verify_manifest(
+    document_bytes: bytes | None,
+    signature: bytes | None,
+    trusted: Mapping[str, Ed25519PublicKey],
+    where: str,
+    *,
+    partner: str,
+    dataset: str,
+) -> dict:
+    """The manifest after checking its signature and that it names this partner and dataset; its files
+    are checked where they are read (verify_snapshot, or a partner's download of only the new ones)."""
+    manifest = verify_signed(document_bytes, signature, trusted, where)
+    if manifest.get("partner") != partner or manifest.get("dataset") != dataset:
+        raise ManifestError(
+            f"{where}: manifest is for partner {manifest.get('partner')!r}, dataset "
+            f"{manifest.get('dataset')!r}, not {partner!r}/{dataset!r}"
+        )
     return manifest
 
 

@@ -144,7 +144,10 @@ def _pull_snapshot(
     manifest_bytes = store.get_bytes(manifest_key)
     if manifest_bytes is None or mf.sha256(manifest_bytes) != pointer.manifest_sha256:
         raise PartnerError(f"{store.uri(manifest_key)}: not the manifest the signed latest pointer names")
-    verified = mf.verify_snapshot(store.get_bytes, manifest_key, prefix, profile.public_keys(),
+    signature = store.get_bytes(manifest_key[: -len(mf.MANIFEST)] + mf.SIGNATURE)
+    # the signed manifest only: its files are checked as they are downloaded, and all of them on disk
+    # (verify_local), so a night's pull reads only the files the versions since the last pull added
+    verified = mf.verify_manifest(manifest_bytes, signature, profile.public_keys(), store.uri(manifest_key),
                                   partner=profile.partner, dataset=dataset)  # fmt: skip
     manifest = mf.read_manifest(verified, store.uri(manifest_key))
     target = dest / dataset / manifest.snapshot_id
@@ -152,7 +155,7 @@ def _pull_snapshot(
     fetched = (0, 0, 0)
     if new:
         earlier = _local_snapshot(dest / dataset, seen)
-        fetched = _download(store, prefix, manifest_key, manifest, target, earlier)
+        fetched = _download(store, prefix, (manifest_bytes, signature), manifest, target, earlier)
     verify_local(target, profile)  # what is on disk, not what was in memory
     return PulledSnapshot(dataset, manifest.snapshot_id, manifest.as_of.isoformat(), manifest.rows, target, new,
                           pointer.delta_version, *fetched)  # fmt: skip
@@ -324,14 +327,16 @@ def _local_snapshot(dataset_dir: Path, seen: dict | None) -> tuple[Path, mf.Snap
 def _download(
     store: Store,
     prefix: str,
-    manifest_key: str,
+    signed: tuple[bytes, bytes],
     manifest: mf.SnapshotManifest,
     target: Path,
     earlier: tuple[Path, mf.SnapshotManifest] | None,
 ) -> tuple[int, int, int]:
     """Copy the snapshot into target: files the last pulled snapshot holds with the same sha256 are linked
-    from it, only the others (the files the versions since then added) are downloaded. Returns
-    (data files, their bytes, manifest bytes) downloaded. The caller verifies every file's hash on disk afterwards."""
+    from it, only the others (the files the versions since then added) are downloaded, each checked against
+    the manifest before it is kept; then the verified manifest and signature (signed), which are written
+    as they were verified, not read again. Returns (data files, their bytes, manifest bytes) downloaded.
+    The caller verifies every file's hash on disk afterwards."""
     target.mkdir(parents=True, exist_ok=True)
     have = {}
     if earlier:
@@ -345,12 +350,16 @@ def _download(
             _link_or_copy(source, local)
             continue
         data = store.get_bytes(prefix + entry.path)
+        if data is None:
+            raise mf.ManifestError(f"{store.uri(prefix + entry.path)}: listed in the manifest but missing")
+        if mf.sha256(data) != entry.sha256:  # not kept: the folder stays incomplete, the next pull retries
+            raise mf.ManifestError(f"{store.uri(prefix + entry.path)}: sha256 differs from the manifest")
         local.write_bytes(data)
         files, downloaded = files + 1, downloaded + len(data)
-    manifest_bytes = store.get_bytes(manifest_key)
+    manifest_bytes, signature = signed
     (target / mf.MANIFEST).write_bytes(manifest_bytes)
     # the signature last: a folder with a signature is complete
-    (target / mf.SIGNATURE).write_bytes(store.get_bytes(manifest_key[: -len(mf.MANIFEST)] + mf.SIGNATURE))
+    (target / mf.SIGNATURE).write_bytes(signature)
     return files, downloaded, len(manifest_bytes)
 
 

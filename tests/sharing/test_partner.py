@@ -171,3 +171,22 @@ def test_a_view_repointed_at_another_file_is_refused(hub, dest, tmp_path):
         verify_local(dest, profile())
     pull(profile(), dest)  # a pull recreates the views from verified files
     assert len(verify_local(dest, profile())) == 4
+
+
+def test_a_file_altered_in_the_share_store_is_refused_and_fetched_again_once_repaired(hub, dest):
+    _, shares, _, profile = hub
+    prefix = "share/wujiang/border_incidents/"
+    manifest = json.loads(
+        shares.get_bytes(prefix + json.loads(shares.get_bytes(prefix + "latest.json"))["manifest"])
+    )
+    key = prefix + manifest["files"][0]["path"]
+    good = shares.get_bytes(key)
+    shares.put_bytes(key, good[:-20] + bytes(b ^ 0xFF for b in good[-20:]))  # altered in the store
+    with pytest.raises(mf.ManifestError, match="sha256 differs from the manifest"):
+        pull(profile(), dest, ["border_incidents"])
+    folder = dest / "border_incidents" / manifest["snapshot_id"]
+    assert not (folder / mf.SIGNATURE).exists()  # nothing kept as a complete copy
+    shares.put_bytes(key, good)
+    (pulled,) = pull(profile(), dest, ["border_incidents"])
+    assert pulled.new and pulled.files_downloaded == len(manifest["files"])
+    assert len(verify_local(folder, profile())) == 1

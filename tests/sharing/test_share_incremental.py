@@ -17,6 +17,7 @@ import yaml
 from server_fixtures import running
 from share_fixtures import SHANGHAI, WITH_ROW_HASH, grid_event_rows, incident_rows, write_warehouse
 
+from pingan.core.storage import Store
 from pingan.sharing import changes, delta, grant_reads, incremental
 from pingan.sharing import manifest as mf
 from pingan.sharing.partner import load_profile, pull
@@ -83,7 +84,20 @@ def added_rows(shares, manifest: dict) -> pa.Table:
     return pa.concat_tables(tables)
 
 
-def test_a_nights_pull_fetches_only_that_nights_files(hub):
+def keys_read(monkeypatch, action):
+    """What action returns, and every key it read from any store (the real reads, recorded)."""
+    read, original = [], Store.get_bytes
+
+    def get_bytes(store, key):
+        read.append(key)
+        return original(store, key)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Store, "get_bytes", get_bytes)
+        return action(), read
+
+
+def test_a_nights_pull_fetches_only_that_nights_files(hub, monkeypatch):
     settings, shares, night, partner_pull, dest = hub
     first = night(NIGHT1)
     assert first["write"]["mode"] == "full" and first["previous"] is None
@@ -112,9 +126,13 @@ def test_a_nights_pull_fetches_only_that_nights_files(hub):
     assert set(second["added_files"]) <= {f["path"] for f in second["files"]}
     assert {f["path"] for f in first["files"]} <= {f["path"] for f in second["files"]}
 
-    pulled = partner_pull()
+    pulled, read = keys_read(monkeypatch, partner_pull)
     assert pulled.new and pulled.delta_version == second["delta_version"]
     assert pulled.files_downloaded == len(second["added_files"])  # night 1's files were not fetched again
+    # nor read to be verified: the night's files are checked as they arrive, all of them on disk
+    assert sorted(k for k in read if k.endswith(".parquet")) == sorted(
+        PREFIX + p for p in second["added_files"]
+    )
     night2_bytes = sum(f["bytes"] for f in second["files"] if f["path"] in second["added_files"])
     assert pulled.bytes_downloaded == night2_bytes
     assert local_rows(dest) == hub_rows(shares)
