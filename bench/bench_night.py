@@ -194,9 +194,14 @@ def night(settings, label: str) -> dict:
         text=True,
     )
     result = json.loads(child.stdout.strip().splitlines()[-1])
+    read_bytes = _counting_reads()
     t = time.monotonic()
-    pulled = pull(load_profile(_partner_profile(settings)), _partner_dest(settings))
+    try:
+        pulled = pull(load_profile(_partner_profile(settings)), _partner_dest(settings))
+    finally:
+        Store.get_bytes = read_bytes.original
     result["pull_s"] = time.monotonic() - t
+    result["pull_read_bytes"] = read_bytes.total
     result["pull_bytes"] = sum(p.bytes_downloaded for p in pulled)
     result["pull_files"] = sum(p.files_downloaded for p in pulled)
     result["manifest_bytes"] = sum(p.manifest_bytes for p in pulled)
@@ -210,6 +215,24 @@ def night(settings, label: str) -> dict:
         flush=True,
     )
     return result
+
+
+class _ReadBytes:
+    """Every byte read from any store while installed (Store.get_bytes): what a pull costs the network."""
+
+    def __init__(self):
+        self.total, self.original = 0, Store.get_bytes
+
+    def __call__(self, store: Store, key: str):
+        data = self.original(store, key)
+        self.total += len(data or b"")
+        return data
+
+
+def _counting_reads() -> _ReadBytes:
+    counter = _ReadBytes()
+    Store.get_bytes = lambda store, key: counter(store, key)
+    return counter
 
 
 def night_of(home: Path) -> None:
@@ -306,6 +329,9 @@ def print_nights(short: dict, long: dict, years: float) -> None:
         (fa, a), (fb, b) = (n.get("pull_by_dataset", {}).get(dataset, (0, 0)) for n in (short, long))
         print(_row(f"  {dataset} ({fa} / {fb} files)", a, b, "B", target=False))
     print(_row("  manifests (bytes)", short["manifest_bytes"], long["manifest_bytes"], "B", target=False))
+    if "pull_read_bytes" in short and "pull_read_bytes" in long:  # pointers, manifests, sources, data files
+        print(_row("  every byte the pull read", short["pull_read_bytes"], long["pull_read_bytes"], "B",
+                   target=False))  # fmt: skip
     print(_row("  pull time", short["pull_s"], long["pull_s"], target=False))
     print(f"{'peak RSS':40}{short['rss_mib']:>8.0f}MiB{long['rss_mib']:>8.0f}MiB{'':9}  (target < 1024 MiB)")
     print(
