@@ -86,7 +86,7 @@ def key_column(grant: DatasetGrant, types: dict[str, str]) -> str | None:
 
 
 BATCH = "__pingan_batch_id"  # a read's extra column for the rows' batches (DaysRead)
-# the build's hash of each whole row (dbt/macros/row_hash.sql): the source hash a night compares; scanning
+# the build's hash of each whole row (dbt/macros/cross_db/row_hash.sql): the source hash a night compares; scanning
 # it costs a fraction of hashing the granted columns (~16, texts among them) of every row of the history
 ROW_HASH = "row_hash"
 
