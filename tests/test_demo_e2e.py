@@ -14,7 +14,7 @@ import pytest
 from pingan.cli.demo import ANALYST_QUERY
 from pingan.core.storage import Store
 from pingan.sharing.keys import signing_key
-from pingan.sharing.manifest import verify_snapshot
+from pingan.sharing.manifest import MANIFEST, read_manifest, snapshot_files, verify_snapshot
 
 BIN = Path(sys.executable).parent
 
@@ -84,7 +84,9 @@ def test_demo_runs_every_stage_and_the_documented_query_answers(home: Path):
                 partner=partner,
                 dataset=dataset,
             )  # signature and every file's sha256
-            assert manifest["rows"] == sum(f["rows"] for f in manifest["files"])
+            snapshot = prefix + latest["manifest"][: -len(MANIFEST)]
+            files = snapshot_files(shares.get_bytes, snapshot, read_manifest(manifest, snapshot + MANIFEST))
+            assert manifest["rows"] == sum(f.rows for f in files)
             assert manifest["agreement"]["version"]
     assert lake_has_no_shares(home)
     published = con.sql("select count(*) from audit.share_audit_log where event = 'published'").fetchone()[0]

@@ -290,15 +290,25 @@ def previous_published(shares: Store, prefix: str, trusted: dict) -> Previous | 
     return Previous(manifest, mf.sha256(manifest_bytes))
 
 
-def file_entries(shares: Store, prefix: str, version: int, previous: Previous | None) -> list[dict]:
-    """The manifest's `files` (every data file of the version) with sha256: files the previous signed
-    manifest lists keep its hash, so a night hashes only the files it added."""
-    known = {f.path: f.sha256 for f in (previous.manifest.files if previous else [])}
+def file_entries(
+    shares: Store, prefix: str, version: int, known: list[mf.ManifestFile]
+) -> list[mf.ManifestFile]:
+    """Every data file of the version with sha256: files the previous snapshot lists (`known`) keep its
+    hash, so a night hashes only the files it added."""
+    hashes = {f.path: f.sha256 for f in known}
     out = []
     for f in delta.files(shares, prefix, version):
-        digest = known.get(f.path) or mf.sha256(shares.get_bytes(prefix + f.path))
-        out.append({"path": f.path, "sha256": digest, "bytes": f.size, "rows": f.rows})
+        digest = hashes.get(f.path) or mf.sha256(shares.get_bytes(prefix + f.path))
+        out.append(mf.ManifestFile(path=f.path, sha256=digest, bytes=f.size, rows=f.rows))
     return out
+
+
+def previous_files(shares: Store, prefix: str, previous: Previous | None) -> list[mf.ManifestFile]:
+    """The data files of the previous snapshot (its `files.json`, checked), [] without one."""
+    if previous is None:
+        return []
+    snapshot = f"{prefix}{mf.SNAPSHOTS}{previous.manifest.snapshot_id}/"
+    return mf.snapshot_files(shares.get_bytes, snapshot, previous.manifest)
 
 
 def change_file_entries(shares: Store, prefix: str, written: Written) -> list[dict]:

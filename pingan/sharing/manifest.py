@@ -1,8 +1,13 @@
 """Snapshot manifests and the `latest` pointer: what a partner needs to trust a share without the transport.
 
 A dataset `share/<partner>/<dataset>/` is a Delta table; each snapshot has `snapshots/<id>/manifest.json`
-(partner, dataset, delta_version, files with sha256 and rows, schema, agreement, source batches and their
-quality, signing_key_id) and `manifest.sig`, the base64 Ed25519 signature of the exact manifest bytes.
+(partner, dataset, delta_version, schema, agreement, source batches and their quality, signing_key_id, and
+its `listing`) and `manifest.sig`, the base64 Ed25519 signature of the exact manifest bytes. Every data file
+of the snapshot, with sha256 and rows, is in `files.json` beside the manifest, which the manifest names by
+sha256; the manifest itself carries only the files added and removed since the snapshot before. A partner
+holding that snapshot rebuilds the listing from its own copy and checks it against the signed hash, so a
+night's manifest grows with the night's files, not with the table's history (format 2 listed every file
+inline; such manifests are still read).
 `latest.json` + `latest.sig` is the signed pointer to the current snapshot, with a `sequence` that only
 grows, so a partner refuses a pointer older than one it has seen (rollback). The partner pins the hub's
 public keys out of band, by key id: keys can rotate, and a manifest names the key that signed it.
@@ -16,13 +21,15 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
+from typing import Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
-FORMAT = "pingan.share/2"
+FORMAT = "pingan.share/3"
 MANIFEST = "manifest.json"
+LISTING = "files.json"  # beside the manifest: every data file of the snapshot (format 3)
 SIGNATURE = "manifest.sig"
 LATEST = "latest.json"
 LATEST_SIGNATURE = "latest.sig"
@@ -86,6 +93,53 @@ class ManifestFile(BaseModel):
     rows: int | None = None
 
 
+class Listing(BaseModel):
+    """The manifest's `listing`: the sha256 of `files.json` (every data file of the snapshot) and what the
+    snapshot `since` (None: nothing) added and removed, so a partner holding `since` needs no download."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    file: Literal["files.json"] = LISTING
+    sha256: str
+    count: int
+    since: str | None
+    added: list[ManifestFile]
+    removed: list[str]
+
+
+def encode_listing(files: list[ManifestFile]) -> bytes:
+    """`files.json`: the files sorted by path, so the hub and a partner rebuilding it write equal bytes."""
+    return encode({"files": [f.model_dump(mode="json") for f in sorted(files, key=lambda f: f.path)]})
+
+
+def listing_change(
+    files: list[ManifestFile], earlier: list[ManifestFile], since: str | None
+) -> tuple[bytes, Listing]:
+    """`files.json` and the manifest's `listing` of a snapshot with `files`, against the `earlier`
+    snapshot's files (`since`)."""
+    data = encode_listing(files)
+    before = {f.path: f for f in earlier}
+    now = {f.path for f in files}
+    added = [f for f in files if before.get(f.path) != f]
+    removed = sorted(p for p in before if p not in now)
+    return data, Listing(sha256=sha256(data), count=len(files), since=since, added=added, removed=removed)
+
+
+def rebuilt_listing(earlier: list[ManifestFile], listing: Listing) -> bytes | None:
+    """`files.json` rebuilt from the files of the snapshot `listing.since` (the caller's verified copy) and
+    the change; None when it is not the listing the signed manifest names."""
+    added = {f.path for f in listing.added}
+    kept = [f for f in earlier if f.path not in added and f.path not in set(listing.removed)]
+    data = encode_listing(kept + list(listing.added))
+    return data if sha256(data) == listing.sha256 else None
+
+
+def parse_listing(data: bytes | None, listing: Listing, where: str) -> list[ManifestFile]:
+    """The files of a `files.json`, after checking it is the one the signed manifest names."""
+    if data is None or sha256(data) != listing.sha256:
+        raise ManifestError(f"{where}: missing or not the file list the manifest names")
+    return [ManifestFile.model_validate(f) for f in json.loads(data)["files"]]
+
+
 class SnapshotManifest(BaseModel):
     """The signed `manifest.json` of a snapshot, as every reader in sharing/ sees it (the fields they use
     are typed; the rest, e.g. treatments, quality and the incremental chain, is kept as written)."""
@@ -99,15 +153,26 @@ class SnapshotManifest(BaseModel):
     published_on: date
     created_at: datetime
     delta_version: int | None = None
-    files: list[ManifestFile]
+    files: list[ManifestFile] | None = None  # format 2: every data file inline
+    listing: Listing | None = None  # format 3: files.json by sha256, and the change since the last one
     rows: int
     signing_key_id: str
     share_fingerprint: str | None = None
     source: dict
 
-    def file_names(self) -> list[str]:
-        """The files' names as a partner's copy holds them (flat in the snapshot folder)."""
-        return [f.path.rsplit("/", 1)[-1] for f in self.files]
+
+def file_name(entry: ManifestFile) -> str:
+    """A file's name as a partner's copy holds it (flat in the snapshot folder)."""
+    return entry.path.rsplit("/", 1)[-1]
+
+
+def snapshot_files(read: Reader, snapshot_prefix: str, manifest: SnapshotManifest) -> list[ManifestFile]:
+    """Every data file of the snapshot: inline (format 2), or `files.json` checked against the manifest."""
+    if manifest.files is not None:
+        return manifest.files
+    if manifest.listing is None:
+        raise ManifestError(f"{snapshot_prefix}{MANIFEST}: lists no files (neither `files` nor `listing`)")
+    return parse_listing(read(snapshot_prefix + LISTING), manifest.listing, snapshot_prefix + LISTING)
 
 
 def read_manifest(document: dict, where: str) -> SnapshotManifest:
@@ -182,16 +247,21 @@ def verify_snapshot(
 ) -> dict:
     """The manifest at manifest_key after checking its signature, that it names this partner and dataset,
     and every listed file (under files_prefix) against its sha256."""
-    signature_key = manifest_key[: -len(MANIFEST)] + SIGNATURE
+    snapshot = manifest_key[: -len(MANIFEST)]
     manifest = verify_manifest(
-        read(manifest_key), read(signature_key), trusted, manifest_key, partner=partner, dataset=dataset
+        read(manifest_key),
+        read(snapshot + SIGNATURE),
+        trusted,
+        manifest_key,
+        partner=partner,
+        dataset=dataset,
     )
-    for entry in manifest["files"]:
-        data = read(files_prefix + entry["path"])
+    for entry in snapshot_files(read, snapshot, read_manifest(manifest, manifest_key)):
+        data = read(files_prefix + entry.path)
         if data is None:
-            raise ManifestError(f"{files_prefix}{entry['path']}: listed in the manifest but missing")
-        if sha256(data) != entry["sha256"]:
-            raise ManifestError(f"{files_prefix}{entry['path']}: sha256 differs from the manifest")
+            raise ManifestError(f"{files_prefix}{entry.path}: listed in the manifest but missing")
+        if sha256(data) != entry.sha256:
+            raise ManifestError(f"{files_prefix}{entry.path}: sha256 differs from the manifest")
     return manifest
 
 

@@ -82,7 +82,8 @@ class PulledSnapshot:
     delta_version: int | None = None
     files_downloaded: int = 0  # data files fetched from the share store (the others were already here)
     bytes_downloaded: int = 0
-    manifest_bytes: int = 0  # the signed manifest, fetched for every new snapshot (it lists every file)
+    # the signed manifest, fetched for every new snapshot, and its files.json when not rebuilt locally
+    manifest_bytes: int = 0
 
 
 def load_profile(path: Path) -> PartnerProfile:
@@ -243,14 +244,15 @@ def _check_views(path: Path, partner: str) -> None:
         views = dict(con.execute("select view_name, sql from duckdb_views() where not internal").fetchall())
     for dataset, last in sorted(seen.items()):
         folder = path / dataset / last["snapshot_id"]
-        expected = {str(folder / name) for name in _local_manifest(folder).file_names()}
+        expected = {str(folder / mf.file_name(f)) for f in _local_files(folder)}
         read = set(re.findall(r"'([^']+\.parquet)'", views.get(dataset, "")))
         if dataset not in views or read != expected:
             raise PartnerError(f"{db}: view {dataset} does not read the verified files of {folder.name}")
 
 
 def _check_nothing_added(folder: Path, manifest: mf.SnapshotManifest) -> None:
-    listed = {mf.MANIFEST, mf.SIGNATURE, *manifest.file_names()}
+    listing = [mf.LISTING] if manifest.listing else []
+    listed = {mf.MANIFEST, mf.SIGNATURE, *listing, *(mf.file_name(f) for f in _local_files(folder))}
     extra = sorted(p.name for p in folder.iterdir() if p.name not in listed)
     if extra:
         raise PartnerError(f"{folder}: {extra[0]} is not listed in the signed manifest ({len(extra)} such)")
@@ -275,7 +277,7 @@ def register_views(dest: Path, partner: str, pulled: list[PulledSnapshot]) -> Pa
     db = dest / f"{partner}.duckdb"
     with duckdb.connect(str(db)) as con:
         for snap in pulled:  # the files the verified manifest lists, never whatever lies in the folder
-            files = sorted(str(snap.path / name) for name in _local_manifest(snap.path).file_names())
+            files = sorted(str(snap.path / mf.file_name(f)) for f in _local_files(snap.path))
             if files:
                 con.execute(
                     f'CREATE OR REPLACE VIEW "{snap.dataset}" AS SELECT * FROM read_parquet({files!r})'
@@ -314,14 +316,58 @@ def _local_manifest(folder: Path) -> mf.SnapshotManifest:
     return mf.read_manifest(json.loads(path.read_text(encoding="utf-8")), str(path))
 
 
-def _local_snapshot(dataset_dir: Path, seen: dict | None) -> tuple[Path, mf.SnapshotManifest] | None:
-    """The snapshot this copy pulled last (folder, its verified manifest): its files need no download."""
+def _local_files(folder: Path) -> list[mf.ManifestFile]:
+    """The data files of a snapshot folder of this copy, as its manifest lists them (`files.json` checked
+    against the manifest's hash)."""
+    manifest = _local_manifest(folder)
+
+    def read(key: str) -> bytes | None:
+        file = folder / Path(key).name
+        return file.read_bytes() if file.is_file() else None
+
+    try:
+        return mf.snapshot_files(read, "", manifest)
+    except mf.ManifestError as exc:
+        raise PartnerError(f"{folder}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class LocalSnapshot:
+    """The snapshot this copy pulled last: its files need no download, and the next manifest's listing is
+    rebuilt from them."""
+
+    folder: Path
+    snapshot_id: str
+    files: list[mf.ManifestFile]
+
+
+def _local_snapshot(dataset_dir: Path, seen: dict | None) -> LocalSnapshot | None:
     if not seen:
         return None
     folder = dataset_dir / seen["snapshot_id"]
     if not (folder / mf.SIGNATURE).exists():
         return None
-    return folder, _local_manifest(folder)
+    return LocalSnapshot(folder, seen["snapshot_id"], _local_files(folder))
+
+
+def _listing(
+    store: Store, snapshot: str, manifest: mf.SnapshotManifest, earlier: LocalSnapshot | None
+) -> tuple[list[mf.ManifestFile], bytes | None, int]:
+    """The snapshot's files, its `files.json` (None in format 2) and the bytes fetched for them: rebuilt
+    from the copy of the snapshot the listing's change is since, else fetched from the store (a first
+    pull, or nights missed); either way checked against the signed hash."""
+    if manifest.listing is None:
+        return list(manifest.files or []), None, 0
+    if earlier is not None and manifest.listing.since == earlier.snapshot_id:
+        data = mf.rebuilt_listing(earlier.files, manifest.listing)
+        if data is not None:
+            return mf.parse_listing(data, manifest.listing, mf.LISTING), data, 0
+    if manifest.listing.since is None:  # a full snapshot: its change adds every file
+        data = mf.rebuilt_listing([], manifest.listing)
+        if data is not None:
+            return mf.parse_listing(data, manifest.listing, mf.LISTING), data, 0
+    data = store.get_bytes(snapshot + mf.LISTING)
+    return mf.parse_listing(data, manifest.listing, store.uri(snapshot + mf.LISTING)), data, len(data or b"")
 
 
 def _download(
@@ -330,21 +376,20 @@ def _download(
     signed: tuple[bytes, bytes],
     manifest: mf.SnapshotManifest,
     target: Path,
-    earlier: tuple[Path, mf.SnapshotManifest] | None,
+    earlier: LocalSnapshot | None,
 ) -> tuple[int, int, int]:
     """Copy the snapshot into target: files the last pulled snapshot holds with the same sha256 are linked
     from it, only the others (the files the versions since then added) are downloaded, each checked against
     the manifest before it is kept; then the verified manifest and signature (signed), which are written
-    as they were verified, not read again. Returns (data files, their bytes, manifest bytes) downloaded.
-    The caller verifies every file's hash on disk afterwards."""
+    as they were verified, not read again. Returns (data files, their bytes, manifest and file list bytes)
+    downloaded. The caller verifies every file's hash on disk afterwards."""
     target.mkdir(parents=True, exist_ok=True)
-    have = {}
-    if earlier:
-        folder, old = earlier
-        have = {f.sha256: folder / name for f, name in zip(old.files, old.file_names(), strict=True)}
+    snapshot = prefix + mf.SNAPSHOTS + manifest.snapshot_id + "/"
+    listed, listing, listing_bytes = _listing(store, snapshot, manifest, earlier)
+    have = {f.sha256: earlier.folder / mf.file_name(f) for f in earlier.files} if earlier else {}
     files = downloaded = 0
-    for entry, name in zip(manifest.files, manifest.file_names(), strict=True):
-        local = target / name
+    for entry in listed:
+        local = target / mf.file_name(entry)
         source = have.get(entry.sha256)
         if source is not None and source.is_file() and mf.sha256(source.read_bytes()) == entry.sha256:
             _link_or_copy(source, local)
@@ -357,10 +402,12 @@ def _download(
         local.write_bytes(data)
         files, downloaded = files + 1, downloaded + len(data)
     manifest_bytes, signature = signed
+    if listing is not None:
+        (target / mf.LISTING).write_bytes(listing)
     (target / mf.MANIFEST).write_bytes(manifest_bytes)
     # the signature last: a folder with a signature is complete
     (target / mf.SIGNATURE).write_bytes(signature)
-    return files, downloaded, len(manifest_bytes)
+    return files, downloaded, len(manifest_bytes) + listing_bytes
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

@@ -317,10 +317,14 @@ def enforce_retention(shares: Store, agreement: Agreement, today: date) -> list[
         expired = {sid: m for sid, m in manifests.items() if m.published_on < cutoff}
         if not expired:
             continue
-        kept_files = {f.path for sid, m in manifests.items() if sid not in expired for f in m.files}
+        files = _listed_files(shares, prefix, manifests)
+        # a kept snapshot whose list cannot be read could hold any file: none is deleted until it can
+        kept_files = None if any(files[sid] is None for sid in manifests if sid not in expired) else {
+            f.path for sid in manifests if sid not in expired for f in files[sid]}  # fmt: skip
         latest = _current_pointer(shares, prefix)
         for sid, m in sorted(expired.items()):
-            for f in m.files:
+            deletable = (files[sid] or []) if kept_files is not None else []
+            for f in deletable:
                 if f.path not in kept_files:
                     shares.delete(prefix + f.path)
             shares.delete_prefix(prefix + mf.SNAPSHOTS + sid + "/")
@@ -330,7 +334,7 @@ def enforce_retention(shares: Store, agreement: Agreement, today: date) -> list[
             audit.append(
                 shares, "removed_retention", partner=agreement.partner, dataset=dataset, snapshot_id=sid,
                 published_on=m.published_on, retention_days=agreement.retention_days, today=today,
-                files=len(m.files),
+                files=len(files[sid] or []),
             )  # fmt: skip
             removed.append(sid)
             log.warning("%s/%s: removed snapshot %s (past %d-day retention)", agreement.partner, dataset, sid,
@@ -340,6 +344,20 @@ def enforce_retention(shares: Store, agreement: Agreement, today: date) -> list[
         if compaction_due(kept, today, pointer_removed=bool(latest and latest.snapshot_id in expired)):
             incremental.ask_full_snapshot(shares, agreement.partner, dataset, "retention removed snapshots")
     return removed
+
+
+def _listed_files(
+    shares: Store, prefix: str, manifests: dict[str, mf.SnapshotManifest]
+) -> dict[str, list[mf.ManifestFile] | None]:
+    """Each snapshot's data files (None, with a warning, where its `files.json` is missing or altered)."""
+    out: dict[str, list[mf.ManifestFile] | None] = {}
+    for sid, m in manifests.items():
+        try:
+            out[sid] = mf.snapshot_files(shares.get_bytes, prefix + mf.SNAPSHOTS + sid + "/", m)
+        except mf.ManifestError as exc:
+            log.warning("%s: %s; retention deletes no data file of this dataset tonight", prefix, exc)
+            out[sid] = None
+    return out
 
 
 def compaction_due(kept: list[mf.SnapshotManifest], today: date, *, pointer_removed: bool) -> bool:
@@ -635,13 +653,14 @@ def _write_new(
     dataset_prefix = mf.dataset_prefix(partner, share.dataset)
     snapshot = mf.snapshot_prefix(partner, share.dataset, snapshot_id)
     public_key = signer.public_key()
-    written, files, chain = _write_version(
+    written, listing, chain = _write_version(
         shares, share, dataset_prefix, {public_key_id(public_key): public_key}, full
     )
     document = _manifest_document(
         share, snapshot_id, as_of, today, written.version, public_key_id(public_key)
     )
-    document.update(source=_write_sources(shares, snapshot, share), files=files, **chain)
+    document.update(source=_write_sources(shares, snapshot, share), **chain)
+    shares.put_bytes(snapshot + mf.LISTING, listing, "application/json")
     manifest_bytes = mf.encode(document)
     shares.put_bytes(snapshot + mf.MANIFEST, manifest_bytes, "application/json")
     shares.put_bytes(snapshot + mf.SIGNATURE, mf.sign(manifest_bytes, signer), "text/plain")
@@ -664,7 +683,7 @@ def _write_new(
         share.rows,
         f"{share.table.num_rows} prepared" + (" (changed rows)" if share.changes_only else ""),
     )
-    added = [f for f in manifest.files if f.path in set(written.added)]
+    added = manifest.listing.added
     return PublishedShare(partner, share.dataset, snapshot_id, delta.table_uri(shares, dataset_prefix),
                           share.rows, True, written.version, written.mode,
                           len(added), sum(f.bytes or 0 for f in added))  # fmt: skip
@@ -705,9 +724,9 @@ def _manifest_document(
 
 def _write_version(
     shares: Store, share: _Prepared, prefix: str, trusted: dict, full: bool
-) -> tuple[incremental.Written, list[dict], dict]:
-    """Write the night's Delta version (merge of the changes, or full); the manifest's file list and the
-    fields that chain it to the previous manifest and name what this version added and removed."""
+) -> tuple[incremental.Written, bytes, dict]:
+    """Write the night's Delta version (merge of the changes, or full); its `files.json` and the manifest's
+    fields that chain it to the previous manifest and name the files this version added and removed."""
     keys = _hub_keys(shares, share.agreement.partner, trusted)
     previous = incremental.previous_published(shares, prefix, keys)
     fingerprint = share.fingerprint
@@ -725,7 +744,9 @@ def _write_version(
                                     time_column=share.grant.as_of_column)  # fmt: skip
     if asked:
         incremental.ask_full_snapshot(shares, share.agreement.partner, share.dataset, None)
-    files = incremental.file_entries(shares, prefix, written.version, previous)
+    earlier = incremental.previous_files(shares, prefix, previous)
+    files = incremental.file_entries(shares, prefix, written.version, earlier)
+    listing = mf.listing_change(files, earlier, previous.manifest.snapshot_id if previous else None)
     chain = {
         "share_fingerprint": fingerprint,
         "previous": None if previous is None else {
@@ -738,11 +759,10 @@ def _write_version(
                   "rows_deleted": written.rows_deleted,
                   # rows read, treated, redacted and guarded: the night's changed rows, or every granted row
                   "rows_prepared": share.table.num_rows, "changes_only": share.changes_only},
-        "added_files": written.added,
-        "removed_files": written.removed,
+        "listing": listing[1].model_dump(mode="json"),
         "change_files": incremental.change_file_entries(shares, prefix, written),
     }  # fmt: skip
-    return written, files, chain
+    return written, listing[0], chain
 
 
 def _write_sources(shares: Store, snapshot: str, share: _Prepared) -> dict:

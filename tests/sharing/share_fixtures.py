@@ -10,7 +10,24 @@ from zoneinfo import ZoneInfo
 import duckdb
 from stdnum.cn import ric
 
+from pingan.core.storage import Store
+from pingan.sharing import manifest as mf
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def listed_files(shares: Store, manifest: dict) -> list[dict]:
+    """Every data file a published manifest lists: its `files.json`, checked against the signed hash."""
+    snapshot = mf.snapshot_prefix(manifest["partner"], manifest["dataset"], manifest["snapshot_id"])
+    files = mf.snapshot_files(shares.get_bytes, snapshot, mf.read_manifest(manifest, snapshot + mf.MANIFEST))
+    return [f.model_dump() for f in files]
+
+
+def added_paths(manifest: dict) -> list[str]:
+    """The files a manifest's listing adds since the snapshot before."""
+    return [f["path"] for f in manifest["listing"]["added"]]
+
+
 AS_OF = date(2025, 3, 2)
 
 # jurisdiction, town, is_border_town

@@ -15,7 +15,15 @@ import pytest
 import requests
 import yaml
 from server_fixtures import running
-from share_fixtures import SHANGHAI, WITH_ROW_HASH, grid_event_rows, incident_rows, write_warehouse
+from share_fixtures import (
+    SHANGHAI,
+    WITH_ROW_HASH,
+    added_paths,
+    grid_event_rows,
+    incident_rows,
+    listed_files,
+    write_warehouse,
+)
 
 from pingan.core.storage import Store
 from pingan.sharing import changes, delta, grant_reads, incremental
@@ -80,7 +88,7 @@ def hub_rows(shares) -> list[tuple]:
 
 
 def added_rows(shares, manifest: dict) -> pa.Table:
-    tables = [pq.read_table(pa.BufferReader(shares.get_bytes(PREFIX + p))) for p in manifest["added_files"]]
+    tables = [pq.read_table(pa.BufferReader(shares.get_bytes(PREFIX + p))) for p in added_paths(manifest)]
     return pa.concat_tables(tables)
 
 
@@ -102,7 +110,8 @@ def test_a_nights_pull_fetches_only_that_nights_files(hub, monkeypatch):
     first = night(NIGHT1)
     assert first["write"]["mode"] == "full" and first["previous"] is None
     pulled = partner_pull()
-    assert pulled.files_downloaded == len(first["files"]) >= 1
+    assert pulled.files_downloaded == len(listed_files(shares, first)) >= 1
+    assert added_paths(first) == [f["path"] for f in listed_files(shares, first)]  # a full one adds all
 
     second = night(NIGHT2)
     assert second["write"]["mode"] == "merge"
@@ -114,7 +123,8 @@ def test_a_nights_pull_fetches_only_that_nights_files(hub, monkeypatch):
     assert second["previous"]["manifest_sha256"] == mf.sha256(
         shares.get_bytes(PREFIX + mf.SNAPSHOTS + first["snapshot_id"] + "/" + mf.MANIFEST)
     )
-    assert second["removed_files"] == []  # night 2 only added rows: no file of night 1 rewritten
+    assert second["listing"]["removed"] == []  # night 2 only added rows: no file of night 1 rewritten
+    assert second["listing"]["since"] == first["snapshot_id"]
     new_rows = added_rows(shares, second)
     night2_incidents = {
         r[0] for r in incident_rows() if r[6].date() == NIGHT2 and r[12] and r[1] in ("310118", "320509")
@@ -123,17 +133,25 @@ def test_a_nights_pull_fetches_only_that_nights_files(hub, monkeypatch):
     assert {t.astimezone(SHANGHAI).date() for t in new_rows["reported_at"].to_pylist()} == {
         NIGHT2
     }  # truncated to the hour: same day
-    assert set(second["added_files"]) <= {f["path"] for f in second["files"]}
-    assert {f["path"] for f in first["files"]} <= {f["path"] for f in second["files"]}
+    second_files = {f["path"] for f in listed_files(shares, second)}
+    assert set(added_paths(second)) <= second_files
+    assert {f["path"] for f in listed_files(shares, first)} <= second_files
+    # the signed manifest names the night's files only: night 1's are in files.json, by its hash
+    assert set(added_paths(second)).isdisjoint(added_paths(first)) and "files" not in second
 
     pulled, read = keys_read(monkeypatch, partner_pull)
     assert pulled.new and pulled.delta_version == second["delta_version"]
-    assert pulled.files_downloaded == len(second["added_files"])  # night 1's files were not fetched again
+    assert pulled.files_downloaded == len(added_paths(second))  # night 1's files were not fetched again
     # nor read to be verified: the night's files are checked as they arrive, all of them on disk
     assert sorted(k for k in read if k.endswith(".parquet")) == sorted(
-        PREFIX + p for p in second["added_files"]
+        PREFIX + p for p in added_paths(second)
     )
-    night2_bytes = sum(f["bytes"] for f in second["files"] if f["path"] in second["added_files"])
+    # and the file list is rebuilt from the copy of night 1 and the manifest's change, not downloaded
+    assert not [k for k in read if k.endswith(mf.LISTING)]
+    assert pulled.manifest_bytes == len(
+        shares.get_bytes(PREFIX + mf.SNAPSHOTS + second["snapshot_id"] + "/" + mf.MANIFEST)
+    )
+    night2_bytes = sum(f["bytes"] for f in second["listing"]["added"])
     assert pulled.bytes_downloaded == night2_bytes
     assert local_rows(dest) == hub_rows(shares)
 
@@ -144,9 +162,30 @@ def test_a_nights_pull_fetches_only_that_nights_files(hub, monkeypatch):
     assert hub_rows(shares) == merged
     # every file of a full write is new, but a month whose rows did not change is written byte for byte
     # as before (file_layout.py): the partner links it from its copy and downloads the others
-    unchanged = {f["sha256"] for f in second["files"]}
-    assert partner_pull().files_downloaded == sum(f["sha256"] not in unchanged for f in full["files"]) >= 1
+    unchanged = {f["sha256"] for f in listed_files(shares, second)}
+    full_files = listed_files(shares, full)
+    assert partner_pull().files_downloaded == sum(f["sha256"] not in unchanged for f in full_files) >= 1
     assert local_rows(dest) == merged
+
+
+def test_a_pull_after_a_missed_night_fetches_the_file_list_and_checks_it(hub, monkeypatch):
+    settings, shares, night, partner_pull, dest = hub
+    night(NIGHT1)
+    partner_pull()
+    night(NIGHT2)  # not pulled: the next manifest's change is since a snapshot this copy does not hold
+    write_warehouse(settings.warehouse_path, night3_rows())
+    third = night(NIGHT3)
+    snapshot = PREFIX + mf.SNAPSHOTS + third["snapshot_id"] + "/"
+    good = shares.get_bytes(snapshot + mf.LISTING)
+    shares.put_bytes(snapshot + mf.LISTING, good.replace(b'"rows": ', b'"rows": 1', 1))  # altered
+    with pytest.raises(mf.ManifestError, match="not the file list the manifest names"):
+        partner_pull()
+    assert not (dest / DATASET / third["snapshot_id"] / mf.SIGNATURE).exists()
+    shares.put_bytes(snapshot + mf.LISTING, good)
+    pulled, read = keys_read(monkeypatch, partner_pull)
+    assert snapshot + mf.LISTING in read
+    assert pulled.manifest_bytes == len(shares.get_bytes(snapshot + mf.MANIFEST)) + len(good)
+    assert local_rows(dest) == hub_rows(shares)
 
 
 def test_a_withdrawn_row_disappears_and_a_changed_row_is_updated(hub):
@@ -159,9 +198,9 @@ def test_a_withdrawn_row_disappears_and_a_changed_row_is_updated(hub):
     third = night(NIGHT3)
     assert third["write"]["mode"] == "merge"
     assert third["write"]["rows_deleted"] == 1 and third["write"]["rows_updated"] == 1
-    assert third["removed_files"]  # the file holding the withdrawn and the changed row was rewritten
+    assert third["listing"]["removed"]  # the file holding the withdrawn and the changed row was rewritten
     pulled = partner_pull()
-    assert pulled.files_downloaded == len(third["added_files"]) < len(third["files"]) + 1
+    assert pulled.files_downloaded == len(added_paths(third)) < len(listed_files(shares, third)) + 1
     night3_new = sum(
         1 for r in incident_rows() if r[6].date() == NIGHT3 and r[12] and r[1] in ("310118", "320509")
     )
@@ -197,7 +236,7 @@ def test_a_night_with_no_change_writes_no_version(hub):
     fourth = night(date(2025, 3, 4))  # a new snapshot, no row changed: no new Delta version
     assert fourth["write"]["mode"] == "unchanged" and fourth["snapshot_id"] != third["snapshot_id"]
     assert fourth["delta_version"] == third["delta_version"] == delta.open_table(shares, PREFIX).version()
-    assert fourth["added_files"] == [] and fourth["files"] == third["files"]
+    assert fourth["listing"]["added"] == [] and listed_files(shares, fourth) == listed_files(shares, third)
     pulled = partner_pull()
     assert pulled.new and pulled.files_downloaded == 0
 
@@ -288,16 +327,16 @@ def test_server_answers_starting_version_with_only_the_new_files(served):
     lines = [json.loads(line) for line in response.text.splitlines()]
     assert list(lines[0]) == ["protocol"] and list(lines[1]) == ["metaData"]
     adds = [line["add"] for line in lines if "add" in line]
-    expected = {f for m in manifests[1:] for f in m["added_files"]}
+    expected = {f for m in manifests[1:] for f in added_paths(m)}
     assert {a["url"].rsplit("/", 1)[-1] for a in adds} and len(adds) == len(expected)
     assert {a["version"] for a in adds} == {m["delta_version"] for m in manifests[1:]}
-    assert {a["size"] for a in adds} <= {f["bytes"] for m in manifests for f in m["files"]}
+    assert {a["size"] for a in adds} <= {f["bytes"] for m in manifests for f in m["listing"]["added"]}
     assert all(requests.get(a["url"]).status_code == 200 for a in adds)
     removes = [line["remove"] for line in lines if "remove" in line]
-    assert len(removes) == len(manifests[2]["removed_files"]) >= 1
+    assert len(removes) == len(manifests[2]["listing"]["removed"]) >= 1
     one = requests.post(table + "/query", headers=bearer(profiles["wujiang"]),
                         json={"startingVersion": since, "endingVersion": since})  # fmt: skip
-    assert sum('"add"' in line for line in one.text.splitlines()) == len(manifests[1]["added_files"])
+    assert sum('"add"' in line for line in one.text.splitlines()) == len(added_paths(manifests[1]))
     too_early = requests.post(
         table + "/query", headers=bearer(profiles["wujiang"]), json={"startingVersion": 99}
     )
@@ -371,7 +410,7 @@ def test_nights_merge_and_pull_incrementally_on_s3(home, s3_server, monkeypatch,
     second = night(NIGHT2)
     assert second["write"]["mode"] == "merge" and second["change_files"]
     pulled = pull(profile, dest, [DATASET])[0]
-    assert pulled.files_downloaded == len(second["added_files"]) >= 1
+    assert pulled.files_downloaded == len(added_paths(second)) >= 1
     write_warehouse(settings.warehouse_path, night3_rows())
     third = night(NIGHT3)
     assert third["write"]["rows_deleted"] == 1

@@ -16,6 +16,7 @@ from share_fixtures import (
     PARTY_NAMES,
     grid_event_rows,
     incident_rows,
+    listed_files,
     mobile,
     resident_id,
     write_warehouse,
@@ -292,7 +293,9 @@ def test_retention_removes_old_snapshots_and_audits_it(share_env, agreements_dir
     _, _, shares = share_env
     old = {s.dataset: s for s in run(share_env, agreements_dir, partners=["wujiang"], today=date(2025, 3, 2))}
     old_id = old["border_incidents"].snapshot_id
-    old_files = [f["path"] for f in verify(shares, "wujiang", "border_incidents", old_id)["files"]]
+    old_files = [
+        f["path"] for f in listed_files(shares, verify(shares, "wujiang", "border_incidents", old_id))
+    ]
     today = date(2025, 3, 2) + timedelta(days=457)
     new = {s.dataset: s for s in run(share_env, agreements_dir, partners=["wujiang"], as_of=date(2025, 3, 3),
                                      today=today)}  # fmt: skip
@@ -322,7 +325,7 @@ def test_a_rerun_finds_a_tampered_snapshot_and_says_so(share_env, agreements_dir
     _, _, shares = share_env
     share = run(share_env, agreements_dir, partners=["pinghu"])[0]
     manifest = verify(shares, "pinghu", share.dataset, share.snapshot_id)
-    data_key = mf.dataset_prefix("pinghu", share.dataset) + manifest["files"][0]["path"]
+    data_key = mf.dataset_prefix("pinghu", share.dataset) + listed_files(shares, manifest)[0]["path"]
     data = bytearray(shares.get_bytes(data_key))
     data[-20] ^= 0xFF
     shares.put_bytes(data_key, bytes(data))
