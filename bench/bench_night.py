@@ -134,7 +134,8 @@ def _replicate(lake: Store, b, table, profile, day: date) -> None:
 
 
 def prepare_pre_night(settings, label: str) -> None:
-    """Yesterday's full build, a first publication and a first pull of the partner; kept as <home>.pre-night."""
+    """Yesterday's full build (and the build after it), a first publication and a first pull of the partner;
+    kept as <home>.pre-night."""
     from pingan.orchestration.pipeline import build_warehouse, publish_shares
     from pingan.sharing.partner import load_profile, pull
     from pingan.sharing.provision import provision
@@ -147,6 +148,9 @@ def prepare_pre_night(settings, label: str) -> None:
     t = time.monotonic()
     build_warehouse(settings, full_refresh=True, build_date=yesterday)
     built = time.monotonic() - t
+    # a second build, as the night before tonight's: the spare slot then holds the full refresh's generation
+    # (warehouse/slots.py), so tonight builds in place as every night after the first does, not on a copy
+    build_warehouse(settings, build_date=yesterday)
     publish_shares(settings, yesterday)
     provision(settings, share_store(settings), backend="none")
     pulled = pull(load_profile(_partner_profile(settings)), _partner_dest(settings))

@@ -9,6 +9,10 @@ link atomically. Copying the published file every night would cost time in propo
 - A marker file says a slot is being written; a slot found with its marker (a build that crashed or failed)
   is never built upon: it is set aside as `<slot>.failed.duckdb` for inspection and replaced by a copy.
 - A published path that is a plain file (an older layout) is treated as the current slot.
+- Each slot records its generation (`<slot>.generation`): a full refresh starts a new one, a copy takes the
+  current file's. A spare of another generation (built before the last full refresh, e.g. by models a
+  deployment has since changed) is never built upon: incremental models would keep its old rows, with
+  null in a column the new models add. The build after a full refresh starts from a copy instead.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,17 +51,54 @@ class Slots:
 
 
 def prepare(slots: Slots, *, full_refresh: bool) -> Path:
-    """The slot to build in: the spare as it is when it is clean and free, else a copy of the current file."""
+    """The slot to build in: the spare as it is when it is clean, free and of the current file's generation,
+    else a copy of the current file."""
     spare, current = slots.spare(), slots.current()
     if full_refresh or current is None:
         _remove(spare)
-    elif not spare.exists() or slots.marker(spare).exists() or _locked(spare):
+        _write_generation(spare, uuid.uuid4().hex)
+    elif _stale(slots, spare, current):
         if slots.marker(spare).exists():
             _set_aside(spare)
         _remove(spare)  # a reader keeps its (now unlinked) file
         shutil.copyfile(current, spare)
+        _write_generation(spare, generation(current) or _new_generation(current))
     slots.marker(spare).touch()
     return spare
+
+
+def _stale(slots: Slots, spare: Path, current: Path) -> bool:
+    if not spare.exists() or slots.marker(spare).exists():
+        return True
+    if generation(spare) is None or generation(spare) != generation(current):
+        log.info(
+            "%s is of another generation than %s (a full refresh since): building on a copy", spare, current
+        )
+        return True
+    return _locked(spare)
+
+
+def generation(slot: Path) -> str | None:
+    """The slot's generation (None: written before slots recorded one)."""
+    path = _generation_file(slot)
+    if not path.exists():
+        return None
+    return path.read_text(encoding="utf-8").strip() or None
+
+
+def _new_generation(current: Path) -> str:
+    """A generation for a current file that has none (an older layout), recorded beside it."""
+    new = uuid.uuid4().hex
+    _write_generation(current, new)
+    return new
+
+
+def _write_generation(slot: Path, value: str) -> None:
+    _generation_file(slot).write_text(value + "\n", encoding="utf-8")
+
+
+def _generation_file(slot: Path) -> Path:
+    return slot.with_name(slot.name + ".generation")
 
 
 def publish(slots: Slots, slot: Path) -> None:
@@ -83,7 +125,7 @@ def _set_aside(slot: Path) -> None:
 
 
 def _remove(slot: Path) -> None:
-    for p in (slot, slot.with_name(slot.name + ".wal")):
+    for p in (slot, slot.with_name(slot.name + ".wal"), _generation_file(slot)):
         p.unlink(missing_ok=True)
 
 

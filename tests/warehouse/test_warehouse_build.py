@@ -324,6 +324,29 @@ def test_builds_take_turns_between_two_files_without_copying(wh_settings, raw_zo
     assert wh.resolve().name == "warehouse.b.duckdb" and result.mart_rows["fct_incidents"] == 11
 
 
+def test_the_build_after_a_full_refresh_starts_from_its_copy_not_the_older_spare(
+    wh_settings, raw_zone, reference
+):
+    """The spare was built before the full refresh (here: by models without row_hash, the column a
+    deployment added before running the full refresh): building on it would keep its rows with a null
+    row_hash, which the share publication then takes for changed rows every night."""
+    wh = wh_settings.warehouse_path
+    day1_batches(raw_zone, reference)
+    build(wh_settings, raw_zone.batches)
+    build(wh_settings, raw_zone.batches)  # b published, a spare
+    build(wh_settings, raw_zone.batches, full_refresh=True)  # a rebuilt from nothing, b now the spare
+    older = wh.parent / "warehouse.b.duckdb"
+    with duckdb.connect(str(older)) as con:  # as the models before the deployment left it
+        con.execute("ALTER TABLE main.fct_incidents DROP COLUMN row_hash")
+    build(wh_settings, raw_zone.batches)
+    assert wh.resolve() == older
+    with duckdb.connect(str(wh), read_only=True) as con:
+        rows, hashed = con.execute("select count(*), count(row_hash) from main.fct_incidents").fetchone()
+    assert rows == hashed == 10
+    generations = {p.read_text() for p in wh.parent.glob("warehouse.*.duckdb.generation")}
+    assert len(generations) == 1  # both slots of the full refresh's generation: the next one builds in place
+
+
 def test_published_file_is_released_after_a_build(wh_settings, raw_zone, reference):
     day1_batches(raw_zone, reference)
     build(wh_settings, raw_zone.batches)
