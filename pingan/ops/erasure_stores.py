@@ -65,8 +65,9 @@ def _rehash_rows(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> Non
     if "row_hash" not in columns:
         return
     others = ", ".join('"' + c.replace('"', '""') + '"' for c in columns if c != "row_hash")
-    # rows without one (written before the column existed) keep none: their next rebuild gives them one
-    con.execute(f'UPDATE "{schema}"."{table}" SET row_hash = hash({others}) WHERE row_hash IS NOT NULL')
+    # rows without one too (kept by an incremental build from before the models had the column): an old
+    # batch's row is never rebuilt, and a null hash would hide the erasure from the publication for good
+    con.execute(f'UPDATE "{schema}"."{table}" SET row_hash = hash({others})')
 
 
 def _text_columns(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import date
 
+import duckdb
 import pyarrow as pa
 import pytest
 
 from pingan import raw_zone
 from pingan.core.storage import Store
 from pingan.ops.erasure_lake import ErasureBlocked, change_lake
+from pingan.ops.erasure_stores import change_warehouse
 from pingan.ops.subject import ERASED, SubjectRequest, ValueChange, change_table
 from pingan.raw_zone import retention
 from pingan.raw_zone.manifest import BatchFiles, Manifest
@@ -91,3 +93,19 @@ def test_the_lake_is_not_changed_under_a_running_build(tmp_path):
     _committed_batch(lake)
     with retention.build_lease(lake, ["b1"]), pytest.raises(ErasureBlocked, match="reading the lake"):
         change_lake(lake, ValueChange({PHONE: None}))
+
+
+def test_an_erasure_gives_every_row_of_a_changed_fact_its_row_hash(tmp_path):
+    # rows an incremental build kept from before the models had row_hash have none: the publication
+    # compares row_hash, so an erased row must get one, or the change never reaches a share
+    path = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute(f"""CREATE TABLE fct_things AS SELECT 'k' || i AS record_id,
+                        CASE WHEN i = 3 THEN '{PHONE}' ELSE 'x' END AS note FROM range(5) t(i)""")
+        con.execute("ALTER TABLE fct_things ADD COLUMN row_hash UBIGINT")
+    assert change_warehouse(path, ValueChange({PHONE: None})) == 1
+    with duckdb.connect(str(path), read_only=True) as con:
+        stale = con.execute(
+            "SELECT count(*) FROM fct_things WHERE row_hash IS DISTINCT FROM hash(record_id, note)"
+        )
+        assert stale.fetchone()[0] == 0
