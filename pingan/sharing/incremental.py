@@ -41,6 +41,7 @@ class Previous:
 
     manifest: mf.SnapshotManifest
     manifest_sha256: str
+    files: list[mf.ManifestFile]  # every data file of it (its files.json, checked)
 
 
 @dataclass(frozen=True)
@@ -272,7 +273,8 @@ def _quote(name: str) -> str:
 
 
 def previous_published(shares: Store, prefix: str, trusted: dict) -> Previous | None:
-    """The manifest the signed `latest` pointer names, if both verify; else None (a full snapshot follows)."""
+    """The manifest the signed `latest` pointer names and its files, if all verify; else None (a full
+    snapshot follows, before anything is written)."""
     pointer_bytes = shares.get_bytes(prefix + mf.LATEST)
     if pointer_bytes is None:
         return None
@@ -285,9 +287,10 @@ def previous_published(shares: Store, prefix: str, trusted: dict) -> Previous | 
         manifest = mf.read_manifest(
             mf.verify_signed(manifest_bytes, signature, trusted, manifest_key), manifest_key
         )
+        files = mf.snapshot_files(shares.get_bytes, manifest_key[: -len(mf.MANIFEST)], manifest)
     except mf.ManifestError:
         return None
-    return Previous(manifest, mf.sha256(manifest_bytes))
+    return Previous(manifest, mf.sha256(manifest_bytes), files)
 
 
 def file_entries(
@@ -301,14 +304,6 @@ def file_entries(
         digest = hashes.get(f.path) or mf.sha256(shares.get_bytes(prefix + f.path))
         out.append(mf.ManifestFile(path=f.path, sha256=digest, bytes=f.size, rows=f.rows))
     return out
-
-
-def previous_files(shares: Store, prefix: str, previous: Previous | None) -> list[mf.ManifestFile]:
-    """The data files of the previous snapshot (its `files.json`, checked), [] without one."""
-    if previous is None:
-        return []
-    snapshot = f"{prefix}{mf.SNAPSHOTS}{previous.manifest.snapshot_id}/"
-    return mf.snapshot_files(shares.get_bytes, snapshot, previous.manifest)
 
 
 def change_file_entries(shares: Store, prefix: str, written: Written) -> list[dict]:

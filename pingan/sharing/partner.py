@@ -347,7 +347,11 @@ def _local_snapshot(dataset_dir: Path, seen: dict | None) -> LocalSnapshot | Non
     folder = dataset_dir / seen["snapshot_id"]
     if not (folder / mf.SIGNATURE).exists():
         return None
-    return LocalSnapshot(folder, seen["snapshot_id"], _local_files(folder))
+    try:
+        return LocalSnapshot(folder, seen["snapshot_id"], _local_files(folder))
+    except PartnerError as exc:  # a damaged copy is not built upon: the new snapshot is fetched whole
+        log.warning("%s; not reused", exc)
+        return None
 
 
 def _listing(

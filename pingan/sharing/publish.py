@@ -318,13 +318,16 @@ def enforce_retention(shares: Store, agreement: Agreement, today: date) -> list[
         if not expired:
             continue
         files = _listed_files(shares, prefix, manifests)
-        # a kept snapshot whose list cannot be read could hold any file: none is deleted until it can
-        kept_files = None if any(files[sid] is None for sid in manifests if sid not in expired) else {
-            f.path for sid in manifests if sid not in expired for f in files[sid]}  # fmt: skip
+        if any(listed is None for listed in files.values()):
+            # a kept snapshot's unreadable list could name any file, an expired one's its own: deleting
+            # the snapshots now would leave their files named by nothing, past retention for good
+            log.error("%s: a snapshot's files.json cannot be read: no snapshot removed (retention retries "
+                      "each night; publish --full writes every list again)", shares.uri(prefix))  # fmt: skip
+            continue
+        kept_files = {f.path for sid in manifests if sid not in expired for f in files[sid]}
         latest = _current_pointer(shares, prefix)
         for sid, m in sorted(expired.items()):
-            deletable = (files[sid] or []) if kept_files is not None else []
-            for f in deletable:
+            for f in files[sid]:
                 if f.path not in kept_files:
                     shares.delete(prefix + f.path)
             shares.delete_prefix(prefix + mf.SNAPSHOTS + sid + "/")
@@ -334,7 +337,7 @@ def enforce_retention(shares: Store, agreement: Agreement, today: date) -> list[
             audit.append(
                 shares, "removed_retention", partner=agreement.partner, dataset=dataset, snapshot_id=sid,
                 published_on=m.published_on, retention_days=agreement.retention_days, today=today,
-                files=len(files[sid] or []),
+                files=len(files[sid]),
             )  # fmt: skip
             removed.append(sid)
             log.warning("%s/%s: removed snapshot %s (past %d-day retention)", agreement.partner, dataset, sid,
@@ -349,13 +352,13 @@ def enforce_retention(shares: Store, agreement: Agreement, today: date) -> list[
 def _listed_files(
     shares: Store, prefix: str, manifests: dict[str, mf.SnapshotManifest]
 ) -> dict[str, list[mf.ManifestFile] | None]:
-    """Each snapshot's data files (None, with a warning, where its `files.json` is missing or altered)."""
+    """Each snapshot's data files (None, logged, where its `files.json` is missing or altered)."""
     out: dict[str, list[mf.ManifestFile] | None] = {}
     for sid, m in manifests.items():
         try:
             out[sid] = mf.snapshot_files(shares.get_bytes, prefix + mf.SNAPSHOTS + sid + "/", m)
         except mf.ManifestError as exc:
-            log.warning("%s: %s; retention deletes no data file of this dataset tonight", prefix, exc)
+            log.error("%s", exc)
             out[sid] = None
     return out
 
@@ -744,7 +747,7 @@ def _write_version(
                                     time_column=share.grant.as_of_column)  # fmt: skip
     if asked:
         incremental.ask_full_snapshot(shares, share.agreement.partner, share.dataset, None)
-    earlier = incremental.previous_files(shares, prefix, previous)
+    earlier = previous.files if previous else []
     files = incremental.file_entries(shares, prefix, written.version, earlier)
     listing = mf.listing_change(files, earlier, previous.manifest.snapshot_id if previous else None)
     chain = {

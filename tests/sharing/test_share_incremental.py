@@ -188,6 +188,22 @@ def test_a_pull_after_a_missed_night_fetches_the_file_list_and_checks_it(hub, mo
     assert local_rows(dest) == hub_rows(shares)
 
 
+def test_a_file_list_lost_on_either_side_costs_a_full_copy_never_a_stop(hub):
+    settings, shares, night, partner_pull, dest = hub
+    first = night(NIGHT1)
+    partner_pull()
+    # the hub's list of the current snapshot lost: the next publication writes a full snapshot (it wrote
+    # the night's Delta version, then stopped on the list, for every later night)
+    shares.delete(PREFIX + mf.SNAPSHOTS + first["snapshot_id"] + "/" + mf.LISTING)
+    second = night(NIGHT2)
+    assert second["write"]["mode"] == "full" and second["previous"] is None
+    # the partner's list of its last copy lost: that copy is not reused, the new snapshot is fetched whole
+    (dest / DATASET / first["snapshot_id"] / mf.LISTING).unlink()
+    pulled = partner_pull()
+    assert pulled.new and pulled.files_downloaded == len(listed_files(shares, second))
+    assert local_rows(dest) == hub_rows(shares)
+
+
 def test_a_withdrawn_row_disappears_and_a_changed_row_is_updated(hub):
     settings, shares, night, partner_pull, dest = hub
     night(NIGHT1)

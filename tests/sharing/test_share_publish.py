@@ -306,6 +306,31 @@ def test_retention_removes_old_snapshots_and_audits_it(share_env, agreements_dir
     verify(shares, "wujiang", "border_incidents", new["border_incidents"].snapshot_id)
 
 
+def test_retention_removes_nothing_while_a_file_list_cannot_be_read(share_env, agreements_dir):
+    # the expired snapshot's files.json altered: deleting its folder would leave its data files named by
+    # nothing, past retention for good; it stays until the list is repaired, then goes with its files
+    _, _, shares = share_env
+    old = {s.dataset: s for s in run(share_env, agreements_dir, partners=["wujiang"], today=date(2025, 3, 2))}
+    old_id = old["border_incidents"].snapshot_id
+    listing = mf.snapshot_prefix("wujiang", "border_incidents", old_id) + mf.LISTING
+    good = shares.get_bytes(listing)
+    old_files = [f["path"] for f in json.loads(good)["files"]]
+    shares.put_bytes(listing, good.replace(b'"rows": ', b'"rows": 1', 1))
+    today = date(2025, 3, 2) + timedelta(days=457)
+    new = {s.dataset: s for s in run(share_env, agreements_dir, partners=["wujiang"], as_of=date(2025, 3, 3),
+                                     today=today)}  # fmt: skip
+    verify(shares, "wujiang", "border_incidents", new["border_incidents"].snapshot_id)  # a full one
+    remaining = shares.list("share/wujiang/border_incidents/")
+    assert any(old_id in k for k in remaining) and all(
+        any(k.endswith(f) for k in remaining) for f in old_files
+    )
+    shares.put_bytes(listing, good)
+    run(share_env, agreements_dir, partners=["wujiang"], as_of=date(2025, 3, 3), today=today)
+    remaining = shares.list("share/wujiang/border_incidents/")
+    assert not any(old_id in k for k in remaining)
+    assert not any(k.endswith(f) for f in old_files for k in remaining)
+
+
 def test_rerun_is_idempotent_and_latest_never_moves_back(share_env, agreements_dir):
     _, _, shares = share_env
     first = run(share_env, agreements_dir)
