@@ -127,8 +127,8 @@ def listing_change(
 def rebuilt_listing(earlier: list[ManifestFile], listing: Listing) -> bytes | None:
     """`files.json` rebuilt from the files of the snapshot `listing.since` (the caller's verified copy) and
     the change; None when it is not the listing the signed manifest names."""
-    added = {f.path for f in listing.added}
-    kept = [f for f in earlier if f.path not in added and f.path not in set(listing.removed)]
+    replaced = {f.path for f in listing.added} | set(listing.removed)
+    kept = [f for f in earlier if f.path not in replaced]
     data = encode_listing(kept + list(listing.added))
     return data if sha256(data) == listing.sha256 else None
 

@@ -217,13 +217,9 @@ def verify_local(path: Path, profile: PartnerProfile) -> list[mf.SnapshotManifes
         folder = manifest_path.parent
         dataset = folder.parent.name  # the copy's layout says which dataset it claims to be
 
-        def read(key: str, folder: Path = folder) -> bytes | None:
-            file = folder / Path(key).name
-            return file.read_bytes() if file.is_file() else None
-
         try:
             verified = mf.verify_snapshot(
-                read, mf.MANIFEST, "", trusted, partner=profile.partner, dataset=dataset
+                _folder_reader(folder), mf.MANIFEST, "", trusted, partner=profile.partner, dataset=dataset
             )
             manifest = mf.read_manifest(verified, str(manifest_path))
         except mf.ManifestError as exc:
@@ -316,17 +312,23 @@ def _local_manifest(folder: Path) -> mf.SnapshotManifest:
     return mf.read_manifest(json.loads(path.read_text(encoding="utf-8")), str(path))
 
 
-def _local_files(folder: Path) -> list[mf.ManifestFile]:
-    """The data files of a snapshot folder of this copy, as its manifest lists them (`files.json` checked
-    against the manifest's hash)."""
-    manifest = _local_manifest(folder)
+def _folder_reader(folder: Path) -> mf.Reader:
+    """A snapshot folder of this copy read as the share store is (key -> bytes, None when absent); the
+    copy is flat, so only a key's last part names the file."""
 
     def read(key: str) -> bytes | None:
         file = folder / Path(key).name
         return file.read_bytes() if file.is_file() else None
 
+    return read
+
+
+def _local_files(folder: Path) -> list[mf.ManifestFile]:
+    """The data files of a snapshot folder of this copy, as its manifest lists them (`files.json` checked
+    against the manifest's hash)."""
+    manifest = _local_manifest(folder)
     try:
-        return mf.snapshot_files(read, "", manifest)
+        return mf.snapshot_files(_folder_reader(folder), "", manifest)
     except mf.ManifestError as exc:
         raise PartnerError(f"{folder}: {exc}") from None
 
@@ -360,18 +362,19 @@ def _listing(
     """The snapshot's files, its `files.json` (None in format 2) and the bytes fetched for them: rebuilt
     from the copy of the snapshot the listing's change is since, else fetched from the store (a first
     pull, or nights missed); either way checked against the signed hash."""
-    if manifest.listing is None:
+    listing = manifest.listing
+    if listing is None:
         return list(manifest.files or []), None, 0
-    if earlier is not None and manifest.listing.since == earlier.snapshot_id:
-        data = mf.rebuilt_listing(earlier.files, manifest.listing)
-        if data is not None:
-            return mf.parse_listing(data, manifest.listing, mf.LISTING), data, 0
-    if manifest.listing.since is None:  # a full snapshot: its change adds every file
-        data = mf.rebuilt_listing([], manifest.listing)
-        if data is not None:
-            return mf.parse_listing(data, manifest.listing, mf.LISTING), data, 0
+    base = None  # the files the change is since: this copy's last snapshot, or none for a full snapshot
+    if earlier is not None and listing.since == earlier.snapshot_id:
+        base = earlier.files
+    elif listing.since is None:
+        base = []
+    data = mf.rebuilt_listing(base, listing) if base is not None else None
+    if data is not None:
+        return mf.parse_listing(data, listing, mf.LISTING), data, 0
     data = store.get_bytes(snapshot + mf.LISTING)
-    return mf.parse_listing(data, manifest.listing, store.uri(snapshot + mf.LISTING)), data, len(data or b"")
+    return mf.parse_listing(data, listing, store.uri(snapshot + mf.LISTING)), data, len(data or b"")
 
 
 def _download(
